@@ -1,0 +1,77 @@
+"""The 99 precision configurations of PEPPP (spec §2): pairs of low-precision float formats."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True, order=True)
+class FloatFormat:
+    """A float format of 1 sign bit, `exp` exponent bits and `man` stored mantissa bits (no inf/NaN)."""
+
+    exp: int
+    man: int
+
+    @property
+    def bits(self) -> int:
+        return 1 + self.exp + self.man
+
+    @property
+    def name(self) -> str:
+        return f"e{self.exp}m{self.man}"
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """Format A (activations, errors, weights, gradients) and Format B (input, logits, optimizer buffers)."""
+
+    index: int
+    a: FloatFormat
+    b: FloatFormat
+
+    @property
+    def id(self) -> str:
+        return f"{self.a.name}-{self.b.name}"
+
+
+# Format A: exp in {3,4,5}, man in {1..4}, at most 9 bits; Format B: exp in {6,7,8} outer, man in {7,9,11}.
+FORMATS_A: tuple[FloatFormat, ...] = tuple(
+    FloatFormat(e, m) for e in (3, 4, 5) for m in (1, 2, 3, 4) if 1 + e + m <= 9
+)
+FORMATS_B: tuple[FloatFormat, ...] = tuple(FloatFormat(e, m) for e in (6, 7, 8) for m in (7, 9, 11))
+# Column j of every matrix is (A option j // 9, B option j % 9): A-major.
+CONFIGS: tuple[Configuration, ...] = tuple(
+    Configuration(i * len(FORMATS_B) + j, a, b)
+    for i, a in enumerate(FORMATS_A)
+    for j, b in enumerate(FORMATS_B)
+)
+CONFIG_IDS: tuple[str, ...] = tuple(c.id for c in CONFIGS)
+
+
+def get_config(config_id: str) -> Configuration:
+    """Look up a configuration by id such as ``e5m3-e7m11``."""
+    for c in CONFIGS:
+        if c.id == config_id:
+            return c
+    raise KeyError(
+        f"unknown configuration {config_id!r}: ids look like 'e5m3-e7m11' "
+        f"(Format A e3..e5 m1..m4 with at most 9 bits, Format B e6..e8 m7/m9/m11); "
+        f"see peppp_bench.CONFIG_IDS for all 99"
+    )
+
+
+def configurations_table() -> pd.DataFrame:
+    """The 99 configurations as a table, one row per column of the matrices, in spec order."""
+    return pd.DataFrame(
+        {
+            "config_id": [c.id for c in CONFIGS],
+            "index": [c.index for c in CONFIGS],
+            "a_exp": [c.a.exp for c in CONFIGS],
+            "a_man": [c.a.man for c in CONFIGS],
+            "a_bits": [c.a.bits for c in CONFIGS],
+            "b_exp": [c.b.exp for c in CONFIGS],
+            "b_man": [c.b.man for c in CONFIGS],
+            "b_bits": [c.b.bits for c in CONFIGS],
+        }
+    )

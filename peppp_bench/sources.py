@@ -1,0 +1,122 @@
+"""Where suites come from and `load()`: explicit folder, PEPPP_BENCH_DATA_DIR, bundled, cache, Hub."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .hub import DEFAULT_REPO_ID, HubLocation, cached_folder, fetch, offline_by_default
+from .suite import Benchmark, SuiteError, read_suite
+
+BUNDLED_DIR = Path(__file__).resolve().parent / "data"
+
+
+@dataclass(frozen=True)
+class SuiteSource:
+    """A named suite: its pinned Hub revision and the fingerprint its data must have."""
+
+    name: str
+    revision: str
+    data_sha256: str
+    description: str
+
+
+# Pins: the tag each suite is published under, and the content fingerprint of its data (spec'd arrays).
+SUITES: dict[str, SuiteSource] = {
+    "paper": SuiteSource("paper", "paper-v1.0.0", "91a14abed79e83426c2a49e3d1601b24ba62d3f16ff4f37874d15be0b1b4fe62", "87 × 99 error/memory of the PEPPP paper"),
+    "paper-lr": SuiteSource("paper-lr", "paper-lr-v1.0.0", "6845432e4f196d7cc28ba3c68f5e5bdc6dec236b9896174c141f39b0206121b2", "45 × 99 learning-rate study of the paper"),
+}
+
+
+def data_dir_from_env() -> Path | None:
+    value = os.environ.get("PEPPP_BENCH_DATA_DIR")
+    return Path(value) if value else None
+
+
+def _find(folder: Path, name: str) -> Path | None:
+    """`folder/name` if that is a suite folder, else `folder` itself if it is one (its name is checked later)."""
+    for candidate in (folder / name, folder):
+        if (candidate / "metadata.json").is_file():
+            return candidate
+    return None
+
+
+def hub_location(name: str, repo_id: str | None = None, revision: str | None = None,
+                 endpoint: str | None = None, cache_dir: str | None = None) -> HubLocation:
+    if revision is None:
+        if name not in SUITES:
+            raise KeyError(f"unknown suite {name!r}: known suites are {sorted(SUITES)}; pass revision= for another")
+        revision = SUITES[name].revision
+    return HubLocation(
+        repo_id=repo_id or os.environ.get("PEPPP_BENCH_REPO_ID") or DEFAULT_REPO_ID,
+        revision=revision,
+        endpoint=endpoint or os.environ.get("PEPPP_BENCH_HUB_ENDPOINT") or None,
+        cache_dir=cache_dir,
+    )
+
+
+def load(
+    name: str = "paper",
+    *,
+    data_dir: str | Path | None = None,
+    repo_id: str | None = None,
+    revision: str | None = None,
+    endpoint: str | None = None,
+    cache_dir: str | None = None,
+    offline: bool | None = None,
+) -> Benchmark:
+    """Load suite `name` as a Benchmark.
+
+    Resolution order: `data_dir` (a suite folder or a folder of suite folders), then
+    `PEPPP_BENCH_DATA_DIR`, then the suites bundled with the package, then the Hub cache, then the Hub
+    at the suite's pinned revision (`repo_id`/`PEPPP_BENCH_REPO_ID`, `revision`, `endpoint`). Every file
+    is checked against the suite's manifest.
+    """
+    if data_dir is not None:
+        folder = _find(Path(data_dir), name)
+        if folder is None:
+            raise SuiteError(f"no suite {name!r} in {data_dir} (expected {Path(data_dir) / name}/metadata.json)")
+        return _checked(read_suite(folder), name)
+    for root in (data_dir_from_env(), BUNDLED_DIR):
+        if root is not None and (folder := _find(root, name)) is not None:
+            return _checked(read_suite(folder), name)
+    if name not in SUITES and revision is None:
+        raise KeyError(f"unknown suite {name!r}: known suites are {sorted(set(SUITES) | set(bundled_suites()))}")
+    where = hub_location(name, repo_id, revision, endpoint, cache_dir)
+    folder = fetch(name, where, offline_by_default() if offline is None else offline)
+    return _checked(read_suite(folder), name)
+
+
+def _checked(bench: Benchmark, name: str) -> Benchmark:
+    if bench.name != name:
+        raise SuiteError(f"asked for suite {name!r} but the folder holds suite {bench.name!r}")
+    pin = SUITES.get(name)
+    if pin is not None and pin.data_sha256 and bench.data_sha256 != pin.data_sha256:
+        raise SuiteError(
+            f"suite {name!r} holds data {bench.data_sha256[:12]}…, but this package pins {pin.data_sha256[:12]}…: "
+            "it is not the published suite (rebuild it from the released arrays)"
+        )
+    return bench
+
+
+def bundled_suites() -> list[str]:
+    return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / "metadata.json").is_file()) if BUNDLED_DIR.is_dir() else []
+
+
+def suite_status(cache_dir: str | None = None) -> list[dict[str, str]]:
+    """One row per known suite: version pin and where it would load from now (for `peppp-bench info`)."""
+    rows = []
+    env_dir = data_dir_from_env()
+    for name in sorted(set(SUITES) | set(bundled_suites())):
+        if env_dir is not None and _find(env_dir, name):
+            status = f"local: {_find(env_dir, name)}"
+        elif name in bundled_suites():
+            status = "bundled with the package"
+        elif cached_folder(name, hub_location(name, cache_dir=cache_dir)) is not None:
+            status = "cached"
+        else:
+            status = "not cached (downloads from the Hub on first load)"
+        pin = SUITES.get(name)
+        rows.append({"suite": name, "revision": pin.revision if pin else "-", "status": status,
+                     "description": pin.description if pin else "bundled"})
+    return rows

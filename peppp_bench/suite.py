@@ -1,0 +1,301 @@
+"""Suite folders: Parquet tables, metadata, a sha256 manifest and a dataset card; the Benchmark object.
+
+A suite folder holds:
+    configurations.parquet  the 99 configurations (configs.configurations_table)
+    datasets.parquet        one row per dataset (DATASET_COLUMNS)
+    cells.parquet           long form: dataset_id, config_id, error, memory_mb
+    metadata.json           name, version, shape, normalizers, provenance
+    manifest.json           sha256 of every file above and of the card
+    README.md               the Hugging Face dataset card
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .configs import CONFIG_IDS, configurations_table
+
+SUITE_FORMAT = 1
+DATA_FILES = ("configurations.parquet", "datasets.parquet", "cells.parquet", "metadata.json", "README.md")
+DATASET_COLUMNS = {
+    "dataset_id": "stable id, e.g. cifar10, cifar100-fish, imagenet64-part-07",
+    "name": "human-readable name",
+    "name_confidence": "confirmed | likely | unknown: how sure the name is (spec §1.2)",
+    "family": "group of datasets, e.g. cifar100-partition, deca, imagenet64-partition",
+    "resolution": "input height = width in pixels",
+    "classes": "number of classes",
+    "source": "where the images come from (free text; WordNet id empty when unknown)",
+}
+CELL_COLUMNS = {
+    "dataset_id": "key into datasets.parquet",
+    "config_id": "key into configurations.parquet, e.g. e5m3-e7m11",
+    "error": "test error (1 - accuracy) after training in this configuration",
+    "memory_mb": "training memory in MB (2^20 bytes), memory model of spec §3",
+}
+CONFIG_COLUMNS = {
+    "config_id": "Format A name - Format B name",
+    "index": "column of the matrices (A-major: A option index // 9, B option index % 9)",
+    "a_exp": "Format A exponent bits", "a_man": "Format A mantissa bits", "a_bits": "Format A total bits",
+    "b_exp": "Format B exponent bits", "b_man": "Format B mantissa bits", "b_bits": "Format B total bits",
+}
+
+
+class SuiteError(RuntimeError):
+    """A suite folder is missing, corrupt or does not match its manifest."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def content_sha256(error: np.ndarray, memory: np.ndarray, dataset_ids: list[str], config_ids: list[str]) -> str:
+    """A fingerprint of the benchmark's data itself, independent of file encoding: what results cite."""
+    h = hashlib.sha256()
+    h.update("\n".join(dataset_ids).encode() + b"\0" + "\n".join(config_ids).encode() + b"\0")
+    h.update(np.ascontiguousarray(error, dtype="<f8").tobytes())
+    h.update(np.ascontiguousarray(memory, dtype="<f8").tobytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One suite: error and memory as datasets × configurations DataFrames, its tables and metadata."""
+
+    name: str
+    error: pd.DataFrame
+    memory: pd.DataFrame
+    datasets: pd.DataFrame
+    configurations: pd.DataFrame
+    metadata: dict[str, Any]
+
+    @property
+    def E(self) -> np.ndarray:
+        """Error matrix as a read-only numpy array (rows = datasets, columns = configurations)."""
+        return _readonly(self.error)
+
+    @property
+    def M(self) -> np.ndarray:
+        """Memory matrix in MB as a read-only numpy array."""
+        return _readonly(self.memory)
+
+    @property
+    def dataset_ids(self) -> list[str]:
+        return list(self.error.index)
+
+    @property
+    def max_memory(self) -> float:
+        """Memory normalizer of the metrics (spec §6)."""
+        return float(self.metadata["normalizers"]["max_memory_mb"])
+
+    @property
+    def memory_cap(self) -> float:
+        """Memory cap of settings II, IV, VI: the median of the memory matrix (spec §3)."""
+        return float(self.metadata["normalizers"]["memory_cap_mb"])
+
+    @property
+    def data_sha256(self) -> str:
+        """Fingerprint of the data (content_sha256), recorded with every result."""
+        return str(self.metadata["data_sha256"])
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata["version"])
+
+    def __repr__(self) -> str:
+        return f"Benchmark({self.name!r} v{self.version}, {self.error.shape[0]} datasets × {self.error.shape[1]} configurations)"
+
+
+def _readonly(df: pd.DataFrame) -> np.ndarray:
+    arr = df.to_numpy(dtype=float, copy=True)
+    arr.flags.writeable = False
+    return arr
+
+
+def normalizers(memory: np.ndarray) -> dict[str, Any]:
+    """The published normalizers of spec §6 and the cap of spec §3, computed from the memory matrix."""
+    return {
+        "max_memory_mb": float(memory.max()),
+        "memory_cap_mb": float(np.median(memory)),
+        "reference_point": {"memory": 1.0, "error": "max(1, largest predicted error on the estimated frontier)"},
+    }
+
+
+def write_suite(
+    out: Path,
+    *,
+    name: str,
+    version: str,
+    error: np.ndarray,
+    memory: np.ndarray,
+    datasets: pd.DataFrame,
+    description: str,
+    provenance: dict[str, Any],
+) -> Path:
+    """Write a suite folder atomically (to a temporary sibling, then renamed) and return its path."""
+    n, d = error.shape
+    if memory.shape != (n, d) or d != len(CONFIG_IDS) or len(datasets) != n:
+        raise ValueError(f"shapes disagree: error {error.shape}, memory {memory.shape}, {len(datasets)} datasets")
+    if not np.isfinite(error).all() or not np.isfinite(memory).all():
+        raise ValueError("error and memory must be finite everywhere")
+    missing = set(DATASET_COLUMNS) - set(datasets.columns)
+    if missing:
+        raise ValueError(f"datasets table lacks columns {sorted(missing)}")
+    ids = list(datasets["dataset_id"])
+    out = Path(out)
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    configurations_table().to_parquet(tmp / "configurations.parquet", index=False)
+    datasets[list(DATASET_COLUMNS)].reset_index(drop=True).to_parquet(tmp / "datasets.parquet", index=False)
+    cells = pd.DataFrame(
+        {
+            "dataset_id": np.repeat(ids, d),
+            "config_id": np.tile(CONFIG_IDS, n),
+            "error": error.ravel(),
+            "memory_mb": memory.ravel(),
+        }
+    )
+    cells.to_parquet(tmp / "cells.parquet", index=False)
+    metadata = {
+        "name": name,
+        "version": version,
+        "suite_format": SUITE_FORMAT,
+        "description": description,
+        "n_datasets": n,
+        "n_configurations": d,
+        "normalizers": normalizers(memory),
+        "data_sha256": content_sha256(error, memory, ids, list(CONFIG_IDS)),
+        "provenance": provenance,
+    }
+    (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    (tmp / "README.md").write_text(dataset_card(metadata, datasets))
+    manifest = {f: sha256_file(tmp / f) for f in DATA_FILES}
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
+
+
+def verify_suite(folder: Path) -> list[str]:
+    """Names of the files in a suite folder that are missing or differ from its manifest."""
+    folder = Path(folder)
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        return ["manifest.json"]
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError:
+        return ["manifest.json"]
+    bad = [f for f in DATA_FILES if f not in manifest]
+    for f, digest in manifest.items():
+        p = folder / f
+        if not p.is_file() or sha256_file(p) != digest:
+            bad.append(f)
+    return bad
+
+
+def read_suite(folder: Path) -> Benchmark:
+    """Read and verify a suite folder; any file that does not match the manifest is an error."""
+    folder = Path(folder)
+    if not (folder / "metadata.json").is_file():
+        raise SuiteError(f"{folder} is not a suite folder (no metadata.json)")
+    bad = verify_suite(folder)
+    if bad:
+        raise SuiteError(
+            f"suite folder {folder} is corrupt: {', '.join(bad)} missing or not matching manifest.json; "
+            "rebuild it, or delete it and load again to re-download"
+        )
+    metadata = json.loads((folder / "metadata.json").read_text())
+    if metadata.get("suite_format") != SUITE_FORMAT:
+        raise SuiteError(f"{folder} has suite format {metadata.get('suite_format')}, this package reads {SUITE_FORMAT}: upgrade peppp-bench")
+    datasets = pd.read_parquet(folder / "datasets.parquet")
+    configurations = pd.read_parquet(folder / "configurations.parquet")
+    cells = pd.read_parquet(folder / "cells.parquet")
+    ids = list(datasets["dataset_id"])
+    n, d = len(ids), len(configurations)
+    if len(cells) != n * d or list(configurations["config_id"]) != list(CONFIG_IDS):
+        raise SuiteError(f"{folder}: cells.parquet holds {len(cells)} rows, expected {n} × {d} in configuration order")
+    error = pd.DataFrame(cells["error"].to_numpy().reshape(n, d), index=pd.Index(ids, name="dataset_id"),
+                         columns=pd.Index(CONFIG_IDS, name="config_id"))
+    memory = pd.DataFrame(cells["memory_mb"].to_numpy().reshape(n, d), index=error.index, columns=error.columns)
+    if list(cells["dataset_id"].iloc[::d]) != ids:
+        raise SuiteError(f"{folder}: cells.parquet rows are not in datasets.parquet order")
+    if content_sha256(error.to_numpy(), memory.to_numpy(), ids, list(CONFIG_IDS)) != metadata.get("data_sha256"):
+        raise SuiteError(f"{folder}: the data does not match the fingerprint data_sha256 in metadata.json")
+    return Benchmark(str(metadata["name"]), error, memory, datasets, configurations, metadata)
+
+
+def dataset_card(metadata: dict[str, Any], datasets: pd.DataFrame) -> str:
+    """A Hugging Face dataset card: YAML `configs:` so the Hub viewer and `datasets.load_dataset` read it."""
+    nz = metadata["normalizers"]
+
+    def table(columns: dict[str, str]) -> str:
+        return "\n".join(f"| `{k}` | {v} |" for k, v in columns.items())
+
+    structure = metadata.get("structure")
+    structure_md = ""
+    if structure:
+        structure_md = "\n## Structure\n\n" + "\n".join(f"- {k}: {v}" for k, v in structure.items()) + "\n"
+    return f"""---
+license: mit
+pretty_name: PEPPP-Bench {metadata['name']}
+tags: [low-precision-training, meta-learning, benchmark]
+configs:
+- config_name: cells
+  data_files: cells.parquet
+  default: true
+- config_name: datasets
+  data_files: datasets.parquet
+- config_name: configurations
+  data_files: configurations.parquet
+---
+# PEPPP-Bench suite `{metadata['name']}` v{metadata['version']}
+
+{metadata['description']}
+
+{metadata['n_datasets']} datasets × {metadata['n_configurations']} precision configurations.
+Load it with `peppp_bench.load("{metadata['name']}")`.
+
+- Maximum memory (memory normalizer): {nz['max_memory_mb']:.3f} MB
+- Memory cap of settings II/IV/VI (median memory): {nz['memory_cap_mb']:.3f} MB
+- Hypervolume reference point: memory 1 (normalized), error {nz['reference_point']['error']}
+- Data fingerprint (`data_sha256`): `{metadata['data_sha256']}`
+{structure_md}
+## Files
+
+### `cells.parquet`
+| column | meaning |
+| --- | --- |
+{table(CELL_COLUMNS)}
+
+### `datasets.parquet`
+| column | meaning |
+| --- | --- |
+{table(DATASET_COLUMNS)}
+
+### `configurations.parquet`
+| column | meaning |
+| --- | --- |
+{table(CONFIG_COLUMNS)}
+
+`metadata.json` holds the normalizers and provenance; `manifest.json` the sha256 of every file.
+
+## Provenance
+
+```json
+{json.dumps(metadata['provenance'], indent=2, sort_keys=True)}
+```
+"""

@@ -1,0 +1,56 @@
+"""Shared fixtures: the upstream arrays, the paper suite built once per session, a loopback Hub."""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+UPSTREAM = Path(os.environ.get("PEPPP_BENCH_UPSTREAM", ROOT.parent / "shared" / "upstream" / "peppp"))
+HUB_STANDIN = ROOT.parent / "shared" / "tools" / "hub_standin.py"
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Path:
+    if not (UPSTREAM / "acc_matrix_res64_all.npy").is_file():
+        pytest.fail(f"the authors' released arrays are expected in {UPSTREAM} (set PEPPP_BENCH_UPSTREAM)")
+    return UPSTREAM
+
+
+@pytest.fixture(scope="session")
+def suites_dir(upstream: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of suite folders holding `paper` and `paper-lr`, built from the released arrays."""
+    from peppp_bench.build import build_paper, build_paper_lr
+
+    root = tmp_path_factory.mktemp("suites")
+    build_paper(upstream, root / "paper")
+    build_paper_lr(upstream, root / "paper-lr")
+    return root
+
+
+@pytest.fixture(scope="session")
+def paper(suites_dir: Path):
+    import peppp_bench
+
+    return peppp_bench.load("paper", data_dir=suites_dir)
+
+
+@pytest.fixture(scope="session")
+def hub_url() -> str:
+    """A loopback stand-in of the Hugging Face Hub HTTP API, for the whole session."""
+    spec = importlib.util.spec_from_file_location("hub_standin", HUB_STANDIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    server, url = module.serve(0)
+    yield url
+    server.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's data dir, cache or Hub settings."""
+    for var in ("PEPPP_BENCH_DATA_DIR", "PEPPP_BENCH_REPO_ID", "PEPPP_BENCH_HUB_ENDPOINT", "PEPPP_BENCH_OFFLINE", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PEPPP_BENCH_CACHE", str(tmp_path / "hf-cache"))

@@ -1,11 +1,15 @@
 """peppp-bench: the PEPPP benchmark for picking the numeric precision to train a network in."""
+__version__ = "0.1.0"
+
 from .configs import CONFIG_IDS, CONFIGS, Configuration, FloatFormat, get_config
 from .memory import NetworkCounts, count_network, resnet18_counts
+from .protocol import SETTINGS, Measurement, Method, Oracle, ProtocolViolation, Task, regress
+from .runner import Evaluation, evaluate
 from .sources import load
 from .suite import Benchmark, SuiteError
 
-__version__ = "0.1.0"
 __all__ = [
-    "Benchmark", "CONFIGS", "CONFIG_IDS", "Configuration", "FloatFormat", "NetworkCounts", "SuiteError",
-    "count_network", "get_config", "load", "resnet18_counts",
+    "Benchmark", "CONFIGS", "CONFIG_IDS", "Configuration", "Evaluation", "FloatFormat", "Measurement", "Method",
+    "NetworkCounts", "Oracle", "ProtocolViolation", "SETTINGS", "SuiteError", "Task", "count_network", "evaluate",
+    "get_config", "load", "regress", "resnet18_counts",
 ]

@@ -49,6 +49,78 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_list(text: str) -> list[int]:
+    """'5-15' or '5,10,15' -> integers."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+    return out
+
+
+def _method_params(pairs: list[str]) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if not value:
+            raise ValueError(f"--param takes KEY=VALUE, got {pair!r}")
+        try:
+            params[key] = int(value)
+        except ValueError:
+            try:
+                params[key] = float(value)
+            except ValueError:
+                params[key] = value
+    return params
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    import baselines
+
+    from .methods import make_method
+    from .runner import evaluate
+
+    params = _method_params(args.param)
+    specs = list(baselines.BASELINES) if args.method == "all" else args.method.split(",")
+    methods = [make_method(spec, **params) for spec in specs]
+    ev = evaluate(methods, args.suite, settings=args.settings.split(","), budgets=_int_list(args.budgets),
+                  seeds=_int_list(args.seeds), workers=args.workers, progress=not args.quiet, data_dir=args.data_dir)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ev.results.to_parquet(out, index=False)
+        out.with_suffix(".meta.json").write_text(json.dumps(ev.meta, indent=2, sort_keys=True) + "\n")
+        print(f"results: {out} ({len(ev.results)} rows); metadata: {out.with_suffix('.meta.json')}")
+    _print_summary(ev.summary, ev.results)
+    return 0
+
+
+def _print_summary(summary, results) -> None:
+    failed = results[results.status != "ok"]
+    shown = summary[summary.n.isin([5, 10, 15]) | (summary.n == summary.n.max())]
+    cols = ["method", "setting", "n", "folds", "failed", "convergence_mean", "hyperdiff_mean", "regret_mean", "relative_memory_mean"]
+    print(shown[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    if len(failed):
+        print(f"\n{len(failed)} fold-budgets failed; first reasons:")
+        for reason in failed.reason.unique()[:5]:
+            print(f"  {reason}")
+
+
+def _study(args: argparse.Namespace) -> int:
+    from .sources import load
+    from .studies import meta_training_study
+
+    bench = load(args.suite, data_dir=args.data_dir)
+    table = meta_training_study(bench, args.kind, [float(r) for r in args.ratios.split(",")], _int_list(args.seeds), args.rank)
+    if args.out:
+        table.to_parquet(args.out, index=False)
+        print(f"wrote {args.out} ({len(table)} rows)")
+    print(table.groupby("ratio")[["relative_error", "convergence", "hyperdiff", "observed"]].mean().to_string(float_format=lambda x: f"{x:.4f}"))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="peppp-bench", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -68,7 +140,33 @@ def parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="list suites, their pinned versions and cache status")
     i.set_defaults(handler=_info)
+
+    e = sub.add_parser("evaluate", help="score selection methods by meta-LOOCV")
+    e.add_argument("method", help="'all', baseline names (comma-separated), module:Class or path/file.py:Class")
+    _suite_args(e)
+    e.add_argument("--settings", default="I,II,III,IV,V,VI")
+    e.add_argument("--budgets", default="5-15", help="e.g. 5-15 or 5,10,15")
+    e.add_argument("--seeds", default="0")
+    e.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    e.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, e.g. rank=5")
+    e.add_argument("--out", help="results table (.parquet); metadata goes beside it")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(handler=_evaluate)
+
+    st = sub.add_parser("study", help="the meta-training study: completion quality versus sampling (Figures 9/10)")
+    _suite_args(st)
+    st.add_argument("--kind", choices=["uniform", "nonuniform"], default="uniform")
+    st.add_argument("--ratios", default="0.05,0.1,0.2", help="sampling ratios (uniform) or maximum probabilities")
+    st.add_argument("--seeds", default="0-2")
+    st.add_argument("--rank", type=int, default=5)
+    st.add_argument("--out", help="long table (.parquet)")
+    st.set_defaults(handler=_study)
     return p
+
+
+def _suite_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--suite", default="paper")
+    p.add_argument("--data-dir", default=None, help="folder of suite folders (default: $PEPPP_BENCH_DATA_DIR, bundled, cache, Hub)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except (KeyError, ValueError, RuntimeError, FileNotFoundError) as exc:
+    except (KeyError, ValueError, TypeError, RuntimeError, FileNotFoundError) as exc:
         print(f"peppp-bench {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 from pathlib import Path
 
 from .hub import DEFAULT_REPO_ID, HubLocation, cached_folder, fetch, offline_by_default
+from .protocol import ProtocolViolation
 from .suite import Benchmark, SuiteError, read_suite
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "data"
@@ -87,7 +90,22 @@ def load(
     return _checked(read_suite(folder), name)
 
 
+_PROTECTED: set[str] = set()  # data fingerprints of suites whose held-out rows a running method must not read
+
+
+@contextmanager
+def protected(data_sha256: str) -> Iterator[None]:
+    """While a method runs, loading the suite under evaluation is peeking and raises."""
+    _PROTECTED.add(data_sha256)
+    try:
+        yield
+    finally:
+        _PROTECTED.discard(data_sha256)
+
+
 def _checked(bench: Benchmark, name: str) -> Benchmark:
+    if bench.data_sha256 in _PROTECTED:
+        raise ProtocolViolation(f"peeking: a method loaded suite {name!r} while being evaluated on it")
     if bench.name != name:
         raise SuiteError(f"asked for suite {name!r} but the folder holds suite {bench.name!r}")
     pin = SUITES.get(name)

@@ -54,3 +54,35 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ("PEPPP_BENCH_DATA_DIR", "PEPPP_BENCH_REPO_ID", "PEPPP_BENCH_HUB_ENDPOINT", "PEPPP_BENCH_OFFLINE", "HF_HUB_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("PEPPP_BENCH_CACHE", str(tmp_path / "hf-cache"))
+
+
+def make_tiny_suite(out: Path, n: int = 12, rank: int = 3, seed: int = 0) -> Path:
+    """A synthetic suite whose error matrix has exactly rank `rank` (values inside (0, 1))."""
+    import numpy as np
+    import pandas as pd
+
+    from peppp_bench.memory import resnet18_counts
+    from peppp_bench.suite import write_suite
+
+    rng = np.random.default_rng(seed)
+    error = 0.55 + 0.12 * (rng.normal(size=(n, rank)) @ rng.normal(size=(rank, 99))) / rank
+    assert 0 < error.min() and error.max() < 1
+    classes = [2 + i % 7 for i in range(n)]
+    resolution = [32 if i % 4 == 0 else 64 for i in range(n)]
+    memory = np.stack([resnet18_counts(r, c).memory_row() for r, c in zip(resolution, classes)])
+    datasets = pd.DataFrame({
+        "dataset_id": [f"toy-{i:02d}" for i in range(n)], "name": [f"toy {i}" for i in range(n)],
+        "name_confidence": "confirmed", "family": "toy", "resolution": resolution, "classes": classes,
+        "source": "synthetic rank-%d matrix, seed %d" % (rank, seed),
+    })
+    return write_suite(out, name="tiny", version="0.0.1", error=error, memory=memory, datasets=datasets,
+                       description="A synthetic exactly low-rank suite for tests.", provenance={"seed": seed})
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory):
+    import peppp_bench
+
+    root = tmp_path_factory.mktemp("tiny")
+    make_tiny_suite(root / "tiny")
+    return peppp_bench.load("tiny", data_dir=root)

@@ -1,0 +1,25 @@
+"""The paper's selection methods (spec §5), each written only against peppp_bench's public method API.
+
+Address them by short name: `peppp-bench evaluate ed-mf ...` or `baselines.make("ed-mf", rank=5)`.
+"""
+from __future__ import annotations
+
+from peppp_bench import Method
+
+from .bayesian_optimization import BOFull, BOMF
+from .experiment_design import EDMF, EDMFMemory, QRMF, RandomMF
+from .reference import MaxMemory, OracleBound
+
+BASELINES: dict[str, type[Method]] = {
+    cls.name: cls for cls in (EDMF, EDMFMemory, QRMF, RandomMF, BOMF, BOFull, MaxMemory, OracleBound)
+}
+
+
+def make(name: str, **params: object) -> Method:
+    """An instance of the baseline called `name` (e.g. 'ed-mf'), with its parameters."""
+    if name not in BASELINES:
+        raise KeyError(f"unknown baseline {name!r}: choose from {', '.join(BASELINES)}")
+    return BASELINES[name](**params)
+
+
+__all__ = ["BASELINES", "BOFull", "BOMF", "EDMF", "EDMFMemory", "MaxMemory", "OracleBound", "QRMF", "RandomMF", "make"]

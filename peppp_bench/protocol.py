@@ -1,0 +1,199 @@
+"""The meta-LOOCV protocol (spec §7): settings, what a method sees in a fold, the oracle and its rules.
+
+A selection method implements `Method`: in `select` it measures test configurations through the
+`Oracle` (true error of a valid configuration, counted and logged); in `predict` it returns predicted
+errors of every valid configuration from its measurements. The harness derives the estimated frontier
+and scores it; a method that breaks a rule fails that fold with the reason, and the run goes on.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .completion import LAMBDA, embeddings, soft_impute
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A meta-LOOCV setting: how meta-training is observed and whether the test dataset has a memory cap."""
+
+    name: str
+    observation: str  # 'full' | 'uniform' | 'nonuniform'
+    capped: bool
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting("I", "full", False), Setting("II", "full", True),
+        Setting("III", "uniform", False), Setting("IV", "uniform", True),
+        Setting("V", "nonuniform", False), Setting("VI", "nonuniform", True),
+    )
+}
+
+
+def get_setting(name: str) -> Setting:
+    if name not in SETTINGS:
+        raise KeyError(f"unknown setting {name!r}: choose from {', '.join(SETTINGS)}")
+    return SETTINGS[name]
+
+
+class ProtocolViolation(Exception):
+    """A method broke a rule of the protocol (over budget, invalid configuration, bad output, peeking)."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One trial training: a configuration (column index), its true error and memory."""
+
+    config: int
+    error: float
+    memory: float
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """Everything a method may see in one fold. Arrays are read-only; the test row's errors are absent.
+
+    train_error has NaN where meta-training is unobserved; train_probability is each entry's observation
+    probability (1 when fully observed). valid are the configurations within the cap on the test dataset.
+    """
+
+    setting: str
+    observation: str
+    train_error: np.ndarray
+    train_memory: np.ndarray
+    train_probability: np.ndarray
+    configurations: pd.DataFrame
+    test_memory: np.ndarray
+    cap: float | None
+    valid: np.ndarray
+    budget: int
+    seed: int
+    max_memory: float
+    reference_error: np.ndarray | None = None  # only for reference methods (the `oracle` bound)
+    _cache: dict[Any, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def completed(self, rank: int = 5, lam: float = LAMBDA) -> np.ndarray:
+        """The meta-training error matrix completed by weighted SoftImpute (w = 1/p when non-uniform).
+
+        Fully observed matrices are returned as they are. Cached per fold, shared by every method.
+        """
+        if self.observation == "full":
+            return self.train_error
+        key = ("completed", rank, lam)
+        if key not in self._cache:
+            weights = None
+            if self.observation == "nonuniform":
+                with np.errstate(divide="ignore"):  # p = 0 only where nothing is observed
+                    weights = 1.0 / self.train_probability
+            self._cache[key] = _readonly(soft_impute(self.train_error, rank, weights, lam))
+        return self._cache[key]
+
+    def embeddings(self, rank: int = 5, lam: float = LAMBDA) -> np.ndarray:
+        """Configuration embeddings Y (rank × valid): top right singular vectors of the completed
+        meta-training matrix restricted to the valid configurations."""
+        key = ("embeddings", rank, lam, self.valid.tobytes())
+        if key not in self._cache:
+            self._cache[key] = _readonly(embeddings(self.completed(rank, lam)[:, self.valid], rank))
+        return self._cache[key]
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=float)
+    a.flags.writeable = False
+    return a
+
+
+class Oracle:
+    """The only access to the held-out row: `measure(j)` trains configuration j and returns its error.
+
+    Only valid configurations, at most `budget` distinct ones; measuring one again is free and returns
+    the same value. Any breach is recorded (so catching the exception does not hide it) and raised.
+    """
+
+    __slots__ = ("_measure", "_log", "_violations", "budget")
+
+    def __init__(self, true_error: np.ndarray, memory: np.ndarray, valid: np.ndarray, budget: int) -> None:
+        allowed = frozenset(int(j) for j in valid)
+        log: list[Measurement] = []
+        seen: dict[int, Measurement] = {}
+        violations: list[str] = []
+
+        def measure(config: int) -> float:
+            if isinstance(config, (bool, np.bool_)) or not isinstance(config, (int, np.integer)):
+                violations.append(f"measure() takes a configuration index (int), got {config!r}")
+                raise ProtocolViolation(violations[-1])
+            j = int(config)
+            if j in seen:
+                return seen[j].error
+            if j not in allowed:
+                violations.append(f"configuration {j} is not valid in this fold (outside the memory cap or out of range)")
+                raise ProtocolViolation(violations[-1])
+            if len(log) >= budget:
+                violations.append(f"over budget: a measurement beyond the {budget} allowed")
+                raise ProtocolViolation(violations[-1])
+            m = Measurement(j, float(true_error[j]), float(memory[j]))
+            seen[j] = m
+            log.append(m)
+            return m.error
+
+        self._measure = measure
+        self._log = log
+        self._violations = violations
+        self.budget = budget
+
+    def measure(self, config: int) -> float:
+        return self._measure(config)
+
+    @property
+    def measured(self) -> tuple[Measurement, ...]:
+        """Measurements so far, in order."""
+        return tuple(self._log)
+
+    @property
+    def remaining(self) -> int:
+        return self.budget - len(self._log)
+
+    @property
+    def violations(self) -> tuple[str, ...]:
+        return tuple(self._violations)
+
+
+class Method(ABC):
+    """A selection method. Subclass it, set `name`, implement `select` and `predict`.
+
+    nested = True promises that the first n measurements made under budget N are those made under
+    budget n, and that `predict` depends only on the measurements it is given: the harness then calls
+    `select` once with the largest budget and `predict` on every prefix. Otherwise both are called
+    once per budget. reference = True marks a bound that sees the held-out row (never a submission).
+    """
+
+    name: ClassVar[str] = "unnamed"
+    nested: ClassVar[bool] = False
+    reference: ClassVar[bool] = False
+
+    @abstractmethod
+    def select(self, task: Task, oracle: Oracle) -> None:
+        """Measure up to `task.budget` valid configurations with `oracle.measure(j)`."""
+
+    @abstractmethod
+    def predict(self, task: Task, measured: Sequence[Measurement]) -> np.ndarray:
+        """Predicted errors of `task.valid`, in that order, from these measurements."""
+
+    def params(self) -> dict[str, Any]:
+        """Parameters recorded with the results (override to report e.g. the rank)."""
+        return {}
+
+
+def regress(Y: np.ndarray, measured: Sequence[Measurement], valid: np.ndarray) -> np.ndarray:
+    """Least squares on configuration embeddings: x = argmin ‖Y_Sᵀx − e_S‖², prediction xᵀY (spec §5)."""
+    position = {int(j): i for i, j in enumerate(valid)}
+    cols = [position[m.config] for m in measured]
+    e = np.array([m.error for m in measured])
+    x, *_ = np.linalg.lstsq(Y[:, cols].T, e, rcond=None)
+    return x @ Y

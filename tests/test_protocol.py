@@ -1,0 +1,229 @@
+"""The method API and the harness's rules: broken methods fail their folds with the right reason."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import peppp_bench
+from peppp_bench import Measurement, Method, Oracle, Task, evaluate
+from peppp_bench.cli import main
+from peppp_bench.protocol import ProtocolViolation
+
+
+class Cheapest(Method):
+    """Measure the cheapest configurations; predict the meta-training column means, measured ones exactly."""
+
+    name = "cheapest"
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        for j in task.valid[np.argsort(task.test_memory[task.valid], kind="stable")][: task.budget]:
+            oracle.measure(int(j))
+
+    def predict(self, task: Task, measured: Sequence[Measurement]) -> np.ndarray:
+        guess = np.nanmean(task.completed(), axis=0)[task.valid]
+        for m in measured:
+            guess[task.valid == m.config] = m.error
+        return guess
+
+
+class OverBudget(Cheapest):
+    name = "over-budget"
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        for j in task.valid[: task.budget + 1]:
+            try:
+                oracle.measure(int(j))
+            except ProtocolViolation:
+                pass  # swallowing the error does not hide the breach
+
+
+class Invalid(Cheapest):
+    name = "invalid"
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        j = int(np.argmax(task.test_memory))  # above the cap where there is one, else out of range
+        oracle.measure(j if j not in task.valid else 999)
+
+
+class NaNs(Cheapest):
+    name = "nans"
+
+    def predict(self, task: Task, measured: Sequence[Measurement]) -> np.ndarray:
+        return np.full(len(task.valid), np.nan)
+
+
+class WrongShape(Cheapest):
+    name = "wrong-shape"
+
+    def predict(self, task: Task, measured: Sequence[Measurement]) -> np.ndarray:
+        return np.zeros(3)
+
+
+class Raises(Cheapest):
+    name = "raises"
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        raise RuntimeError("my bug")
+
+
+class PeeksByLoading(Cheapest):
+    name = "peeks-load"
+    data_dir: str = ""
+
+    def predict(self, task: Task, measured: Sequence[Measurement]) -> np.ndarray:
+        peppp_bench.load("tiny", data_dir=self.data_dir)
+        return super().predict(task, measured)
+
+
+class PeeksByCopying(Cheapest):
+    """Reads the suite's files directly (no load call): caught because it predicts the held-out row exactly."""
+
+    name = "peeks-copy"
+    data_dir: str = ""
+
+    def predict(self, task: Task, measured: Sequence[Measurement]) -> np.ndarray:
+        cells = pd.read_parquet(Path(self.data_dir) / "tiny" / "cells.parquet")
+        E = cells.error.to_numpy().reshape(-1, 99)
+        row = next(i for i in range(len(E)) if np.allclose(np.delete(E, i, 0)[~np.isnan(task.train_error)],
+                                                          task.train_error[~np.isnan(task.train_error)]))
+        return E[row][task.valid]
+
+
+def test_broken_methods_fail_with_reasons_and_nothing_else(tiny, tmp_path: Path) -> None:
+    data_dir = str(tmp_path)
+    from tests.conftest import make_tiny_suite
+
+    make_tiny_suite(tmp_path / "tiny")
+    PeeksByLoading.data_dir = PeeksByCopying.data_dir = data_dir
+    methods = [Cheapest(), OverBudget(), Invalid(), NaNs(), WrongShape(), Raises(), PeeksByLoading(), PeeksByCopying()]
+    ev = evaluate(methods, tiny, settings=("I", "II", "III"), budgets=(3, 4), workers=1, progress=False)
+    r = ev.results
+    assert len(r) == len(methods) * 3 * 12 * 2
+    by = r.groupby("method")
+    assert (by.get_group("cheapest").status == "ok").all()
+    expected = {
+        "over-budget": "protocol violation: over budget",
+        "invalid": "protocol violation: configuration .* is not valid",
+        "nans": "protocol violation: .* predictions are NaN or infinite",
+        "wrong-shape": r"protocol violation: predictions have shape \(3,\)",
+        "raises": r"RuntimeError: my bug \(at test_protocol.py:\d+\)",
+        "peeks-load": "protocol violation: peeking: a method loaded suite 'tiny'",
+        "peeks-copy": "protocol violation: peeking: predictions equal the held-out errors",
+    }
+    for name, pattern in expected.items():
+        g = by.get_group(name)
+        assert (g.status == "failed").all(), name
+        assert g.reason.str.match(pattern).all(), (name, g.reason.iloc[0])
+        assert g.convergence.isna().all()
+    assert (ev.summary.loc[ev.summary.method == "raises", "failed"] == 12).all()
+
+
+def test_a_fold_sees_only_meta_training_rows(tiny) -> None:
+    seen: list[tuple] = []
+
+    class Spy(Cheapest):
+        name = "spy"
+
+        def select(self, task: Task, oracle: Oracle) -> None:
+            seen.append((task.setting, task.train_error.shape, task.train_error.flags.writeable,
+                         np.isnan(task.train_error).mean(), task.reference_error))
+            super().select(task, oracle)
+
+    evaluate(Spy(), tiny, settings=("I", "III"), budgets=(5,), workers=1, progress=False)
+    assert {s[1] for s in seen} == {(11, 99)} and not any(s[2] for s in seen) and all(s[4] is None for s in seen)
+    assert {s[3] for s in seen if s[0] == "I"} == {0.0}
+    assert all(0.7 < s[3] < 0.9 for s in seen if s[0] == "III")
+
+
+def test_non_nested_methods_are_called_once_per_budget(tiny) -> None:
+    calls: list[int] = []
+
+    class Counting(Cheapest):
+        name = "counting"
+
+        def select(self, task: Task, oracle: Oracle) -> None:
+            calls.append(task.budget)
+            super().select(task, oracle)
+
+    ev = evaluate(Counting(), tiny, settings=("I",), budgets=(3, 5), workers=1, progress=False)
+    assert sorted(set(calls)) == [3, 5] and len(calls) == 2 * 12
+    assert (ev.results.groupby("n").n_measured.max() == pd.Series({3: 3, 5: 5})).all()
+
+
+def test_oracle_rules_directly() -> None:
+    row, mem = np.linspace(0.3, 0.9, 99), np.linspace(100, 200, 99)
+    o = Oracle(row, mem, np.arange(10), budget=2)
+    assert o.measure(3) == row[3] and o.measure(3) == row[3] and o.remaining == 1
+    with pytest.raises(ProtocolViolation, match="not valid"):
+        o.measure(50)
+    with pytest.raises(ProtocolViolation, match="int"):
+        o.measure(1.5)
+    o.measure(4)
+    with pytest.raises(ProtocolViolation, match="over budget"):
+        o.measure(5)
+    assert [m.config for m in o.measured] == [3, 4] and len(o.violations) == 3
+
+
+def test_results_identical_whatever_the_number_of_workers(tiny) -> None:
+    import baselines
+
+    methods = [baselines.make("ed-mf", rank=3), baselines.make("random-mf", rank=3), baselines.make("bo-mf", rank=3)]
+    one = evaluate(methods, tiny, budgets=(3, 5, 8), workers=1, progress=False)
+    two = evaluate(methods, tiny, budgets=(3, 5, 8), workers=2, progress=False)
+    pd.testing.assert_frame_equal(one.results, two.results)
+    assert one.meta["data_sha256"] == tiny.data_sha256 and one.meta["seeds"] == [0]
+
+
+def test_unknown_setting_and_bad_budgets(tiny) -> None:
+    with pytest.raises(KeyError, match="unknown setting 'VII'"):
+        evaluate(Cheapest(), tiny, settings=("VII",), progress=False)
+    with pytest.raises(ValueError, match="budgets must be positive"):
+        evaluate(Cheapest(), tiny, budgets=(0, 2), progress=False)
+    with pytest.raises(TypeError, match="not a peppp_bench.Method"):
+        evaluate([object()], tiny, progress=False)
+
+
+USER_METHOD = '''
+import numpy as np
+from peppp_bench import Method
+
+class MeanOfCheapest(Method):
+    name = "mean-of-cheapest"
+    nested = True
+
+    def select(self, task, oracle):
+        for j in task.valid[np.argsort(task.test_memory[task.valid], kind="stable")][: task.budget]:
+            oracle.measure(int(j))
+
+    def predict(self, task, measured):
+        return np.full(len(task.valid), np.mean([m.error for m in measured]))
+'''
+
+
+def test_cli_evaluates_a_method_from_a_file(tmp_path: Path, capsys) -> None:
+    from tests.conftest import make_tiny_suite
+
+    make_tiny_suite(tmp_path / "data" / "tiny")
+    method_file = tmp_path / "my_method.py"
+    method_file.write_text(USER_METHOD)
+    out = tmp_path / "res.parquet"
+    code = main(["evaluate", f"{method_file}:MeanOfCheapest", "--suite", "tiny", "--data-dir", str(tmp_path / "data"),
+                 "--settings", "I,IV", "--budgets", "3-5", "--workers", "2", "--out", str(out), "--quiet"])
+    assert code == 0
+    r = pd.read_parquet(out)
+    assert set(r.setting) == {"I", "IV"} and set(r.n) == {3, 4, 5} and (r.status == "ok").all()
+    assert "mean-of-cheapest" in capsys.readouterr().out
+    assert main(["evaluate", "no-such-method", "--suite", "tiny", "--data-dir", str(tmp_path / "data")]) == 2
+    assert "unknown method 'no-such-method'" in capsys.readouterr().err
+
+
+def test_cli_meta_training_study(suites_dir: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "study.parquet"
+    assert main(["study", "--data-dir", str(suites_dir), "--kind", "nonuniform", "--ratios", "0.2", "--seeds", "0", "--out", str(out)]) == 0
+    t = pd.read_parquet(out)
+    assert len(t) == 87 and {"relative_error", "convergence", "hyperdiff"} <= set(t.columns)
+    assert t.observed.mean() == pytest.approx(0.1, abs=0.02)

@@ -121,6 +121,33 @@ def _study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate(args: argparse.Namespace) -> int:
+    import time
+
+    from .generate.backends import generate
+    from .generate.spec import read_spec
+    from .generate.store import Store
+    from .generate.to_suite import store_to_suite
+
+    spec = read_spec(args.spec)
+    store = Store(args.store, spec)
+    done, total = store.count()
+    print(f"{spec.name} v{spec.version}: {len(spec.tasks)} tasks × {len(spec.config_ids)} configurations × "
+          f"{len(spec.seeds)} seeds = {total} cells; {done} already in {args.store}")
+    started = time.time()
+    computed, seconds = generate(spec, store, args.backend, args.workers, args.address, args.device, not args.quiet,
+)
+    if computed:
+        store.log_run({"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "seconds": round(seconds, 1),
+                       "cells": computed, "backend": args.backend, "workers": args.workers, "device": args.device})
+    print(f"computed {computed} cells in {seconds:.0f} s")
+    if args.to_suite:
+        command = " ".join(["peppp-bench generate", args.spec, "--store", args.store, "--to-suite", args.to_suite])
+        folder = store_to_suite(store, Path(args.to_suite), command)
+        print(f"suite written to {folder}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="peppp-bench", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -161,6 +188,17 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--rank", type=int, default=5)
     st.add_argument("--out", help="long table (.parquet)")
     st.set_defaults(handler=_study)
+
+    g = sub.add_parser("generate", help="train the cells a spec names into a resumable store; optionally build a suite")
+    g.add_argument("spec", help="generation spec (.toml)")
+    g.add_argument("--store", required=True, help="store folder (resumes what is there)")
+    g.add_argument("--backend", choices=["local", "ray"], default="local")
+    g.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    g.add_argument("--workers", type=int, default=1, help="local worker processes")
+    g.add_argument("--device", default="cpu", help="cpu, cuda, or auto (a GPU per Ray task when present)")
+    g.add_argument("--to-suite", default=None, metavar="OUT", help="when complete, write the suite folder OUT")
+    g.add_argument("--quiet", action="store_true")
+    g.set_defaults(handler=_generate)
     return p
 
 
@@ -174,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except (KeyError, ValueError, TypeError, RuntimeError, FileNotFoundError) as exc:
+    except (KeyError, ValueError, TypeError, RuntimeError, OSError) as exc:
         print(f"peppp-bench {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

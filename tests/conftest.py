@@ -56,8 +56,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PEPPP_BENCH_CACHE", str(tmp_path / "hf-cache"))
 
 
-def make_tiny_suite(out: Path, n: int = 12, rank: int = 3, seed: int = 0) -> Path:
-    """A synthetic suite whose error matrix has exactly rank `rank` (values inside (0, 1))."""
+def make_tiny_suite(out: Path, n: int = 12, rank: int = 4, seed: int = 0) -> Path:
+    """A synthetic suite whose error matrix has exactly rank `rank` (a constant plus rank − 1 factors)."""
     import numpy as np
     import pandas as pd
 
@@ -65,7 +65,7 @@ def make_tiny_suite(out: Path, n: int = 12, rank: int = 3, seed: int = 0) -> Pat
     from peppp_bench.suite import write_suite
 
     rng = np.random.default_rng(seed)
-    error = 0.55 + 0.12 * (rng.normal(size=(n, rank)) @ rng.normal(size=(rank, 99))) / rank
+    error = 0.55 + 0.12 * (rng.normal(size=(n, rank - 1)) @ rng.normal(size=(rank - 1, 99))) / rank
     assert 0 < error.min() and error.max() < 1
     classes = [2 + i % 7 for i in range(n)]
     resolution = [32 if i % 4 == 0 else 64 for i in range(n)]

@@ -30,27 +30,28 @@ class Quant(nn.Module):
         return f"role={self.role}"
 
 
-def _conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+def _conv(cin: int, cout: int, kernel: int, stride: int, copies: int) -> nn.Conv2d:
+    """A bias-free conv; with copies > 1, `copies` independent convs side by side (grouped)."""
+    return nn.Conv2d(cin * copies, cout * copies, kernel, stride=stride, padding=kernel // 2, bias=False, groups=copies)
 
 
 class BasicBlock(nn.Module):
     """Residual block; Format A after conv1, BN1+ReLU, conv2, BN2, on the shortcut and on the output."""
 
-    def __init__(self, cin: int, cout: int, stride: int) -> None:
+    def __init__(self, cin: int, cout: int, stride: int, copies: int = 1) -> None:
         super().__init__()
-        self.conv1 = _conv3x3(cin, cout, stride)
+        self.conv1 = _conv(cin, cout, 3, stride, copies)
         self.q_conv1 = Quant("A")
-        self.bn1 = nn.BatchNorm2d(cout)
+        self.bn1 = nn.BatchNorm2d(cout * copies)
         self.relu1 = nn.ReLU()
         self.q_relu1 = Quant("A")
-        self.conv2 = _conv3x3(cout, cout)
+        self.conv2 = _conv(cout, cout, 3, 1, copies)
         self.q_conv2 = Quant("A")
-        self.bn2 = nn.BatchNorm2d(cout)
+        self.bn2 = nn.BatchNorm2d(cout * copies)
         self.q_bn2 = Quant("A")
         if stride != 1 or cin != cout:
             self.shortcut: nn.Module = nn.Sequential(
-                nn.Conv2d(cin, cout, 1, stride=stride, bias=False), Quant("A"), nn.BatchNorm2d(cout)
+                _conv(cin, cout, 1, stride, copies), Quant("A"), nn.BatchNorm2d(cout * copies)
             )
         else:
             self.shortcut = nn.Identity()
@@ -69,27 +70,34 @@ class ResNet(nn.Module):
 
     `blocks=(2, 2, 2, 2), width=64` is the paper's ResNet-18; smaller ones serve CPU work. Format B
     quantizes the input and the logits; Format A every other site.
+
+    copies > 1 builds that many independent networks side by side (grouped convolutions, per-copy
+    BatchNorm channels, a grouped linear head): input (B, copies·in_channels, H, W), logits
+    (B, copies·classes). It trains many precision configurations in one pass (`train.py`).
     """
 
-    def __init__(self, classes: int, blocks: Sequence[int] = (2, 2, 2, 2), width: int = 64, in_channels: int = 3) -> None:
+    def __init__(self, classes: int, blocks: Sequence[int] = (2, 2, 2, 2), width: int = 64, in_channels: int = 3,
+                 copies: int = 1) -> None:
         super().__init__()
         if classes < 2:
             raise ValueError(f"a classifier needs at least 2 classes, got {classes}")
+        self.classes, self.copies = classes, copies
         self.q_input = Quant("B")
-        self.conv = _conv3x3(in_channels, width)
-        self.bn = nn.BatchNorm2d(width)
+        self.conv = _conv(in_channels, width, 3, 1, copies)
+        self.bn = nn.BatchNorm2d(width * copies)
         self.relu = nn.ReLU()
         self.q_stem = Quant("A")
         stages: list[nn.Module] = []
         cin = width
         for i, n in enumerate(blocks):
             cout = width * 2**i
-            stage = [BasicBlock(cin if j == 0 else cout, cout, 2 if (i > 0 and j == 0) else 1) for j in range(n)]
+            stage = [BasicBlock(cin if j == 0 else cout, cout, 2 if (i > 0 and j == 0) else 1, copies) for j in range(n)]
             stages.append(nn.Sequential(*stage))
             cin = cout
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.linear = nn.Linear(cin, classes)
+        self.linear: nn.Module = (nn.Linear(cin, classes) if copies == 1
+                                  else nn.Conv1d(cin * copies, classes * copies, 1, groups=copies))
         self.q_head = Quant("A")
         self.q_logits = Quant("B")
         for m in self.modules():
@@ -102,7 +110,28 @@ class ResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.q_stem(self.relu(self.bn(self.conv(self.q_input(x)))))
         out = torch.flatten(self.pool(self.stages(out)), 1)
-        return self.q_logits(self.q_head(self.linear(out)))
+        if self.copies > 1:
+            out = self.linear(out.unsqueeze(-1)).squeeze(-1)
+        else:
+            out = self.linear(out)
+        return self.q_logits(self.q_head(out))
+
+    @classmethod
+    def side_by_side(cls, net: "ResNet", copies: int) -> "ResNet":
+        """`copies` copies of `net` (same weights) as one grouped network."""
+        blocks = tuple(len(stage) for stage in net.stages)
+        width = net.conv.out_channels
+        grouped = cls(net.classes, blocks, width, net.conv.in_channels, copies)
+        single = dict(net.state_dict())
+        for name, value in grouped.state_dict().items():
+            src = single[name]
+            if name == "linear.weight":
+                src = src.unsqueeze(-1)
+            if src.dim() == 0:  # BatchNorm's num_batches_tracked
+                value.copy_(src)
+            else:
+                value.copy_(src.repeat(copies, *([1] * (src.dim() - 1))))
+        return grouped
 
 
 def resnet18(classes: int, in_channels: int = 3) -> ResNet:

@@ -1,0 +1,78 @@
+"""The paper's baselines on a tiny synthetic suite with known answers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import baselines
+from baselines.experiment_design import d_optimal_order, pivots
+from peppp_bench import evaluate
+
+
+def test_every_baseline_runs_every_setting(tiny) -> None:
+    methods = [baselines.make(name, rank=4) if name not in ("max-memory", "oracle") else baselines.make(name)
+               for name in baselines.BASELINES]
+    ev = evaluate(methods, tiny, budgets=(4, 6), workers=2, progress=False)
+    assert (ev.results.status == "ok").all(), ev.results.reason.unique()
+    assert set(ev.results.method) == set(baselines.BASELINES)
+    assert ((ev.results.n_measured <= ev.results.n) | (ev.results.method == "oracle")).all()
+
+
+@pytest.mark.parametrize("name", ["ed-mf", "qr-mf", "random-mf"])
+def test_k_measurements_recover_an_exactly_rank_k_row(tiny, name: str) -> None:
+    ev = evaluate(baselines.make(name, rank=4), tiny, settings=("I", "II"), budgets=(4,), workers=1, progress=False)
+    r = ev.results
+    assert (r.status == "ok").all() and (r.n_measured == 4).all()
+    assert np.allclose(r.convergence, 0, atol=1e-9) and np.allclose(r.regret, 0, atol=1e-9)
+    uncapped = r[r.setting == "I"]
+    assert np.allclose(uncapped.hyperdiff, 0, atol=1e-9)
+
+
+def test_oracle_bound(tiny) -> None:
+    ev = evaluate(baselines.make("oracle"), tiny, budgets=(4,), workers=1, progress=False)
+    r = ev.results
+    assert (r.convergence == 0).all() and (r.regret == 0).all() and (r.relative_memory == 0).all()
+    assert (r[r.setting.isin(["I", "III", "V"])].hyperdiff == 0).all()
+    assert (r[r.setting.isin(["II", "IV", "VI"])].hyperdiff > 0).any()  # the floor a cap imposes on everyone
+
+
+def test_max_memory_trains_the_largest_affordable_configuration(tiny) -> None:
+    ev = evaluate(baselines.make("max-memory"), tiny, settings=("I", "II"), budgets=(4,), workers=1, progress=False)
+    r = ev.results.set_index(["setting", "dataset_id"])
+    assert (r.n_measured == 1).all()
+    row_mem = tiny.M[tiny.dataset_ids.index("toy-01")]
+    valid = np.flatnonzero(row_mem <= tiny.memory_cap)
+    expected_used = row_mem[valid].max() / row_mem[valid].sum()
+    assert r.loc[("II", "toy-01"), "relative_memory"] == pytest.approx(expected_used)
+    assert r.loc[("I", "toy-01"), "relative_memory"] == pytest.approx(row_mem.max() / row_mem.sum())
+
+
+def test_d_optimal_greedy_matches_brute_force_gain() -> None:
+    rng = np.random.default_rng(0)
+    Y = np.linalg.qr(rng.normal(size=(12, 3)))[0].T
+    order = d_optimal_order(Y, 5)
+    assert order[:3] == [int(j) for j in pivots(Y)[:3]] and len(set(order)) == 5
+    chosen = order[:4]
+    best = max((j for j in range(12) if j not in chosen),
+               key=lambda j: np.linalg.slogdet(Y[:, chosen + [j]] @ Y[:, chosen + [j]].T)[1])
+    assert order[4] == best
+
+
+def test_memory_aware_design_respects_its_budget(tiny) -> None:
+    ev = evaluate(baselines.make("ed-mf-memory", rank=4, memory_fraction=0.2), tiny, settings=("I", "II"),
+                  budgets=(15,), workers=1, progress=False)
+    assert (ev.results.status == "ok").all() and (ev.results.relative_memory <= 0.2 + 1e-9).all()
+    with pytest.raises(ValueError, match="memory_fraction"):
+        baselines.make("ed-mf-memory", memory_fraction=0)
+
+
+def test_bo_is_seeded_and_picks_highest_expected_improvement() -> None:
+    from baselines.bayesian_optimization import expected_improvement
+
+    ei = expected_improvement(np.array([0.5, 0.3, 0.3]), np.array([0.1, 0.1, 0.3]), best=0.4)
+    assert np.argmax(ei) == 2 and ei[1] > ei[0]
+
+
+def test_unknown_baseline() -> None:
+    with pytest.raises(KeyError, match="unknown baseline 'ed-mf2'"):
+        baselines.make("ed-mf2")

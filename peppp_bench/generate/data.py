@@ -46,6 +46,7 @@ class ImageData:
     classes: int
     flip: bool  # horizontal flips keep the label (not true of digits)
     description: str
+    source: str = ""  # the DataSpec source it was loaded from (recipes' quirks key on it)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -63,7 +64,7 @@ def load_data(spec: DataSpec, name: str | None = None) -> ImageData:
     if spec.source not in loaders:
         raise DataError(f"unknown data source {spec.source!r}: choose from {', '.join(SOURCES)}")
     data = loaders[spec.source](**spec.options)
-    return ImageData(name or spec.describe(), *data)
+    return ImageData(name or spec.describe(), *data, source=spec.source)
 
 
 def _tensor(x: np.ndarray) -> torch.Tensor:

@@ -137,3 +137,36 @@ class ResNet(nn.Module):
 def resnet18(classes: int, in_channels: int = 3) -> ResNet:
     """The paper's network (spec §4): ResNet-18 with [2, 2, 2, 2] BasicBlocks, width 64."""
     return ResNet(classes, (2, 2, 2, 2), 64, in_channels)
+
+
+DEFAULT_SITES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.ReLU)
+
+
+def insert_quantizers(model: nn.Module, after: tuple[type[nn.Module], ...] = DEFAULT_SITES) -> list[Quant]:
+    """Put a Format A quantization site after every module of the given types, with forward hooks.
+
+    The sites are registered on the model (so `.to()`, the memory counter and the trainer see them);
+    the network's own code is untouched, so any architecture works without a rewrite.
+    """
+    targets = [m for m in model.modules() if isinstance(m, after)]
+    if not targets:
+        raise ValueError(f"the network has no module of types {[t.__name__ for t in after]} to quantize after")
+    sites = [Quant("A") for _ in targets]
+    for module, site in zip(targets, sites):
+        module.register_forward_hook(lambda _m, _i, out, site=site: site(out))
+    model.add_module("quant_sites", nn.ModuleList(sites))
+    return sites
+
+
+class QuantizedNetwork(nn.Module):
+    """A user's network with Format B on its input and logits and Format A after chosen module types."""
+
+    def __init__(self, net: nn.Module, after: tuple[type[nn.Module], ...] = DEFAULT_SITES) -> None:
+        super().__init__()
+        self.q_input = Quant("B")
+        self.net = net
+        insert_quantizers(net, after)
+        self.q_logits = Quant("B")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.q_logits(self.net(self.q_input(x)))

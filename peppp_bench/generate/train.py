@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 import torch
@@ -22,7 +22,8 @@ from torch import nn
 from ..configs import Configuration, get_config
 from ..provenance import environment
 from .data import ImageData
-from .models import Quant, ResNet
+from ..memory import count_network
+from .models import DEFAULT_SITES, Quant, QuantizedNetwork, ResNet
 from .quantize import Formats, activation_quantizer, native_float_quantize
 from .recipes import Recipe
 
@@ -44,6 +45,27 @@ class Architecture:
 
     def build(self, classes: int, in_channels: int, copies: int = 1) -> ResNet:
         return ResNet(classes, self.blocks, self.width, in_channels, copies)
+
+
+@dataclass(frozen=True)
+class UserArchitecture:
+    """Any network: `factory(classes, in_channels)` returns a torch.nn.Module mapping images to logits.
+
+    Quantizers are inserted with hooks after the module types in `quantize_after` (models.py); such
+    networks train one configuration at a time.
+    """
+
+    name: str
+    factory: Callable[[int, int], nn.Module]
+    quantize_after: tuple[type[nn.Module], ...] = DEFAULT_SITES
+
+    def build(self, classes: int, in_channels: int, copies: int = 1) -> nn.Module:
+        if copies != 1:
+            raise ValueError("user networks train one configuration at a time")
+        return QuantizedNetwork(self.factory(classes, in_channels), self.quantize_after)
+
+
+AnyArchitecture = Union[Architecture, UserArchitecture]
 
 
 @dataclass(frozen=True)
@@ -171,23 +193,38 @@ class _NativeSites:
         return q
 
 
-def _check(data: ImageData, configs: Sequence[Configuration], arch: Architecture, backend: str) -> None:
+def _check(data: ImageData, configs: Sequence[Configuration], arch: AnyArchitecture, backend: str) -> None:
+    """Everything that can be wrong is found here, before any training."""
     if not configs:
         raise ValueError("no configurations to train")
-    if backend == "qtorch" and len(configs) > 1:
-        raise ValueError("the qtorch back end trains one configuration at a time")
+    if backend not in ("native", "qtorch"):
+        raise ValueError(f"unknown back end {backend!r}: 'native' or 'qtorch'")
     if data.x_train.shape[0] < 1 or data.y_train.max() >= data.classes or data.y_train.min() < 0:
         raise ValueError(f"{data.name}: labels must lie in 0..{data.classes - 1}")
-    h = data.shape[1]
-    if h < 2 ** (len(arch.blocks) - 1):
-        raise ValueError(f"{data.name}: {h}px images are too small for {len(arch.blocks)} stages of {arch.name}")
+    try:
+        counts = count_network(arch.build(data.classes, data.shape[0]), data.shape, batch=2)
+    except Exception as exc:  # noqa: BLE001 - any failure of a user's network on the data's shape
+        raise ValueError(f"{arch.name} cannot run on {data.name}'s {tuple(data.shape)} images: {exc}") from exc
+    if counts.logits != 2 * data.classes:
+        raise ValueError(f"{arch.name} outputs {counts.logits // 2} logits per image but {data.name} has {data.classes} classes")
 
 
-def train_cells(data: ImageData, configs: Sequence[Configuration | str], arch: Architecture, recipe: Recipe,
+def train_cells(data: ImageData, configs: Sequence[Configuration | str], arch: AnyArchitecture, recipe: Recipe,
                 seed: int, device: str = "cpu", backend: str = "native") -> list[CellResult]:
-    """Train `configs` on `data` (native: all at once, as one grouped network) and return their test errors."""
+    """Train `configs` on `data` and return their test errors.
+
+    The native back end trains a ResNet's configurations all at once, as one grouped network; the qtorch
+    back end and user networks train them one at a time.
+    """
     configs = [get_config(c) if isinstance(c, str) else c for c in configs]
     _check(data, configs, arch, backend)
+    if backend == "native" and isinstance(arch, Architecture):
+        return _train_together(data, configs, arch, recipe, seed, device, backend)
+    return [r for c in configs for r in _train_together(data, [c], arch, recipe, seed, device, backend)]
+
+
+def _train_together(data: ImageData, configs: Sequence[Configuration], arch: AnyArchitecture, recipe: Recipe,
+                    seed: int, device: str, backend: str) -> list[CellResult]:
     started = time.time()
     dev = torch.device(device)
     copies = len(configs)
@@ -195,7 +232,7 @@ def train_cells(data: ImageData, configs: Sequence[Configuration | str], arch: A
     single = arch.build(data.classes, data.shape[0])  # the same initial weights for every configuration
     data_gen = torch.Generator().manual_seed(seed)
     if backend == "native":
-        model = (ResNet.side_by_side(single, copies) if copies > 1 else single).to(dev)
+        model = (ResNet.side_by_side(single, copies) if copies > 1 else single).to(dev)  # type: ignore[arg-type]
         quant_gen = torch.Generator(device=dev).manual_seed(seed + 1)
         sites = _NativeSites(configs, recipe.rounding, quant_gen, dev)
         for m in model.modules():
@@ -204,10 +241,8 @@ def train_cells(data: ImageData, configs: Sequence[Configuration | str], arch: A
         params = list(model.parameters())
         opt: Any = LowPrecisionSGD(params, recipe.lr, recipe.momentum, recipe.weight_decay, recipe.loss_scale,
                                    sites.parameter("A"), sites.parameter("B"))
-    elif backend == "qtorch":
-        model, opt = _qtorch_model_and_optimizer(single.to(dev), configs[0], recipe)
     else:
-        raise ValueError(f"unknown back end {backend!r}: 'native' or 'qtorch'")
+        model, opt = _qtorch_model_and_optimizer(single.to(dev), configs[0], recipe)
 
     x_train, y_train = data.x_train, data.y_train
     n = x_train.shape[0]
@@ -238,7 +273,7 @@ def _test_errors(model: nn.Module, data: ImageData, copies: int, recipe: Recipe,
                  dev: torch.device) -> np.ndarray:
     """Test error of each copy with the quantizers active (BatchNorm in eval mode)."""
     model.eval()
-    train_aug = any(data.name.startswith(s) or s in data.description for s in recipe.train_augmentation_at_test_for)
+    train_aug = data.source in recipe.train_augmentation_at_test_for
     wrong = torch.zeros(copies)
     with torch.no_grad():
         for start in range(0, data.x_test.shape[0], 256):
@@ -249,7 +284,7 @@ def _test_errors(model: nn.Module, data: ImageData, copies: int, recipe: Recipe,
     return (wrong / data.x_test.shape[0]).numpy()
 
 
-def _qtorch_model_and_optimizer(model: ResNet, config: Configuration, recipe: Recipe) -> tuple[nn.Module, Any]:
+def _qtorch_model_and_optimizer(model: nn.Module, config: Configuration, recipe: Recipe) -> tuple[nn.Module, Any]:
     """The reference: qtorch's quantizer modules' function and OptimLP around torch's SGD."""
     from qtorch import FloatingPoint
     from qtorch.optim import OptimLP
@@ -269,7 +304,7 @@ def _qtorch_model_and_optimizer(model: ResNet, config: Configuration, recipe: Re
     return model, opt
 
 
-def train_cell(data: ImageData, config: Configuration | str, arch: Architecture, recipe: Recipe, seed: int,
+def train_cell(data: ImageData, config: Configuration | str, arch: AnyArchitecture, recipe: Recipe, seed: int,
                device: str = "cpu", backend: str = "native") -> CellResult:
     """Train one (dataset, configuration) cell and return its test error with provenance."""
     return train_cells(data, [config], arch, recipe, seed, device, backend)[0]

@@ -10,6 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 UPSTREAM = Path(os.environ.get("PEPPP_BENCH_UPSTREAM", ROOT.parent / "shared" / "upstream" / "peppp"))
 HUB_STANDIN = ROOT.parent / "shared" / "tools" / "hub_standin.py"
+# qtorch compiles its C++ extension once (~50 s); keep it in the checkout's cache, not in /tmp.
+os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(ROOT / ".cache" / "torch_extensions"))
 
 
 @pytest.fixture(scope="session")

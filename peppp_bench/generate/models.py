@@ -142,11 +142,12 @@ def resnet18(classes: int, in_channels: int = 3) -> ResNet:
 DEFAULT_SITES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.ReLU)
 
 
-def insert_quantizers(model: nn.Module, after: tuple[type[nn.Module], ...] = DEFAULT_SITES) -> list[Quant]:
+def insert_quantizers(model: nn.Module, after: tuple[type[nn.Module], ...] = DEFAULT_SITES) -> nn.ModuleList:
     """Put a Format A quantization site after every module of the given types, with forward hooks.
 
-    The sites are registered on the model (so `.to()`, the memory counter and the trainer see them);
-    the network's own code is untouched, so any architecture works without a rewrite.
+    The network's own code is untouched, so any architecture works without a rewrite. Register the
+    returned sites on a module that owns the network (as QuantizedNetwork does), so that `.to()`, the
+    memory counter and the trainer see them.
     """
     targets = [m for m in model.modules() if isinstance(m, after)]
     if not targets:
@@ -154,8 +155,7 @@ def insert_quantizers(model: nn.Module, after: tuple[type[nn.Module], ...] = DEF
     sites = [Quant("A") for _ in targets]
     for module, site in zip(targets, sites):
         module.register_forward_hook(lambda _m, _i, out, site=site: site(out))
-    model.add_module("quant_sites", nn.ModuleList(sites))
-    return sites
+    return nn.ModuleList(sites)
 
 
 class QuantizedNetwork(nn.Module):
@@ -165,7 +165,7 @@ class QuantizedNetwork(nn.Module):
         super().__init__()
         self.q_input = Quant("B")
         self.net = net
-        insert_quantizers(net, after)
+        self.quant_sites = insert_quantizers(net, after)
         self.q_logits = Quant("B")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,164 @@
+"""Quantized training: the optimizer step, qtorch's OptimLP, hooks on user networks, determinism,
+batched versus one-at-a-time, and bad inputs refused before training."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("qtorch")
+
+from torch import nn  # noqa: E402
+
+from peppp_bench.configs import get_config  # noqa: E402
+from peppp_bench.generate.data import DataError, DataSpec, load_data  # noqa: E402
+from peppp_bench.generate.models import Quant, QuantizedNetwork, ResNet  # noqa: E402
+from peppp_bench.generate.quantize import native_float_quantize  # noqa: E402
+from peppp_bench.generate.recipes import get_recipe  # noqa: E402
+from peppp_bench.generate.train import Architecture, LowPrecisionSGD, UserArchitecture, train_cell, train_cells  # noqa: E402
+
+TINY = Architecture((1, 1), 4)
+
+
+def nearest(exp: int, man: int):
+    return lambda _i, x: native_float_quantize(x, exp, man, "nearest")
+
+
+def test_one_step_matches_a_hand_computation() -> None:
+    p = nn.Parameter(torch.tensor([1.0, -0.3]))
+    opt = LowPrecisionSGD([p], lr=0.1, momentum=0.9, weight_decay=0.5, loss_scale=1000.0,
+                          quant_a=nearest(3, 1), quant_b=nearest(6, 7))
+    p.grad = torch.tensor([700.0, -2300.0])  # the gradient of loss × 1000
+    opt.step()
+    # g = Q_A(g/1000) = Q_e3m1([0.7, -2.3]) = [0.75, -2.0]; d = g + 0.5·w = [1.25, -2.15]; buf = d
+    # w' = w − 0.1·d = [0.875, -0.085]; acc = Q_e6m7(w') = [0.875, -0.0849609375];
+    # w = Q_e3m1(acc) = [1.0, -0.125] (0.875 is a tie between 0.75 and 1.0: ties go away from zero)
+    assert opt.accumulators[0].tolist() == [0.875, -0.0849609375]
+    assert p.data.tolist() == [1.0, -0.125]
+    assert opt.buffers[0].tolist() == [1.25, -2.15625]  # momentum kept in Format B (step 1/64 at 2..4)
+
+
+def test_matches_qtorch_optimlp_bit_for_bit() -> None:
+    from qtorch import FloatingPoint
+    from qtorch.optim import OptimLP
+    from qtorch.quant import quantizer
+
+    torch.manual_seed(0)
+    a = nn.Linear(6, 3)
+    b = nn.Linear(6, 3)
+    b.load_state_dict(a.state_dict())
+    qa = quantizer(FloatingPoint(4, 2), FloatingPoint(4, 2), "nearest", "nearest")
+    qb = quantizer(FloatingPoint(7, 9), FloatingPoint(7, 9), "nearest", "nearest")
+    ref = OptimLP(torch.optim.SGD(a.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4),
+                  weight_quant=qa, grad_scaling=1e-3, grad_quant=qa, momentum_quant=qb, acc_quant=qb)
+    ours = LowPrecisionSGD(list(b.parameters()), 0.01, 0.9, 5e-4, 1000.0, nearest(4, 2), nearest(7, 9))
+    for step in range(5):
+        x, y = torch.randn(8, 6), torch.randint(0, 3, (8,))
+        for model, opt in ((a, ref), (b, ours)):
+            opt.zero_grad()
+            (nn.functional.cross_entropy(model(x), y) * 1000).backward()
+            opt.step()
+        for pa, pb in zip(a.parameters(), b.parameters()):
+            assert torch.equal(pa, pb), step
+
+
+def test_hooks_quantize_a_plain_user_network_forward_and_backward() -> None:
+    net = QuantizedNetwork(nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.ReLU(), nn.Linear(5, 2)))
+    seen = []
+    for m in net.modules():
+        if isinstance(m, Quant):
+            def fn(x, role=m.role):
+                seen.append(role)
+                return native_float_quantize(x, 3, 1, "nearest") if role == "A" else x
+            m.fn = fn
+    x = torch.randn(4, 3, 2, 2, requires_grad=True)
+    out = net(x)
+    assert seen.count("A") == 3 and seen.count("B") == 2  # after each Linear and the ReLU; input and logits
+    grid = set(native_float_quantize(torch.linspace(-30, 30, 4001), 3, 1, "nearest").tolist())
+    assert set(out.flatten().tolist()) <= grid
+    out.sum().backward()
+    assert x.grad is not None
+
+
+def test_hook_inserted_quantizers_train() -> None:
+    data = load_data(DataSpec("digits", {"classes": [0, 1]}))
+    arch = UserArchitecture("mlp", lambda classes, ch: nn.Sequential(nn.Flatten(), nn.Linear(ch * 64, 16), nn.ReLU(), nn.Linear(16, classes)))
+    r = train_cell(data, "e5m3-e7m11", arch, get_recipe("clean", epochs=5, lr=0.2), seed=0)
+    assert r.error < 0.2 and r.architecture == "mlp"
+
+
+def test_same_seed_same_error_and_provenance() -> None:
+    data = load_data(DataSpec("lfw", {"size": 8}))
+    recipe = get_recipe("clean", epochs=1, lr=0.05)
+    a = train_cells(data, ["e4m2-e7m9", "e5m3-e8m11"], TINY, recipe, seed=3)
+    b = train_cells(data, ["e4m2-e7m9", "e5m3-e8m11"], TINY, recipe, seed=3)
+    assert [r.error for r in a] == [r.error for r in b]
+    assert a[0].recipe["epochs"] == 1 and a[0].seed == 3 and a[0].batched_with == 2 and "git_sha" in a[0].provenance
+
+
+def test_batched_equals_one_at_a_time_up_to_summation_order() -> None:
+    """With nearest rounding, a grouped network of three configurations computes what three separate
+    networks compute, up to the order of float sums in the convolutions (so not bit-identical)."""
+    torch.manual_seed(0)
+    single = ResNet(3, (1, 1), 4, 1)
+    grouped = ResNet.side_by_side(single, 3)
+    configs = [get_config(c) for c in ("e3m1-e6m7", "e4m3-e7m9", "e5m2-e8m11")]
+    x = torch.rand(8, 1, 8, 8)
+    outs = []
+    for c in configs:
+        for m in single.modules():
+            if isinstance(m, Quant):
+                f = c.a if m.role == "A" else c.b
+                m.fn = lambda t, f=f: native_float_quantize(t, f.exp, f.man, "nearest")
+        outs.append(single(x))
+    for m in grouped.modules():
+        if isinstance(m, Quant):
+            def q(t, role=m.role):
+                fm = [c.a if role == "A" else c.b for c in configs]
+                per = t.shape[1] // 3
+                e = torch.tensor([f.exp for f in fm]).repeat_interleave(per).view(1, -1, *([1] * (t.dim() - 2)))
+                n = torch.tensor([f.man for f in fm]).repeat_interleave(per).view(1, -1, *([1] * (t.dim() - 2)))
+                return native_float_quantize(t, e, n, "nearest")
+            m.fn = q
+    together = grouped(x.repeat(1, 3, 1, 1)).view(8, 3, 3)
+    for i in range(3):
+        close = torch.isclose(together[:, i], outs[i], rtol=0, atol=0.26)  # at most a few grid steps apart
+        assert close.float().mean() > 0.9
+
+
+def test_batched_and_one_at_a_time_agree_in_distribution() -> None:
+    data = load_data(DataSpec("digits", {"classes": [3, 8]}))
+    recipe = get_recipe("clean", epochs=2, lr=0.05)
+    configs = ["e3m1-e6m7", "e5m3-e8m11"]
+    together = np.array([[r.error for r in train_cells(data, configs, TINY, recipe, s)] for s in range(3)])
+    alone = np.array([[train_cell(data, c, TINY, recipe, s).error for c in configs] for s in range(3)])
+    # Same recipe, data order and initial weights; only the random bits and sum order differ.
+    assert abs(together.mean(0) - alone.mean(0)).max() < 0.15
+    assert together[:, 1].mean() < together[:, 0].mean() + 0.1  # the 9-bit format is no worse than the 5-bit one
+
+
+def test_qtorch_back_end_trains_one_cell() -> None:
+    data = load_data(DataSpec("lfw", {"size": 8}))
+    r = train_cell(data, "e5m3-e7m11", TINY, get_recipe("clean", epochs=1, lr=0.05), seed=0, backend="qtorch")
+    assert 0 <= r.error <= 1 and r.backend == "qtorch"
+    with pytest.raises(ValueError, match="back end"):
+        train_cell(data, "e5m3-e7m11", TINY, get_recipe("clean"), seed=0, backend="fpga")
+
+
+def test_bad_inputs_fail_before_training() -> None:
+    with pytest.raises(DataError, match="unknown data source 'mnist'"):
+        load_data(DataSpec("mnist"))
+    with pytest.raises(KeyError, match="unknown configuration"):
+        get_config("e2m1-e6m7")
+    with pytest.raises(DataError, match="does not exist|torchvision"):
+        load_data(DataSpec("cifar10", {"root": "/nonexistent/cifar"}))
+    with pytest.raises(DataError, match="at least two"):
+        load_data(DataSpec("digits", {"classes": [3]}))
+    data = load_data(DataSpec("lfw", {"size": 8}))
+    wrong = UserArchitecture("wrong-head", lambda classes, ch: nn.Sequential(nn.Flatten(), nn.Linear(ch * 64, 7)))
+    with pytest.raises(ValueError, match="outputs 7 logits per image but .* has 2 classes"):
+        train_cell(data, "e5m3-e7m11", wrong, get_recipe("clean"), seed=0)
+    with pytest.raises(ValueError, match="unknown recipe"):
+        get_recipe("fast")
+    with pytest.raises(ValueError, match="unknown recipe fields"):
+        get_recipe("clean", epoch=3)

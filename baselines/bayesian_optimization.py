@@ -30,7 +30,7 @@ class _GPSearch(Method):
         self._fits: dict[tuple[int, ...], Any] = {}
 
     def params(self) -> dict[str, Any]:
-        return {"rank": self.rank, "kernel": "RBF(20) + WhiteKernel", "xi": XI}
+        return {"rank": self.rank}
 
     def features(self, task: Task) -> np.ndarray:
         """One feature row per valid configuration."""

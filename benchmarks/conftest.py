@@ -1,2 +1,2 @@
 """Benchmarks reuse the test fixtures (upstream arrays, built suites)."""
-from tests.conftest import paper, suites_dir, upstream  # noqa: F401
+from tests.conftest import _isolated_env, paper, suites_dir, upstream  # noqa: F401

@@ -148,6 +148,137 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _submit(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    import baselines
+
+    from .leaderboard import make_submission, write_submission
+    from .methods import make_method
+    from .runner import evaluate
+    from .synthetic import smoke_benchmark
+
+    board = Path(args.board)
+    params = _method_params(args.param)
+    if args.method == "all":
+        methods = [make_method(name, **params) for name in baselines.BASELINES]
+        codes = [f"baselines:{type(m).__name__}" for m in methods]
+    else:
+        method = make_method(args.method, **params)
+        if args.name:
+            method.name = args.name  # type: ignore[misc]
+        methods, codes = [method], [_code_reference(args.method, type(method).__name__, board, method.name)]
+    with tempfile.TemporaryDirectory() as tmp:  # the smoke run: seconds, on a synthetic suite
+        smoke = evaluate(methods, smoke_benchmark(Path(tmp)), budgets=(4, 5), workers=1, progress=False)
+    broken = smoke.results[smoke.results.status != "ok"]
+    if len(broken):
+        print(f"smoke run: {len(broken)} fold-budgets failed; first: {broken.reason.iloc[0]}", file=sys.stderr)
+        return 1
+    print(f"smoke run passed ({len(smoke.results)} fold-budgets on a synthetic suite)")
+    if args.smoke:
+        return 0
+    ev = evaluate(methods, args.suite, settings=args.settings.split(","), budgets=_int_list(args.budgets),
+                  seeds=_int_list(args.seeds), workers=args.workers, progress=not args.quiet, data_dir=args.data_dir)
+    for method, code in zip(methods, codes):
+        if code.startswith("leaderboard/methods/") and not (board.parent / code.split(":")[0]).exists():
+            shutil.copy(args.method.split(":")[0], board.parent / code.split(":")[0])
+        sub = make_submission(ev, method, authors=args.authors, description=args.description or type(method).__doc__ or "",
+                              code=code)
+        path = write_submission(sub, board / "submissions")
+        print(f"wrote {path}")
+    _print_ranks(board, ev.meta["suite"], [m.name for m in methods])
+    return 0
+
+
+def _code_reference(spec: str, cls: str, board: Path, name: str) -> str:
+    """A baseline's name becomes baselines:Class; module:Class stays as given; a file outside the board
+    is copied to leaderboard/methods/NAME.py."""
+    if ":" not in spec:
+        return f"baselines:{cls}"
+    if ".py:" not in spec:
+        return spec
+    path = Path(spec.split(":")[0]).resolve()
+    methods = (board / "methods").resolve()
+    if path.parent == methods:
+        return f"{board.name}/methods/{path.name}:{cls}"
+    methods.mkdir(parents=True, exist_ok=True)
+    return f"{board.name}/methods/{name}.py:{cls}"
+
+
+def _print_ranks(board: Path, suite: str, names: list[str]) -> None:
+    import json
+
+    from .leaderboard import average_ranks, board as board_table
+
+    subs = [json.loads(p.read_text()) for p in sorted((board / "submissions").glob(f"{suite}--*.json"))]
+    folds = board_table(subs)
+    for setting in sorted(set(folds.setting), key=["I", "II", "III", "IV", "V", "VI"].index):
+        ranks = average_ranks(folds[folds.setting == setting]).sort_values()
+        for name in names:
+            if name in ranks.index:
+                place = list(ranks.index).index(name) + 1
+                print(f"setting {setting}: {name} ranks {place} of {len(ranks)} (average rank {ranks[name]:.2f})")
+
+
+def _suites_for(board: Path, data_dir: str | None) -> dict:
+    import json
+
+    from .sources import load
+
+    names = set()
+    for p in (board / "submissions").glob("*.json"):
+        try:
+            names.add(json.loads(p.read_text())["suite"]["name"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    return {name: load(name, data_dir=data_dir) for name in sorted(names)}
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    import hashlib
+    import json
+
+    from .board_render import render
+    from .leaderboard import check_all
+
+    board = Path(args.board)
+    suites = _suites_for(board, args.data_dir)
+    verification_file = board / "verification.json"
+    if args.action == "validate":
+        checks = check_all(board / "submissions", suites, board.parent, rerun=not args.no_rerun)
+        record = {}
+        for c in checks:
+            status = "valid" + (", verified" if c.verified else ", not re-run" if c.verified is None else "") if c.valid else "INVALID"
+            print(f"{c.path}: {status}" + "".join(f"\n  - {p}" for p in c.problems))
+            if c.valid and c.verified is not None:
+                digest = hashlib.sha256((board / "submissions" / c.path).read_bytes()).hexdigest()
+                record[c.path] = {"verified": c.verified, "submission_sha256": digest}
+        if not args.no_rerun:
+            verification_file.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+        bad = [c for c in checks if not c.valid]
+        print(f"{len(checks) - len(bad)} valid, {len(bad)} invalid")
+        return 1 if bad else 0
+    checks = check_all(board / "submissions", suites, board.parent, rerun=False)
+    record = json.loads(verification_file.read_text()) if verification_file.exists() else {}
+    subs, verified = [], {}
+    for c in checks:
+        if not c.valid:
+            print(f"left off the board: {c.path}: {'; '.join(c.problems)}")
+            continue
+        raw = (board / "submissions" / c.path).read_bytes()
+        sub = json.loads(raw)
+        subs.append(sub)
+        mark = record.get(c.path)
+        fresh = mark is not None and mark["submission_sha256"] == hashlib.sha256(raw).hexdigest()
+        verified[sub["method"]["name"] + "@" + sub["suite"]["name"]] = mark["verified"] if fresh else None
+    markdown, page = render(subs, verified)
+    (board / "README.md").write_text(markdown)
+    (board / "index.html").write_text(page)
+    print(f"built {board / 'README.md'} and {board / 'index.html'} from {len(subs)} submissions")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="peppp-bench", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -199,6 +330,29 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--to-suite", default=None, metavar="OUT", help="when complete, write the suite folder OUT")
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(handler=_generate)
+
+    sm = sub.add_parser("submit", help="run the full protocol on a method and write its leaderboard submission")
+    sm.add_argument("method", help="path/to/file.py:Class, module:Class, a baseline's name, or 'all' baselines")
+    sm.add_argument("--name", help="the method's name on the board (default: its class's `name`)")
+    sm.add_argument("--authors", default="anonymous")
+    sm.add_argument("--description", default="")
+    sm.add_argument("--smoke", action="store_true", help="only the seconds-long smoke run on a synthetic suite")
+    _suite_args(sm)
+    sm.add_argument("--settings", default="I,II,III,IV,V,VI")
+    sm.add_argument("--budgets", default="5-15")
+    sm.add_argument("--seeds", default="0")
+    sm.add_argument("--workers", type=int, default=None)
+    sm.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    sm.add_argument("--board", default="leaderboard", help="leaderboard folder (submissions/, methods/)")
+    sm.add_argument("--quiet", action="store_true")
+    sm.set_defaults(handler=_submit)
+
+    lb = sub.add_parser("leaderboard", help="validate submissions, or build the board (README.md, index.html)")
+    lb.add_argument("action", choices=["validate", "build"])
+    lb.add_argument("--board", default="leaderboard")
+    lb.add_argument("--data-dir", default=None, help="folder of suite folders to check submissions against")
+    lb.add_argument("--no-rerun", action="store_true", help="validate without re-running repository code")
+    lb.set_defaults(handler=_leaderboard)
     return p
 
 

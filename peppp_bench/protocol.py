@@ -186,7 +186,7 @@ class Method(ABC):
         """Predicted errors of `task.valid`, in that order, from these measurements."""
 
     def params(self) -> dict[str, Any]:
-        """Parameters recorded with the results (override to report e.g. the rank)."""
+        """Constructor arguments: recorded with the results, and used to re-create the method to verify it."""
         return {}
 
 

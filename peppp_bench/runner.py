@@ -219,15 +219,15 @@ def _predict_and_score(method: Method, task: Task, measured: Sequence[Measuremen
             "relative_memory": s.relative_memory, "n_measured": s.n_measured, "status": "ok", "reason": ""}
 
 
-def summarize(results: pd.DataFrame) -> pd.DataFrame:
+def summarize(results: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.DataFrame:
     """Mean ± standard error over folds (and seeds) of each metric, per method, setting and budget n."""
     keys = ["method", "setting", "n"]
     ok = results[results.status == "ok"]
-    g = ok.groupby(keys)[list(METRICS)]
+    g = ok.groupby(keys)[list(metrics)]
     mean = g.mean().add_suffix("_mean")
     sem = g.sem(ddof=1).add_suffix("_se")
     flags = results.assign(ok=results.status == "ok", failed=results.status == "failed")
     counts = flags.groupby(keys).agg(folds=("ok", "sum"), failed=("failed", "sum"))
     out = counts.join(mean).join(sem).reset_index()
-    cols = keys + ["folds", "failed"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "se")]
+    cols = keys + ["folds", "failed"] + [f"{m}_{s}" for m in metrics for s in ("mean", "se")]
     return out[cols]

@@ -58,27 +58,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PEPPP_BENCH_CACHE", str(tmp_path / "hf-cache"))
 
 
-def make_tiny_suite(out: Path, n: int = 12, rank: int = 4, seed: int = 0) -> Path:
-    """A synthetic suite whose error matrix has exactly rank `rank` (a constant plus rank − 1 factors)."""
-    import numpy as np
-    import pandas as pd
+def make_tiny_suite(out: Path) -> Path:
+    from peppp_bench.synthetic import synthetic_suite
 
-    from peppp_bench.memory import resnet18_counts
-    from peppp_bench.suite import write_suite
-
-    rng = np.random.default_rng(seed)
-    error = 0.55 + 0.12 * (rng.normal(size=(n, rank - 1)) @ rng.normal(size=(rank - 1, 99))) / rank
-    assert 0 < error.min() and error.max() < 1
-    classes = [2 + i % 7 for i in range(n)]
-    resolution = [32 if i % 4 == 0 else 64 for i in range(n)]
-    memory = np.stack([resnet18_counts(r, c).memory_row() for r, c in zip(resolution, classes)])
-    datasets = pd.DataFrame({
-        "dataset_id": [f"toy-{i:02d}" for i in range(n)], "name": [f"toy {i}" for i in range(n)],
-        "name_confidence": "confirmed", "family": "toy", "resolution": resolution, "classes": classes,
-        "source": "synthetic rank-%d matrix, seed %d" % (rank, seed),
-    })
-    return write_suite(out, name="tiny", version="0.0.1", error=error, memory=memory, datasets=datasets,
-                       description="A synthetic exactly low-rank suite for tests.", provenance={"seed": seed})
+    return synthetic_suite(out)
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,8 @@ class Store:
         else:
             self.root.mkdir(parents=True, exist_ok=True)
             _atomic_write(spec_file, spec.text)
+        for torn in self.root.glob("cells/*/*/.*.tmp"):  # left by a run killed while writing
+            torn.unlink(missing_ok=True)
 
     def cell_path(self, task: str, seed: int, config_id: str) -> Path:
         return self.root / "cells" / task / str(seed) / f"{config_id}.json"

@@ -1,0 +1,201 @@
+"""Render the leaderboard: a Markdown README and a static, self-contained index.html.
+
+Both are pure functions of the valid submissions and their verification marks, so a rebuild is
+byte-identical. The page embeds its data as JSON and draws tables and charts with inline script:
+it opens from disk with no server and no network.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+from .leaderboard import (BOARD_METRICS, REFERENCE_METHOD, SHOWN_BUDGETS, average_ranks, board,
+                          paired_versus)
+from .runner import summarize
+
+LABELS = {"convergence": "convergence", "hyperdiff": "HyperDiff", "regret": "regret", "relative_memory": "rel. memory"}
+
+
+def board_data(subs: list[dict[str, Any]], verified: dict[str, bool | None]) -> dict[str, Any]:
+    """Everything the page and the README show, per suite and setting."""
+    data: dict[str, Any] = {"suites": {}}
+    for suite in sorted({s["suite"]["name"] for s in subs}):
+        mine = [s for s in subs if s["suite"]["name"] == suite]
+        folds = board(mine)
+        entry: dict[str, Any] = {"data_sha256": mine[0]["suite"]["data_sha256"], "settings": {}}
+        for setting in sorted(folds.setting.unique(), key=["I", "II", "III", "IV", "V", "VI"].index):
+            f = folds[folds.setting == setting]
+            ranks = average_ranks(f)
+            summary = summarize(f, BOARD_METRICS)
+            methods = []
+            for s in mine:
+                name = s["method"]["name"]
+                rows = summary[summary.method == name]
+                if rows.empty:
+                    continue
+                curve = {m: [[int(r.n), _num(getattr(r, f"{m}_mean")), _num(getattr(r, f"{m}_se"))] for r in rows.itertuples()]
+                         for m in BOARD_METRICS}
+                methods.append({
+                    "name": name, "authors": s["method"]["authors"], "reference": s["method"]["reference"],
+                    "verified": verified.get(name + "@" + suite), "average_rank": _num(ranks.get(name)),
+                    "failed": int(rows.failed.sum()), "curves": curve,
+                    "versus": None if name == REFERENCE_METHOD or REFERENCE_METHOD not in set(f.method)
+                    else paired_versus(f, name),
+                })
+            methods.sort(key=lambda m: (m["reference"], m["average_rank"] if m["average_rank"] is not None else 1e9, m["name"]))
+            entry["settings"][setting] = methods
+        data["suites"][suite] = entry
+    return data
+
+
+def _num(x: Any) -> float | None:
+    return None if x is None or pd.isna(x) else round(float(x), 6)
+
+
+def _cell(curve: list[list[Any]], n: int) -> str:
+    for m, mean, se in curve:
+        if m == n and mean is not None:
+            return f"{mean:.4f} ± {se or 0:.4f}"
+    return "–"
+
+
+def render_markdown(data: dict[str, Any]) -> str:
+    lines = ["# peppp-bench leaderboard", "",
+             "Built by `peppp-bench leaderboard build` from `leaderboard/submissions/` (do not edit by hand). ",
+             "Cells are mean ± standard error over folds. Lower is better for every metric. "
+             "Average rank: by regret (best error on the estimated frontier) per fold and budget n = "
+             "5…15, ties sharing the lowest rank. vs ED-MF: wins/ties/losses in HyperDiff over paired folds and "
+             "the sign test's p. ✓ verified: re-run from the repository and reproduced. "
+             "Reference bounds (they see the held-out row) are listed last and never ranked.", ""]
+    for suite, entry in data["suites"].items():
+        lines += [f"## Suite `{suite}`", "", f"Data sha256 `{entry['data_sha256']}`.", ""]
+        for setting, methods in entry["settings"].items():
+            lines += [f"### Setting {setting}", ""]
+            header = ["method", "verified"] + [f"{LABELS[m]} n={n}" for m in BOARD_METRICS for n in SHOWN_BUDGETS]
+            header += ["avg rank", "vs ED-MF (W/T/L, p)"]
+            lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            for m in methods:
+                name = m["name"] + (" (reference bound)" if m["reference"] else "")
+                mark = {True: "✓", False: "✗", None: "–"}[m["verified"]]
+                cells = [_cell(m["curves"][metric], n) for metric in BOARD_METRICS for n in SHOWN_BUDGETS]
+                rank = "–" if m["reference"] or m["average_rank"] is None else f"{m['average_rank']:.2f}"
+                v = m["versus"]
+                vs = "–" if not v else f"{v['wins']}/{v['ties']}/{v['losses']}, p={v['p']:.2g}"
+                lines.append("| " + " | ".join([name, mark, *cells, rank, vs]) + " |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>peppp-bench leaderboard</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+table{border-collapse:collapse;font-size:13px;margin:.5em 0}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}
+th{background:#f3f3f3;cursor:pointer;user-select:none}
+td:first-child,th:first-child{text-align:left}
+tr.reference td{color:#777;font-style:italic}
+.charts{display:flex;flex-wrap:wrap;gap:12px}
+.chart{border:1px solid #ddd;padding:4px}
+select{font-size:14px;margin-right:1em}
+</style></head><body>
+<h1>peppp-bench leaderboard</h1>
+<p>Mean ± standard error over meta-LOOCV folds; lower is better. Click a column header to sort.
+Average rank by regret (best error on the estimated frontier). Reference bounds see the held-out row and are not ranked.</p>
+<label>Suite <select id="suite"></select></label>
+<label>Setting <select id="setting"></select></label>
+<label>Budget n <select id="budget"></select></label>
+<div id="table"></div>
+<h2>Metrics versus budget n</h2><div class="charts" id="charts-n"></div>
+<h2>Metrics versus relative memory used</h2><div class="charts" id="charts-mem"></div>
+<script id="board-data" type="application/json">__DATA__</script>
+<script>
+"use strict";
+const DATA = JSON.parse(document.getElementById("board-data").textContent);
+const METRICS = ["convergence", "hyperdiff", "regret", "relative_memory"];
+const LABELS = {convergence: "convergence", hyperdiff: "HyperDiff", regret: "regret", relative_memory: "relative memory"};
+const COLORS = ["#1f77b4","#d62728","#2ca02c","#ff7f0e","#9467bd","#8c564b","#e377c2","#7f7f7f","#bcbd22","#17becf"];
+const $ = id => document.getElementById(id);
+let sortKey = "average_rank", sortAsc = true;
+function fill(sel, values) { sel.innerHTML = values.map(v => `<option value="${v}">${v}</option>`).join(""); }
+function methods() { return DATA.suites[$("suite").value].settings[$("setting").value] || []; }
+function at(curve, n) { const r = curve.find(p => p[0] === n); return r && r[1] !== null ? r : null; }
+function value(m, key) {
+  const n = +$("budget").value;
+  if (key === "name") return m.name;
+  if (key === "average_rank") return m.reference ? Infinity : (m.average_rank ?? Infinity);
+  if (key === "verified") return m.verified === true ? 0 : (m.verified === false ? 2 : 1);
+  const r = at(m.curves[key], n); return r ? r[1] : Infinity;
+}
+function renderTable() {
+  const rows = methods().slice().sort((a, b) => {
+    const x = value(a, sortKey), y = value(b, sortKey);
+    if (x < y) return sortAsc ? -1 : 1; if (x > y) return sortAsc ? 1 : -1; return a.name < b.name ? -1 : 1;
+  });
+  const n = +$("budget").value;
+  const head = ["name", "verified", ...METRICS, "average_rank", "versus"];
+  const titles = {name: "method", verified: "verified", average_rank: "avg rank", versus: "vs ED-MF in HyperDiff (W/T/L, p)"};
+  let h = "<table id='board'><thead><tr>" + head.map(k => `<th data-key="${k}">${titles[k] || LABELS[k] + " (n=" + n + ")"}</th>`).join("") + "</tr></thead><tbody>";
+  for (const m of rows) {
+    const cells = [m.name + (m.reference ? " (reference bound)" : ""), m.verified === true ? "✓" : (m.verified === false ? "✗" : "–")];
+    for (const k of METRICS) { const r = at(m.curves[k], n); cells.push(r ? r[1].toFixed(4) + " ± " + (r[2] ?? 0).toFixed(4) : "–"); }
+    cells.push(m.reference || m.average_rank === null ? "–" : m.average_rank.toFixed(2));
+    cells.push(m.versus ? `${m.versus.wins}/${m.versus.ties}/${m.versus.losses}, p=${m.versus.p.toPrecision(2)}` : "–");
+    h += `<tr class="${m.reference ? "reference" : ""}" data-method="${m.name}">` + cells.map(c => `<td>${c}</td>`).join("") + "</tr>";
+  }
+  $("table").innerHTML = h + "</tbody></table>";
+  document.querySelectorAll("#board th").forEach(th => th.onclick = () => {
+    const k = th.dataset.key; if (k === "versus") return;
+    sortAsc = sortKey === k ? !sortAsc : true; sortKey = k; renderTable();
+  });
+}
+function chart(series, xLabel, yLabel) {
+  const W = 330, H = 220, L = 48, B = 34, pts = series.flatMap(s => s.points);
+  if (!pts.length) return "";
+  const xs = pts.map(p => p[0]), ys = pts.map(p => p[1]);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs) || 1, y0 = Math.min(0, ...ys), y1 = Math.max(...ys) || 1;
+  const sx = x => L + (W - L - 8) * (x - x0) / ((x1 - x0) || 1), sy = y => H - B - (H - B - 8) * (y - y0) / ((y1 - y0) || 1);
+  let s = `<svg class="chart" width="${W}" height="${H}" role="img"><text x="${W / 2}" y="${H - 4}" text-anchor="middle" font-size="11">${xLabel}</text>`;
+  s += `<text x="10" y="${H / 2}" transform="rotate(-90 10 ${H / 2})" text-anchor="middle" font-size="11">${yLabel}</text>`;
+  s += `<line x1="${L}" y1="${H - B}" x2="${W - 8}" y2="${H - B}" stroke="#999"/><line x1="${L}" y1="8" x2="${L}" y2="${H - B}" stroke="#999"/>`;
+  s += `<text x="${L - 4}" y="${sy(y1) + 4}" text-anchor="end" font-size="10">${y1.toPrecision(2)}</text><text x="${L - 4}" y="${sy(y0)}" text-anchor="end" font-size="10">${y0.toPrecision(2)}</text>`;
+  s += `<text x="${sx(x0)}" y="${H - B + 12}" font-size="10">${x0.toPrecision(2)}</text><text x="${sx(x1)}" y="${H - B + 12}" text-anchor="end" font-size="10">${x1.toPrecision(2)}</text>`;
+  series.forEach((ser, i) => {
+    const c = COLORS[i % COLORS.length];
+    s += `<polyline fill="none" stroke="${c}" stroke-width="1.5" points="${ser.points.map(p => sx(p[0]) + "," + sy(p[1])).join(" ")}"><title>${ser.name}</title></polyline>`;
+    s += `<text x="${W - 10}" y="${14 + 11 * i}" text-anchor="end" font-size="10" fill="${c}">${ser.name}</text>`;
+  });
+  return s + "</svg>";
+}
+function renderCharts() {
+  const ms = methods();
+  $("charts-n").innerHTML = METRICS.map(k => chart(ms.map(m => ({name: m.name, points: m.curves[k].filter(p => p[1] !== null).map(p => [p[0], p[1]])})), "budget n", LABELS[k])).join("");
+  $("charts-mem").innerHTML = ["convergence", "hyperdiff", "regret"].map(k => chart(ms.filter(m => !m.reference).map(m => ({name: m.name,
+    points: m.curves[k].map((p, i) => [m.curves.relative_memory[i][1], p[1]]).filter(p => p[0] !== null && p[1] !== null).sort((a, b) => a[0] - b[0])})), "relative memory used", LABELS[k])).join("");
+}
+function renderSettings() {
+  fill($("setting"), Object.keys(DATA.suites[$("suite").value].settings));
+  const ns = [...new Set(methods().flatMap(m => m.curves.regret.map(p => p[0])))].sort((a, b) => a - b);
+  fill($("budget"), ns); $("budget").value = ns.includes(10) ? 10 : ns[0];
+  render();
+}
+function render() { renderTable(); renderCharts(); }
+fill($("suite"), Object.keys(DATA.suites));
+$("suite").onchange = renderSettings; $("setting").onchange = render; $("budget").onchange = render;
+renderSettings();
+</script></body></html>
+"""
+
+
+def render_html(data: dict[str, Any]) -> str:
+    payload = json.dumps(data, sort_keys=True, separators=(",", ":")).replace("</", "<\\/")
+    return PAGE.replace("__DATA__", payload)
+
+
+def render(subs: list[dict[str, Any]], verified: dict[str, bool | None]) -> tuple[str, str]:
+    data = board_data(subs, verified)
+    return render_markdown(data), render_html(data)
+
+

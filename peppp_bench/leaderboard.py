@@ -1,0 +1,246 @@
+"""The leaderboard: submissions (one JSON file each), their validation and verification, and the board.
+
+Nothing in a submission is trusted but its per-fold results: summaries are recomputed from them, the
+data fingerprint must equal the suite's, and submissions whose code is in the repository are re-run
+and marked verified only when they reproduce. The board is a pure function of the valid submissions.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binomtest
+
+from . import __version__
+from .protocol import Method
+from .runner import PROTOCOL_VERSION, Evaluation, summarize
+
+FOLD_COLUMNS = ["setting", "seed", "dataset_id", "n", "convergence", "hyperdiff", "regret", "relative_memory",
+                "n_measured", "status", "reason"]
+BOARD_METRICS = ("convergence", "hyperdiff", "regret", "relative_memory")
+REFERENCE_METHOD = "ed-mf"
+SHOWN_BUDGETS = (5, 10, 15)
+TOLERANCE = 1e-6
+
+
+def schema() -> dict[str, Any]:
+    return json.loads(resources.files("peppp_bench").joinpath("schemas/submission.schema.json").read_text())
+
+
+def _round(x: Any) -> Any:
+    """Floats to 7 significant digits (enough for every metric; keeps files small and stable)."""
+    if isinstance(x, (float, np.floating)):
+        return None if not np.isfinite(x) else float(f"{float(x):.7g}")
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def make_submission(ev: Evaluation, method: Method, *, authors: str, description: str, code: str) -> dict[str, Any]:
+    """One method's submission from an evaluation (which may hold several methods)."""
+    r = ev.results[ev.results.method == method.name]
+    if r.empty:
+        raise ValueError(f"the evaluation holds no results of method {method.name!r}")
+    folds = [[_round(v) for v in row] for row in r[FOLD_COLUMNS].itertuples(index=False)]
+    sub = {
+        "schema_version": 1,
+        "method": {"name": method.name, "authors": authors, "description": description, "code": code,
+                   "params": method.params(), "reference": bool(method.reference)},
+        "suite": {"name": ev.meta["suite"], "version": ev.meta["suite_version"], "data_sha256": ev.meta["data_sha256"]},
+        "package_version": __version__, "protocol_version": PROTOCOL_VERSION,
+        "settings": ev.meta["settings"], "budgets": ev.meta["budgets"], "seeds": ev.meta["seeds"],
+        "environment": {k: ev.meta[k] for k in ("git_sha", "python", "packages", "wall_seconds") if k in ev.meta},
+        "folds": {"columns": FOLD_COLUMNS, "rows": folds},
+    }
+    sub["summary"] = _summary_of(sub)
+    return sub
+
+
+def folds_frame(sub: dict[str, Any]) -> pd.DataFrame:
+    df = pd.DataFrame(sub["folds"]["rows"], columns=sub["folds"]["columns"])
+    for m in BOARD_METRICS:
+        df[m] = pd.to_numeric(df[m], errors="coerce")
+    return df.assign(method=sub["method"]["name"])
+
+
+def _summary_of(sub: dict[str, Any]) -> dict[str, Any]:
+    s = summarize(folds_frame(sub), BOARD_METRICS)
+    return {"columns": list(s.columns), "rows": [[_round(v) for v in row] for row in s.itertuples(index=False)]}
+
+
+def submission_path(folder: Path, sub: dict[str, Any]) -> Path:
+    return Path(folder) / f"{sub['suite']['name']}--{sub['method']['name']}.json"
+
+
+def write_submission(sub: dict[str, Any], folder: Path) -> Path:
+    """Pretty JSON with one line per fold row (readable diffs, a third of the size of full indentation)."""
+    path = submission_path(folder, sub)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tables = {k: sub[k]["rows"] for k in ("folds", "summary")}
+    head = {**sub, **{k: {**sub[k], "rows": f"@@{k}@@"} for k in tables}}
+    text = json.dumps(head, indent=1, sort_keys=True)
+    for k, rows in tables.items():
+        text = text.replace(f'"@@{k}@@"', "[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in rows) + "\n  ]")
+    path.write_text(text + "\n")
+    return path
+
+
+@dataclass(frozen=True)
+class Check:
+    """Validation outcome of one submission file."""
+
+    path: str
+    valid: bool
+    problems: tuple[str, ...]
+    verified: bool | None  # None: not re-run (code outside the repository, or verification not asked)
+
+
+def validate(sub: dict[str, Any], suites: dict[str, Any]) -> list[str]:
+    """Problems with a submission, each a sentence saying what is wrong; [] when it is valid.
+
+    `suites` maps suite names to loaded Benchmarks (their fingerprint and dataset ids are checked).
+    """
+    import jsonschema
+
+    try:
+        jsonschema.validate(sub, schema())
+    except jsonschema.ValidationError as exc:
+        where = "/".join(map(str, exc.absolute_path)) or "top level"
+        return [f"schema: {exc.message} (at {where})"]
+    problems = []
+    name = sub["suite"]["name"]
+    bench = suites.get(name)
+    if bench is None:
+        return [f"suite {name!r} is not available to check against"]
+    if sub["suite"]["data_sha256"] != bench.data_sha256:
+        problems.append(f"data sha256 {sub['suite']['data_sha256'][:12]}… is not suite {name}'s {bench.data_sha256[:12]}…: "
+                        "results on other data cannot share a board")
+    major = sub["protocol_version"].split(".")[0]
+    if major != PROTOCOL_VERSION.split(".")[0]:
+        problems.append(f"protocol version {sub['protocol_version']} is incompatible with {PROTOCOL_VERSION}: re-run the method")
+    folds = folds_frame(sub)
+    expected = {(s, seed, d, n) for s in sub["settings"] for seed in sub["seeds"] for d in bench.dataset_ids for n in sub["budgets"]}
+    present = set(zip(folds.setting, folds.seed, folds.dataset_id, folds.n))
+    if len(present) != len(folds):
+        problems.append("duplicate fold rows")
+    missing = expected - present
+    if missing:
+        example = sorted(missing)[0]
+        problems.append(f"{len(missing)} folds missing (e.g. setting {example[0]}, seed {example[1]}, {example[2]}, n={example[3]})")
+    if present - expected:
+        problems.append(f"{len(present - expected)} fold rows outside the declared settings, seeds, datasets and budgets")
+    recomputed = _summary_of(sub)
+    if not _same_table(recomputed, sub["summary"]):
+        problems.append("summary does not match the per-fold results (it is recomputed from them)")
+    return problems
+
+
+def _same_table(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Same columns and rows, floats equal within TOLERANCE (relative above 1)."""
+    if a["columns"] != b["columns"] or len(a["rows"]) != len(b["rows"]):
+        return False
+    return all(_same_value(x, y) for ra, rb in zip(a["rows"], b["rows"]) for x, y in zip(ra, rb))
+
+
+def _same_value(x: Any, y: Any) -> bool:
+    numbers = (int, float)
+    if isinstance(x, float) or isinstance(y, float):
+        return isinstance(x, numbers) and isinstance(y, numbers) and abs(x - y) <= TOLERANCE * max(1.0, abs(x))
+    return x == y
+
+
+def reproduces(subs: list[dict[str, Any]], bench: Any, root: Path) -> dict[str, bool | str]:
+    """Re-run submissions that share a suite, settings, budgets and seeds in one evaluation (their
+    completions are shared); per method name: True if every fold reproduces, False, or why it failed."""
+    from .methods import make_method
+    from .runner import evaluate
+
+    methods, out = [], {}
+    for sub in subs:
+        code = sub["method"]["code"]
+        try:
+            method = make_method(str(root / code) if ".py:" in code else code, **sub["method"]["params"])
+            method.name = sub["method"]["name"]  # type: ignore[misc]
+            methods.append(method)
+        except Exception as exc:  # noqa: BLE001 - the submitted code may fail in any way
+            out[sub["method"]["name"]] = f"{type(exc).__name__}: {exc}"
+    if methods:
+        first = subs[0]
+        ev = evaluate(methods, bench, settings=first["settings"], budgets=first["budgets"], seeds=first["seeds"], progress=False)
+        for sub, method in zip([s for s in subs if s["method"]["name"] not in out], methods):
+            again = make_submission(ev, method, authors="", description="", code=sub["method"]["code"])
+            out[method.name] = _same_table(again["folds"], sub["folds"])
+    return out
+
+
+def in_repository(sub: dict[str, Any], root: Path) -> bool:
+    """Code the board can re-run: a module of this repository or a file in leaderboard/methods/."""
+    code = sub["method"]["code"]
+    if ".py:" in code:
+        return (root / code.split(":")[0]).is_file() and code.startswith("leaderboard/methods/")
+    return code.split(":")[0].split(".")[0] in ("baselines", "peppp_bench")
+
+
+def check_all(folder: Path, suites: dict[str, Any], root: Path, rerun: bool) -> list[Check]:
+    """Validate every submission file; with `rerun`, re-run those whose code is in the repository."""
+    found: list[tuple[str, dict[str, Any] | None, list[str]]] = []
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            sub = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            found.append((path.name, None, [f"not valid JSON: {exc}"]))
+            continue
+        found.append((path.name, sub, validate(sub, suites)))
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for _, sub, problems in found:
+        if sub is not None and not problems and rerun and in_repository(sub, root):
+            key = json.dumps([sub["suite"]["name"], sub["settings"], sub["budgets"], sub["seeds"]])
+            groups.setdefault(key, []).append(sub)
+    outcome: dict[tuple[str, str], bool | str] = {}
+    for key, subs in groups.items():
+        suite = json.loads(key)[0]
+        for name, result in reproduces(subs, suites[suite], root).items():
+            outcome[(suite, name)] = result
+    checks = []
+    for name, sub, problems in found:
+        verified = None
+        if sub is not None and (sub["suite"]["name"], sub["method"]["name"]) in outcome:
+            result = outcome[(sub["suite"]["name"], sub["method"]["name"])]
+            verified = result is True
+            if result is False:
+                problems = ["re-running its code in the repository does not reproduce its folds"]
+            elif isinstance(result, str):
+                problems = [f"re-running its code failed: {result}"]
+        checks.append(Check(name, not problems, tuple(problems), verified))
+    return checks
+
+
+def board(subs: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Long table of all folds of the given (valid) submissions, with suite and reference flags."""
+    frames = [folds_frame(s).assign(suite=s["suite"]["name"], reference=s["method"]["reference"]) for s in subs]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def average_ranks(folds: pd.DataFrame) -> pd.Series:
+    """Mean rank of each non-reference method by regret (equivalently best error) per fold and budget;
+    ties share the lowest rank (spec §6)."""
+    ok = folds[(folds.status == "ok") & ~folds.reference]
+    ranks = ok.groupby(["setting", "seed", "dataset_id", "n"]).regret.rank(method="min")
+    return ranks.groupby(ok.method).mean()
+
+
+def paired_versus(folds: pd.DataFrame, method: str, reference: str = REFERENCE_METHOD, metric: str = "hyperdiff") -> dict[str, Any]:
+    """Wins/ties/losses of `method` against `reference` over shared folds (lower metric wins), sign test."""
+    keys = ["setting", "seed", "dataset_id", "n"]
+    a = folds[(folds.method == method) & (folds.status == "ok")].set_index(keys)[metric]
+    b = folds[(folds.method == reference) & (folds.status == "ok")].set_index(keys)[metric]
+    a, b = a.align(b, join="inner")
+    wins, losses = int((a < b - 1e-12).sum()), int((a > b + 1e-12).sum())
+    ties = int(len(a) - wins - losses)
+    p = binomtest(wins, wins + losses).pvalue if wins + losses else 1.0
+    return {"wins": wins, "ties": ties, "losses": losses, "p": float(p)}

@@ -279,6 +279,29 @@ def _leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot(args: argparse.Namespace) -> int:
+    import json
+
+    from . import plots
+    from .sources import load
+
+    out = Path(args.out)
+    if args.kind == "study":
+        subs = [json.loads(p.read_text()) for p in sorted((Path(args.board) / "submissions").glob(f"{args.suite}--*.json"))]
+        if not subs:
+            raise ValueError(f"no submissions for suite {args.suite!r} in {args.board}/submissions")
+        paths = plots.study_figures(subs, out)
+    else:
+        bench = load(args.suite, data_dir=args.data_dir)
+        if args.kind == "frontier":
+            paths = plots.frontier_figure(bench, args.dataset or bench.dataset_ids[0], out)
+        else:
+            paths = {"spectrum": plots.spectrum_figure, "kendall": plots.kendall_figure, "bits": plots.bits_figure}[args.kind](bench, out)
+    for p in paths:
+        print(p)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="peppp-bench", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -353,6 +376,14 @@ def parser() -> argparse.ArgumentParser:
     lb.add_argument("--data-dir", default=None, help="folder of suite folders to check submissions against")
     lb.add_argument("--no-rerun", action="store_true", help="validate without re-running repository code")
     lb.set_defaults(handler=_leaderboard)
+
+    pl = sub.add_parser("plot", help="figures: frontier, spectrum, kendall, bits (a suite's data) or study (submissions)")
+    pl.add_argument("kind", choices=["frontier", "spectrum", "kendall", "bits", "study"])
+    _suite_args(pl)
+    pl.add_argument("--dataset", help="dataset id for `frontier` (default: the first)")
+    pl.add_argument("--board", default="leaderboard", help="leaderboard folder for `study`")
+    pl.add_argument("--out", default="figures", help="output folder (PNG and SVG)")
+    pl.set_defaults(handler=_plot)
     return p
 
 

@@ -1,0 +1,144 @@
+"""Figures: the study's curves and ranking from leaderboard submissions (paper Figures 11, 12, 18), and
+views of a suite's data (Figures 1a, 1b, 6a, 6b). Each function writes PNG and SVG files and returns them."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .leaderboard import BOARD_METRICS, average_ranks, board
+from .pareto import pareto_mask
+from .runner import summarize
+from .suite import Benchmark
+
+SETTING_ORDER = ["I", "II", "III", "IV", "V", "VI"]
+LABELS = {"convergence": "convergence", "hyperdiff": "HyperDiff", "regret": "regret", "relative_memory": "relative memory"}
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.hashsalt": "peppp-bench", "font.size": 9})  # stable SVG ids
+    return plt
+
+
+def _save(fig: Any, out: Path, stem: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "svg"):
+        p = out / f"{stem}.{ext}"
+        fig.savefig(p, dpi=120, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else {"Software": None})
+        paths.append(p)
+    _plt().close(fig)
+    return paths
+
+
+def study_figures(subs: Sequence[dict[str, Any]], out: Path) -> list[Path]:
+    """Per suite: convergence and HyperDiff versus n and versus relative memory (mean ± s.e.) for every
+    setting, and the average best-error rank of the methods per setting."""
+    plt = _plt()
+    paths: list[Path] = []
+    for suite in sorted({s["suite"]["name"] for s in subs}):
+        folds = board([s for s in subs if s["suite"]["name"] == suite])
+        settings = [s for s in SETTING_ORDER if s in set(folds.setting)]
+        summary = summarize(folds, BOARD_METRICS)
+        methods = list(dict.fromkeys(folds.method))
+        for x_axis in ("n", "relative_memory"):
+            fig, axes = plt.subplots(2, len(settings), figsize=(2.6 * len(settings), 4.8), squeeze=False, layout="constrained")
+            for col, setting in enumerate(settings):
+                for row, metric in enumerate(("convergence", "hyperdiff")):
+                    ax = axes[row][col]
+                    for method in methods:
+                        s = summary[(summary.method == method) & (summary.setting == setting)]
+                        x = s.n if x_axis == "n" else s.relative_memory_mean
+                        ax.plot(x, s[f"{metric}_mean"], label=method, lw=1.2)
+                        ax.fill_between(x, s[f"{metric}_mean"] - s[f"{metric}_se"], s[f"{metric}_mean"] + s[f"{metric}_se"], alpha=0.15)
+                    ax.set_title(f"setting {setting}" if row == 0 else "")
+                    ax.set_xlabel("measurements n" if x_axis == "n" else "relative memory used")
+                    if col == 0:
+                        ax.set_ylabel(LABELS[metric])
+            axes[0][-1].legend(fontsize=7, loc="upper right")
+            fig.suptitle(f"suite {suite}: mean ± s.e. over folds")
+            paths += _save(fig, out, f"{suite}-metrics-vs-{'n' if x_axis == 'n' else 'memory'}")
+        fig, axes = plt.subplots(1, len(settings), figsize=(2.6 * len(settings), 2.8), squeeze=False, sharey=True, layout="constrained")
+        for col, setting in enumerate(settings):
+            ranks = average_ranks(folds[folds.setting == setting]).sort_values()
+            axes[0][col].barh(ranks.index[::-1], ranks.values[::-1], color="#4c72b0")
+            axes[0][col].set_title(f"setting {setting}")
+            axes[0][col].set_xlabel("average rank (best error)")
+        fig.suptitle(f"suite {suite}: ranking by best error on the estimated frontier, n = all budgets")
+        paths += _save(fig, out, f"{suite}-ranking")
+    return paths
+
+
+def frontier_figure(bench: Benchmark, dataset_id: str, out: Path) -> list[Path]:
+    """Error versus memory of every configuration of one dataset, its true Pareto frontier marked (Figure 1a)."""
+    if dataset_id not in bench.dataset_ids:
+        raise KeyError(f"unknown dataset {dataset_id!r} in suite {bench.name}: e.g. {', '.join(bench.dataset_ids[:5])}")
+    i = bench.dataset_ids.index(dataset_id)
+    m, e = bench.M[i], bench.E[i]
+    front = pareto_mask(m, e)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.scatter(m[~front], e[~front], s=12, c="#999", label="configurations")
+    order = np.argsort(m[front])
+    ax.plot(m[front][order], e[front][order], "o-", c="#d62728", ms=5, label="Pareto frontier")
+    ax.set_xlabel("memory (MB)")
+    ax.set_ylabel("test error")
+    ax.set_title(f"{bench.name}: {dataset_id}")
+    ax.legend()
+    return _save(fig, out, f"{bench.name}-frontier-{dataset_id}")
+
+
+def spectrum_figure(bench: Benchmark, out: Path) -> list[Path]:
+    """Singular values of the error matrix (Figure 6b)."""
+    s = np.linalg.svd(bench.E, compute_uv=False)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    ax.semilogy(np.arange(1, len(s) + 1), s, "o-", ms=3)
+    ax.set_xlabel("index")
+    ax.set_ylabel("singular value")
+    ax.set_title(f"{bench.name}: top 5 hold {s[:5].sum() / s.sum():.0%} of the sum")
+    return _save(fig, out, f"{bench.name}-spectrum")
+
+
+def kendall_figure(bench: Benchmark, out: Path) -> list[Path]:
+    """Kendall τ between the datasets' error rows (Figure 6a)."""
+    from scipy.stats import kendalltau
+
+    n = bench.E.shape[0]
+    tau = np.eye(n)
+    for i in range(n):
+        for j in range(i + 1, n):
+            tau[i, j] = tau[j, i] = kendalltau(bench.E[i], bench.E[j])[0]
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    im = ax.imshow(tau, cmap="RdBu_r", vmin=-1, vmax=1)
+    fig.colorbar(im, ax=ax, label="Kendall τ")
+    off = tau[np.triu_indices(n, 1)]
+    ax.set_title(f"{bench.name}: mean τ {off.mean():.2f}, {np.mean(off > 0):.0%} positive")
+    ax.set_xlabel("dataset")
+    ax.set_ylabel("dataset")
+    return _save(fig, out, f"{bench.name}-kendall")
+
+
+def bits_figure(bench: Benchmark, out: Path) -> list[Path]:
+    """Share of Format-A total bits among the non-dominated configurations of all datasets (Figure 1b)."""
+    a_bits = bench.configurations.a_bits.to_numpy()
+    counts: dict[int, int] = {}
+    for i in range(bench.E.shape[0]):
+        for j in np.flatnonzero(pareto_mask(bench.M[i], bench.E[i])):
+            counts[int(a_bits[j])] = counts.get(int(a_bits[j]), 0) + 1
+    bits = sorted(counts)
+    total = sum(counts.values())
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.2, 3))
+    ax.bar([str(b) for b in bits], [counts[b] / total for b in bits], color="#4c72b0")
+    ax.set_xlabel("Format A total bits")
+    ax.set_ylabel("share of frontier configurations")
+    ax.set_title(bench.name)
+    return _save(fig, out, f"{bench.name}-bits")

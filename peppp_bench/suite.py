@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .configs import CONFIG_IDS, configurations_table
+from .structure import structure_report
 
 SUITE_FORMAT = 1
 DATA_FILES = ("configurations.parquet", "datasets.parquet", "cells.parquet", "metadata.json", "README.md")
@@ -177,6 +178,7 @@ def write_suite(
         "n_configurations": d,
         "normalizers": normalizers(memory),
         "data_sha256": content_sha256(error, memory, ids, list(CONFIG_IDS)),
+        "structure": structure_report(error, memory),
         "provenance": provenance,
     }
     (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
@@ -245,10 +247,8 @@ def dataset_card(metadata: dict[str, Any], datasets: pd.DataFrame) -> str:
     def table(columns: dict[str, str]) -> str:
         return "\n".join(f"| `{k}` | {v} |" for k, v in columns.items())
 
-    structure = metadata.get("structure")
-    structure_md = ""
-    if structure:
-        structure_md = "\n## Structure\n\n" + "\n".join(f"- {k}: {v}" for k, v in structure.items()) + "\n"
+    structure_md = "\n## Structure (what PEPPP relies on)\n\n" + "\n".join(
+        f"- {k.replace('_', ' ')}: {v}" for k, v in metadata["structure"].items()) + "\n"
     return f"""---
 license: mit
 pretty_name: PEPPP-Bench {metadata['name']}

@@ -14,6 +14,26 @@ HUB_STANDIN = ROOT.parent / "shared" / "tools" / "hub_standin.py"
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(ROOT / ".cache" / "torch_extensions"))
 
 
+# A researcher's method in a file of its own, for the submission and CLI tests.
+USER_METHOD = '''
+"""Predict the mean of the cheapest measurements (a deliberately simple submission)."""
+import numpy as np
+from peppp_bench import Method
+
+
+class CheapMean(Method):
+    name = "cheap-mean"
+    nested = True
+
+    def select(self, task, oracle):
+        for j in task.valid[np.argsort(task.test_memory[task.valid], kind="stable")][: task.budget]:
+            oracle.measure(int(j))
+
+    def predict(self, task, measured):
+        return np.full(len(task.valid), np.mean([m.error for m in measured]))
+'''
+
+
 @pytest.fixture(scope="session")
 def upstream() -> Path:
     if not (UPSTREAM / "acc_matrix_res64_all.npy").is_file():

@@ -11,6 +11,7 @@ import pytest
 
 import baselines
 import peppp_bench
+from tests.conftest import USER_METHOD
 from peppp_bench.cli import main
 from peppp_bench.leaderboard import make_submission, validate, write_submission
 
@@ -49,23 +50,6 @@ def test_tampered_submissions_are_caught(submission, tiny, tamper, reason: str) 
     assert any(reason in p for p in problems), problems
 
 
-USER_METHOD = '''
-"""Predict the mean of the cheapest measurements (a deliberately simple submission)."""
-import numpy as np
-from peppp_bench import Method
-
-
-class CheapMean(Method):
-    name = "cheap-mean"
-    nested = True
-
-    def select(self, task, oracle):
-        for j in task.valid[np.argsort(task.test_memory[task.valid], kind="stable")][: task.budget]:
-            oracle.measure(int(j))
-
-    def predict(self, task, measured):
-        return np.full(len(task.valid), np.mean([m.error for m in measured]))
-'''
 
 
 def _board_with_user_method(tmp_path: Path) -> tuple[Path, Path]:

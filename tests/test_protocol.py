@@ -12,6 +12,7 @@ import peppp_bench
 from peppp_bench import Measurement, Method, Oracle, Task, evaluate
 from peppp_bench.cli import main
 from peppp_bench.protocol import ProtocolViolation
+from tests.conftest import USER_METHOD
 
 
 class Cheapest(Method):
@@ -187,21 +188,6 @@ def test_unknown_setting_and_bad_budgets(tiny) -> None:
         evaluate([object()], tiny, progress=False)
 
 
-USER_METHOD = '''
-import numpy as np
-from peppp_bench import Method
-
-class MeanOfCheapest(Method):
-    name = "mean-of-cheapest"
-    nested = True
-
-    def select(self, task, oracle):
-        for j in task.valid[np.argsort(task.test_memory[task.valid], kind="stable")][: task.budget]:
-            oracle.measure(int(j))
-
-    def predict(self, task, measured):
-        return np.full(len(task.valid), np.mean([m.error for m in measured]))
-'''
 
 
 def test_cli_evaluates_a_method_from_a_file(tmp_path: Path, capsys) -> None:
@@ -211,12 +197,12 @@ def test_cli_evaluates_a_method_from_a_file(tmp_path: Path, capsys) -> None:
     method_file = tmp_path / "my_method.py"
     method_file.write_text(USER_METHOD)
     out = tmp_path / "res.parquet"
-    code = main(["evaluate", f"{method_file}:MeanOfCheapest", "--suite", "tiny", "--data-dir", str(tmp_path / "data"),
+    code = main(["evaluate", f"{method_file}:CheapMean", "--suite", "tiny", "--data-dir", str(tmp_path / "data"),
                  "--settings", "I,IV", "--budgets", "3-5", "--workers", "2", "--out", str(out), "--quiet"])
     assert code == 0
     r = pd.read_parquet(out)
     assert set(r.setting) == {"I", "IV"} and set(r.n) == {3, 4, 5} and (r.status == "ok").all()
-    assert "mean-of-cheapest" in capsys.readouterr().out
+    assert "cheap-mean" in capsys.readouterr().out
     assert main(["evaluate", "no-such-method", "--suite", "tiny", "--data-dir", str(tmp_path / "data")]) == 2
     assert "unknown method 'no-such-method'" in capsys.readouterr().err
 

@@ -1,0 +1,80 @@
+"""The bundled `mini` suite: structure, regeneration of committed cells, and an offline install."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import peppp_bench
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "datasets" / "mini" / "spec.toml"
+
+
+@pytest.fixture(scope="module")
+def mini():
+    return peppp_bench.load("mini")
+
+
+def test_mini_is_a_real_non_degenerate_suite(mini) -> None:
+    assert mini.E.shape[0] >= 40 and mini.E.shape[1] == 99
+    s = mini.metadata["structure"]
+    assert s["datasets_whose_configurations_all_tie"] == 0
+    assert s["datasets_with_frontier_of_3_or_more"] > 0.5  # most tasks have a frontier of at least 3 points
+    assert all(len(set(np.round(row, 6))) > 10 for row in mini.E)  # configurations differ in error
+    prov = mini.metadata["provenance"]
+    assert prov["generation_wall_seconds"] < 2 * 3600 and prov["git_sha"] != "unknown" and prov["seeds"] == [0]
+    assert mini.data_sha256 == peppp_bench.load("mini", data_dir=ROOT / "peppp_bench" / "data").data_sha256
+
+
+def test_regenerated_cells_equal_the_committed_ones(mini) -> None:
+    """Two randomly chosen units (33 cells each) of the cheapest tasks, retrained exactly as generated:
+    one torch thread (the generating run used 2 workers × 1 thread), same seed, same configurations
+    together. CPU training is deterministic given these, so the errors must match exactly."""
+    torch = pytest.importorskip("torch")
+    from peppp_bench.generate.backends import run_unit
+    from peppp_bench.generate.spec import read_spec
+
+    spec = read_spec(SPEC)
+    cheap = [u for u in spec.units() if u.task.id in ("lfw-8", "lfw-12", "digits-0v1", "digits-5v6", "photo-documents-g8")]
+    rng = np.random.default_rng(int(os.environ.get("PEPPP_BENCH_REGEN_SEED", "2026")))
+    threads = torch.get_num_threads()
+    try:
+        for k in rng.choice(len(cheap), size=2, replace=False):
+            unit = cheap[int(k)]
+            for cell in run_unit(spec.text, unit, "cpu", 1):
+                committed = mini.error.loc[unit.task.id, cell.config_id]
+                assert cell.error == committed, (unit.task.id, cell.config_id)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_installed_package_loads_mini_offline_without_a_checkout(tmp_path: Path) -> None:
+    """Build a wheel, install it into a fresh virtual environment, load `mini` from another folder with
+    the Hub switched off. Dependencies come from this environment's site-packages (no downloads)."""
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(ROOT)],
+                   check=True, capture_output=True)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    wheel = next(wheels.glob("peppp_bench-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", site, str(wheel)],
+                   check=True, capture_output=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": sysconfig.get_paths()["purelib"], "PEPPP_BENCH_CACHE": str(tmp_path / "c")}
+    env.pop("PEPPP_BENCH_DATA_DIR", None)
+    code = ("import json, peppp_bench; b = peppp_bench.load('mini'); "
+            "print(json.dumps([peppp_bench.__file__, b.E.shape[0], b.data_sha256]))")
+    out = subprocess.run([str(venv / "bin" / "python"), "-c", code], cwd=elsewhere, env=env, check=True,
+                         capture_output=True, text=True).stdout
+    path, rows, sha = json.loads(out)
+    assert path.startswith(site) and rows >= 40 and sha == peppp_bench.load("mini").data_sha256

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .leaderboard import (BOARD_METRICS, REFERENCE_METHOD, SHOWN_BUDGETS, average_ranks, board,
@@ -18,13 +19,39 @@ from .runner import summarize
 LABELS = {"convergence": "convergence", "hyperdiff": "HyperDiff", "regret": "regret", "relative_memory": "rel. memory"}
 
 
-def board_data(subs: list[dict[str, Any]], verified: dict[str, bool | None]) -> dict[str, Any]:
+# Suites built from the authors' released arrays: their values are never embedded in a page.
+NOT_EMBEDDED = ("paper", "paper-lr")
+
+
+def frontier_views(bench: Any, n: int = 10) -> dict[str, Any]:
+    """Per dataset: every configuration's (memory, error), the true frontier, and ED-MF's estimated frontier
+    (setting I, n measurements, seed 0) with the configurations it measured."""
+    from baselines import EDMF
+
+    from .pareto import pareto_mask
+    from .runner import estimated_frontier
+
+    views = {}
+    for i, dataset in enumerate(bench.dataset_ids):
+        est = estimated_frontier(EDMF(), bench, dataset, "I", n)
+        views[dataset] = {
+            "memory": [round(float(v), 3) for v in bench.M[i]], "error": [round(float(v), 5) for v in bench.E[i]],
+            "true_frontier": [int(j) for j in np.flatnonzero(pareto_mask(bench.M[i], bench.E[i]))],
+            "estimated_frontier": est["frontier"], "estimated_error": [round(v, 5) for v in est["predicted"]],
+            "measured": est["measured"],
+        }
+    return views
+
+
+def board_data(subs: list[dict[str, Any]], verified: dict[str, bool | None],
+               frontiers: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Everything the page and the README show, per suite and setting."""
     data: dict[str, Any] = {"suites": {}}
     for suite in sorted({s["suite"]["name"] for s in subs}):
         mine = [s for s in subs if s["suite"]["name"] == suite]
         folds = board(mine)
-        entry: dict[str, Any] = {"data_sha256": mine[0]["suite"]["data_sha256"], "settings": {}}
+        entry: dict[str, Any] = {"data_sha256": mine[0]["suite"]["data_sha256"], "settings": {},
+                                 "frontiers": (frontiers or {}).get(suite, {})}
         for setting in sorted(folds.setting.unique(), key=["I", "II", "III", "IV", "V", "VI"].index):
             f = folds[folds.setting == setting]
             ranks = average_ranks(f)
@@ -110,6 +137,10 @@ Average rank by regret (best error on the estimated frontier). Reference bounds 
 <div id="table"></div>
 <h2>Metrics versus budget n</h2><div class="charts" id="charts-n"></div>
 <h2>Metrics versus relative memory used</h2><div class="charts" id="charts-mem"></div>
+<div id="frontier-section"><h2>A dataset's true and estimated frontiers</h2>
+<p>Grey: every configuration (true memory, true error). Red: the true Pareto frontier. Blue: ED-MF's estimated
+frontier (true memory, predicted error) after 10 measurements in setting I (rings: the measured configurations).</p>
+<label>Dataset <select id="dataset"></select></label><div id="frontier"></div></div>
 <script id="board-data" type="application/json">__DATA__</script>
 <script>
 "use strict";
@@ -175,15 +206,39 @@ function renderCharts() {
   $("charts-mem").innerHTML = ["convergence", "hyperdiff", "regret"].map(k => chart(ms.filter(m => !m.reference).map(m => ({name: m.name,
     points: m.curves[k].map((p, i) => [m.curves.relative_memory[i][1], p[1]]).filter(p => p[0] !== null && p[1] !== null).sort((a, b) => a[0] - b[0])})), "relative memory used", LABELS[k])).join("");
 }
+function renderFrontier() {
+  const f = DATA.suites[$("suite").value].frontiers[$("dataset").value];
+  if (!f) { $("frontier").innerHTML = ""; return; }
+  const W = 520, H = 340, L = 52, B = 36, xs = f.memory, ys = f.error.concat(f.estimated_error);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
+  const sx = x => L + (W - L - 10) * (x - x0) / ((x1 - x0) || 1), sy = y => H - B - (H - B - 10) * (y - y0) / ((y1 - y0) || 1);
+  let s = `<svg id="frontier-svg" width="${W}" height="${H}" role="img">`;
+  s += `<line x1="${L}" y1="${H - B}" x2="${W - 10}" y2="${H - B}" stroke="#999"/><line x1="${L}" y1="10" x2="${L}" y2="${H - B}" stroke="#999"/>`;
+  s += `<text x="${W / 2}" y="${H - 6}" text-anchor="middle" font-size="11">memory (MB)</text><text x="12" y="${H / 2}" transform="rotate(-90 12 ${H / 2})" text-anchor="middle" font-size="11">test error</text>`;
+  s += `<text x="${L - 4}" y="${sy(y1) + 4}" text-anchor="end" font-size="10">${y1.toFixed(3)}</text><text x="${L - 4}" y="${sy(y0)}" text-anchor="end" font-size="10">${y0.toFixed(3)}</text>`;
+  s += `<text x="${sx(x0)}" y="${H - B + 12}" font-size="10">${x0.toFixed(1)}</text><text x="${sx(x1)}" y="${H - B + 12}" text-anchor="end" font-size="10">${x1.toFixed(1)}</text>`;
+  xs.forEach((x, j) => { s += `<circle cx="${sx(x)}" cy="${sy(f.error[j])}" r="2.5" fill="#bbb"/>`; });
+  const line = (idx, err, c) => { const p = idx.map((j, k) => [xs[j], err(j, k)]).sort((a, b) => a[0] - b[0]);
+    return `<polyline fill="none" stroke="${c}" stroke-width="2" points="${p.map(q => sx(q[0]) + "," + sy(q[1])).join(" ")}"/>` +
+      p.map(q => `<circle cx="${sx(q[0])}" cy="${sy(q[1])}" r="3.5" fill="${c}"/>`).join(""); };
+  s += line(f.true_frontier, j => f.error[j], "#d62728");
+  s += line(f.estimated_frontier, (j, k) => f.estimated_error[k], "#1f77b4");
+  f.measured.forEach(j => { s += `<circle cx="${sx(xs[j])}" cy="${sy(f.error[j])}" r="6" fill="none" stroke="#1f77b4"/>`; });
+  $("frontier").innerHTML = s + "</svg>";
+}
 function renderSettings() {
   fill($("setting"), Object.keys(DATA.suites[$("suite").value].settings));
   const ns = [...new Set(methods().flatMap(m => m.curves.regret.map(p => p[0])))].sort((a, b) => a - b);
   fill($("budget"), ns); $("budget").value = ns.includes(10) ? 10 : ns[0];
-  render();
+  const datasets = Object.keys(DATA.suites[$("suite").value].frontiers);
+  $("frontier-section").style.display = datasets.length ? "" : "none";
+  fill($("dataset"), datasets);
+  render(); renderFrontier();
 }
 function render() { renderTable(); renderCharts(); }
 fill($("suite"), Object.keys(DATA.suites));
 $("suite").onchange = renderSettings; $("setting").onchange = render; $("budget").onchange = render;
+$("dataset").onchange = renderFrontier;
 renderSettings();
 </script></body></html>
 """
@@ -194,8 +249,9 @@ def render_html(data: dict[str, Any]) -> str:
     return PAGE.replace("__DATA__", payload)
 
 
-def render(subs: list[dict[str, Any]], verified: dict[str, bool | None]) -> tuple[str, str]:
-    data = board_data(subs, verified)
+def render(subs: list[dict[str, Any]], verified: dict[str, bool | None],
+           frontiers: dict[str, dict[str, Any]] | None = None) -> tuple[str, str]:
+    data = board_data(subs, verified, frontiers)
     return render_markdown(data), render_html(data)
 
 

@@ -239,7 +239,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
     import hashlib
     import json
 
-    from .board_render import render
+    from .board_render import NOT_EMBEDDED, frontier_views, render
     from .leaderboard import check_all
 
     board = Path(args.board)
@@ -272,7 +272,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
         mark = record.get(c.path)
         fresh = mark is not None and mark["submission_sha256"] == hashlib.sha256(raw).hexdigest()
         verified[sub["method"]["name"] + "@" + sub["suite"]["name"]] = mark["verified"] if fresh else None
-    markdown, page = render(subs, verified)
+    frontiers = {name: frontier_views(bench) for name, bench in suites.items() if name not in NOT_EMBEDDED}
+    markdown, page = render(subs, verified, frontiers)
     (board / "README.md").write_text(markdown)
     (board / "index.html").write_text(page)
     print(f"built {board / 'README.md'} and {board / 'index.html'} from {len(subs)} submissions")

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .protocol import Measurement, Method, Oracle, ProtocolViolation, Task, get_setting
+from .pareto import pareto_mask
+from .protocol import Measurement, Method, Oracle, ProtocolViolation, Setting, Task, get_setting
 from .provenance import environment
 from .sampling import observation_mask, probabilities
 from .scoring import check_predictions, score
@@ -121,37 +122,63 @@ def _limit_threads() -> None:
     threadpool_limits(1)
 
 
-def _run_unit(unit: tuple[int, str, int]) -> list[dict]:
-    """All methods × settings of one observation kind on one held-out dataset and seed."""
-    seed, observation, fold = unit
-    bench: Benchmark = _RUN["bench"]
+def fold_tasks(bench: Benchmark, fold: int, seed: int, observation: str, mask: np.ndarray,
+               settings: Sequence[Setting], budget: int) -> list[Task]:
+    """The Task of each setting (of this observation kind) when dataset `fold` is held out.
+
+    The observation `mask` covers the whole matrix (one per seed); only meta-training rows are used.
+    The tasks share one cache, so a completion is computed once for all methods and settings.
+    """
     E, M = bench.E, bench.M
     train = np.delete(np.arange(E.shape[0]), fold)
-    mask = _RUN["masks"][(seed, observation)][train]
-    train_error = np.where(mask, E[train], np.nan)
+    train_error = np.where(mask[train], E[train], np.nan)
     train_error.flags.writeable = False
     prob = probabilities(observation, M)[train]
     prob.flags.writeable = False
-    cache: dict = {}  # completions and embeddings, shared across methods and settings
+    cache: dict = {}
     fold_seed = int(np.random.SeedSequence([seed, fold]).generate_state(1)[0])
-    rows = []
-    for setting in _RUN["settings"]:
+    tasks = []
+    for setting in settings:
         if setting.observation != observation:
             continue
         cap = bench.memory_cap if setting.capped else None
         valid = np.flatnonzero(M[fold] <= cap) if cap is not None else np.arange(E.shape[1])
         valid.flags.writeable = False
-        task = Task(setting.name, observation, train_error, M[train], prob, bench.configurations, M[fold].copy(),
-                    cap, valid, max(_RUN["budgets"]), fold_seed, bench.max_memory, _cache=cache)
+        tasks.append(Task(setting.name, observation, train_error, M[train], prob, bench.configurations, M[fold].copy(),
+                          cap, valid, budget, fold_seed, bench.max_memory, _cache=cache))
+    return tasks
+
+
+def _run_unit(unit: tuple[int, str, int]) -> list[dict]:
+    """All methods × settings of one observation kind on one held-out dataset and seed."""
+    seed, observation, fold = unit
+    bench: Benchmark = _RUN["bench"]
+    tasks = fold_tasks(bench, fold, seed, observation, _RUN["masks"][(seed, observation)], _RUN["settings"], max(_RUN["budgets"]))
+    rows = []
+    for task in tasks:
         for method in _RUN["methods"]:
-            base = dict(method=method.name, setting=setting.name, seed=seed, dataset_id=bench.dataset_ids[fold])
-            if len(valid) == 0:
+            base = dict(method=method.name, setting=task.setting, seed=seed, dataset_id=bench.dataset_ids[fold])
+            if len(task.valid) == 0:
                 skipped = {**_failure("no configuration fits the memory cap on this dataset"), "status": "skipped"}
                 rows.extend({**base, "n": n, **skipped} for n in _RUN["budgets"])
                 continue
-            for n, outcome in _run_method(method, task, E[fold], M[fold], _RUN["budgets"], bench.data_sha256):
+            for n, outcome in _run_method(method, task, bench.E[fold], bench.M[fold], _RUN["budgets"], bench.data_sha256):
                 rows.append({**base, "n": n, **outcome})
     return rows
+
+
+def estimated_frontier(method: Method, bench: Benchmark, dataset_id: str, setting: str = "I", n: int = 10,
+                       seed: int = 0) -> dict[str, Any]:
+    """One fold run by hand: the configurations a method measured and its estimated frontier (for plots)."""
+    s = get_setting(setting)
+    fold = bench.dataset_ids.index(dataset_id)
+    task = fold_tasks(bench, fold, seed, s.observation, observation_mask(s.observation, bench.M, seed), [s], n)[0]
+    oracle = Oracle(bench.E[fold], bench.M[fold], task.valid, n)
+    method.select(task, oracle)
+    predicted = np.asarray(method.predict(task, oracle.measured), dtype=float)
+    on_front = pareto_mask(bench.M[fold][task.valid], predicted)
+    return {"measured": [m.config for m in oracle.measured], "frontier": task.valid[on_front].tolist(),
+            "predicted": predicted[on_front].tolist()}
 
 
 def _failure(reason: str) -> dict:

@@ -89,3 +89,13 @@ def test_environment_data_dir_and_info(suites_dir: Path, monkeypatch: pytest.Mon
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "paper-lr" in out and f"local: {suites_dir / 'paper-lr'}" in out
+
+
+def test_loading_and_evaluating_never_import_torch(suites_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, peppp_bench, baselines; b = peppp_bench.load('paper', data_dir=sys.argv[1]); "
+            "peppp_bench.evaluate(baselines.make('ed-mf'), b, settings=('I',), budgets=(5,), workers=1, progress=False); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code, str(suites_dir)], check=True)

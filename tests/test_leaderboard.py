@@ -160,6 +160,10 @@ def test_index_html_in_headless_chromium(tmp_path: Path) -> None:
         Select(driver.find_element(By.ID, "budget")).select_by_visible_text("4")
         header = driver.find_element(By.CSS_SELECTOR, "#board th[data-key='hyperdiff']").text
         assert "n=4" in header and len(driver.find_elements(By.CSS_SELECTOR, "#charts-n svg")) == 4
+        datasets = Select(driver.find_element(By.ID, "dataset"))
+        assert len(datasets.options) == 12
+        datasets.select_by_visible_text("toy-03")
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#frontier-svg circle")) >= 99
         artifacts = Path(os.environ.get("PEPPP_BENCH_ARTIFACTS", ROOT / "artifacts"))
         artifacts.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(artifacts / "leaderboard.png"))

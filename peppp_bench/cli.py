@@ -98,7 +98,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _print_summary(summary, results) -> None:
-    failed = results[results.status != "ok"]
+    skipped = results[results.status == "skipped"]
+    if len(skipped):
+        print(f"{skipped.dataset_id.nunique()} datasets have no configuration under the memory cap: "
+              f"{len(skipped)} capped fold-budgets skipped")
+    failed = results[results.status == "failed"]
     shown = summary[summary.n.isin([5, 10, 15]) | (summary.n == summary.n.max())]
     cols = ["method", "setting", "n", "folds", "failed", "convergence_mean", "hyperdiff_mean", "regret_mean", "relative_memory_mean"]
     print(shown[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}"))

@@ -236,7 +236,9 @@ def _suites_for(board: Path, data_dir: str | None) -> dict:
             names.add(json.loads(p.read_text())["suite"]["name"])
         except (json.JSONDecodeError, KeyError, TypeError):
             continue
-    return {name: load(name, data_dir=data_dir) for name in sorted(names)}
+    # --data-dir first (the paper suite you built), then the usual places (bundled, cache, Hub).
+    return {name: load(name, data_dir=data_dir if data_dir and (Path(data_dir) / name).is_dir() else None)
+            for name in sorted(names)}
 
 
 def _leaderboard(args: argparse.Namespace) -> int:

@@ -5,6 +5,9 @@ form ‖Z‖_* = min_{Z = UVᵀ} ½(‖U‖² + ‖V‖²): alternating weighted
 U and V (softImpute-ALS, Hastie et al. 2015). Each half-step solves its rows exactly, so weights as
 uneven as 1/p converge in a few hundred cheap steps. The start is the exact SVD of the column-mean
 filled matrix (no randomness); the result is clipped to [0, 1].
+
+A column with no observation at all has no data to pull it from zero: it completes to 0 (its
+embedding is zero). Methods that regress on embeddings should treat such configurations themselves.
 """
 from __future__ import annotations
 

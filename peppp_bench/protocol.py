@@ -91,7 +91,7 @@ class Task:
             if self.observation == "nonuniform":
                 with np.errstate(divide="ignore"):  # p = 0 only where nothing is observed
                     weights = 1.0 / self.train_probability
-            self._cache[key] = _readonly(soft_impute(self.train_error, rank, weights, lam))
+            self._cache[key] = readonly(soft_impute(self.train_error, rank, weights, lam))
         return self._cache[key]
 
     def embeddings(self, rank: int = 5, lam: float = LAMBDA) -> np.ndarray:
@@ -99,11 +99,12 @@ class Task:
         meta-training matrix restricted to the valid configurations."""
         key = ("embeddings", rank, lam, self.valid.tobytes())
         if key not in self._cache:
-            self._cache[key] = _readonly(embeddings(self.completed(rank, lam)[:, self.valid], rank))
+            self._cache[key] = readonly(embeddings(self.completed(rank, lam)[:, self.valid], rank))
         return self._cache[key]
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
+def readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only float copy: what methods are handed, so shared state cannot be changed."""
     a = np.array(a, dtype=float)
     a.flags.writeable = False
     return a

@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import __version__
 from .pareto import pareto_mask
-from .protocol import Measurement, Method, Oracle, ProtocolViolation, Setting, Task, get_setting
+from .protocol import Measurement, Method, Oracle, ProtocolViolation, Setting, Task, get_setting, readonly
 from .provenance import environment
 from .sampling import observation_mask, probabilities
 from .scoring import check_predictions, score
@@ -196,7 +196,7 @@ def _run_method(method: Method, task: Task, row: np.ndarray, memory: np.ndarray,
                 budgets: list[int], sha: str) -> list[tuple[int, dict]]:
     """Run one method on one fold for every budget; a failure fails those budgets with its reason."""
     if method.reference:
-        task = replace(task, reference_error=_frozen(row))
+        task = replace(task, reference_error=readonly(row))
     out: list[tuple[int, dict]] = []
     if method.nested:
         task = replace(task, budget=budgets[-1])
@@ -225,12 +225,6 @@ def _run_method(method: Method, task: Task, row: np.ndarray, memory: np.ndarray,
             continue
         out.append((n, _predict_and_score(method, task_n, oracle.measured, row, memory, sha)))
     return out
-
-
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a = np.array(a, dtype=float)
-    a.flags.writeable = False
-    return a
 
 
 def _predict_and_score(method: Method, task: Task, measured: Sequence[Measurement], row: np.ndarray,

@@ -21,3 +21,10 @@ def _keep_freed_memory() -> None:
 
 
 _keep_freed_memory()
+
+from .data import DataSpec, ImageData, load_data  # noqa: E402
+from .recipes import RECIPES, Recipe, get_recipe  # noqa: E402
+from .train import Architecture, CellResult, UserArchitecture, train_cell, train_cells  # noqa: E402
+
+__all__ = ["Architecture", "CellResult", "DataSpec", "ImageData", "RECIPES", "Recipe", "UserArchitecture",
+           "get_recipe", "load_data", "train_cell", "train_cells"]

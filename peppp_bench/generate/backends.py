@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
 from .spec import GenerationSpec, Unit, parse_spec
 from .store import Store
@@ -66,7 +66,7 @@ def _ray(spec: GenerationSpec, units: list[Unit], address: str | None, device: s
 
 
 def generate(spec: GenerationSpec, store: Store, backend: str = "local", workers: int = 1, address: str | None = None,
-             device: str = "cpu", progress: bool = True, on_unit: Callable[[Unit], None] | None = None) -> tuple[int, float]:
+             device: str = "cpu", progress: bool = True) -> tuple[int, float]:
     """Compute every unfinished cell of the store's spec; return (cells computed, seconds)."""
     from tqdm.auto import tqdm
 
@@ -86,8 +86,6 @@ def generate(spec: GenerationSpec, store: Store, backend: str = "local", workers
             store.write(unit.task.id, r)
         computed += len(results)
         bar.update(len(results))
-        if on_unit is not None:
-            on_unit(unit)
     bar.close()
     return computed, time.time() - started
 

@@ -2,8 +2,9 @@
 
 Offline sources that install with packages: scikit-learn's digits, scikit-image's bundled photographs
 (patch classification: a patch is labelled by the photograph it comes from) and its LFW subset (faces
-versus non-faces). Folder sources need torchvision (the `vision` extra): CIFAR-10, the CIFAR-100
-superclass partitions of spec §1.1, and ImageFolder trees (DECA, ImageNet 64×64 partitions).
+versus non-faces). Folder sources: CIFAR-10, the CIFAR-100
+superclass partitions of spec §1.1 (read from the CIFAR python-version files) and ImageFolder trees
+(DECA, ImageNet 64×64 partitions; read with Pillow), all from local folders.
 """
 from __future__ import annotations
 
@@ -155,25 +156,30 @@ def _lfw(size: int = 24, test_fraction: float = 0.3, seed: int = 0) -> tuple:
             f"scikit-image LFW subset (faces vs non-faces), {size}x{size} grey, {len(train)} train / {len(test)} test")
 
 
-def _torchvision() -> Any:
-    try:
-        import torchvision
-    except Exception as exc:  # noqa: BLE001 - torchvision fails to import in several ways beside some torch builds
-        raise DataError(f"this data source needs torchvision (pip install 'peppp-bench[vision]'): {exc}") from exc
-    return torchvision
+def _unpickle(path: Path) -> dict:
+    import pickle
+
+    if not path.is_file():
+        raise DataError(f"{path} does not exist: put the CIFAR python version (the extracted archive from the "
+                        "CIFAR website, or torchvision's download) under the given root")
+    with open(path, "rb") as f:
+        return pickle.load(f, encoding="bytes")
 
 
 def _cifar(root: str, hundred: bool) -> tuple:
-    tv = _torchvision()
-    if not Path(root).is_dir():
-        raise DataError(f"CIFAR folder {root} does not exist: download CIFAR with torchvision there first")
-    cls = tv.datasets.CIFAR100 if hundred else tv.datasets.CIFAR10
-    try:
-        train, test = cls(root, train=True, download=False), cls(root, train=False, download=False)
-    except RuntimeError as exc:
-        raise DataError(f"no CIFAR data in {root}: {exc}") from exc
-    to = lambda d: (np.asarray(d.data, dtype=np.float32).transpose(0, 3, 1, 2) / 255.0, np.asarray(d.targets))
-    return (*to(train), *to(test))
+    """The CIFAR python-version batches, read directly (no torchvision needed)."""
+    base = Path(root) / ("cifar-100-python" if hundred else "cifar-10-batches-py")
+    if not base.is_dir():
+        raise DataError(f"CIFAR folder {base} does not exist: extract the CIFAR python version under {root}")
+    key = b"fine_labels" if hundred else b"labels"
+    names = (["train"], ["test"]) if hundred else ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"])
+
+    def read(files: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        batches = [_unpickle(base / f) for f in files]
+        x = np.concatenate([b[b"data"] for b in batches]).reshape(-1, 3, 32, 32).astype(np.float32) / 255.0
+        return x, np.concatenate([np.asarray(b[key]) for b in batches])
+
+    return (*read(names[0]), *read(names[1]))
 
 
 def _cifar10(root: str) -> tuple:
@@ -182,7 +188,8 @@ def _cifar10(root: str) -> tuple:
 
 
 def _cifar100_partition(root: str, partition: str) -> tuple:
-    """A CIFAR-100 superclass partition (spec §1.1): five fine labels remapped 0-4 in the listed order."""
+    """A CIFAR-100 superclass partition (spec §1.1): five fine labels remapped 0-4 in the listed order,
+    the images grouped class by class as the authors built them (the peppp2022 recipe keeps this order)."""
     labels = {slug(name): ids for name, ids in CIFAR100_PARTITIONS}
     if slug(partition) not in labels:
         raise DataError(f"unknown CIFAR-100 partition {partition!r}: choose from {', '.join(labels)}")
@@ -190,30 +197,51 @@ def _cifar100_partition(root: str, partition: str) -> tuple:
     xtr, ytr, xte, yte = _cifar(root, hundred=True)
 
     def pick(x: np.ndarray, y: np.ndarray) -> tuple:
-        # Class by class, as the authors built them (the peppp2022 recipe keeps this order).
         idx = np.concatenate([np.flatnonzero(y == c) for c in ids])
         return _tensor(x[idx]), _labels(np.array([ids.index(int(c)) for c in y[idx]]))
 
     return (*pick(xtr, ytr), *pick(xte, yte), 5, True, f"CIFAR-100 partition {partition} {list(ids)} from {root}")
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp")
+
+
 def _image_folder(root: str, resolution: int = 64, classes: list[str] | None = None) -> tuple:
-    """An ImageFolder tree with train/ and val/ (DECA) subfolders, resized to `resolution` (resize 72 → centre 64)."""
-    tv = _torchvision()
+    """An ImageFolder tree (root/train/CLASS/*.png, root/val/CLASS/*.png: DECA, ImageNet 64×64 partitions),
+    read with Pillow: shorter side resized to resolution·9/8, then the centre resolution² crop (spec §4)."""
+    from PIL import Image
+
     base = Path(root)
     if not (base / "train").is_dir() or not (base / "val").is_dir():
-        raise DataError(f"{root} must hold train/ and val/ ImageFolder trees")
+        raise DataError(f"{root} must hold train/ and val/ folders with one subfolder per class")
+    names = sorted(p.name for p in (base / "train").iterdir() if p.is_dir())
+    if classes is not None:
+        missing = set(classes) - set(names)
+        if missing:
+            raise DataError(f"classes {sorted(missing)} are not folders of {base / 'train'}")
+        names = [c for c in names if c in classes]
     size = resolution * 9 // 8
-    tf = tv.transforms.Compose([tv.transforms.Resize(size), tv.transforms.CenterCrop(resolution), tv.transforms.ToTensor()])
 
-    def read(split: str) -> tuple:
-        ds = tv.datasets.ImageFolder(str(base / split), transform=tf)
-        keep = [i for i, (_, y) in enumerate(ds.samples) if classes is None or ds.classes[y] in classes]
-        names = ds.classes if classes is None else [c for c in ds.classes if c in classes]
-        xs = torch.stack([ds[i][0] for i in keep])
-        ys = torch.tensor([names.index(ds.classes[ds.samples[i][1]]) for i in keep])
-        return xs, ys, len(names)
+    def read(split: str) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = [], []
+        for label, name in enumerate(names):
+            for f in sorted((base / split / name).glob("*")):
+                if f.suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                img = Image.open(f).convert("RGB")
+                w, h = img.size
+                scale = size / min(w, h)
+                img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+                w, h = img.size
+                left, top = (w - resolution) // 2, (h - resolution) // 2
+                img = img.crop((left, top, left + resolution, top + resolution))
+                xs.append(np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0)
+                ys.append(label)
+        if not xs:
+            raise DataError(f"no images in {base / split}")
+        return np.stack(xs), np.array(ys)
 
-    xtr, ytr, k = read("train")
-    xte, yte, _ = read("val")
-    return xtr, ytr, xte, yte, k, True, f"ImageFolder {root} at {resolution}px"
+    xtr, ytr = read("train")
+    xte, yte = read("val")
+    return (_tensor(xtr), _labels(ytr), _tensor(xte), _labels(yte), len(names), True,
+            f"ImageFolder {root} ({len(names)} classes) at {resolution}px")

@@ -1,12 +1,12 @@
 """Networks with the paper's quantizer placement (spec §2, §4): the CIFAR-style ResNet and its small variants."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
 
-QuantizeFn = Callable[[torch.Tensor], torch.Tensor]
+from .quantize import QuantizeFn
 
 
 class Quant(nn.Module):

@@ -148,16 +148,13 @@ def _augment(x: torch.Tensor, train: bool, flip: bool, gen: torch.Generator) -> 
     return x.contiguous()
 
 
-def _format_tensor(values: Sequence[int], rows_per_copy: int, ndim: int, device: torch.device) -> torch.Tensor:
-    """Per-copy widths repeated over each copy's rows, shaped to broadcast along dim 0 (parameters)."""
-    t = torch.tensor(values, dtype=torch.int32, device=device).repeat_interleave(rows_per_copy)
-    return t.view(-1, *([1] * (ndim - 1)))
-
-
-def _channel_formats(values: Sequence[int], per_copy: int, ndim: int, device: torch.device) -> torch.Tensor:
-    """Per-copy widths repeated over each copy's channels, shaped to broadcast along dim 1 (activations)."""
+def _per_copy(values: Sequence[int], per_copy: int, ndim: int, along: int, device: torch.device) -> torch.Tensor:
+    """Per-copy widths repeated over each copy's `per_copy` slices of dimension `along` (0: a parameter's
+    rows, 1: an activation's channels), shaped to broadcast against a tensor of `ndim` dimensions."""
     t = torch.tensor(values, dtype=torch.int32, device=device).repeat_interleave(per_copy)
-    return t.view(1, -1, *([1] * (ndim - 2)))
+    shape = [1] * ndim
+    shape[along] = -1
+    return t.view(shape)
 
 
 class _NativeSites:
@@ -175,9 +172,8 @@ class _NativeSites:
             if self.copies == 1:
                 self._cache[key] = Formats.of(fmts[0].exp, fmts[0].man)
             else:
-                make = _channel_formats if along == 1 else _format_tensor
-                self._cache[key] = Formats.of(make([f.exp for f in fmts], per_copy, ndim, self.device),
-                                              make([f.man for f in fmts], per_copy, ndim, self.device), self.device)
+                self._cache[key] = Formats.of(_per_copy([f.exp for f in fmts], per_copy, ndim, along, self.device),
+                                              _per_copy([f.man for f in fmts], per_copy, ndim, along, self.device), self.device)
         return self._cache[key]
 
     def activation(self, role: str) -> Callable[[torch.Tensor], torch.Tensor]:

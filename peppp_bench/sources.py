@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 from pathlib import Path
+from typing import Iterator
 
 from .hub import DEFAULT_REPO_ID, HubLocation, cached_folder, fetch, offline_by_default
 from .protocol import ProtocolViolation
@@ -24,7 +24,8 @@ class SuiteSource:
     description: str
 
 
-# Pins: the tag each suite is published under, and the content fingerprint of its data (spec'd arrays).
+# Pins: the tag each suite is published under, and the fingerprint its data must have (built from the
+# authors' arrays, so a rebuilt or downloaded suite is checked to be exactly the published one).
 SUITES: dict[str, SuiteSource] = {
     "paper": SuiteSource("paper", "paper-v1.0.0", "91a14abed79e83426c2a49e3d1601b24ba62d3f16ff4f37874d15be0b1b4fe62", "87 × 99 error/memory of the PEPPP paper"),
     "paper-lr": SuiteSource("paper-lr", "paper-lr-v1.0.0", "6845432e4f196d7cc28ba3c68f5e5bdc6dec236b9896174c141f39b0206121b2", "45 × 99 learning-rate study of the paper"),
@@ -36,9 +37,9 @@ def data_dir_from_env() -> Path | None:
     return Path(value) if value else None
 
 
-def _find(folder: Path, name: str) -> Path | None:
-    """`folder/name` if that is a suite folder, else `folder` itself if it is one (its name is checked later)."""
-    for candidate in (folder / name, folder):
+def _find(folder: Path, name: str, itself: bool = False) -> Path | None:
+    """`folder/name` if that is a suite folder; with `itself`, else `folder` if it is one (name checked later)."""
+    for candidate in (folder / name, folder) if itself else (folder / name,):
         if (candidate / "metadata.json").is_file():
             return candidate
     return None
@@ -76,7 +77,7 @@ def load(
     is checked against the suite's manifest.
     """
     if data_dir is not None:
-        folder = _find(Path(data_dir), name)
+        folder = _find(Path(data_dir), name, itself=True)
         if folder is None:
             raise SuiteError(f"no suite {name!r} in {data_dir} (expected {Path(data_dir) / name}/metadata.json)")
         return _checked(read_suite(folder), name)

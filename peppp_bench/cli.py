@@ -74,17 +74,21 @@ def _method_params(pairs: list[str]) -> dict[str, object]:
     return params
 
 
+def _method_specs(text: str) -> list[str]:
+    """'all' (every baseline) or comma-separated method specifications."""
+    import baselines
+
+    return list(baselines.BASELINES) if text == "all" else text.split(",")
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     import json
-
-    import baselines
 
     from .methods import make_method
     from .runner import evaluate
 
     params = _method_params(args.param)
-    specs = list(baselines.BASELINES) if args.method == "all" else args.method.split(",")
-    methods = [make_method(spec, **params) for spec in specs]
+    methods = [make_method(spec, **params) for spec in _method_specs(args.method)]
     ev = evaluate(methods, args.suite, settings=args.settings.split(","), budgets=_int_list(args.budgets),
                   seeds=_int_list(args.seeds), workers=args.workers, progress=not args.quiet, data_dir=args.data_dir)
     if args.out:
@@ -139,8 +143,7 @@ def _generate(args: argparse.Namespace) -> int:
     print(f"{spec.name} v{spec.version}: {len(spec.tasks)} tasks × {len(spec.config_ids)} configurations × "
           f"{len(spec.seeds)} seeds = {total} cells; {done} already in {args.store}")
     started = time.time()
-    computed, seconds = generate(spec, store, args.backend, args.workers, args.address, args.device, not args.quiet,
-)
+    computed, seconds = generate(spec, store, args.backend, args.workers, args.address, args.device, not args.quiet)
     if computed:
         store.log_run({"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "seconds": round(seconds, 1),
                        "cells": computed, "backend": args.backend, "workers": args.workers, "device": args.device})
@@ -156,8 +159,6 @@ def _submit(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
-    import baselines
-
     from .leaderboard import make_submission, write_submission
     from .methods import make_method
     from .runner import evaluate
@@ -165,14 +166,11 @@ def _submit(args: argparse.Namespace) -> int:
 
     board = Path(args.board)
     params = _method_params(args.param)
-    if args.method == "all":
-        methods = [make_method(name, **params) for name in baselines.BASELINES]
-        codes = [f"baselines:{type(m).__name__}" for m in methods]
-    else:
-        method = make_method(args.method, **params)
-        if args.name:
-            method.name = args.name  # type: ignore[misc]
-        methods, codes = [method], [_code_reference(args.method, type(method).__name__, board, method.name)]
+    specs = _method_specs(args.method)
+    methods = [make_method(spec, **params) for spec in specs]
+    if args.name and len(methods) == 1:
+        methods[0].name = args.name  # type: ignore[misc]
+    references = [_code_reference(spec, type(m).__name__, board, m.name) for spec, m in zip(specs, methods)]
     with tempfile.TemporaryDirectory() as tmp:  # the smoke run: seconds, on a synthetic suite
         smoke = evaluate(methods, smoke_benchmark(Path(tmp)), budgets=(4, 5), workers=1, progress=False)
     broken = smoke.results[smoke.results.status != "ok"]
@@ -184,9 +182,10 @@ def _submit(args: argparse.Namespace) -> int:
         return 0
     ev = evaluate(methods, args.suite, settings=args.settings.split(","), budgets=_int_list(args.budgets),
                   seeds=_int_list(args.seeds), workers=args.workers, progress=not args.quiet, data_dir=args.data_dir)
-    for method, code in zip(methods, codes):
-        if code.startswith("leaderboard/methods/") and not (board.parent / code.split(":")[0]).exists():
-            shutil.copy(args.method.split(":")[0], board.parent / code.split(":")[0])
+    for method, (code, copy_from) in zip(methods, references):
+        if copy_from is not None:
+            (board / "methods").mkdir(parents=True, exist_ok=True)
+            shutil.copy(copy_from, board.parent / code.split(":")[0])
         sub = make_submission(ev, method, authors=args.authors, description=args.description or type(method).__doc__ or "",
                               code=code)
         path = write_submission(sub, board / "submissions")
@@ -195,19 +194,19 @@ def _submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _code_reference(spec: str, cls: str, board: Path, name: str) -> str:
-    """A baseline's name becomes baselines:Class; module:Class stays as given; a file outside the board
-    is copied to leaderboard/methods/NAME.py."""
+def _code_reference(spec: str, cls: str, board: Path, name: str) -> tuple[str, Path | None]:
+    """The submission's code reference, and the file to copy to the board's methods/ (if any).
+
+    A baseline's name becomes baselines:Class; module:Class stays as given; a file outside the board
+    is copied to leaderboard/methods/NAME.py so the board can re-run it."""
     if ":" not in spec:
-        return f"baselines:{cls}"
+        return f"baselines:{cls}", None
     if ".py:" not in spec:
-        return spec
+        return spec, None
     path = Path(spec.split(":")[0]).resolve()
-    methods = (board / "methods").resolve()
-    if path.parent == methods:
-        return f"{board.name}/methods/{path.name}:{cls}"
-    methods.mkdir(parents=True, exist_ok=True)
-    return f"{board.name}/methods/{name}.py:{cls}"
+    if path.parent == (board / "methods").resolve():
+        return f"{board.name}/methods/{path.name}:{cls}", None
+    return f"{board.name}/methods/{name}.py:{cls}", path
 
 
 def _print_ranks(board: Path, suite: str, names: list[str]) -> None:

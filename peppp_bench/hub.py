@@ -105,8 +105,6 @@ def fetch(name: str, where: HubLocation, offline: bool) -> Path:
     except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
         raise SuiteError(f"suite {name!r}: the Hub has no {where.repo_id}@{where.revision} ({type(exc).__name__}); {how_to}") from exc
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
-        if isinstance(exc, SuiteError):
-            raise
         raise HubUnavailable(f"suite {name!r} could not be downloaded ({type(exc).__name__}: {exc}); the cache was left as it was; {how_to}") from exc
     return folder
 

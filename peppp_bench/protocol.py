@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .completion import LAMBDA, embeddings, soft_impute
+from .sampling import completion_weights
 
 
 @dataclass(frozen=True)
@@ -87,10 +88,7 @@ class Task:
             return self.train_error
         key = ("completed", rank, lam)
         if key not in self._cache:
-            weights = None
-            if self.observation == "nonuniform":
-                with np.errstate(divide="ignore"):  # p = 0 only where nothing is observed
-                    weights = 1.0 / self.train_probability
+            weights = completion_weights(self.observation, self.train_probability)
             self._cache[key] = readonly(soft_impute(self.train_error, rank, weights, lam))
         return self._cache[key]
 

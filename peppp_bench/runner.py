@@ -194,37 +194,35 @@ def _describe(exc: BaseException) -> str:
 
 def _run_method(method: Method, task: Task, row: np.ndarray, memory: np.ndarray,
                 budgets: list[int], sha: str) -> list[tuple[int, dict]]:
-    """Run one method on one fold for every budget; a failure fails those budgets with its reason."""
+    """Run one method on one fold for every budget; a failure fails those budgets with its reason.
+
+    A nested method selects once under the largest budget and is scored on every prefix; any other
+    method selects anew under each budget."""
     if method.reference:
         task = replace(task, reference_error=readonly(row))
+    rounds = [budgets[-1]] if method.nested else budgets
     out: list[tuple[int, dict]] = []
-    if method.nested:
-        task = replace(task, budget=budgets[-1])
-        oracle = Oracle(row, memory, task.valid, budgets[-1])
-        try:
-            with protected(sha):
-                method.select(task, oracle)
-        except Exception as exc:  # noqa: BLE001 - a user's method may raise anything
-            return [(n, _failure(_describe(exc))) for n in budgets]
-        if oracle.violations:
-            return [(n, _failure(f"protocol violation: {oracle.violations[0]}")) for n in budgets]
-        for n in budgets:
-            out.append((n, _predict_and_score(method, replace(task, budget=n), oracle.measured[:n], row, memory, sha)))
-        return out
-    for n in budgets:
-        task_n = replace(task, budget=n)
-        oracle = Oracle(row, memory, task.valid, n)
-        try:
-            with protected(sha):
-                method.select(task_n, oracle)
-        except Exception as exc:  # noqa: BLE001
-            out.append((n, _failure(_describe(exc))))
-            continue
-        if oracle.violations:
-            out.append((n, _failure(f"protocol violation: {oracle.violations[0]}")))
-            continue
-        out.append((n, _predict_and_score(method, task_n, oracle.measured, row, memory, sha)))
+    for budget in rounds:
+        scored = budgets if method.nested else [budget]
+        task_b = replace(task, budget=budget)
+        oracle, failure = _select(method, task_b, row, memory, sha)
+        for n in scored:
+            out.append((n, _failure(failure) if failure else
+                        _predict_and_score(method, replace(task_b, budget=n), oracle.measured[:n], row, memory, sha)))
     return out
+
+
+def _select(method: Method, task: Task, row: np.ndarray, memory: np.ndarray, sha: str) -> tuple[Oracle, str | None]:
+    """Let the method measure under task.budget; the oracle it used, and why it failed (None if it did not)."""
+    oracle = Oracle(row, memory, task.valid, task.budget)
+    try:
+        with protected(sha):
+            method.select(task, oracle)
+    except Exception as exc:  # noqa: BLE001 - a user's method may raise anything
+        return oracle, _describe(exc)
+    if oracle.violations:
+        return oracle, f"protocol violation: {oracle.violations[0]}"
+    return oracle, None
 
 
 def _predict_and_score(method: Method, task: Task, measured: Sequence[Measurement], row: np.ndarray,

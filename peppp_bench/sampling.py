@@ -34,6 +34,16 @@ def probabilities(kind: str, memory: np.ndarray, ratio: float = MAX_PROBABILITY)
     raise ValueError(f"unknown sampling kind {kind!r}: choose one of {KINDS}")
 
 
+def completion_weights(kind: str, probability: np.ndarray) -> np.ndarray | None:
+    """SoftImpute weights for a sampling kind: 1/p for non-uniform sampling (spec §5), None (all 1) otherwise.
+
+    Entries with p = 0 are never observed, so their infinite weight is never read."""
+    if kind != "nonuniform":
+        return None
+    with np.errstate(divide="ignore"):
+        return 1.0 / probability
+
+
 def observation_mask(kind: str, memory: np.ndarray, seed: int, ratio: float = MAX_PROBABILITY) -> np.ndarray:
     """Boolean mask (True = observed): entry observed iff U(0,1) < p_ij, U drawn from `seed`."""
     p = probabilities(kind, memory, ratio)

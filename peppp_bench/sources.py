@@ -127,8 +127,8 @@ def suite_status(cache_dir: str | None = None) -> list[dict[str, str]]:
     rows = []
     env_dir = data_dir_from_env()
     for name in sorted(set(SUITES) | set(bundled_suites())):
-        if env_dir is not None and _find(env_dir, name):
-            status = f"local: {_find(env_dir, name)}"
+        if env_dir is not None and (local := _find(env_dir, name)) is not None:
+            status = f"local: {local}"
         elif name in bundled_suites():
             status = "bundled with the package"
         elif cached_folder(name, hub_location(name, cache_dir=cache_dir)) is not None:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .completion import soft_impute
 from .pareto import frontier_scores, pareto_mask, relative_error
-from .sampling import observation_mask, probabilities
+from .sampling import completion_weights, observation_mask, probabilities
 from .suite import Benchmark
 
 
@@ -23,13 +23,9 @@ def meta_training_study(bench: Benchmark, kind: str = "uniform", ratios: Iterabl
     E, M = bench.E, bench.M
     rows = []
     for ratio in ratios:
-        p = probabilities(kind, M, ratio)
+        weights = completion_weights(kind, probabilities(kind, M, ratio))
         for seed in seeds:
             mask = observation_mask(kind, M, seed, ratio)
-            weights = None
-            if kind == "nonuniform":
-                with np.errstate(divide="ignore"):
-                    weights = 1.0 / p
             Z = soft_impute(np.where(mask, E, np.nan), rank, weights)
             for i, dataset in enumerate(bench.dataset_ids):
                 front = pareto_mask(M[i], Z[i])

@@ -27,23 +27,20 @@ def run_unit(spec_text: str, unit: Unit, device: str, threads: int) -> list[Cell
     return train_cells(data, list(unit.config_ids), spec.architecture, spec.recipe, unit.seed, device, spec.backend)
 
 
+def _run_tagged(job: tuple[str, Unit, str, int]) -> tuple[Unit, list[CellResult]]:
+    return job[1], run_unit(*job)
+
+
 def _local(spec: GenerationSpec, units: list[Unit], workers: int, device: str) -> Iterator[tuple[Unit, list[CellResult]]]:
     import multiprocessing
 
     threads = max(1, (os.cpu_count() or 1) // workers)
+    jobs = [(spec.text, u, device, threads) for u in units]
     if workers == 1:
-        for u in units:
-            yield u, run_unit(spec.text, u, device, threads)
+        yield from map(_run_tagged, jobs)
         return
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers, maxtasksperchild=20) as pool:
-        pending = {pool.apply_async(run_unit, (spec.text, u, device, threads)): u for u in units}
-        while pending:
-            for res, u in list(pending.items()):
-                if res.ready():
-                    del pending[res]
-                    yield u, res.get()
-            time.sleep(0.2)
+    with multiprocessing.get_context("spawn").Pool(workers, maxtasksperchild=20) as pool:
+        yield from pool.imap_unordered(_run_tagged, jobs)
 
 
 def _ray(spec: GenerationSpec, units: list[Unit], address: str | None, device: str) -> Iterator[tuple[Unit, list[CellResult]]]:

@@ -189,13 +189,15 @@ class _NativeSites:
         return q
 
 
-def _check(data: ImageData, configs: Sequence[Configuration], arch: AnyArchitecture, backend: str) -> None:
+def _check(data: ImageData, configs: Sequence[Configuration], arch: AnyArchitecture, recipe: Recipe, backend: str) -> None:
     """Everything that can be wrong is found here, before any training."""
     if not configs:
         raise ValueError("no configurations to train")
     if backend not in ("native", "qtorch"):
         raise ValueError(f"unknown back end {backend!r}: 'native' or 'qtorch'")
-    if data.x_train.shape[0] < 1 or data.y_train.max() >= data.classes or data.y_train.min() < 0:
+    if data.x_train.shape[0] < recipe.batch_size:
+        raise ValueError(f"{data.name}: {data.x_train.shape[0]} training images are fewer than one batch of {recipe.batch_size}")
+    if data.y_train.max() >= data.classes or data.y_train.min() < 0:
         raise ValueError(f"{data.name}: labels must lie in 0..{data.classes - 1}")
     try:
         counts = count_network(arch.build(data.classes, data.shape[0]), data.shape, batch=2)
@@ -213,7 +215,7 @@ def train_cells(data: ImageData, configs: Sequence[Configuration | str], arch: A
     back end and user networks train them one at a time.
     """
     configs = [get_config(c) if isinstance(c, str) else c for c in configs]
-    _check(data, configs, arch, backend)
+    _check(data, configs, arch, recipe, backend)
     if backend == "native" and isinstance(arch, Architecture):
         return _train_together(data, configs, arch, recipe, seed, device, backend)
     return [r for c in configs for r in _train_together(data, [c], arch, recipe, seed, device, backend)]
@@ -241,10 +243,7 @@ def _train_together(data: ImageData, configs: Sequence[Configuration], arch: Any
         model, opt = _qtorch_model_and_optimizer(single.to(dev), configs[0], recipe)
 
     x_train, y_train = data.x_train, data.y_train
-    n = x_train.shape[0]
-    bs = recipe.batch_size
-    if n < bs:
-        raise ValueError(f"{data.name}: {n} training images are fewer than one batch of {bs}")
+    n, bs = x_train.shape[0], recipe.batch_size
     for _ in range(recipe.epochs):
         model.train()
         order = torch.randperm(n, generator=data_gen) if recipe.shuffle else torch.arange(n)

@@ -64,6 +64,10 @@ def test_broadcast_widths_equal_per_format_calls() -> None:
     for i, (e, m) in enumerate(FORMATS):
         single = native_float_quantize(x[i], e, m, "stochastic", random_bits=bits[i])
         assert torch.equal(together[i].view(torch.int32), single.view(torch.int32))
+    shared = native_float_quantize(x, exp, man, "stochastic", random_bits=bits[:1])  # one draw for all formats
+    for i, (e, m) in enumerate(FORMATS):
+        single = native_float_quantize(x[i], e, m, "stochastic", random_bits=bits[0])
+        assert torch.equal(shared[i].view(torch.int32), single.view(torch.int32))
 
 
 def test_stochastic_is_reproducible_from_a_seed_and_from_bits() -> None:

@@ -13,7 +13,7 @@ from torch import nn  # noqa: E402
 from peppp_bench.configs import get_config  # noqa: E402
 from peppp_bench.generate.data import DataError, DataSpec, load_data  # noqa: E402
 from peppp_bench.generate.models import Quant, QuantizedNetwork, ResNet  # noqa: E402
-from peppp_bench.generate.quantize import native_float_quantize  # noqa: E402
+from peppp_bench.generate.quantize import activation_quantizer, native_float_quantize  # noqa: E402
 from peppp_bench.generate.recipes import get_recipe  # noqa: E402
 from peppp_bench.generate.train import Architecture, LowPrecisionSGD, UserArchitecture, train_cell, train_cells  # noqa: E402
 
@@ -65,19 +65,19 @@ def test_matches_qtorch_optimlp_bit_for_bit() -> None:
 def test_hooks_quantize_a_plain_user_network_forward_and_backward() -> None:
     net = QuantizedNetwork(nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.ReLU(), nn.Linear(5, 2)))
     seen = []
+    grid = set(native_float_quantize(torch.linspace(-30, 30, 4001), 3, 1, "nearest").tolist())
     for m in net.modules():
         if isinstance(m, Quant):
-            def fn(x, role=m.role):
-                seen.append(role)
+            def fn(x, role=m.role, way="forward"):
+                seen.append((role, way))
                 return native_float_quantize(x, 3, 1, "nearest") if role == "A" else x
-            m.fn = fn
+            m.fn = activation_quantizer(fn, lambda g, role=m.role: fn(g, role, "backward"))
     x = torch.randn(4, 3, 2, 2, requires_grad=True)
     out = net(x)
-    assert seen.count("A") == 3 and seen.count("B") == 2  # after each Linear and the ReLU; input and logits
-    grid = set(native_float_quantize(torch.linspace(-30, 30, 4001), 3, 1, "nearest").tolist())
+    assert seen.count(("A", "forward")) == 3 and seen.count(("B", "forward")) == 2  # after each Linear and the ReLU; input and logits
     assert set(out.flatten().tolist()) <= grid
     out.sum().backward()
-    assert x.grad is not None
+    assert seen.count(("A", "backward")) == 3 and x.grad is not None
 
 
 def test_hook_inserted_quantizers_train() -> None:
@@ -126,15 +126,16 @@ def test_batched_equals_one_at_a_time_up_to_summation_order() -> None:
         assert close.float().mean() > 0.9
 
 
-def test_batched_and_one_at_a_time_agree_in_distribution() -> None:
+def test_batched_equals_one_at_a_time_given_the_same_random_bits() -> None:
+    """Stochastic rounding: every copy of the grouped network draws the bits its configuration draws when
+    trained alone with the same seed, so the errors agree exactly (here, bit for bit)."""
     data = load_data(DataSpec("digits", {"classes": [3, 8]}))
-    recipe = get_recipe("clean", epochs=2, lr=0.05)
-    configs = ["e3m1-e6m7", "e5m3-e8m11"]
-    together = np.array([[r.error for r in train_cells(data, configs, TINY, recipe, s)] for s in range(3)])
-    alone = np.array([[train_cell(data, c, TINY, recipe, s).error for c in configs] for s in range(3)])
-    # Same recipe, data order and initial weights; only the random bits and sum order differ.
-    assert abs(together.mean(0) - alone.mean(0)).max() < 0.15
-    assert together[:, 1].mean() < together[:, 0].mean() + 0.1  # the 9-bit format is no worse than the 5-bit one
+    recipe = get_recipe("clean", epochs=4, lr=0.05)
+    configs = ["e3m1-e6m7", "e4m3-e7m9", "e5m2-e8m11"]
+    together = [r.error for r in train_cells(data, configs, TINY, recipe, seed=1)]
+    alone = [train_cell(data, c, TINY, recipe, seed=1).error for c in configs]
+    assert together == alone
+    assert len(set(together)) > 1  # the configurations did train differently
 
 
 def test_qtorch_back_end_trains_one_cell() -> None:

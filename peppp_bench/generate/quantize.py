@@ -58,6 +58,7 @@ def random_int32(shape: torch.Size, device: torch.device, generator: torch.Gener
     return words.view(torch.int32)[:n].view(shape)
 
 
+@torch.no_grad()
 def native_float_quantize(
     x: torch.Tensor, exp: Width | Formats, man: Width | None = None, rounding: str = "stochastic",
     generator: torch.Generator | None = None, random_bits: torch.Tensor | None = None,
@@ -65,27 +66,33 @@ def native_float_quantize(
     """Quantize fp32 `x` to the float format(s) (exp, man) like qtorch.float_quantize.
 
     `exp` may be a prepared `Formats` (then `man` is None). For stochastic rounding the random integers
-    come from `generator`, or from `random_bits` (int32; only the low 23−man bits are used).
+    come from `generator`, or from `random_bits` (int32, broadcasting against x; only the low 23−man bits
+    are used), which lets many configurations share one draw. Not differentiable: training wraps it in
+    `activation_quantizer`, which quantizes the gradient on the way back.
     """
     if x.dtype != torch.float32:
         raise TypeError(f"quantization works on float32 tensors, got {x.dtype}")
     if rounding not in ROUNDINGS:
         raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
     f = exp if isinstance(exp, Formats) else Formats.of(exp, man, x.device)  # type: ignore[arg-type]
-    # s = ±2^min_exp on the subnormal range (qtorch's shift), ±0 elsewhere; built in place to save passes.
-    s = torch.abs(x).lt_(f.threshold).mul_(f.threshold).copysign_(x)
+    # s = ±2^min_exp on the subnormal range (qtorch's shift), 0 elsewhere. sign(±0) = ±0 where qtorch
+    # shifts zeros by ±2^min_exp: both round back to +0. Built in place, and `scratch` is reused below.
+    scratch = torch.abs(x).lt_(f.threshold).mul_(f.threshold)
+    s = torch.sign(x).mul_(scratch)
     out = x + s
     bits = out.view(torch.int32)
     if rounding == "nearest":
         bits.add_(f.half)
+    elif random_bits is None:
+        bits.add_(random_int32(x.shape, x.device, generator).bitwise_and_(f.mask))
     else:
-        drawn = random_int32(x.shape, x.device, generator) if random_bits is None else random_bits.clone()
-        bits.add_(drawn.bitwise_and_(f.mask))
+        bits.add_(torch.bitwise_and(random_bits.expand_as(x), f.mask, out=scratch.view(torch.int32)))
     bits.bitwise_and_(~f.mask if isinstance(f.mask, int) else torch.bitwise_not(f.mask))
     out.sub_(s)
     if isinstance(f.largest, float):
         return out.clamp_(-f.largest, f.largest) if f.largest < FLOAT32_MAX else out
-    return out.clamp_(min=-f.largest, max=f.largest)
+    # Saturate: minimum and maximum against broadcast bounds are several times faster than clamp_ on CPU.
+    return torch.maximum(torch.minimum(out, f.largest, out=out), -f.largest, out=out)
 
 
 def qtorch_float_quantize(x: torch.Tensor, exp: int, man: int, rounding: str = "stochastic") -> torch.Tensor:
@@ -109,7 +116,7 @@ class _ForwardBackward(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        return ctx.backward_fn(grad.contiguous()), None, None
+        return ctx.backward_fn(grad), None, None
 
 
 def activation_quantizer(forward_fn: QuantizeFn, backward_fn: QuantizeFn) -> QuantizeFn:

@@ -10,6 +10,7 @@ quantizer and OptimLP, as the reference.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence, Union
@@ -24,7 +25,7 @@ from ..provenance import environment
 from .data import ImageData
 from ..memory import count_network
 from .models import DEFAULT_SITES, Quant, QuantizedNetwork, ResNet
-from .quantize import Formats, activation_quantizer, native_float_quantize
+from .quantize import Formats, activation_quantizer, native_float_quantize, random_int32
 from .recipes import Recipe
 
 
@@ -148,45 +149,44 @@ def _augment(x: torch.Tensor, train: bool, flip: bool, gen: torch.Generator) -> 
     return x.contiguous()
 
 
-def _per_copy(values: Sequence[int], per_copy: int, ndim: int, along: int, device: torch.device) -> torch.Tensor:
-    """Per-copy widths repeated over each copy's `per_copy` slices of dimension `along` (0: a parameter's
-    rows, 1: an activation's channels), shaped to broadcast against a tensor of `ndim` dimensions."""
-    t = torch.tensor(values, dtype=torch.int32, device=device).repeat_interleave(per_copy)
-    shape = [1] * ndim
-    shape[along] = -1
-    return t.view(shape)
-
-
 class _NativeSites:
-    """Quantizer functions of a grouped network: each copy quantized in its own configuration's formats."""
+    """Quantizer functions of a grouped network: each copy quantized in its own configuration's formats.
+
+    A tensor of the grouped network is viewed as (lead, copies, rest): an activation's
+    copies lie along its channels, a parameter's along its rows. Stochastic rounding draws one copy's
+    worth of random bits and shares it across copies, so each configuration rounds with exactly the
+    bits that training it alone with the same seed draws (same generator, same draws, same order).
+    """
 
     def __init__(self, configs: Sequence[Configuration], rounding: str, gen: torch.Generator, device: torch.device) -> None:
         self.configs, self.rounding, self.gen, self.device = configs, rounding, gen, device
         self.copies = len(configs)
-        self._cache: dict[tuple, Formats] = {}
+        self._formats = {role: self._per_copy_formats(role) for role in ("A", "B")}
 
-    def formats(self, role: str, per_copy: int, ndim: int, along: int) -> Formats:
-        key = (role, per_copy, ndim, along)
-        if key not in self._cache:
-            fmts = [c.a if role == "A" else c.b for c in self.configs]
-            if self.copies == 1:
-                self._cache[key] = Formats.of(fmts[0].exp, fmts[0].man)
-            else:
-                self._cache[key] = Formats.of(_per_copy([f.exp for f in fmts], per_copy, ndim, along, self.device),
-                                              _per_copy([f.man for f in fmts], per_copy, ndim, along, self.device), self.device)
-        return self._cache[key]
+    def _per_copy_formats(self, role: str) -> Formats:
+        """Format `role` of every copy: plain numbers for one copy, else shaped (1, copies, 1)."""
+        fmts = [c.a if role == "A" else c.b for c in self.configs]
+        if self.copies == 1:
+            return Formats.of(fmts[0].exp, fmts[0].man)
+        exp = torch.tensor([f.exp for f in fmts], dtype=torch.int32, device=self.device).view(1, -1, 1)
+        man = torch.tensor([f.man for f in fmts], dtype=torch.int32, device=self.device).view(1, -1, 1)
+        return Formats.of(exp, man, self.device)
+
+    def quantize(self, x: torch.Tensor, role: str, along: int) -> torch.Tensor:
+        """Quantize x, whose copies lie along dimension `along` (1: activations, 0: parameters)."""
+        grouped = x.reshape(math.prod(x.shape[:along]), self.copies, -1)
+        bits = None
+        if self.rounding == "stochastic":
+            bits = random_int32(torch.Size((grouped.shape[0], 1, grouped.shape[2])), x.device, self.gen)
+        return native_float_quantize(grouped, self._formats[role], None, self.rounding, random_bits=bits).view(x.shape)
 
     def activation(self, role: str) -> Callable[[torch.Tensor], torch.Tensor]:
-        def q(x: torch.Tensor) -> torch.Tensor:
-            return native_float_quantize(x, self.formats(role, x.shape[1] // self.copies, x.dim(), 1), None,
-                                         self.rounding, self.gen)
+        def q(x: torch.Tensor) -> torch.Tensor:  # (batch, copies·channels, ...)
+            return self.quantize(x, role, 1)
         return activation_quantizer(q, q)
 
     def parameter(self, role: str) -> Callable[[int, torch.Tensor], torch.Tensor]:
-        def q(i: int, x: torch.Tensor) -> torch.Tensor:
-            return native_float_quantize(x, self.formats(role, x.shape[0] // self.copies, x.dim(), 0), None,
-                                         self.rounding, self.gen)
-        return q
+        return lambda _i, x: self.quantize(x, role, 0)  # (copies·rows, ...)
 
 
 def _check(data: ImageData, configs: Sequence[Configuration], arch: AnyArchitecture, recipe: Recipe, backend: str) -> None:

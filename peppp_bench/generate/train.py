@@ -5,8 +5,8 @@ the logits and the optimizer's momentum and accumulator. One SGD step (qtorch's 
     g ← Q_A(g / loss_scale); p ← acc; SGD step (lr, momentum, weight decay) on p;
     acc ← Q_B(p); p ← Q_A(acc); momentum ← Q_B(momentum)
 The native back end trains many configurations at once as one grouped network (configurations along
-the channel axis, per-channel formats); the qtorch back end trains one at a time with qtorch's own
-quantizer and OptimLP, as the reference.
+the channel axis, per-configuration formats, shared rounding bits); the qtorch back end trains one at
+a time with qtorch's own quantizer and OptimLP, as the reference.
 """
 from __future__ import annotations
 

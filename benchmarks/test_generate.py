@@ -9,6 +9,8 @@ the bundled `mini` spec (8 and 16 pixel images), with its architecture and its r
   training cannot use a second core through threads (its tensors are too small), but it can through
   a second process, so this is the fair machine-level comparison.
 
+A third test prices the quantizers: batched training as one such worker, with and without them.
+
 Both modes draw the same random bits, so they give the same errors up to float summation order in the
 grouped convolutions (tests/test_train.py; counted here as well).
 
@@ -106,3 +108,32 @@ def test_one_worker_per_core(benchmark, task_id: str) -> None:
     assert same >= 0.9 * len(configs)  # the same cells (a few may differ by float summation order)
     _report(benchmark, f"{task_id}, {workers} single-threaded workers ({same} of {len(configs)} errors identical)",
             len(configs), {"alone": alone_s, f"batched {len(shares[0])} per worker": together_s})
+
+
+@pytest.mark.parametrize("task_id", TASKS)
+def test_what_the_quantizers_cost(benchmark, monkeypatch, task_id: str) -> None:
+    """Batched training as one worker of the test above trains (one thread, 50 configurations), with the
+    quantizers and with identity quantizers (one copy each): the second is the floor that the network's
+    convolutions, BatchNorm and optimizer set for any quantizer."""
+    from peppp_bench.generate import train
+
+    spec, data, recipe = _setup(task_id)
+    configs = list(spec.config_ids)[0::2]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        def run() -> None:
+            train_cells(data, configs, spec.architecture, recipe, seed=0)
+        run()
+        seconds = {"quantized": _best_of(ROUNDS, run)[0]}
+        monkeypatch.setattr(train, "native_float_quantize", lambda x, *args, **kwargs: x.clone())
+        monkeypatch.setattr(train, "random_int32", lambda *args: None)
+        run()
+        seconds["identity quantizers"] = _best_of(ROUNDS, run)[0]
+        benchmark.pedantic(run, rounds=1, iterations=1)
+    finally:
+        torch.set_num_threads(threads)
+    ms = {mode: 1000 * s / len(configs) for mode, s in seconds.items()}
+    benchmark.extra_info.update({"cells": len(configs), "rounds": ROUNDS, "ms_per_cell": ms})
+    print(f"\n{task_id}, one thread, {len(configs)} configurations batched: {ms['quantized']:.1f} ms per cell, "
+          f"{ms['identity quantizers']:.1f} ms with identity quantizers (best of {ROUNDS})")

@@ -210,12 +210,9 @@ def _code_reference(spec: str, cls: str, board: Path, name: str) -> tuple[str, P
 
 
 def _print_ranks(board: Path, suite: str, names: list[str]) -> None:
-    import json
+    from .leaderboard import average_ranks, board as board_table, read_submissions
 
-    from .leaderboard import average_ranks, board as board_table
-
-    subs = [json.loads(p.read_text()) for p in sorted((board / "submissions").glob(f"{suite}--*.json"))]
-    folds = board_table(subs)
+    folds = board_table(read_submissions(board / "submissions", suite))
     for setting in sorted(set(folds.setting), key=["I", "II", "III", "IV", "V", "VI"].index):
         ranks = average_ranks(folds[folds.setting == setting]).sort_values()
         for name in names:
@@ -286,14 +283,13 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    import json
-
     from . import plots
+    from .leaderboard import read_submissions
     from .sources import load
 
     out = Path(args.out)
     if args.kind == "study":
-        subs = [json.loads(p.read_text()) for p in sorted((Path(args.board) / "submissions").glob(f"{args.suite}--*.json"))]
+        subs = read_submissions(Path(args.board) / "submissions", args.suite)
         if not subs:
             raise ValueError(f"no submissions for suite {args.suite!r} in {args.board}/submissions")
         paths = plots.study_figures(subs, out)

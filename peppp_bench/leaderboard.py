@@ -90,6 +90,11 @@ def write_submission(sub: dict[str, Any], folder: Path) -> Path:
     return path
 
 
+def read_submissions(folder: Path, suite: str) -> list[dict[str, Any]]:
+    """Every submission on `suite` in `folder`, in file-name order."""
+    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob(f"{suite}--*.json"))]
+
+
 @dataclass(frozen=True)
 class Check:
     """Validation outcome of one submission file."""

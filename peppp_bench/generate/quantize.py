@@ -23,19 +23,22 @@ FLOAT32_MAX = 3.4028234663852886e38
 
 @dataclass(frozen=True, eq=False)
 class Formats:
-    """Constants of one float format, or of broadcast per-element formats (tensors)."""
+    """Constants of one float format, or of broadcast per-element formats (tensors), derived once so that
+    each quantizer call only applies them."""
 
     threshold: float | torch.Tensor  # 2^min_exp: below it, the subnormal grid
     largest: float | torch.Tensor  # saturation magnitude (beyond float32 when exp = 8: no clipping)
+    lowest: float | torch.Tensor  # −largest
     mask: int | torch.Tensor  # the low 23 − man bits that rounding clears
+    keep: int | torch.Tensor  # ~mask: the bits rounding keeps
     half: int | torch.Tensor  # 2^(22 − man): nearest rounding's increment
 
     @classmethod
     def of(cls, exp: Width, man: Width, device: torch.device | str = "cpu") -> "Formats":
         if isinstance(exp, int) and isinstance(man, int):
             _check_widths(exp, man)
-            return cls(2.0 ** -((1 << (exp - 1)) - 2), (2.0 - 2.0**-man) * 2.0 ** (1 << (exp - 1)),
-                       (1 << (23 - man)) - 1, 1 << (22 - man))
+            largest, mask = (2.0 - 2.0**-man) * 2.0 ** (1 << (exp - 1)), (1 << (23 - man)) - 1
+            return cls(2.0 ** -((1 << (exp - 1)) - 2), largest, -largest, mask, ~mask, 1 << (22 - man))
         exp_t = torch.as_tensor(exp, device=device, dtype=torch.int32)
         man_t = torch.as_tensor(man, device=device, dtype=torch.int32)
         if int(exp_t.min()) < 2 or int(exp_t.max()) > 8 or int(man_t.min()) < 0 or int(man_t.max()) > 22:
@@ -43,7 +46,8 @@ class Formats:
         one = torch.ones((), device=device)
         threshold = torch.ldexp(one, (2 - (1 << (exp_t - 1))).float())
         largest = (2.0 - torch.ldexp(one, -man_t.float())) * torch.ldexp(one, (1 << (exp_t - 1)).float())
-        return cls(threshold, largest, (1 << (23 - man_t)) - 1, 1 << (22 - man_t))
+        mask = (1 << (23 - man_t)) - 1
+        return cls(threshold, largest, -largest, mask, torch.bitwise_not(mask), 1 << (22 - man_t))
 
 
 def _check_widths(exp: int, man: int) -> None:
@@ -87,12 +91,12 @@ def native_float_quantize(
         bits.add_(random_int32(x.shape, x.device, generator).bitwise_and_(f.mask))
     else:
         bits.add_(torch.bitwise_and(random_bits.expand_as(x), f.mask, out=scratch.view(torch.int32)))
-    bits.bitwise_and_(~f.mask if isinstance(f.mask, int) else torch.bitwise_not(f.mask))
+    bits.bitwise_and_(f.keep)
     out.sub_(s)
     if isinstance(f.largest, float):
-        return out.clamp_(-f.largest, f.largest) if f.largest < FLOAT32_MAX else out
+        return out.clamp_(f.lowest, f.largest) if f.largest < FLOAT32_MAX else out
     # Saturate: minimum and maximum against broadcast bounds are several times faster than clamp_ on CPU.
-    return torch.maximum(torch.minimum(out, f.largest, out=out), -f.largest, out=out)
+    return torch.maximum(torch.minimum(out, f.largest, out=out), f.lowest, out=out)
 
 
 def qtorch_float_quantize(x: torch.Tensor, exp: int, man: int, rounding: str = "stochastic") -> torch.Tensor:

@@ -3,7 +3,7 @@ __version__ = "0.1.0"
 
 from .configs import CONFIG_IDS, CONFIGS, Configuration, FloatFormat, get_config
 from .memory import NetworkCounts, count_network, resnet18_counts
-from .protocol import SETTINGS, Measurement, Method, Oracle, ProtocolViolation, Task, regress
+from .protocol import SETTINGS, Measurement, Method, Oracle, ProtocolViolation, Task, plug_in, regress
 from .runner import Evaluation, evaluate
 from .sources import load
 from .suite import Benchmark, SuiteError
@@ -11,5 +11,5 @@ from .suite import Benchmark, SuiteError
 __all__ = [
     "Benchmark", "CONFIGS", "CONFIG_IDS", "Configuration", "Evaluation", "FloatFormat", "Measurement", "Method",
     "NetworkCounts", "Oracle", "ProtocolViolation", "SETTINGS", "SuiteError", "Task", "count_network", "evaluate",
-    "get_config", "load", "regress", "resnet18_counts",
+    "get_config", "load", "plug_in", "regress", "resnet18_counts",
 ]

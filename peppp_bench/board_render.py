@@ -43,14 +43,29 @@ def frontier_views(bench: Any, n: int = 10) -> dict[str, Any]:
     return views
 
 
+def noise_sentence(noise: dict[str, Any] | None) -> str:
+    """The suite's noise floor in words, from the noise_* entries of its structure report."""
+    if not noise:
+        return "Noise floor: unknown (the suite was not at hand when the board was built)."
+    if not noise.get("noise_replicated_cells"):
+        return "Noise floor: not measurable, the suite has one seed per cell."
+    return (f"Noise floor: HyperDiff {noise['noise_floor_hyperdiff']} between seed replicates of the same row "
+            f"({noise['noise_fully_replicated_datasets']} datasets re-trained in every configuration); seed-to-seed "
+            f"standard deviation of error {noise['noise_seed_std_of_error']} over {noise['noise_replicated_cells']} "
+            f"replicated cells, {noise['noise_share_of_row_variance_mean']:.0%} of a row's variance on average. "
+            "HyperDiff differences below the floor are within seed noise.")
+
+
 def board_data(subs: list[dict[str, Any]], verified: dict[str, bool | None],
-               frontiers: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+               frontiers: dict[str, dict[str, Any]] | None = None,
+               noise: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Everything the page and the README show, per suite and setting."""
     data: dict[str, Any] = {"suites": {}}
     for suite in sorted({s["suite"]["name"] for s in subs}):
         mine = [s for s in subs if s["suite"]["name"] == suite]
         folds = board(mine)
         entry: dict[str, Any] = {"data_sha256": mine[0]["suite"]["data_sha256"], "settings": {},
+                                 "noise": noise_sentence((noise or {}).get(suite)),
                                  "frontiers": (frontiers or {}).get(suite, {})}
         for setting in sorted(folds.setting.unique(), key=["I", "II", "III", "IV", "V", "VI"].index):
             f = folds[folds.setting == setting]
@@ -97,7 +112,7 @@ def render_markdown(data: dict[str, Any]) -> str:
              "the sign test's p. ✓ verified: re-run from the repository and reproduced. "
              "Reference bounds (they see the held-out row) are listed last and never ranked.", ""]
     for suite, entry in data["suites"].items():
-        lines += [f"## Suite `{suite}`", "", f"Data sha256 `{entry['data_sha256']}`.", ""]
+        lines += [f"## Suite `{suite}`", "", f"Data sha256 `{entry['data_sha256']}`.", "", entry["noise"], ""]
         for setting, methods in entry["settings"].items():
             lines += [f"### Setting {setting}", ""]
             header = ["method", "verified"] + [f"{LABELS[m]} n={n}" for m in BOARD_METRICS for n in SHOWN_BUDGETS]
@@ -134,6 +149,7 @@ Average rank by regret (best error on the estimated frontier). Reference bounds 
 <label>Suite <select id="suite"></select></label>
 <label>Setting <select id="setting"></select></label>
 <label>Budget n <select id="budget"></select></label>
+<p id="noise"></p>
 <div id="table"></div>
 <h2>Metrics versus budget n</h2><div class="charts" id="charts-n"></div>
 <h2>Metrics versus relative memory used</h2><div class="charts" id="charts-mem"></div>
@@ -147,7 +163,8 @@ frontier (true memory, predicted error) after 10 measurements in setting I (ring
 const DATA = JSON.parse(document.getElementById("board-data").textContent);
 const METRICS = ["convergence", "hyperdiff", "regret", "relative_memory"];
 const LABELS = {convergence: "convergence", hyperdiff: "HyperDiff", regret: "regret", relative_memory: "relative memory"};
-const COLORS = ["#1f77b4","#d62728","#2ca02c","#ff7f0e","#9467bd","#8c564b","#e377c2","#7f7f7f","#bcbd22","#17becf"];
+const COLORS = ["#1f77b4","#d62728","#2ca02c","#ff7f0e","#9467bd","#8c564b","#e377c2","#7f7f7f","#bcbd22","#17becf",
+                "#aec7e8","#ff9896","#98df8a","#ffbb78","#c5b0d5","#c49c94","#f7b6d2","#dbdb8d"];
 const $ = id => document.getElementById(id);
 let sortKey = "average_rank", sortAsc = true;
 function fill(sel, values) { sel.innerHTML = values.map(v => `<option value="${v}">${v}</option>`).join(""); }
@@ -235,7 +252,7 @@ function renderSettings() {
   fill($("dataset"), datasets);
   render(); renderFrontier();
 }
-function render() { renderTable(); renderCharts(); }
+function render() { $("noise").textContent = DATA.suites[$("suite").value].noise; renderTable(); renderCharts(); }
 fill($("suite"), Object.keys(DATA.suites));
 $("suite").onchange = renderSettings; $("setting").onchange = render; $("budget").onchange = render;
 $("dataset").onchange = renderFrontier;
@@ -250,8 +267,9 @@ def render_html(data: dict[str, Any]) -> str:
 
 
 def render(subs: list[dict[str, Any]], verified: dict[str, bool | None],
-           frontiers: dict[str, dict[str, Any]] | None = None) -> tuple[str, str]:
-    data = board_data(subs, verified, frontiers)
+           frontiers: dict[str, dict[str, Any]] | None = None,
+           noise: dict[str, dict[str, Any]] | None = None) -> tuple[str, str]:
+    data = board_data(subs, verified, frontiers, noise)
     return render_markdown(data), render_html(data)
 
 

@@ -155,6 +155,24 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replicates(args: argparse.Namespace) -> int:
+    from .generate.spec import read_spec
+    from .generate.store import Store
+    from .generate.to_suite import add_replicates
+    from .suite import read_suite
+
+    stores = [Store(root, read_spec(Path(root) / "spec.toml")) for root in args.store]
+    command = " ".join(["peppp-bench replicates", args.suite_folder, *(f"--store {s}" for s in args.store),
+                        "--out", args.out, "--version", args.version] + (["--cap-rule", args.cap_rule] if args.cap_rule else []))
+    folder = add_replicates(Path(args.suite_folder), stores, Path(args.out), args.version, args.cap_rule, command)
+    structure = read_suite(folder).metadata["structure"]
+    print(f"suite written to {folder}")
+    for key, value in structure.items():
+        if key.startswith("noise_"):
+            print(f"  {key}: {value}")
+    return 0
+
+
 def _submit(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
@@ -275,11 +293,25 @@ def _leaderboard(args: argparse.Namespace) -> int:
         fresh = mark is not None and mark["submission_sha256"] == hashlib.sha256(raw).hexdigest()
         verified[sub["method"]["name"] + "@" + sub["suite"]["name"]] = mark["verified"] if fresh else None
     frontiers = {name: frontier_views(bench) for name, bench in suites.items() if name not in NOT_EMBEDDED}
-    markdown, page = render(subs, verified, frontiers)
+    noise = {name: {k: v for k, v in bench.metadata["structure"].items() if k.startswith("noise_")}
+             for name, bench in suites.items()}
+    markdown, page = render(subs, verified, frontiers, noise)
     (board / "README.md").write_text(markdown)
     (board / "index.html").write_text(page)
     print(f"built {board / 'README.md'} and {board / 'index.html'} from {len(subs)} submissions")
     return 0
+
+
+def _noise_floor(suite: str, data_dir: str | None) -> float | None:
+    """The suite's HyperDiff between seed replicates (its structure report), if the suite is at hand offline."""
+    from .sources import load
+    from .suite import SuiteError
+
+    try:
+        bench = load(suite, data_dir=data_dir, offline=True)
+    except SuiteError:
+        return None
+    return bench.metadata["structure"].get("noise_floor_hyperdiff")
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -292,7 +324,7 @@ def _plot(args: argparse.Namespace) -> int:
         subs = read_submissions(Path(args.board) / "submissions", args.suite)
         if not subs:
             raise ValueError(f"no submissions for suite {args.suite!r} in {args.board}/submissions")
-        paths = plots.study_figures(subs, out)
+        paths = plots.study_figures(subs, out, {args.suite: _noise_floor(args.suite, args.data_dir)})
     else:
         bench = load(args.suite, data_dir=args.data_dir)
         if args.kind == "frontier":
@@ -355,6 +387,14 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--to-suite", default=None, metavar="OUT", help="when complete, write the suite folder OUT")
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(handler=_generate)
+
+    r = sub.add_parser("replicates", help="write a suite again with seed replicates from finished stores (its noise floor)")
+    r.add_argument("suite_folder", help="the suite folder whose cells the stores re-train with other seeds")
+    r.add_argument("--store", action="append", required=True, help="a finished store (repeat for several)")
+    r.add_argument("--out", required=True, help="suite folder to write (may be SUITE_FOLDER itself)")
+    r.add_argument("--version", required=True, help="the new suite version")
+    r.add_argument("--cap-rule", choices=["global-median", "row-median"], default=None, help="default: the suite's")
+    r.set_defaults(handler=_replicates)
 
     sm = sub.add_parser("submit", help="run the full protocol on a method and write its leaderboard submission")
     sm.add_argument("method", help="path/to/file.py:Class, module:Class, a baseline's name, or 'all' baselines")

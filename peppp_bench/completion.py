@@ -6,8 +6,11 @@ U and V (softImpute-ALS, Hastie et al. 2015). Each half-step solves its rows exa
 uneven as 1/p converge in a few hundred cheap steps. The start is the exact SVD of the column-mean
 filled matrix (no randomness); the result is clipped to [0, 1].
 
-A column with no observation at all has no data to pull it from zero: it completes to 0 (its
-embedding is zero). Methods that regress on embeddings should treat such configurations themselves.
+A column (or row) with no observation at all has no data of its own: left to the factorization it
+would complete to 0, a phantom error-free configuration. It is filled instead from what was observed:
+a never-observed column with the mean of the completed columns nearest to it in `column_features`
+(the configurations' format bits), or of all columns without features; a never-observed row with the
+column means of the observed rows. No value is invented.
 """
 from __future__ import annotations
 
@@ -23,11 +26,15 @@ def soft_impute(
     lam: float = LAMBDA,
     tol: float = 1e-6,
     max_iter: int = 1000,
+    column_features: np.ndarray | None = None,
+    fill: bool = True,
 ) -> np.ndarray:
     """Complete `observed` (NaN where unobserved) to a matrix of rank ≤ `rank`, values in [0, 1].
 
     `weights` (same shape; read where observed) default to 1: pass 1/p for non-uniform sampling.
-    Stops when the objective improves by less than `tol` relative to its value.
+    Stops when the objective improves by less than `tol` relative to its value. `column_features`
+    (columns × features) say which columns are alike, for filling never-observed ones; `fill=False`
+    leaves them at what the factorization gives (0), as the paper's completion did.
     """
     obs = ~np.isnan(observed)
     if not obs.any():
@@ -55,7 +62,41 @@ def soft_impute(
         if previous - current <= tol * max(previous, 1e-12):
             break
         previous = current
-    return np.clip(U @ V.T, 0.0, 1.0)
+    Z = np.clip(U @ V.T, 0.0, 1.0)
+    return fill_unobserved(Z, obs, column_features) if fill else Z
+
+
+def fill_unobserved(completed: np.ndarray, observed: np.ndarray, column_features: np.ndarray | None = None) -> np.ndarray:
+    """`completed` with never-observed rows and columns replaced by what the observed ones say.
+
+    A never-observed column gets, in each row, the mean of the nearest observed columns (L1 distance
+    in `column_features`, each feature in units of its smallest step; all ties averaged), or of every
+    observed column without features. A never-observed row gets the mean of the observed rows.
+    """
+    Z = completed.copy()
+    seen_cols, seen_rows = observed.any(axis=0), observed.any(axis=1)
+    if not seen_cols.all():
+        if column_features is None:
+            Z[:, ~seen_cols] = Z[:, seen_cols].mean(axis=1, keepdims=True)
+        else:
+            units = _in_steps(np.asarray(column_features, dtype=float))
+            for j in np.flatnonzero(~seen_cols):
+                distance = np.abs(units[seen_cols] - units[j]).sum(axis=1)
+                nearest = np.flatnonzero(seen_cols)[distance == distance.min()]
+                Z[:, j] = Z[:, nearest].mean(axis=1)
+    if not seen_rows.all():
+        Z[~seen_rows] = Z[seen_rows].mean(axis=0)
+    return Z
+
+
+def _in_steps(features: np.ndarray) -> np.ndarray:
+    """Each feature divided by its smallest nonzero step between distinct values (so one step = 1)."""
+    out = features.copy()
+    for k in range(features.shape[1]):
+        gaps = np.diff(np.unique(features[:, k]))
+        if len(gaps):
+            out[:, k] /= gaps.min()
+    return out
 
 
 def embeddings(complete: np.ndarray, rank: int) -> np.ndarray:

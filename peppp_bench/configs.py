@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 
@@ -47,6 +48,9 @@ CONFIGS: tuple[Configuration, ...] = tuple(
     for j, b in enumerate(FORMATS_B)
 )
 CONFIG_IDS: tuple[str, ...] = tuple(c.id for c in CONFIGS)
+# The configuration-table columns that say how alike two configurations are (completion fills a
+# never-observed configuration from its nearest neighbours in these).
+FORMAT_FEATURES: tuple[str, ...] = ("a_exp", "a_man", "b_exp", "b_man")
 
 
 def get_config(config_id: str) -> Configuration:
@@ -59,6 +63,13 @@ def get_config(config_id: str) -> Configuration:
         f"(Format A e3..e5 m1..m4 with at most 9 bits, Format B e6..e8 m7/m9/m11); "
         f"see peppp_bench.CONFIG_IDS for all 99"
     )
+
+
+def format_features(table: pd.DataFrame) -> np.ndarray | None:
+    """The FORMAT_FEATURES of each configuration in `table` (rows = columns of the matrices), if it has them."""
+    if not set(FORMAT_FEATURES) <= set(table.columns):
+        return None
+    return table[list(FORMAT_FEATURES)].to_numpy(dtype=float)
 
 
 def configurations_table() -> pd.DataFrame:

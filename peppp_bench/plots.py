@@ -37,9 +37,13 @@ def _save(fig: Any, out: Path, stem: str) -> list[Path]:
     return paths
 
 
-def study_figures(subs: Sequence[dict[str, Any]], out: Path) -> list[Path]:
+def study_figures(subs: Sequence[dict[str, Any]], out: Path, noise_floors: dict[str, float | None] | None = None) -> list[Path]:
     """Per suite: convergence and HyperDiff versus n and versus relative memory (mean ± s.e.) for every
-    setting, and the average best-error rank of the methods per setting."""
+    setting, and the average best-error rank of the methods per setting.
+
+    The metric axes are logarithmic (linear below 1e-3, where the reference bound sits at 0) so that
+    differences of a few thousandths between good methods show; a suite's noise floor (the HyperDiff
+    between seed replicates of the same row) is drawn as a dashed line where it is known."""
     plt = _plt()
     paths: list[Path] = []
     for suite in sorted({s["suite"]["name"] for s in subs}):
@@ -47,6 +51,8 @@ def study_figures(subs: Sequence[dict[str, Any]], out: Path) -> list[Path]:
         settings = [s for s in SETTING_ORDER if s in set(folds.setting)]
         summary = summarize(folds, BOARD_METRICS)
         methods = list(dict.fromkeys(folds.method))
+        colors = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(methods), 2)))
+        floor = (noise_floors or {}).get(suite)
         for x_axis in ("n", "relative_memory"):
             fig, axes = plt.subplots(2, len(settings), figsize=(2.6 * len(settings), 4.8), squeeze=False, layout="constrained")
             for col, setting in enumerate(settings):
@@ -55,13 +61,19 @@ def study_figures(subs: Sequence[dict[str, Any]], out: Path) -> list[Path]:
                     for method in methods:
                         s = summary[(summary.method == method) & (summary.setting == setting)]
                         x = s.n if x_axis == "n" else s.relative_memory_mean
-                        ax.plot(x, s[f"{metric}_mean"], label=method, lw=1.2)
-                        ax.fill_between(x, s[f"{metric}_mean"] - s[f"{metric}_se"], s[f"{metric}_mean"] + s[f"{metric}_se"], alpha=0.15)
+                        color = colors[methods.index(method)]
+                        ax.plot(x, s[f"{metric}_mean"], label=method, lw=1.2, color=color)
+                        ax.fill_between(x, s[f"{metric}_mean"] - s[f"{metric}_se"], s[f"{metric}_mean"] + s[f"{metric}_se"],
+                                        alpha=0.15, color=color)
+                    if metric == "hyperdiff" and floor is not None:
+                        ax.axhline(floor, color="k", ls="--", lw=0.8, label="noise floor (seed replicates)")
+                    ax.set_yscale("symlog", linthresh=1e-3)
                     ax.set_title(f"setting {setting}" if row == 0 else "")
                     ax.set_xlabel("measurements n" if x_axis == "n" else "relative memory used")
                     if col == 0:
                         ax.set_ylabel(LABELS[metric])
-            axes[0][-1].legend(fontsize=7, loc="upper right")
+            handles, labels = axes[1][-1].get_legend_handles_labels()
+            fig.legend(handles, labels, fontsize=7, loc="outside right center")
             fig.suptitle(f"suite {suite}: mean ± s.e. over folds")
             paths += _save(fig, out, f"{suite}-metrics-vs-{'n' if x_axis == 'n' else 'memory'}")
         fig, axes = plt.subplots(1, len(settings), figsize=(2.6 * len(settings), 2.8), squeeze=False, sharey=True, layout="constrained")

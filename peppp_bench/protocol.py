@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .completion import LAMBDA, embeddings, soft_impute
+from .configs import format_features
 from .sampling import completion_weights
 
 
@@ -82,15 +83,23 @@ class Task:
     def completed(self, rank: int = 5, lam: float = LAMBDA) -> np.ndarray:
         """The meta-training error matrix completed by weighted SoftImpute (w = 1/p when non-uniform).
 
-        Fully observed matrices are returned as they are. Cached per fold, shared by every method.
+        A configuration never observed in meta-training (`never_observed`) is completed from the
+        configurations nearest to it in format, never to 0. Fully observed matrices are returned as
+        they are. Cached per fold, shared by every method.
         """
         if self.observation == "full":
             return self.train_error
         key = ("completed", rank, lam)
         if key not in self._cache:
             weights = completion_weights(self.observation, self.train_probability)
-            self._cache[key] = readonly(soft_impute(self.train_error, rank, weights, lam))
+            Z = soft_impute(self.train_error, rank, weights, lam, column_features=format_features(self.configurations))
+            self._cache[key] = readonly(Z)
         return self._cache[key]
+
+    @property
+    def never_observed(self) -> np.ndarray:
+        """Configurations (column indices) with no observed error in any meta-training row."""
+        return np.flatnonzero(np.isnan(self.train_error).all(axis=0))
 
     def embeddings(self, rank: int = 5, lam: float = LAMBDA) -> np.ndarray:
         """Configuration embeddings Y (rank × valid): top right singular vectors of the completed
@@ -196,3 +205,12 @@ def regress(Y: np.ndarray, measured: Sequence[Measurement], valid: np.ndarray) -
     e = np.array([m.error for m in measured])
     x, *_ = np.linalg.lstsq(Y[:, cols].T, e, rcond=None)
     return x @ Y
+
+
+def plug_in(predicted: np.ndarray, measured: Sequence[Measurement], valid: np.ndarray) -> np.ndarray:
+    """Predictions of `valid` with the true error put in wherever a configuration was measured."""
+    out = np.array(predicted, dtype=float)
+    position = {int(j): i for i, j in enumerate(valid)}
+    for m in measured:
+        out[position[m.config]] = m.error
+    return out

@@ -25,7 +25,9 @@ from .scoring import check_predictions, score
 from .sources import load, protected
 from .suite import Benchmark
 
-PROTOCOL_VERSION = "1.0"
+# 2.0: a never-observed configuration is completed from its nearest formats (not to 0), and a suite
+# names its cap rule (global-median or row-median).
+PROTOCOL_VERSION = "2.0"
 METRICS = ("convergence", "hyperdiff", "best_error", "regret", "relative_memory")
 RESULT_COLUMNS = ("method", "setting", "seed", "dataset_id", "n", *METRICS, "n_measured", "status", "reason")
 DEFAULT_BUDGETS = tuple(range(5, 16))
@@ -141,7 +143,7 @@ def fold_tasks(bench: Benchmark, fold: int, seed: int, observation: str, mask: n
     for setting in settings:
         if setting.observation != observation:
             continue
-        cap = bench.memory_cap if setting.capped else None
+        cap = bench.cap_of(fold) if setting.capped else None
         valid = np.flatnonzero(M[fold] <= cap) if cap is not None else np.arange(E.shape[1])
         valid.flags.writeable = False
         tasks.append(Task(setting.name, observation, train_error, M[train], prob, bench.configurations, M[fold].copy(),

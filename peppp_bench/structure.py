@@ -7,7 +7,7 @@ import numpy as np
 from scipy.stats import kendalltau
 
 from .configs import CONFIGS
-from .pareto import pareto_mask
+from .pareto import frontier_scores, pareto_mask
 
 
 def structure_report(error: np.ndarray, memory: np.ndarray) -> dict[str, Any]:
@@ -35,4 +35,40 @@ def structure_report(error: np.ndarray, memory: np.ndarray) -> dict[str, Any]:
         "error_max": round(float(error.max()), 4),
         "error_mean": round(float(error.mean()), 4),
         "datasets_whose_configurations_all_tie": int(sum(np.ptp(row) == 0 for row in error)),
+    }
+
+
+def noise_report(error: np.ndarray, memory: np.ndarray, replicates: np.ndarray | None, max_memory: float) -> dict[str, Any]:
+    """How much of the matrix is seed noise, from re-trainings of some cells with other seeds.
+
+    `replicates` (seeds × datasets × configurations) holds NaN where a cell was not re-trained; the
+    matrix itself is seed 0. Reports the pooled seed-to-seed standard deviation of error, the share of
+    each replicated row's variance that is noise (mean over rows), and, on the rows re-trained in every
+    configuration, the HyperDiff of a replicate's frontier against the matrix row's: the floor below
+    which no method's HyperDiff means anything.
+    """
+    if replicates is None or np.isnan(replicates).all():
+        return {"noise_replicated_cells": 0,
+                "noise_note": "one seed per cell: seed-to-seed noise cannot be measured from this suite"}
+    runs = np.concatenate([error[None], replicates])  # seeds × datasets × configurations
+    replicated = ~np.isnan(replicates).all(axis=0)
+    variance = np.full(error.shape, np.nan)
+    variance[replicated] = np.nanvar(runs[:, replicated], axis=0, ddof=1)  # per cell, over the seeds that ran it
+    rows = np.flatnonzero(replicated.any(axis=1))
+    row_noise = np.array([variance[i][replicated[i]].mean() for i in rows])
+    row_spread = error[rows].var(axis=1, ddof=1)
+    shares = row_noise[row_spread > 0] / row_spread[row_spread > 0]
+    floors = []
+    for i in np.flatnonzero(replicated.all(axis=1)):
+        for rep in replicates[:, i]:
+            if not np.isnan(rep).any():
+                front = pareto_mask(memory[i], rep)
+                floors.append(frontier_scores(memory[i], error[i], memory[i][front], rep[front], max_memory).hyperdiff)
+    return {
+        "noise_replicated_cells": int(replicated.sum()),
+        "noise_replicate_seeds": int((~np.isnan(replicates)).any(axis=(1, 2)).sum()),
+        "noise_seed_std_of_error": round(float(np.sqrt(variance[replicated].mean())), 4),
+        "noise_share_of_row_variance_mean": round(float(shares.mean()), 3) if len(shares) else None,
+        "noise_fully_replicated_datasets": int(replicated.all(axis=1).sum()),
+        "noise_floor_hyperdiff": round(float(np.mean(floors)), 4) if floors else None,
     }

@@ -4,7 +4,8 @@ A suite folder holds:
     configurations.parquet  the 99 configurations (configs.configurations_table)
     datasets.parquet        one row per dataset (DATASET_COLUMNS)
     cells.parquet           long form: dataset_id, config_id, error, memory_mb
-    metadata.json           name, version, shape, normalizers, provenance
+    replicates.parquet      optional: cells re-trained with other seeds (REPLICATE_COLUMNS)
+    metadata.json           name, version, shape, normalizers, cap rule, structure and noise, provenance
     manifest.json           sha256 of every file above and of the card
     README.md               the Hugging Face dataset card
 """
@@ -16,16 +17,17 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .configs import CONFIG_IDS, configurations_table
-from .structure import structure_report
+from .structure import noise_report, structure_report
 
 SUITE_FORMAT = 1
 DATA_FILES = ("configurations.parquet", "datasets.parquet", "cells.parquet", "metadata.json", "README.md")
+OPTIONAL_FILES = ("replicates.parquet",)
 DATASET_COLUMNS = {
     "dataset_id": "stable id, e.g. cifar10, cifar100-fish, imagenet64-part-07",
     "name": "human-readable name",
@@ -41,12 +43,25 @@ CELL_COLUMNS = {
     "error": "test error (1 - accuracy) after training in this configuration",
     "memory_mb": "training memory in MB (2^20 bytes), memory model of spec §3",
 }
+REPLICATE_COLUMNS = {
+    "dataset_id": "key into datasets.parquet",
+    "config_id": "key into configurations.parquet",
+    "seed": "training seed of this replicate (the matrix in cells.parquet is seed 0)",
+    "error": "test error of the cell trained with that seed",
+}
 CONFIG_COLUMNS = {
     "config_id": "Format A name - Format B name",
     "index": "column of the matrices (A-major: A option index // 9, B option index % 9)",
     "a_exp": "Format A exponent bits", "a_man": "Format A mantissa bits", "a_bits": "Format A total bits",
     "b_exp": "Format B exponent bits", "b_man": "Format B mantissa bits", "b_bits": "Format B total bits",
 }
+
+
+# How the memory cap of settings II/IV/VI is set on a held-out dataset (part of the protocol version):
+# the paper's median of the whole memory matrix, or the median of that dataset's own memory row (for
+# suites whose rows differ in memory, such as inputs of several resolutions, where a global cap would
+# leave some datasets with no configuration at all).
+CAP_RULES = ("global-median", "row-median")
 
 
 class SuiteError(RuntimeError):
@@ -80,6 +95,7 @@ class Benchmark:
     datasets: pd.DataFrame
     configurations: pd.DataFrame
     metadata: dict[str, Any]
+    replicates: pd.DataFrame | None = None  # REPLICATE_COLUMNS, when some cells were re-trained with other seeds
 
     @property
     def E(self) -> np.ndarray:
@@ -102,8 +118,19 @@ class Benchmark:
 
     @property
     def memory_cap(self) -> float:
-        """Memory cap of settings II, IV, VI: the median of the memory matrix (spec §3)."""
+        """The median of the memory matrix (spec §3): the cap of settings II, IV, VI under `global-median`."""
         return float(self.metadata["normalizers"]["memory_cap_mb"])
+
+    @property
+    def cap_rule(self) -> str:
+        """How the cap of settings II, IV, VI is set: one of CAP_RULES."""
+        return str(self.metadata["normalizers"].get("cap_rule", "global-median"))
+
+    def cap_of(self, row: int) -> float:
+        """The memory cap of settings II, IV, VI when dataset `row` is held out."""
+        if self.cap_rule == "row-median":
+            return float(np.median(self.memory.iloc[row].to_numpy()))
+        return self.memory_cap
 
     @property
     def data_sha256(self) -> str:
@@ -124,11 +151,14 @@ def _readonly(df: pd.DataFrame) -> np.ndarray:
     return arr
 
 
-def normalizers(memory: np.ndarray) -> dict[str, Any]:
+def normalizers(memory: np.ndarray, cap_rule: str = "global-median") -> dict[str, Any]:
     """The published normalizers of spec §6 and the cap of spec §3, computed from the memory matrix."""
+    if cap_rule not in CAP_RULES:
+        raise ValueError(f"unknown cap rule {cap_rule!r}: choose one of {', '.join(CAP_RULES)}")
     return {
         "max_memory_mb": float(memory.max()),
         "memory_cap_mb": float(np.median(memory)),
+        "cap_rule": cap_rule,
         "reference_point": {"memory": 1.0, "error": "max(1, largest predicted error on the estimated frontier)"},
     }
 
@@ -143,6 +173,8 @@ def write_suite(
     datasets: pd.DataFrame,
     description: str,
     provenance: dict[str, Any],
+    cap_rule: str = "global-median",
+    replicates: pd.DataFrame | None = None,
 ) -> Path:
     """Write a suite folder atomically (to a temporary sibling, then renamed) and return its path."""
     n, d = error.shape
@@ -154,6 +186,7 @@ def write_suite(
     if missing:
         raise ValueError(f"datasets table lacks columns {sorted(missing)}")
     ids = list(datasets["dataset_id"])
+    cube = None if replicates is None else replicate_cube(replicates, ids)
     out = Path(out)
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -169,6 +202,12 @@ def write_suite(
         }
     )
     cells.to_parquet(tmp / "cells.parquet", index=False)
+    files = list(DATA_FILES)
+    if replicates is not None:
+        replicates[list(REPLICATE_COLUMNS)].sort_values(["dataset_id", "config_id", "seed"]).reset_index(drop=True).to_parquet(
+            tmp / "replicates.parquet", index=False)
+        files.append("replicates.parquet")
+    normal = normalizers(memory, cap_rule)
     metadata = {
         "name": name,
         "version": version,
@@ -176,19 +215,40 @@ def write_suite(
         "description": description,
         "n_datasets": n,
         "n_configurations": d,
-        "normalizers": normalizers(memory),
+        "normalizers": normal,
         "data_sha256": content_sha256(error, memory, ids, list(CONFIG_IDS)),
-        "structure": structure_report(error, memory),
+        "structure": {**structure_report(error, memory), **noise_report(error, memory, cube, normal["max_memory_mb"])},
         "provenance": provenance,
     }
     (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
-    (tmp / "README.md").write_text(dataset_card(metadata, datasets))
-    manifest = {f: sha256_file(tmp / f) for f in DATA_FILES}
+    (tmp / "README.md").write_text(dataset_card(metadata, datasets, files))
+    manifest = {f: sha256_file(tmp / f) for f in files}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)
     return out
+
+
+def replicate_cube(replicates: pd.DataFrame, dataset_ids: list[str]) -> np.ndarray:
+    """The replicates as an array seeds × datasets × configurations, NaN where a cell has no replicate."""
+    missing = set(REPLICATE_COLUMNS) - set(replicates.columns)
+    if missing:
+        raise ValueError(f"replicates lack columns {sorted(missing)}")
+    unknown = (set(replicates.dataset_id) - set(dataset_ids)) | (set(replicates.config_id) - set(CONFIG_IDS))
+    if unknown:
+        raise ValueError(f"replicates name datasets or configurations the suite does not have: {sorted(unknown)[:5]}")
+    if replicates.duplicated(["dataset_id", "config_id", "seed"]).any() or (replicates.seed == 0).any():
+        raise ValueError("replicates must hold each (dataset, configuration, seed) once, with seeds other than 0")
+    errors = replicates.error.to_numpy(dtype=float)
+    if not (np.isfinite(errors) & (errors >= 0) & (errors <= 1)).all():
+        raise ValueError("replicate errors must be finite and in [0, 1]")
+    seeds = sorted(set(int(x) for x in replicates.seed))
+    cube = np.full((len(seeds), len(dataset_ids), len(CONFIG_IDS)), np.nan)
+    row, col = {d: i for i, d in enumerate(dataset_ids)}, {c: j for j, c in enumerate(CONFIG_IDS)}
+    for r in replicates.itertuples(index=False):
+        cube[seeds.index(int(r.seed)), row[r.dataset_id], col[r.config_id]] = r.error
+    return cube
 
 
 def verify_suite(folder: Path) -> list[str]:
@@ -202,6 +262,7 @@ def verify_suite(folder: Path) -> list[str]:
     except json.JSONDecodeError:
         return ["manifest.json"]
     bad = [f for f in DATA_FILES if f not in manifest]
+    bad += [f for f in OPTIONAL_FILES if (folder / f).exists() and f not in manifest]
     for f, digest in manifest.items():
         p = folder / f
         if not p.is_file() or sha256_file(p) != digest:
@@ -237,16 +298,34 @@ def read_suite(folder: Path) -> Benchmark:
         raise SuiteError(f"{folder}: cells.parquet rows are not in datasets.parquet order")
     if content_sha256(error.to_numpy(), memory.to_numpy(), ids, list(CONFIG_IDS)) != metadata.get("data_sha256"):
         raise SuiteError(f"{folder}: the data does not match the fingerprint data_sha256 in metadata.json")
-    return Benchmark(str(metadata["name"]), error, memory, datasets, configurations, metadata)
+    if metadata["normalizers"].get("cap_rule", "global-median") not in CAP_RULES:
+        raise SuiteError(f"{folder}: metadata.json names cap rule {metadata['normalizers']['cap_rule']!r}; "
+                         f"this package knows {', '.join(CAP_RULES)}: upgrade peppp-bench")
+    replicates = None
+    if (folder / "replicates.parquet").is_file():
+        replicates = pd.read_parquet(folder / "replicates.parquet")
+        try:
+            replicate_cube(replicates, ids)
+        except ValueError as exc:
+            raise SuiteError(f"{folder}: replicates.parquet is inconsistent with the suite: {exc}") from None
+    return Benchmark(str(metadata["name"]), error, memory, datasets, configurations, metadata, replicates)
 
 
-def dataset_card(metadata: dict[str, Any], datasets: pd.DataFrame) -> str:
+def _cap_sentence(nz: dict[str, Any]) -> str:
+    if nz.get("cap_rule", "global-median") == "row-median":
+        return "`row-median`: the median of the held-out dataset's own memory row"
+    return f"`global-median`: the median of the memory matrix, {nz['memory_cap_mb']:.3f} MB"
+
+
+def dataset_card(metadata: dict[str, Any], datasets: pd.DataFrame, files: Sequence[str] = DATA_FILES) -> str:
     """A Hugging Face dataset card: YAML `configs:` so the Hub viewer and `datasets.load_dataset` read it."""
     nz = metadata["normalizers"]
 
     def table(columns: dict[str, str]) -> str:
         return "\n".join(f"| `{k}` | {v} |" for k, v in columns.items())
 
+    replicates_md = "" if "replicates.parquet" not in files else (
+        "### `replicates.parquet`\n| column | meaning |\n| --- | --- |\n" + table(REPLICATE_COLUMNS) + "\n\n")
     structure_md = "\n## Structure (what PEPPP relies on)\n\n" + "\n".join(
         f"- {k.replace('_', ' ')}: {v}" for k, v in metadata["structure"].items()) + "\n"
     return f"""---
@@ -270,7 +349,7 @@ configs:
 Load it with `peppp_bench.load("{metadata['name']}")`.
 
 - Maximum memory (memory normalizer): {nz['max_memory_mb']:.3f} MB
-- Memory cap of settings II/IV/VI (median memory): {nz['memory_cap_mb']:.3f} MB
+- Memory cap of settings II/IV/VI: {_cap_sentence(nz)}
 - Hypervolume reference point: memory 1 (normalized), error {nz['reference_point']['error']}
 - Data fingerprint (`data_sha256`): `{metadata['data_sha256']}`
 {structure_md}
@@ -291,7 +370,7 @@ Load it with `peppp_bench.load("{metadata['name']}")`.
 | --- | --- |
 {table(CONFIG_COLUMNS)}
 
-`metadata.json` holds the normalizers and provenance; `manifest.json` the sha256 of every file.
+{replicates_md}`metadata.json` holds the normalizers and provenance; `manifest.json` the sha256 of every file.
 
 ## Provenance
 

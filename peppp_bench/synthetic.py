@@ -10,7 +10,8 @@ from .memory import resnet18_counts
 from .suite import Benchmark, read_suite, write_suite
 
 
-def synthetic_suite(out: Path, n: int = 12, rank: int = 4, seed: int = 0, name: str = "tiny") -> Path:
+def synthetic_suite(out: Path, n: int = 12, rank: int = 4, seed: int = 0, name: str = "tiny",
+                    cap_rule: str = "global-median", replicates: pd.DataFrame | None = None) -> Path:
     """Write a suite whose error matrix has exactly rank `rank` (a constant plus rank − 1 factors)."""
     rng = np.random.default_rng(seed)
     error = 0.55 + 0.12 * (rng.normal(size=(n, rank - 1)) @ rng.normal(size=(rank - 1, 99))) / rank
@@ -25,7 +26,8 @@ def synthetic_suite(out: Path, n: int = 12, rank: int = 4, seed: int = 0, name: 
         "source": f"synthetic rank-{rank} matrix, seed {seed}",
     })
     return write_suite(out, name=name, version="0.0.1", error=error, memory=memory, datasets=datasets,
-                       description="A synthetic exactly low-rank suite for smoke runs and tests.", provenance={"seed": seed})
+                       description="A synthetic exactly low-rank suite for smoke runs and tests.", provenance={"seed": seed},
+                       cap_rule=cap_rule, replicates=replicates)
 
 
 def smoke_benchmark(folder: Path) -> Benchmark:

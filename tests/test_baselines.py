@@ -76,3 +76,44 @@ def test_bo_is_seeded_and_picks_highest_expected_improvement() -> None:
 def test_unknown_baseline() -> None:
     with pytest.raises(KeyError, match="unknown baseline 'ed-mf2'"):
         baselines.make("ed-mf2")
+
+
+def _fold(bench, setting: str = "I", budget: int = 8):
+    from peppp_bench import SETTINGS
+    from peppp_bench.runner import fold_tasks
+    from peppp_bench.sampling import observation_mask
+
+    s = SETTINGS[setting]
+    return fold_tasks(bench, 0, 0, s.observation, observation_mask(s.observation, bench.M, 0), [s], budget)[0]
+
+
+@pytest.mark.parametrize("name", ["ed-mf", "qr-mf", "random-mf", "bo-mf", "bo-full"])
+def test_plugin_variants_predict_measured_configurations_at_their_true_error(tiny, name: str) -> None:
+    from peppp_bench import Oracle, plug_in
+
+    task = _fold(tiny, "III")
+    plain, plugged = baselines.make(name, rank=3), baselines.make(name + "-plugin", rank=3)
+    noisy = tiny.E[0] + 0.01 * np.random.default_rng(0).normal(size=99)  # not exactly low rank, so the model misses
+    oracle = Oracle(noisy, tiny.M[0], task.valid, task.budget)
+    plugged.select(task, oracle)
+    measured = oracle.measured
+    ours = plugged.predict(task, measured)
+    assert np.array_equal(ours, plug_in(plain.predict(task, measured), measured, task.valid))
+    cols = [int(np.flatnonzero(task.valid == m.config)[0]) for m in measured]
+    assert np.array_equal(ours[cols], [m.error for m in measured])
+
+
+def test_bayes_ed_mf_starts_like_ed_mf_then_is_close_on_a_low_rank_row(tiny) -> None:
+    from peppp_bench import Oracle
+
+    task = _fold(tiny, "I", budget=8)
+    picks = {}
+    for name in ("ed-mf", "bayes-ed-mf"):
+        oracle = Oracle(tiny.E[0], tiny.M[0], task.valid, task.budget)
+        method = baselines.make(name, rank=4)
+        method.select(task, oracle)
+        picks[name] = [m.config for m in oracle.measured]
+        if name == "bayes-ed-mf":
+            predicted = method.predict(task, oracle.measured)
+    assert picks["bayes-ed-mf"][:4] == picks["ed-mf"][:4] and len(set(picks["bayes-ed-mf"])) == 8
+    assert np.abs(predicted - tiny.E[0][task.valid]).max() < 0.01  # exact rank 4 plus a noise floor of 0.005

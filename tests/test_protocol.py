@@ -213,3 +213,23 @@ def test_cli_meta_training_study(suites_dir: Path, tmp_path: Path, capsys) -> No
     t = pd.read_parquet(out)
     assert len(t) == 87 and {"relative_error", "convergence", "hyperdiff"} <= set(t.columns)
     assert t.observed.mean() == pytest.approx(0.1, abs=0.02)
+
+
+def test_a_configuration_never_observed_in_meta_training_is_no_phantom_frontier_point(paper) -> None:
+    """Setting V, seed 0: e5m3-e8m9 is never observed. It used to complete to 0, so ED-MF predicted error 0
+    for it; now it is completed from the configurations nearest in format."""
+    import baselines
+    from peppp_bench import SETTINGS, Oracle
+    from peppp_bench.runner import fold_tasks
+    from peppp_bench.sampling import observation_mask
+
+    s = SETTINGS["V"]
+    task = fold_tasks(paper, 0, 0, s.observation, observation_mask(s.observation, paper.M, 0), [s], 10)[0]
+    j = list(paper.error.columns).index("e5m3-e8m9")
+    assert j in task.never_observed and np.isnan(task.train_error[:, j]).all()
+    assert task.completed()[:, j].min() > 0.2  # the paper's errors are all above 0.23
+    method = baselines.make("ed-mf")
+    oracle = Oracle(paper.E[0], paper.M[0], task.valid, task.budget)
+    method.select(task, oracle)
+    predicted = method.predict(task, oracle.measured)
+    assert predicted[j] > 0.5 * paper.E[0].min()

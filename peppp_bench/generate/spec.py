@@ -10,6 +10,7 @@
     recipe = { name = "clean", epochs = 8, lr = 0.05 }
     backend = "native"            # quantizer back end: native (batched) or qtorch (reference)
     configs_per_unit = 33         # configurations trained together in one grouped network
+    cap_rule = "row-median"       # memory cap of settings II/IV/VI: row-median (default) or global-median
 
     [[tasks]]
     id = "digits-0-9"
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..configs import CONFIG_IDS, get_config
+from ..suite import CAP_RULES
 from .data import DataSpec
 from .recipes import Recipe, get_recipe
 from .train import Architecture
@@ -58,6 +60,7 @@ class GenerationSpec:
     recipe: Recipe
     backend: str
     configs_per_unit: int
+    cap_rule: str
     tasks: tuple[Task, ...]
     text: str  # the spec file as written, kept with the store
 
@@ -104,11 +107,14 @@ def parse_spec(text: str, where: str = "spec") -> GenerationSpec:
     per_unit = int(suite.get("configs_per_unit", len(ids) if backend == "native" else 1))
     if backend == "qtorch" and per_unit != 1:
         raise SpecError(f"{where}: the qtorch back end trains one configuration per unit (configs_per_unit = 1)")
+    cap_rule = str(suite.get("cap_rule", "row-median"))
+    if cap_rule not in CAP_RULES:
+        raise SpecError(f"{where}: [suite] cap_rule = {cap_rule!r}; choose one of {', '.join(CAP_RULES)}")
     return GenerationSpec(
         name=str(suite["name"]), version=str(suite["version"]), description=str(suite.get("description", "")),
         seeds=tuple(int(s) for s in suite["seeds"]), config_ids=ids,
         architecture=Architecture(tuple(arch.get("blocks", (2, 2, 2, 2))), int(arch.get("width", 64))),
-        recipe=get_recipe(recipe.pop("name", "clean"), **recipe), backend=backend, configs_per_unit=per_unit,
+        recipe=get_recipe(recipe.pop("name", "clean"), **recipe), backend=backend, configs_per_unit=per_unit, cap_rule=cap_rule,
         tasks=tuple(tasks), text=text,
     )
 

@@ -47,4 +47,39 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **environment(),
     }
     return write_suite(out, name=spec.name, version=spec.version, error=np.stack(err_rows), memory=np.stack(mem_rows),
-                       datasets=pd.DataFrame(rows), description=spec.description, provenance=provenance)
+                       datasets=pd.DataFrame(rows), description=spec.description, provenance=provenance,
+                       cap_rule=spec.cap_rule)
+
+
+def add_replicates(suite_folder: Path, stores: list[Store], out: Path, version: str, cap_rule: str | None = None,
+                   command: str = "") -> Path:
+    """Write `suite_folder`'s suite again as version `version` with the finished cells of `stores` (the same
+    tasks and recipe trained with other seeds) as its replicates table; optionally a new cap rule."""
+    from ..suite import read_suite
+
+    bench = read_suite(suite_folder)
+    records, runs = [], []
+    for store in stores:
+        done, total = store.count()
+        if done < total:
+            raise StoreError(f"store {store.root} has {done} of {total} cells; finish it with `peppp-bench generate` first")
+        unknown = {t.id for t in store.spec.tasks} - set(bench.dataset_ids)
+        if unknown:
+            raise StoreError(f"store {store.root} trains tasks the suite {bench.name} does not have: {sorted(unknown)}")
+        made = bench.metadata["provenance"]
+        ours = {"architecture": store.spec.architecture.name, "recipe": store.spec.recipe.record(),
+                "quantizer_backend": store.spec.backend}
+        differ = [k for k, v in ours.items() if made.get(k) != v]
+        if differ:
+            raise StoreError(f"store {store.root} differs from the suite {bench.name} in {', '.join(differ)}: "
+                             "replicates must re-train the same cells with other seeds only")
+        for u in store.spec.units():
+            for cid in u.config_ids:
+                records.append({"dataset_id": u.task.id, "config_id": cid, "seed": u.seed,
+                                "error": store.read(u.task.id, u.seed, cid)["error"]})
+        runs.append({"spec": store.spec.name, "spec_sha256": store.spec.sha256, "recipe": store.spec.recipe.record(),
+                     "seeds": list(store.spec.seeds), "cells": total, "generate_runs": store.runs()})
+    provenance = {**bench.metadata["provenance"], "replicates": {"command": command, "stores": runs, **environment()}}
+    return write_suite(out, name=bench.name, version=version, error=bench.E, memory=bench.M,
+                       datasets=bench.datasets, description=bench.metadata["description"], provenance=provenance,
+                       cap_rule=cap_rule or bench.cap_rule, replicates=pd.DataFrame(records))

@@ -1,0 +1,90 @@
+"""Suite folders: the cap rule, the replicates table and the noise floor computed from it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import baselines
+import peppp_bench
+from peppp_bench.configs import CONFIG_IDS
+from peppp_bench.suite import SuiteError, read_suite
+from peppp_bench.synthetic import synthetic_suite
+
+
+def test_row_median_cap_leaves_no_fold_without_configurations(tmp_path: Path) -> None:
+    """The synthetic suite has 32- and 64-px rows: under the global median the 32-px rows fit everything and
+    the 64-px rows little; under row-median every row keeps the half of its configurations that is cheapest."""
+    glob = read_suite(synthetic_suite(tmp_path / "g", cap_rule="global-median"))
+    row = read_suite(synthetic_suite(tmp_path / "r", cap_rule="row-median"))
+    assert row.cap_rule == "row-median" and glob.cap_rule == "global-median"
+    for i in range(row.E.shape[0]):
+        assert row.cap_of(i) == pytest.approx(np.median(row.M[i]))
+        assert glob.cap_of(i) == glob.memory_cap
+    ev = peppp_bench.evaluate(baselines.make("max-memory"), row, settings=("II",), budgets=(4,), workers=1, progress=False)
+    assert (ev.results.status == "ok").all()
+    used = ev.results.set_index("dataset_id").relative_memory
+    for i, d in enumerate(row.dataset_ids):
+        valid = row.M[i][row.M[i] <= np.median(row.M[i])]
+        assert used[d] == pytest.approx(valid.max() / valid.sum())
+    assert "row-median" in (tmp_path / "r" / "README.md").read_text()
+
+
+def _replicates(bench_error: np.ndarray, ids: list[str], rows: list[int], noise: float) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    records = []
+    for seed in (1, 2):
+        for i in rows:
+            for j, cid in enumerate(CONFIG_IDS):
+                value = float(np.clip(bench_error[i, j] + noise * rng.normal(), 0, 1))
+                records.append({"dataset_id": ids[i], "config_id": cid, "seed": seed, "error": value})
+    return pd.DataFrame(records)
+
+
+def test_replicates_give_the_noise_floor(tmp_path: Path) -> None:
+    base = read_suite(synthetic_suite(tmp_path / "base"))
+    assert base.replicates is None and base.metadata["structure"]["noise_replicated_cells"] == 0
+    same = read_suite(synthetic_suite(tmp_path / "same", replicates=_replicates(base.E, base.dataset_ids, [0, 1], 0.0)))
+    s = same.metadata["structure"]
+    assert s["noise_replicated_cells"] == 2 * 99 and s["noise_fully_replicated_datasets"] == 2
+    assert s["noise_seed_std_of_error"] == 0 and s["noise_floor_hyperdiff"] == 0 and s["noise_share_of_row_variance_mean"] == 0
+    noisy = read_suite(synthetic_suite(tmp_path / "noisy", replicates=_replicates(base.E, base.dataset_ids, [0, 1], 0.02)))
+    s = noisy.metadata["structure"]
+    assert s["noise_seed_std_of_error"] == pytest.approx(0.02 * np.sqrt(2 / 3), rel=0.1)  # seed 0 is noise-free here
+    assert s["noise_floor_hyperdiff"] > 0 and 0 < s["noise_share_of_row_variance_mean"] < 1
+    assert len(noisy.replicates) == 2 * 2 * 99 and "replicates.parquet" in (tmp_path / "noisy" / "README.md").read_text()
+
+
+def test_bad_replicates_are_refused(tmp_path: Path) -> None:
+    base = read_suite(synthetic_suite(tmp_path / "base"))
+    reps = _replicates(base.E, base.dataset_ids, [0], 0.0)
+    with pytest.raises(ValueError, match="does not have"):
+        synthetic_suite(tmp_path / "x", replicates=reps.assign(dataset_id="nope"))
+    with pytest.raises(ValueError, match="seeds other than 0"):
+        synthetic_suite(tmp_path / "x", replicates=reps.assign(seed=0))
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        synthetic_suite(tmp_path / "x", replicates=reps.assign(error=2.0))
+    # A replicates file slipped into a suite folder without being in its manifest is refused.
+    folder = synthetic_suite(tmp_path / "plain")
+    reps.to_parquet(folder / "replicates.parquet")
+    with pytest.raises(SuiteError, match="replicates.parquet"):
+        read_suite(folder)
+
+
+def test_an_unknown_cap_rule_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown cap rule"):
+        synthetic_suite(tmp_path / "x", cap_rule="mean")
+    folder = synthetic_suite(tmp_path / "y")
+    meta = json.loads((folder / "metadata.json").read_text())
+    meta["normalizers"]["cap_rule"] = "mean"
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    from peppp_bench.suite import sha256_file
+
+    manifest["metadata.json"] = sha256_file(folder / "metadata.json")
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SuiteError, match="cap rule"):
+        read_suite(folder)

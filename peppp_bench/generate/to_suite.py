@@ -1,6 +1,7 @@
 """Turn a finished generation store into a suite folder (same format as the paper suite)."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def add_replicates(suite_folder: Path, stores: list[Store], out: Path, version: 
         made = bench.metadata["provenance"]
         ours = {"architecture": store.spec.architecture.name, "recipe": store.spec.recipe.record(),
                 "quantizer_backend": store.spec.backend}
-        differ = [k for k, v in ours.items() if made.get(k) != v]
+        differ = [k for k, v in ours.items() if made.get(k) != json.loads(json.dumps(v))]  # as the suite recorded it
         if differ:
             raise StoreError(f"store {store.root} differs from the suite {bench.name} in {', '.join(differ)}: "
                              "replicates must re-train the same cells with other seeds only")

@@ -59,7 +59,7 @@ def add_replicates(suite_folder: Path, stores: list[Store], out: Path, version: 
     from ..suite import read_suite
 
     bench = read_suite(suite_folder)
-    records, runs = [], []
+    records, runs, taken = [], [], set()
     for store in stores:
         done, total = store.count()
         if done < total:
@@ -76,8 +76,10 @@ def add_replicates(suite_folder: Path, stores: list[Store], out: Path, version: 
                              "replicates must re-train the same cells with other seeds only")
         for u in store.spec.units():
             for cid in u.config_ids:
-                records.append({"dataset_id": u.task.id, "config_id": cid, "seed": u.seed,
-                                "error": store.read(u.task.id, u.seed, cid)["error"]})
+                if (u.task.id, cid, u.seed) not in taken:  # a cell in two stores: the first store's is kept
+                    taken.add((u.task.id, cid, u.seed))
+                    records.append({"dataset_id": u.task.id, "config_id": cid, "seed": u.seed,
+                                    "error": store.read(u.task.id, u.seed, cid)["error"]})
         runs.append({"spec": store.spec.name, "spec_sha256": store.spec.sha256, "recipe": store.spec.recipe.record(),
                      "seeds": list(store.spec.seeds), "cells": total, "generate_runs": store.runs()})
     provenance = {**bench.metadata["provenance"], "replicates": {"command": command, "stores": runs, **environment()}}

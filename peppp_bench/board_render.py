@@ -52,7 +52,8 @@ def noise_sentence(noise: dict[str, Any] | None) -> str:
     return (f"Noise floor: HyperDiff {noise['noise_floor_hyperdiff']} between seed replicates of the same row "
             f"({noise['noise_fully_replicated_datasets']} datasets re-trained in every configuration); seed-to-seed "
             f"standard deviation of error {noise['noise_seed_std_of_error']} over {noise['noise_replicated_cells']} "
-            f"replicated cells, {noise['noise_share_of_row_variance_mean']:.0%} of a row's variance on average. "
+            f"replicated cells: noise is {noise['noise_share_of_row_variance_median']:.0%} of a row's variance across "
+            f"configurations (median over rows; mean {noise['noise_share_of_row_variance_mean']:.0%}). "
             "HyperDiff differences below the floor are within seed noise.")
 
 

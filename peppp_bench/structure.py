@@ -69,6 +69,7 @@ def noise_report(error: np.ndarray, memory: np.ndarray, replicates: np.ndarray |
         "noise_replicate_seeds": int((~np.isnan(replicates)).any(axis=(1, 2)).sum()),
         "noise_seed_std_of_error": round(float(np.sqrt(variance[replicated].mean())), 4),
         "noise_share_of_row_variance_mean": round(float(shares.mean()), 3) if len(shares) else None,
+        "noise_share_of_row_variance_median": round(float(np.median(shares)), 3) if len(shares) else None,
         "noise_fully_replicated_datasets": int(replicated.all(axis=1).sum()),
         "noise_floor_hyperdiff": round(float(np.mean(floors)), 4) if floors else None,
     }

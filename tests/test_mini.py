@@ -1,4 +1,4 @@
-"""The bundled `mini` suite: structure, regeneration of committed cells, and an offline install."""
+"""The bundled `mini` suite: structure, regeneration of committed cells and replicates, and an offline install."""
 from __future__ import annotations
 
 import json
@@ -53,6 +53,29 @@ def test_regenerated_cells_equal_the_committed_ones(mini) -> None:
             for cell in run_unit(spec.text, unit, "cpu", 1):
                 committed = mini.error.loc[unit.task.id, cell.config_id]
                 assert cell.error == committed, (unit.task.id, cell.config_id)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_mini_has_seed_replicates_and_a_noise_floor(mini) -> None:
+    """At least 5 % of the cells and every configuration of 3 tasks re-trained with seeds 1 and 2; one
+    replicate unit re-trained here must give the committed errors exactly."""
+    torch = pytest.importorskip("torch")
+    from peppp_bench.generate.backends import run_unit
+    from peppp_bench.generate.spec import read_spec
+
+    reps = mini.replicates
+    assert reps is not None and set(reps.seed) == {1, 2} and mini.cap_rule == "row-median"
+    assert reps.drop_duplicates(["dataset_id", "config_id"]).shape[0] >= 0.05 * mini.E.size
+    s = mini.metadata["structure"]
+    assert s["noise_fully_replicated_datasets"] == 3 and s["noise_floor_hyperdiff"] > 0 and s["noise_seed_std_of_error"] > 0
+    spec = read_spec(ROOT / "datasets" / "mini" / "replicates-tasks.toml")
+    unit = next(u for u in spec.units() if u.task.id == "lfw-8" and u.seed == 1)
+    committed = reps.set_index(["dataset_id", "config_id", "seed"]).error
+    threads = torch.get_num_threads()
+    try:
+        for cell in run_unit(spec.text, unit, "cpu", 1):
+            assert cell.error == committed[(unit.task.id, cell.config_id, 1)], cell.config_id
     finally:
         torch.set_num_threads(threads)
 

@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .leaderboard import (BOARD_METRICS, REFERENCE_METHOD, SHOWN_BUDGETS, average_ranks, board,
-                          paired_versus)
+from .leaderboard import BOARD_METRICS, COMPARED_WITH, SHOWN_BUDGETS, average_ranks, board, paired_versus
 from .runner import summarize
 
 LABELS = {"convergence": "convergence", "hyperdiff": "HyperDiff", "regret": "regret", "relative_memory": "rel. memory"}
@@ -84,8 +83,8 @@ def board_data(subs: list[dict[str, Any]], verified: dict[str, bool | None],
                     "name": name, "authors": s["method"]["authors"], "reference": s["method"]["reference"],
                     "verified": verified.get(name + "@" + suite), "average_rank": _num(ranks.get(name)),
                     "failed": int(rows.failed.sum()), "curves": curve,
-                    "versus": None if name == REFERENCE_METHOD or REFERENCE_METHOD not in set(f.method)
-                    else paired_versus(f, name),
+                    "versus": {ref: {str(n): paired_versus(f[f.n == n], name, ref) for n in sorted(set(f.n))}
+                               for ref in COMPARED_WITH if ref != name and ref in set(f.method)},
                 })
             methods.sort(key=lambda m: (m["reference"], m["average_rank"] if m["average_rank"] is not None else 1e9, m["name"]))
             entry["settings"][setting] = methods
@@ -109,24 +108,25 @@ def render_markdown(data: dict[str, Any]) -> str:
              "Built by `peppp-bench leaderboard build` from `leaderboard/submissions/` (do not edit by hand). ",
              "Cells are mean ± standard error over folds. Lower is better for every metric. "
              "Average rank: by regret (best error on the estimated frontier) per fold and budget n = "
-             "5…15, ties sharing the lowest rank. vs ED-MF: wins/ties/losses in HyperDiff over paired folds and "
-             "the sign test's p. ✓ verified: re-run from the repository and reproduced. "
+             "5…15, ties sharing the lowest rank. vs ed-mf, vs bo-full: at n = 5 / 10 / 15, the two-sided sign test's p "
+             "on HyperDiff over paired folds, with the folds the method wins and loses (W/L). ✓ verified: re-run from the repository and reproduced. "
              "Reference bounds (they see the held-out row) are listed last and never ranked.", ""]
     for suite, entry in data["suites"].items():
         lines += [f"## Suite `{suite}`", "", f"Data sha256 `{entry['data_sha256']}`.", "", entry["noise"], ""]
         for setting, methods in entry["settings"].items():
             lines += [f"### Setting {setting}", ""]
             header = ["method", "verified"] + [f"{LABELS[m]} n={n}" for m in BOARD_METRICS for n in SHOWN_BUDGETS]
-            header += ["avg rank", "vs ED-MF (W/T/L, p)"]
+            header += ["avg rank"] + [f"vs {ref} (p, W/L)" for ref in COMPARED_WITH]
             lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             for m in methods:
                 name = m["name"] + (" (reference bound)" if m["reference"] else "")
                 mark = {True: "✓", False: "✗", None: "–"}[m["verified"]]
                 cells = [_cell(m["curves"][metric], n) for metric in BOARD_METRICS for n in SHOWN_BUDGETS]
                 rank = "–" if m["reference"] or m["average_rank"] is None else f"{m['average_rank']:.2f}"
-                v = m["versus"]
-                vs = "–" if not v else f"{v['wins']}/{v['ties']}/{v['losses']}, p={v['p']:.2g}"
-                lines.append("| " + " | ".join([name, mark, *cells, rank, vs]) + " |")
+                vs = [" · ".join(f"{v['p']:.2g} ({v['wins']}/{v['losses']})" for v in (m["versus"][ref][str(n)] for n in SHOWN_BUDGETS
+                                                                                        if str(n) in m["versus"][ref]))
+                      if ref in m["versus"] else "–" for ref in COMPARED_WITH]
+                lines.append("| " + " | ".join([name, mark, *cells, rank, *vs]) + " |")
             lines.append("")
     return "\n".join(lines)
 
@@ -163,6 +163,7 @@ frontier (true memory, predicted error) after 10 measurements in setting I (ring
 "use strict";
 const DATA = JSON.parse(document.getElementById("board-data").textContent);
 const METRICS = ["convergence", "hyperdiff", "regret", "relative_memory"];
+const COMPARED = __COMPARED__;
 const LABELS = {convergence: "convergence", hyperdiff: "HyperDiff", regret: "regret", relative_memory: "relative memory"};
 const COLORS = ["#1f77b4","#d62728","#2ca02c","#ff7f0e","#9467bd","#8c564b","#e377c2","#7f7f7f","#bcbd22","#17becf",
                 "#aec7e8","#ff9896","#98df8a","#ffbb78","#c5b0d5","#c49c94","#f7b6d2","#dbdb8d"];
@@ -184,19 +185,22 @@ function renderTable() {
     if (x < y) return sortAsc ? -1 : 1; if (x > y) return sortAsc ? 1 : -1; return a.name < b.name ? -1 : 1;
   });
   const n = +$("budget").value;
-  const head = ["name", "verified", ...METRICS, "average_rank", "versus"];
-  const titles = {name: "method", verified: "verified", average_rank: "avg rank", versus: "vs ED-MF in HyperDiff (W/T/L, p)"};
+  const refs = COMPARED;
+  const head = ["name", "verified", ...METRICS, "average_rank", ...refs.map(r => "vs:" + r)];
+  const titles = {name: "method", verified: "verified", average_rank: "avg rank"};
+  refs.forEach(r => titles["vs:" + r] = `vs ${r} in HyperDiff (W/T/L, p; n=${n})`);
   let h = "<table id='board'><thead><tr>" + head.map(k => `<th data-key="${k}">${titles[k] || LABELS[k] + " (n=" + n + ")"}</th>`).join("") + "</tr></thead><tbody>";
   for (const m of rows) {
     const cells = [m.name + (m.reference ? " (reference bound)" : ""), m.verified === true ? "✓" : (m.verified === false ? "✗" : "–")];
     for (const k of METRICS) { const r = at(m.curves[k], n); cells.push(r ? r[1].toFixed(4) + " ± " + (r[2] ?? 0).toFixed(4) : "–"); }
     cells.push(m.reference || m.average_rank === null ? "–" : m.average_rank.toFixed(2));
-    cells.push(m.versus ? `${m.versus.wins}/${m.versus.ties}/${m.versus.losses}, p=${m.versus.p.toPrecision(2)}` : "–");
+    for (const r of refs) { const v = m.versus[r] && m.versus[r][n];
+      cells.push(v ? `${v.wins}/${v.ties}/${v.losses}, p=${v.p.toPrecision(2)}` : "–"); }
     h += `<tr class="${m.reference ? "reference" : ""}" data-method="${m.name}">` + cells.map(c => `<td>${c}</td>`).join("") + "</tr>";
   }
   $("table").innerHTML = h + "</tbody></table>";
   document.querySelectorAll("#board th").forEach(th => th.onclick = () => {
-    const k = th.dataset.key; if (k === "versus") return;
+    const k = th.dataset.key; if (k.startsWith("vs:")) return;
     sortAsc = sortKey === k ? !sortAsc : true; sortKey = k; renderTable();
   });
 }
@@ -264,7 +268,7 @@ renderSettings();
 
 def render_html(data: dict[str, Any]) -> str:
     payload = json.dumps(data, sort_keys=True, separators=(",", ":")).replace("</", "<\\/")
-    return PAGE.replace("__DATA__", payload)
+    return PAGE.replace("__DATA__", payload).replace("__COMPARED__", json.dumps(list(COMPARED_WITH)))
 
 
 def render(subs: list[dict[str, Any]], verified: dict[str, bool | None],

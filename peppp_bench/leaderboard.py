@@ -23,7 +23,7 @@ from .runner import PROTOCOL_VERSION, Evaluation, summarize
 FOLD_COLUMNS = ["setting", "seed", "dataset_id", "n", "convergence", "hyperdiff", "regret", "relative_memory",
                 "n_measured", "status", "reason"]
 BOARD_METRICS = ("convergence", "hyperdiff", "regret", "relative_memory")
-REFERENCE_METHOD = "ed-mf"
+COMPARED_WITH = ("ed-mf", "bo-full")  # the board pairs every method's folds with these (sign tests)
 SHOWN_BUDGETS = (5, 10, 15)
 TOLERANCE = 1e-6
 
@@ -239,7 +239,7 @@ def average_ranks(folds: pd.DataFrame) -> pd.Series:
     return ranks.groupby(ok.method).mean()
 
 
-def paired_versus(folds: pd.DataFrame, method: str, reference: str = REFERENCE_METHOD, metric: str = "hyperdiff") -> dict[str, Any]:
+def paired_versus(folds: pd.DataFrame, method: str, reference: str, metric: str = "hyperdiff") -> dict[str, Any]:
     """Wins/ties/losses of `method` against `reference` over shared folds (lower metric wins), sign test."""
     keys = ["setting", "seed", "dataset_id", "n"]
     a = folds[(folds.method == method) & (folds.status == "ok")].set_index(keys)[metric]

@@ -68,6 +68,7 @@ def study_figures(subs: Sequence[dict[str, Any]], out: Path, noise_floors: dict[
                     if metric == "hyperdiff" and floor is not None:
                         ax.axhline(floor, color="k", ls="--", lw=0.8, label="noise floor (seed replicates)")
                     ax.set_yscale("symlog", linthresh=1e-3)
+                    ax.set_ylim(bottom=0)
                     ax.set_title(f"setting {setting}" if row == 0 else "")
                     ax.set_xlabel("measurements n" if x_axis == "n" else "relative memory used")
                     if col == 0:

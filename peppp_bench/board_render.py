@@ -7,7 +7,7 @@ it opens from disk with no server and no network.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -273,8 +273,13 @@ def render_html(data: dict[str, Any]) -> str:
 
 def render(subs: list[dict[str, Any]], verified: dict[str, bool | None],
            frontiers: dict[str, dict[str, Any]] | None = None,
-           noise: dict[str, dict[str, Any]] | None = None) -> tuple[str, str]:
+           noise: dict[str, dict[str, Any]] | None = None, apart: Sequence[str] = ()) -> tuple[str, str]:
+    """The board's Markdown and page; `apart` names valid submissions not on the standard protocol (not ranked)."""
     data = board_data(subs, verified, frontiers, noise)
-    return render_markdown(data), render_html(data)
+    markdown = render_markdown(data)
+    if apart:
+        markdown += "\n## Not ranked: not on the standard protocol (settings I–VI, n = 5…15, seed 0)\n\n"
+        markdown += "".join(f"- `{p}`\n" for p in apart)
+    return markdown, render_html(data)
 
 

@@ -25,7 +25,7 @@ UPSTREAM_SHA256 = {
     "mem_cifar100_epo100_complete.npy": "87e4c6bdfe64699caaef53f8e57b3530335a4a3e85f9ca5893d8dfc7b40c087d",
     "rownames_cifar100_epo100_complete.npy": "827040838cace11157f861946611b6a9cc342d2e7be5a28fa79fd780665422f8",
 }
-SUITE_VERSION = "1.0.0"
+SUITE_VERSION = "1.1.0"  # 1.1.0: suite format 2 (the fingerprint covers normalizers and cap rule)
 DROPPED_ROW = 28  # full 100-class CIFAR-100, a failed run (accuracy ≈ 1 %); the paper drops it
 MEMORY_TOLERANCE_MB = 0.12
 
@@ -186,3 +186,8 @@ def build_paper_lr(upstream: Path, out: Path) -> Path:
 
 
 BUILDERS = {"paper": build_paper, "paper-lr": build_paper_lr}
+UPSTREAM_FILES = {  # the released arrays each suite is built from
+    "paper": ("acc_matrix_res64_all.npy", "mem_matrix_full.npy"),
+    "paper-lr": ("err_cifar100_epo100_complete.npy", "mem_cifar100_epo100_complete.npy",
+                 "rownames_cifar100_epo100_complete.npy"),
+}

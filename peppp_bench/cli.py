@@ -11,22 +11,31 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _build(args: argparse.Namespace) -> int:
-    from .build import BUILDERS
-
-    out = Path(args.out) if args.out else _default_out(args.suite)
-    folder = BUILDERS[args.suite](Path(args.upstream), out)
+    from .build import BUILDERS, UPSTREAM_FILES
+    from .download import built_cache, download_upstream, upstream_url
     from .suite import read_suite
 
+    if args.upstream:
+        upstream = Path(args.upstream)
+    else:
+        print(f"downloading the released arrays ({', '.join(UPSTREAM_FILES[args.suite])}) from "
+              f"{upstream_url('').rsplit('/', 1)[0]}/ (sha256-pinned)")
+        upstream = download_upstream(UPSTREAM_FILES[args.suite])
+    out = Path(args.out) if args.out else built_cache() / args.suite
+    folder = BUILDERS[args.suite](upstream, out)
     bench = read_suite(folder)
     print(f"built {bench!r} in {folder}\ndata_sha256 {bench.data_sha256}")
+    if not args.out:
+        print(f'peppp_bench.load("{args.suite}") now finds it there')
     return 0
 
 
-def _default_out(name: str) -> Path:
-    root = os.environ.get("PEPPP_BENCH_DATA_DIR")
-    if not root:
-        raise SystemExit("give --out DIR (or set PEPPP_BENCH_DATA_DIR, a folder of suite folders)")
-    return Path(root) / name
+def _upgrade(args: argparse.Namespace) -> int:
+    from .suite import read_suite, upgrade_suite
+
+    folder = upgrade_suite(Path(args.folder), Path(args.out or args.folder))
+    print(f"upgraded {read_suite(folder)!r} in {folder}")
+    return 0
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -84,13 +93,14 @@ def _method_specs(text: str) -> list[str]:
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from .methods import make_method
     from .runner import evaluate
+    from .sandbox import MethodRef
 
     params = _method_params(args.param)
-    methods = [make_method(spec, **params) for spec in _method_specs(args.method)]
+    methods = [MethodRef(spec, params) for spec in _method_specs(args.method)]  # made only inside sandboxes
     ev = evaluate(methods, args.suite, settings=args.settings.split(","), budgets=_int_list(args.budgets),
-                  seeds=_int_list(args.seeds), workers=args.workers, progress=not args.quiet, data_dir=args.data_dir)
+                  seeds=_int_list(args.seeds), workers=args.workers, progress=not args.quiet, data_dir=args.data_dir,
+                  limits=_limits(args))
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -138,6 +148,10 @@ def _generate(args: argparse.Namespace) -> int:
     from .generate.to_suite import store_to_suite
 
     spec = read_spec(args.spec)
+    if args.to_suite:
+        from .suite import check_replaceable
+
+        check_replaceable(Path(args.to_suite))  # before anything is trained or written
     store = Store(args.store, spec)
     done, total = store.count()
     print(f"{spec.name} v{spec.version}: {len(spec.tasks)} tasks × {len(spec.config_ids)} configurations × "
@@ -177,18 +191,17 @@ def _submit(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
+    from .files import atomic_write
     from .leaderboard import make_submission, write_submission
-    from .methods import make_method
     from .runner import evaluate
+    from .sandbox import MethodRef
     from .synthetic import smoke_benchmark
 
     board = Path(args.board)
     params = _method_params(args.param)
     specs = _method_specs(args.method)
-    methods = [make_method(spec, **params) for spec in specs]
-    if args.name and len(methods) == 1:
-        methods[0].name = args.name  # type: ignore[misc]
-    references = [_code_reference(spec, type(m).__name__, board, m.name) for spec, m in zip(specs, methods)]
+    name = args.name if args.name and len(specs) == 1 else None
+    methods = [MethodRef(spec, params, name) for spec in specs]  # made only inside sandboxes
     with tempfile.TemporaryDirectory() as tmp:  # the smoke run: seconds, on a synthetic suite
         smoke = evaluate(methods, smoke_benchmark(Path(tmp)), budgets=(4, 5), workers=1, progress=False)
     broken = smoke.results[smoke.results.status != "ok"]
@@ -198,18 +211,41 @@ def _submit(args: argparse.Namespace) -> int:
     print(f"smoke run passed ({len(smoke.results)} fold-budgets on a synthetic suite)")
     if args.smoke:
         return 0
+    described = smoke.meta["methods"]  # name → class, params, doc, in the order given
+    references = [_code_reference(spec, info["class"].split(":")[-1], board, name)
+                  for spec, (name, info) in zip(specs, described.items())]
+    _check_submission_targets(board, args.suite, list(described), references, args.replace)
     ev = evaluate(methods, args.suite, settings=args.settings.split(","), budgets=_int_list(args.budgets),
-                  seeds=_int_list(args.seeds), workers=args.workers, progress=not args.quiet, data_dir=args.data_dir)
-    for method, (code, copy_from) in zip(methods, references):
+                  seeds=_int_list(args.seeds), workers=args.workers, progress=not args.quiet, data_dir=args.data_dir,
+                  limits=_limits(args))
+    for (name, info), (code, copy_from) in zip(described.items(), references):
         if copy_from is not None:
             (board / "methods").mkdir(parents=True, exist_ok=True)
-            shutil.copy(copy_from, board.parent / code.split(":")[0])
-        sub = make_submission(ev, method, authors=args.authors, description=args.description or type(method).__doc__ or "",
-                              code=code)
+            atomic_write(board.parent / code.split(":")[0], Path(copy_from).read_bytes())
+        sub = make_submission(ev, name, authors=args.authors, description=args.description or info["doc"], code=code)
         path = write_submission(sub, board / "submissions")
         print(f"wrote {path}")
-    _print_ranks(board, ev.meta["suite"], [m.name for m in methods])
+    _print_ranks(board, ev.meta["suite"], list(described))
     return 0
+
+
+def _check_submission_targets(board: Path, suite: str, names: list[str],
+                              references: list[tuple[str, Path | None]], replace: bool) -> None:
+    """Before the full run: names that are safe file names, and nothing overwritten without --replace."""
+    import re
+
+    for name, (code, copy_from) in zip(names, references):
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,79}", name):
+            raise ValueError(f"method name {name!r} is not a safe file name: lower-case letters, digits, '.', '_', '-'")
+        targets = [board / "submissions" / f"{suite}--{name}.json"]
+        if copy_from is not None:
+            targets.append(board.parent / code.split(":")[0])
+        existing = [t for t in targets if t.exists() or t.is_symlink()]
+        if existing and not replace:
+            raise ValueError(f"{', '.join(map(str, existing))} exists: pass --replace to overwrite it, or choose another --name")
+        for t in existing:
+            if t.is_symlink() or not t.is_file():
+                raise ValueError(f"{t} is not a plain file: refusing to overwrite it")
 
 
 def _code_reference(spec: str, cls: str, board: Path, name: str) -> tuple[str, Path | None]:
@@ -260,7 +296,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
     import json
 
     from .board_render import NOT_EMBEDDED, frontier_views, render
-    from .leaderboard import check_all
+    from .leaderboard import check_all, code_sha256, standard
 
     board = Path(args.board)
     suites = _suites_for(board, args.data_dir)
@@ -272,8 +308,9 @@ def _leaderboard(args: argparse.Namespace) -> int:
             status = "valid" + (", verified" if c.verified else ", not re-run" if c.verified is None else "") if c.valid else "INVALID"
             print(f"{c.path}: {status}" + "".join(f"\n  - {p}" for p in c.problems))
             if c.valid and c.verified is not None:
-                digest = hashlib.sha256((board / "submissions" / c.path).read_bytes()).hexdigest()
-                record[c.path] = {"verified": c.verified, "submission_sha256": digest}
+                raw = (board / "submissions" / c.path).read_bytes()
+                record[c.path] = {"verified": c.verified, "submission_sha256": hashlib.sha256(raw).hexdigest(),
+                                  "code_sha256": code_sha256(json.loads(raw), board.parent)}
         if not args.no_rerun:
             verification_file.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
         bad = [c for c in checks if not c.valid]
@@ -281,23 +318,30 @@ def _leaderboard(args: argparse.Namespace) -> int:
         return 1 if bad else 0
     checks = check_all(board / "submissions", suites, board.parent, rerun=False)
     record = json.loads(verification_file.read_text()) if verification_file.exists() else {}
-    subs, verified = [], {}
+    subs, verified, apart = [], {}, []
     for c in checks:
         if not c.valid:
             print(f"left off the board: {c.path}: {'; '.join(c.problems)}")
             continue
         raw = (board / "submissions" / c.path).read_bytes()
         sub = json.loads(raw)
+        if not standard(sub):
+            apart.append(c.path)
+            print(f"not ranked (not on the standard protocol: settings I-VI, n = 5-15, seed 0): {c.path}")
+            continue
         subs.append(sub)
         mark = record.get(c.path)
-        fresh = mark is not None and mark["submission_sha256"] == hashlib.sha256(raw).hexdigest()
-        verified[sub["method"]["name"] + "@" + sub["suite"]["name"]] = mark["verified"] if fresh else None
+        fresh = (isinstance(mark, dict) and mark.get("submission_sha256") == hashlib.sha256(raw).hexdigest()
+                 and mark.get("code_sha256") == code_sha256(sub, board.parent))  # a hand-edited mark counts for nothing
+        verified[sub["method"]["name"] + "@" + sub["suite"]["name"]] = bool(mark["verified"]) if fresh else None
     frontiers = {name: frontier_views(bench) for name, bench in suites.items() if name not in NOT_EMBEDDED}
     noise = {name: {k: v for k, v in bench.metadata["structure"].items() if k.startswith("noise_")}
              for name, bench in suites.items()}
-    markdown, page = render(subs, verified, frontiers, noise)
-    (board / "README.md").write_text(markdown)
-    (board / "index.html").write_text(page)
+    markdown, page = render(subs, verified, frontiers, noise, apart)
+    from .files import atomic_write
+
+    atomic_write(board / "README.md", markdown)
+    atomic_write(board / "index.html", page)
     print(f"built {board / 'README.md'} and {board / 'index.html'} from {len(subs)} submissions")
     return 0
 
@@ -342,9 +386,14 @@ def parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("build", help="build a suite from the authors' released arrays")
     b.add_argument("suite", choices=["paper", "paper-lr"])
-    b.add_argument("--upstream", required=True, help="folder of the released .npy arrays")
-    b.add_argument("--out", help="suite folder to write (default: $PEPPP_BENCH_DATA_DIR/SUITE)")
+    b.add_argument("--upstream", help="folder of the released .npy arrays (default: download them, sha256-pinned)")
+    b.add_argument("--out", help="suite folder to write (default: the cache, where load() finds it)")
     b.set_defaults(handler=_build)
+
+    up = sub.add_parser("upgrade", help="write a suite folder of an older format in the current one")
+    up.add_argument("folder")
+    up.add_argument("--out", help="suite folder to write (default: FOLDER itself)")
+    up.set_defaults(handler=_upgrade)
 
     pub = sub.add_parser("publish", help="upload a built suite folder to a Hugging Face dataset repo")
     pub.add_argument("folder")
@@ -366,6 +415,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, e.g. rank=5")
     e.add_argument("--out", help="results table (.parquet); metadata goes beside it")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+    _limit_args(e)
     e.set_defaults(handler=_evaluate)
 
     st = sub.add_parser("study", help="the meta-training study: completion quality versus sampling (Figures 9/10)")
@@ -409,6 +459,8 @@ def parser() -> argparse.ArgumentParser:
     sm.add_argument("--workers", type=int, default=None)
     sm.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     sm.add_argument("--board", default="leaderboard", help="leaderboard folder (submissions/, methods/)")
+    sm.add_argument("--replace", action="store_true", help="overwrite an existing submission of the same name and suite")
+    _limit_args(sm)
     sm.add_argument("--quiet", action="store_true")
     sm.set_defaults(handler=_submit)
 
@@ -427,6 +479,20 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("--out", default="figures", help="output folder (PNG and SVG)")
     pl.set_defaults(handler=_plot)
     return p
+
+
+def _limits(args: argparse.Namespace) -> object:
+    from .sandbox import Limits
+
+    return Limits(seconds_per_fold=args.seconds_per_fold, memory_bytes=int(args.memory_gib * (1 << 30)))
+
+
+def _limit_args(p: argparse.ArgumentParser) -> None:
+    from .sandbox import Limits
+
+    p.add_argument("--seconds-per-fold", type=float, default=Limits.seconds_per_fold,
+                   help="wall-time limit of one method on one fold (all its budgets)")
+    p.add_argument("--memory-gib", type=float, default=Limits.memory_bytes / (1 << 30), help="address-space limit of a method")
 
 
 def _suite_args(p: argparse.ArgumentParser) -> None:

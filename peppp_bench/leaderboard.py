@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from . import __version__
-from .protocol import Method
+from .files import atomic_write
 from .runner import PROTOCOL_VERSION, Evaluation, summarize
 
 FOLD_COLUMNS = ["setting", "seed", "dataset_id", "n", "convergence", "hyperdiff", "regret", "relative_memory",
@@ -41,16 +41,17 @@ def _round(x: Any) -> Any:
     return x
 
 
-def make_submission(ev: Evaluation, method: Method, *, authors: str, description: str, code: str) -> dict[str, Any]:
-    """One method's submission from an evaluation (which may hold several methods)."""
-    r = ev.results[ev.results.method == method.name]
-    if r.empty:
-        raise ValueError(f"the evaluation holds no results of method {method.name!r}")
+def make_submission(ev: Evaluation, name: str, *, authors: str, description: str, code: str) -> dict[str, Any]:
+    """The submission of method `name` from an evaluation (which may hold several methods)."""
+    r = ev.results[ev.results.method == name]
+    if r.empty or name not in ev.meta["methods"]:
+        raise ValueError(f"the evaluation holds no results of method {name!r}")
+    method = ev.meta["methods"][name]
     folds = [[_round(v) for v in row] for row in r[FOLD_COLUMNS].itertuples(index=False)]
     sub = {
         "schema_version": 1,
-        "method": {"name": method.name, "authors": authors, "description": description, "code": code,
-                   "params": method.params(), "reference": bool(method.reference)},
+        "method": {"name": name, "authors": authors, "description": description, "code": code,
+                   "params": method["params"], "reference": bool(method["reference"])},
         "suite": {"name": ev.meta["suite"], "version": ev.meta["suite_version"], "data_sha256": ev.meta["data_sha256"]},
         "package_version": __version__, "protocol_version": PROTOCOL_VERSION,
         "settings": ev.meta["settings"], "budgets": ev.meta["budgets"], "seeds": ev.meta["seeds"],
@@ -86,13 +87,24 @@ def write_submission(sub: dict[str, Any], folder: Path) -> Path:
     text = json.dumps(head, indent=1, sort_keys=True)
     for k, rows in tables.items():
         text = text.replace(f'"@@{k}@@"', "[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in rows) + "\n  ]")
-    path.write_text(text + "\n")
+    atomic_write(path, text + "\n")
     return path
 
 
 def read_submissions(folder: Path, suite: str) -> list[dict[str, Any]]:
-    """Every submission on `suite` in `folder`, in file-name order."""
-    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob(f"{suite}--*.json"))]
+    """Every submission on `suite` in `folder` that parses and is valid by the schema, in file-name order
+    (`check_all` reports the others)."""
+    import jsonschema
+
+    out = []
+    for p in sorted(Path(folder).glob(f"{suite}--*.json")):
+        try:
+            sub = json.loads(p.read_text())
+            jsonschema.validate(sub, schema())
+        except (json.JSONDecodeError, UnicodeDecodeError, jsonschema.ValidationError):
+            continue
+        out.append(sub)
+    return out
 
 
 @dataclass(frozen=True)
@@ -105,10 +117,49 @@ class Check:
     verified: bool | None  # None: not re-run (code outside the repository, or verification not asked)
 
 
-def validate(sub: dict[str, Any], suites: dict[str, Any]) -> list[str]:
+STANDARD = {"settings": ["I", "II", "III", "IV", "V", "VI"], "budgets": list(range(5, 16)), "seeds": [0]}
+METHODS_DIR = "leaderboard/methods"  # where submitted method files live, relative to the repository root
+
+
+def standard(sub: dict[str, Any]) -> bool:
+    """On the standard protocol (settings I–VI, n = 5…15, seed 0): only these are ranked together."""
+    return all(sub[k] == v for k, v in STANDARD.items())
+
+
+def code_problems(sub: dict[str, Any], root: Path) -> list[str]:
+    """The method's code must be a baseline (`baselines:Class`) or a file in leaderboard/methods/
+    (`leaderboard/methods/NAME.py:Class`), and only the baselines' own bounds may be reference bounds."""
+    import baselines
+
+    code = sub["method"]["code"]
+    where, _, cls = code.rpartition(":")
+    known = {c.__name__: c for c in baselines.BASELINES.values()}
+    if where == "baselines":
+        if cls not in known:
+            return [f"code {code!r}: baselines has no method class {cls!r} ({', '.join(sorted(known))})"]
+    elif where.endswith(".py"):
+        path = Path(where)
+        methods = (root / METHODS_DIR).resolve()
+        if path.is_absolute() or ".." in path.parts or path.parent.as_posix() != METHODS_DIR or not cls.isidentifier():
+            return [f"code {code!r} is not a file of {METHODS_DIR}/: method code is only run from there "
+                    "(as leaderboard/methods/NAME.py:Class) or from baselines"]
+        full = root / path
+        if full.is_symlink() or not full.is_file() or full.resolve().parent != methods:
+            return [f"code {code!r}: {full} is missing, or a link out of {METHODS_DIR}/"]
+    else:
+        return [f"code {code!r} must be baselines:Class or {METHODS_DIR}/NAME.py:Class"]
+    bound = where == "baselines" and known[cls].reference
+    if bool(sub["method"]["reference"]) != bound:
+        return [f"reference is {sub['method']['reference']} but code {code!r} is {'' if bound else 'not '}a reference bound: "
+                "only the baselines' bounds are, whatever the file says"]
+    return []
+
+
+def validate(sub: dict[str, Any], suites: dict[str, Any], root: Path | None = None) -> list[str]:
     """Problems with a submission, each a sentence saying what is wrong; [] when it is valid.
 
-    `suites` maps suite names to loaded Benchmarks (their fingerprint and dataset ids are checked).
+    `suites` maps suite names to loaded Benchmarks (their fingerprint and dataset ids are checked);
+    with `root` (the repository), the method's code reference is checked too.
     """
     import jsonschema
 
@@ -117,7 +168,7 @@ def validate(sub: dict[str, Any], suites: dict[str, Any]) -> list[str]:
     except jsonschema.ValidationError as exc:
         where = "/".join(map(str, exc.absolute_path)) or "top level"
         return [f"schema: {exc.message} (at {where})"]
-    problems = []
+    problems = code_problems(sub, root) if root is not None else []
     name = sub["suite"]["name"]
     bench = suites.get(name)
     if bench is None:
@@ -139,6 +190,11 @@ def validate(sub: dict[str, Any], suites: dict[str, Any]) -> list[str]:
         problems.append(f"{len(missing)} folds missing (e.g. setting {example[0]}, seed {example[1]}, {example[2]}, n={example[3]})")
     if present - expected:
         problems.append(f"{len(present - expected)} fold rows outside the declared settings, seeds, datasets and budgets")
+    ok = folds[folds.status == "ok"]
+    if ok[list(BOARD_METRICS)].isna().any().any():
+        problems.append("a fold marked ok lacks a metric")
+    if (folds.n_measured > folds.n).any() and not sub["method"]["reference"]:
+        problems.append("a fold measured more configurations than its budget n")
     recomputed = _summary_of(sub)
     if not _same_table(recomputed, sub["summary"]):
         problems.append("summary does not match the per-fold results (it is recomputed from them)")
@@ -162,48 +218,65 @@ def _same_value(x: Any, y: Any) -> bool:
 def reproduces(subs: list[dict[str, Any]], bench: Any, root: Path) -> dict[str, bool | str]:
     """Re-run submissions that share a suite, settings, budgets and seeds in one evaluation (their
     completions are shared); per method name: True if every fold reproduces, False, or why it failed."""
-    from .methods import make_method
     from .runner import evaluate
+    from .sandbox import MethodRef
 
-    methods, out = [], {}
-    for sub in subs:
+    def ref(sub: dict[str, Any]) -> MethodRef:
         code = sub["method"]["code"]
-        try:
-            method = make_method(str(root / code) if ".py:" in code else code, **sub["method"]["params"])
-            method.name = sub["method"]["name"]  # type: ignore[misc]
-            methods.append(method)
-        except Exception as exc:  # noqa: BLE001 - the submitted code may fail in any way
-            out[sub["method"]["name"]] = f"{type(exc).__name__}: {exc}"
-    if methods:
-        first = subs[0]
-        ev = evaluate(methods, bench, settings=first["settings"], budgets=first["budgets"], seeds=first["seeds"], progress=False)
-        for sub, method in zip([s for s in subs if s["method"]["name"] not in out], methods):
-            again = make_submission(ev, method, authors="", description="", code=sub["method"]["code"])
-            out[method.name] = _same_table(again["folds"], sub["folds"])
+        return MethodRef(str(root / code) if ".py:" in code else code, sub["method"]["params"], sub["method"]["name"])
+
+    def run(group: list[dict[str, Any]]) -> Evaluation:
+        first = group[0]  # each method in a sandbox of its own; the harness computes each fold's completion once
+        return evaluate([ref(s) for s in group], bench, settings=first["settings"], budgets=first["budgets"],
+                        seeds=first["seeds"], progress=False)
+
+    out: dict[str, bool | str] = {}
+    try:
+        runs = [(run(subs), subs)]
+    except ValueError:  # some method cannot be made: find which, and re-run the others on their own
+        runs = []
+        for sub in subs:
+            try:
+                runs.append((run([sub]), [sub]))
+            except ValueError as exc:
+                out[sub["method"]["name"]] = str(exc)
+    for ev, group in runs:
+        for sub in group:
+            again = make_submission(ev, sub["method"]["name"], authors="", description="", code=sub["method"]["code"])
+            out[sub["method"]["name"]] = _same_table(again["folds"], sub["folds"])
     return out
 
 
-def in_repository(sub: dict[str, Any], root: Path) -> bool:
-    """Code the board can re-run: a module of this repository or a file in leaderboard/methods/."""
+def code_sha256(sub: dict[str, Any], root: Path) -> str:
+    """Fingerprint of the code a verification mark vouches for: the method's file, or the baselines package."""
+    import hashlib
+
     code = sub["method"]["code"]
-    if ".py:" in code:
-        return (root / code.split(":")[0]).is_file() and code.startswith("leaderboard/methods/")
-    return code.split(":")[0].split(".")[0] in ("baselines", "peppp_bench")
+    files = [root / code.rpartition(":")[0]] if code.endswith(".py") or ".py:" in code else sorted((root / "baselines").glob("*.py"))
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + (f.read_bytes() if f.is_file() else b""))
+    return h.hexdigest()
 
 
 def check_all(folder: Path, suites: dict[str, Any], root: Path, rerun: bool) -> list[Check]:
-    """Validate every submission file; with `rerun`, re-run those whose code is in the repository."""
+    """Validate every submission file (each on its own: a broken one is reported by name, the others
+    still validate); with `rerun`, re-run every valid one, each method in its own sandbox."""
     found: list[tuple[str, dict[str, Any] | None, list[str]]] = []
     for path in sorted(Path(folder).glob("*.json")):
         try:
             sub = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             found.append((path.name, None, [f"not valid JSON: {exc}"]))
             continue
-        found.append((path.name, sub, validate(sub, suites)))
+        problems = validate(sub, suites, root)
+        if not problems and path.name != submission_path(Path(), sub).name:
+            problems = [f"the file of a submission of {sub['method']['name']!r} on {sub['suite']['name']!r} must be named "
+                        f"{submission_path(Path(), sub).name}"]
+        found.append((path.name, sub if isinstance(sub, dict) else None, problems))
     groups: dict[str, list[dict[str, Any]]] = {}
     for _, sub, problems in found:
-        if sub is not None and not problems and rerun and in_repository(sub, root):
+        if sub is not None and not problems and rerun:
             key = json.dumps([sub["suite"]["name"], sub["settings"], sub["budgets"], sub["seeds"]])
             groups.setdefault(key, []).append(sub)
     outcome: dict[tuple[str, str], bool | str] = {}

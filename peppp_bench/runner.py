@@ -3,6 +3,10 @@
 A unit of work is (seed, observation kind, held-out dataset): its mask, completion and embeddings are
 computed once and shared by every method and by the capped and uncapped settings. BLAS runs on one
 thread everywhere, so results are identical whatever the number of worker processes.
+
+By default every method runs isolated (`sandbox.py`): in a process of its own, forked afresh for each
+held-out dataset, that never holds the held-out row and cannot read the suite. `isolate=False` runs
+methods in the harness's own processes (for debugging; nothing stops a method from peeking there).
 """
 from __future__ import annotations
 
@@ -21,8 +25,9 @@ from .pareto import pareto_mask
 from .protocol import Measurement, Method, Oracle, ProtocolViolation, Setting, Task, get_setting, readonly
 from .provenance import environment
 from .sampling import observation_mask, probabilities
+from .sandbox import Limits, MethodInfo, MethodRef, Sandbox
 from .scoring import check_predictions, score
-from .sources import load, protected
+from .sources import BUNDLED_DIR, load, protected
 from .suite import Benchmark
 
 # 2.0: a never-observed configuration is completed from its nearest formats (not to 0), and a suite
@@ -46,8 +51,11 @@ class Evaluation:
 _RUN: dict[str, Any] = {}
 
 
+AnyMethod = Method | MethodRef | str
+
+
 def evaluate(
-    methods: Method | Sequence[Method],
+    methods: AnyMethod | Sequence[AnyMethod],
     suite: str | Benchmark = "paper",
     settings: Iterable[str] = ("I", "II", "III", "IV", "V", "VI"),
     budgets: Iterable[int] = DEFAULT_BUDGETS,
@@ -55,20 +63,39 @@ def evaluate(
     workers: int | None = None,
     progress: bool = True,
     data_dir: str | None = None,
+    isolate: bool = True,
+    limits: Limits = Limits(),
+    protect: Iterable[str] = (),
 ) -> Evaluation:
-    """Score `methods` on every meta-LOOCV fold of `suite` for each setting, budget n and seed."""
+    """Score `methods` on every meta-LOOCV fold of `suite` for each setting, budget n and seed.
+
+    A method is a `Method` instance (its class importable), a `MethodRef`, or a specification string
+    (a baseline's name, `module:Class`, `path/file.py:Class`). Isolated methods get `limits` per fold
+    and may not read the suite's folder, the bundled suites, the Hub cache, `data_dir` or `protect`.
+    """
     started = time.time()
-    methods = [methods] if isinstance(methods, Method) else list(methods)
-    _check_methods(methods)
-    bench = suite if isinstance(suite, Benchmark) else load(suite, data_dir=data_dir)
+    methods = [methods] if isinstance(methods, (Method, MethodRef, str)) else list(methods)
     settings = [get_setting(s) for s in settings]
     budgets = sorted({int(n) for n in budgets})
     if not budgets or budgets[0] < 1:
         raise ValueError(f"budgets must be positive integers, got {budgets}")
     seeds = [int(s) for s in seeds]
+    bench = suite if isinstance(suite, Benchmark) else load(suite, data_dir=data_dir)
+    if isolate:
+        roots = [str(p) for p in (bench.folder, BUNDLED_DIR, data_dir, os.environ.get("PEPPP_BENCH_DATA_DIR"),
+                                  _cache_dir(), *protect) if p]
+        infos, refs = _describe_methods(methods, limits, roots)
+        _RUN.update(refs=refs, limits=limits, roots=roots)
+    else:
+        _check_methods(methods)
+        infos = [_info(m) for m in methods]
+        _RUN.update(methods=methods)
+    names = [i.name for i in infos]
+    if len(set(names)) != len(names):
+        raise ValueError(f"method names must be unique, got {names}")
     observations = sorted({s.observation for s in settings})
     units = [(seed, obs, fold) for seed in seeds for obs in observations for fold in range(bench.E.shape[0])]
-    _RUN.update(bench=bench, methods=methods, settings=settings, budgets=budgets,
+    _RUN.update(bench=bench, infos=infos, isolate=isolate, settings=settings, budgets=budgets,
                 masks={(seed, obs): observation_mask(obs, bench.M, seed) for seed in seeds for obs in observations})
     try:
         rows = _run_units(units, workers, progress)
@@ -79,21 +106,53 @@ def evaluate(
     meta = {
         "suite": bench.name, "suite_version": bench.version, "data_sha256": bench.data_sha256,
         "package_version": __version__, "protocol_version": PROTOCOL_VERSION,
-        "methods": {m.name: {"class": f"{type(m).__module__}:{type(m).__qualname__}", "nested": m.nested,
-                             "reference": m.reference, "params": m.params()} for m in methods},
+        "methods": {i.name: {"class": i.cls, "nested": i.nested, "reference": i.reference, "params": i.params, "doc": i.doc}
+                    for i in infos},
+        "isolated": isolate,
         "settings": [s.name for s in settings], "budgets": budgets, "seeds": seeds,
         "wall_seconds": round(time.time() - started, 2), **environment(),
     }
     return Evaluation(results, summarize(results), meta)
 
 
-def _check_methods(methods: list[Method]) -> None:
+def _check_methods(methods: list[Any]) -> None:
     for m in methods:
         if not isinstance(m, Method):
             raise TypeError(f"{m!r} is not a peppp_bench.Method instance: subclass Method and pass an instance")
-    names = [m.name for m in methods]
-    if len(set(names)) != len(names):
-        raise ValueError(f"method names must be unique, got {names}")
+
+
+def _cache_dir() -> str | None:
+    from .hub import default_cache_dir
+
+    return str(default_cache_dir())
+
+
+def _info(m: Method) -> MethodInfo:
+    cls = type(m)
+    return MethodInfo(m.name, f"{cls.__module__}:{cls.__qualname__}", m.nested, m.reference, m.params(), (cls.__doc__ or "").strip())
+
+
+def _describe_methods(methods: list[Any], limits: Limits, roots: list[str]) -> tuple[list[MethodInfo], list[MethodRef]]:
+    """Each method's description and the reference that makes it in a sandbox. An instance describes
+    itself; a specification is made once in a sandbox (all at once) without running its code here."""
+    for m in methods:
+        if not isinstance(m, (Method, MethodRef, str)):
+            raise TypeError(f"{m!r} is not a peppp_bench.Method instance, a MethodRef or a method specification")
+    refs = [MethodRef.of(m) if isinstance(m, Method) else MethodRef(m) if isinstance(m, str) else m for m in methods]
+    boxes = {i: Sandbox(ref, limits, roots) for i, (ref, m) in enumerate(zip(refs, methods)) if not isinstance(m, Method)}
+    infos: list[MethodInfo] = []
+    try:
+        for box in boxes.values():
+            box.launch()
+        for i, (ref, m) in enumerate(zip(refs, methods)):
+            info = _info(m) if isinstance(m, Method) else boxes[i].ready()
+            if info is None:
+                raise ValueError(f"method {ref.spec}: {boxes[i].load_error}")
+            infos.append(info)
+    finally:
+        for box in boxes.values():
+            box.close()
+    return infos, [replace(ref, name=info.name) for ref, info in zip(refs, infos)]
 
 
 def _run_units(units: list[tuple[int, str, int]], workers: int | None, progress: bool) -> list[dict]:
@@ -104,24 +163,51 @@ def _run_units(units: list[tuple[int, str, int]], workers: int | None, progress:
     bar = tqdm(total=len(units), desc="folds", unit="fold", disable=not progress)
     rows: list[dict] = []
     if workers == 1:
-        with threadpool_limits(1):
-            for unit in units:
-                rows.extend(_run_unit(unit))
-                bar.update()
+        try:
+            with threadpool_limits(1):
+                for unit in units:
+                    rows.extend(_run_unit(unit))
+                    bar.update()
+        finally:
+            _close_sandboxes()
     else:
         ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(workers, initializer=_limit_threads) as pool:
+        pool = ctx.Pool(workers, initializer=_start_worker)
+        try:
             for chunk in pool.imap_unordered(_run_unit, units, chunksize=1):
                 rows.extend(chunk)
                 bar.update()
+            pool.close()  # workers exit on their own, closing their sandboxes
+        finally:
+            pool.terminate()
+            pool.join()
     bar.close()
     return rows
 
 
-def _limit_threads() -> None:
+# This process's sandboxes, one per method (made on first use).
+_SANDBOXES: dict[int, Sandbox] = {}
+
+
+def _start_worker() -> None:
+    from multiprocessing.util import Finalize
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
+    _SANDBOXES.clear()  # a forked worker must not share its parent's
+    Finalize(None, _close_sandboxes, exitpriority=10)
+
+
+def _close_sandboxes() -> None:
+    for box in _SANDBOXES.values():
+        box.close()
+    _SANDBOXES.clear()
+
+
+def _sandbox(i: int) -> Sandbox:
+    if i not in _SANDBOXES:
+        _SANDBOXES[i] = Sandbox(_RUN["refs"][i], _RUN["limits"], _RUN["roots"])
+    return _SANDBOXES[i]
 
 
 def fold_tasks(bench: Benchmark, fold: int, seed: int, observation: str, mask: np.ndarray,
@@ -156,17 +242,40 @@ def _run_unit(unit: tuple[int, str, int]) -> list[dict]:
     seed, observation, fold = unit
     bench: Benchmark = _RUN["bench"]
     tasks = fold_tasks(bench, fold, seed, observation, _RUN["masks"][(seed, observation)], _RUN["settings"], max(_RUN["budgets"]))
+    budgets, row, memory = _RUN["budgets"], bench.E[fold], bench.M[fold]
+    runnable = [t for t in tasks if len(t.valid)]
+    if _RUN["isolate"]:
+        for task in runnable:  # computed once here, shipped with the task, shared by every method
+            task.completed()
+            task.embeddings()
     rows = []
-    for task in tasks:
-        for method in _RUN["methods"]:
-            base = dict(method=method.name, setting=task.setting, seed=seed, dataset_id=bench.dataset_ids[fold])
-            if len(task.valid) == 0:
+    for i, info in enumerate(_RUN["infos"]):
+        base = dict(method=info.name, seed=seed, dataset_id=bench.dataset_ids[fold])
+        if _RUN["isolate"]:
+            per_task = _sandbox(i).run_unit(runnable, budgets, row, memory) if runnable else []
+            outcomes = {t.setting: [(n, _score_outcome(o[n], t, info.reference, row, memory)) for n in budgets]
+                        for t, o in zip(runnable, per_task)}
+        else:
+            outcomes = {t.setting: _run_method(_RUN["methods"][i], t, row, memory, budgets, bench.data_sha256) for t in runnable}
+        for task in tasks:
+            if task.setting not in outcomes:
                 skipped = {**_failure("no configuration fits the memory cap on this dataset"), "status": "skipped"}
-                rows.extend({**base, "n": n, **skipped} for n in _RUN["budgets"])
+                rows.extend({**base, "setting": task.setting, "n": n, **skipped} for n in budgets)
                 continue
-            for n, outcome in _run_method(method, task, bench.E[fold], bench.M[fold], _RUN["budgets"], bench.data_sha256):
-                rows.append({**base, "n": n, **outcome})
+            rows.extend({**base, "setting": task.setting, "n": n, **outcome} for n, outcome in outcomes[task.setting])
     return rows
+
+
+def _score_outcome(outcome: Any, task: Task, reference: bool, row: np.ndarray, memory: np.ndarray) -> dict:
+    """A sandboxed method's (measurements, predictions) for one budget, scored; or its failure."""
+    if isinstance(outcome, str):
+        return _failure(outcome)
+    measured, raw = outcome
+    try:
+        predicted = check_predictions(raw, task.valid, row, measured, reference)
+    except ProtocolViolation as exc:
+        return _failure(f"protocol violation: {exc}")
+    return _scored(predicted, task, measured, row, memory)
 
 
 def estimated_frontier(method: Method, bench: Benchmark, dataset_id: str, setting: str = "I", n: int = 10,
@@ -235,6 +344,10 @@ def _predict_and_score(method: Method, task: Task, measured: Sequence[Measuremen
         predicted = check_predictions(raw, task.valid, row, measured, method.reference)
     except Exception as exc:  # noqa: BLE001
         return _failure(_describe(exc))
+    return _scored(predicted, task, measured, row, memory)
+
+
+def _scored(predicted: np.ndarray, task: Task, measured: Sequence[Measurement], row: np.ndarray, memory: np.ndarray) -> dict:
     s = score(predicted, task.valid, measured, row, memory, task.max_memory)
     return {"convergence": s.convergence, "hyperdiff": s.hyperdiff, "best_error": s.best_error, "regret": s.regret,
             "relative_memory": s.relative_memory, "n_measured": s.n_measured, "status": "ok", "reason": ""}

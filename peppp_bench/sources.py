@@ -27,8 +27,8 @@ class SuiteSource:
 # Pins: the tag each suite is published under, and the fingerprint its data must have (built from the
 # authors' arrays, so a rebuilt or downloaded suite is checked to be exactly the published one).
 SUITES: dict[str, SuiteSource] = {
-    "paper": SuiteSource("paper", "paper-v1.0.0", "91a14abed79e83426c2a49e3d1601b24ba62d3f16ff4f37874d15be0b1b4fe62", "87 × 99 error/memory of the PEPPP paper"),
-    "paper-lr": SuiteSource("paper-lr", "paper-lr-v1.0.0", "6845432e4f196d7cc28ba3c68f5e5bdc6dec236b9896174c141f39b0206121b2", "45 × 99 learning-rate study of the paper"),
+    "paper": SuiteSource("paper", "paper-v1.1.0", "f796d0822ffb4ca5d0b8c6f1701786de2c306ffb93df49b97c0820c819bfa39e", "87 × 99 error/memory of the PEPPP paper"),
+    "paper-lr": SuiteSource("paper-lr", "paper-lr-v1.1.0", "eb010204680481fc3aaa02c2f07c15dd3a1990b88669a46e6296cdc6dd3db9c8", "45 × 99 learning-rate study of the paper"),
 }
 
 
@@ -72,7 +72,8 @@ def load(
     """Load suite `name` as a Benchmark.
 
     Resolution order: `data_dir` (a suite folder or a folder of suite folders), then
-    `PEPPP_BENCH_DATA_DIR`, then the suites bundled with the package, then the Hub cache, then the Hub
+    `PEPPP_BENCH_DATA_DIR`, then the suites bundled with the package, then the suites that
+    `peppp-bench build` made from downloaded arrays (in the cache), then the Hub cache, then the Hub
     at the suite's pinned revision (`repo_id`/`PEPPP_BENCH_REPO_ID`, `revision`, `endpoint`). Every file
     is checked against the suite's manifest.
     """
@@ -81,7 +82,9 @@ def load(
         if folder is None:
             raise SuiteError(f"no suite {name!r} in {data_dir} (expected {Path(data_dir) / name}/metadata.json)")
         return _checked(read_suite(folder), name)
-    for root in (data_dir_from_env(), BUNDLED_DIR):
+    from .download import built_cache
+
+    for root in (data_dir_from_env(), BUNDLED_DIR, built_cache()):
         if root is not None and (folder := _find(root, name)) is not None:
             return _checked(read_suite(folder), name)
     if name not in SUITES and revision is None:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,7 +26,7 @@ import pandas as pd
 from .configs import CONFIG_IDS, configurations_table
 from .structure import noise_report, structure_report
 
-SUITE_FORMAT = 1
+SUITE_FORMAT = 2  # 2: data_sha256 also covers the configuration table, normalizers and cap rule
 DATA_FILES = ("configurations.parquet", "datasets.parquet", "cells.parquet", "metadata.json", "README.md")
 OPTIONAL_FILES = ("replicates.parquet",)
 DATASET_COLUMNS = {
@@ -76,10 +77,20 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def content_sha256(error: np.ndarray, memory: np.ndarray, dataset_ids: list[str], config_ids: list[str]) -> str:
-    """A fingerprint of the benchmark's data itself, independent of file encoding: what results cite."""
+SCORED_NORMALIZERS = ("max_memory_mb", "memory_cap_mb", "cap_rule")  # the normalizers a score depends on
+
+
+def content_sha256(error: np.ndarray, memory: np.ndarray, dataset_ids: list[str], configurations: pd.DataFrame,
+                   normalizers: dict[str, Any]) -> str:
+    """A fingerprint of everything that changes a score, independent of file encoding: what results cite.
+
+    Covers the dataset ids, the configuration table, the error and memory matrices and the normalizers
+    and cap rule of the metrics."""
     h = hashlib.sha256()
-    h.update("\n".join(dataset_ids).encode() + b"\0" + "\n".join(config_ids).encode() + b"\0")
+    table = configurations.reset_index(drop=True).astype(str).to_dict(orient="list")
+    scored = {k: normalizers.get(k, "global-median" if k == "cap_rule" else None) for k in SCORED_NORMALIZERS}
+    h.update("\n".join(dataset_ids).encode() + b"\0" + json.dumps(table, sort_keys=True).encode() + b"\0")
+    h.update(json.dumps(scored, sort_keys=True).encode() + b"\0")
     h.update(np.ascontiguousarray(error, dtype="<f8").tobytes())
     h.update(np.ascontiguousarray(memory, dtype="<f8").tobytes())
     return h.hexdigest()
@@ -96,6 +107,7 @@ class Benchmark:
     configurations: pd.DataFrame
     metadata: dict[str, Any]
     replicates: pd.DataFrame | None = None  # REPLICATE_COLUMNS, when some cells were re-trained with other seeds
+    folder: Path | None = None  # where it was read from (method sandboxes may not read it)
 
     @property
     def E(self) -> np.ndarray:
@@ -188,9 +200,9 @@ def write_suite(
     ids = list(datasets["dataset_id"])
     cube = None if replicates is None else replicate_cube(replicates, ids)
     out = Path(out)
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    check_replaceable(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
     configurations_table().to_parquet(tmp / "configurations.parquet", index=False)
     datasets[list(DATASET_COLUMNS)].reset_index(drop=True).to_parquet(tmp / "datasets.parquet", index=False)
     cells = pd.DataFrame(
@@ -216,7 +228,7 @@ def write_suite(
         "n_datasets": n,
         "n_configurations": d,
         "normalizers": normal,
-        "data_sha256": content_sha256(error, memory, ids, list(CONFIG_IDS)),
+        "data_sha256": content_sha256(error, memory, ids, configurations_table(), normal),
         "structure": {**structure_report(error, memory), **noise_report(error, memory, cube, normal["max_memory_mb"])},
         "provenance": provenance,
     }
@@ -224,10 +236,28 @@ def write_suite(
     (tmp / "README.md").write_text(dataset_card(metadata, datasets, files))
     manifest = {f: sha256_file(tmp / f) for f in files}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    if out.exists():  # a suite folder holding only a suite's files (checked above): swapped, then removed
+        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+        os.replace(out, old / out.name)
+        os.replace(tmp, out)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, out)
     return out
+
+
+def check_replaceable(out: Path) -> None:
+    """Refuse to write a suite over anything but a suite folder that holds nothing else (no data is lost)."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_symlink() or not out.is_dir():
+        raise SuiteError(f"{out} exists and is not a suite folder: refusing to replace it; choose another output folder")
+    ours = set(DATA_FILES) | set(OPTIONAL_FILES) | {"manifest.json"}
+    present = {p.name for p in out.iterdir()}
+    if not (out / "metadata.json").is_file() or not (out / "manifest.json").is_file() or present - ours:
+        others = sorted(present - ours)[:5]
+        raise SuiteError(f"{out} exists and is not a suite folder" + (f" (it holds {', '.join(others)})" if others else "")
+                         + ": refusing to replace it; choose another output folder")
 
 
 def replicate_cube(replicates: pd.DataFrame, dataset_ids: list[str]) -> np.ndarray:
@@ -281,12 +311,42 @@ def read_suite(folder: Path) -> Benchmark:
             f"suite folder {folder} is corrupt: {', '.join(bad)} missing or not matching manifest.json; "
             "rebuild it, or delete it and load again to re-download"
         )
-    metadata = json.loads((folder / "metadata.json").read_text())
-    if metadata.get("suite_format") != SUITE_FORMAT:
-        raise SuiteError(f"{folder} has suite format {metadata.get('suite_format')}, this package reads {SUITE_FORMAT}: upgrade peppp-bench")
-    datasets = pd.read_parquet(folder / "datasets.parquet")
-    configurations = pd.read_parquet(folder / "configurations.parquet")
-    cells = pd.read_parquet(folder / "cells.parquet")
+    try:
+        return _read_verified(folder)
+    except SuiteError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a file that matches its manifest can still be malformed
+        where = getattr(exc, "suite_file", None) or "a suite file"
+        raise SuiteError(f"{folder}: {where} is malformed ({type(exc).__name__}: {exc}); rebuild the suite, or delete it "
+                         "and load again to re-download") from None
+
+
+def _file(folder: Path, name: str, read: Any) -> Any:
+    """`read(folder / name)`, with the file's name attached to whatever it raises."""
+    try:
+        return read(folder / name)
+    except Exception as exc:
+        exc.suite_file = name  # type: ignore[attr-defined]
+        raise
+
+
+def _read_verified(folder: Path) -> Benchmark:
+    """Read a suite folder whose files match its manifest; every inconsistency is a SuiteError."""
+    metadata = _file(folder, "metadata.json", lambda p: json.loads(p.read_text()))
+    if not isinstance(metadata, dict) or metadata.get("suite_format") != SUITE_FORMAT:
+        found = metadata.get("suite_format") if isinstance(metadata, dict) else None
+        raise SuiteError(f"{folder}: metadata.json has suite format {found}, this package reads {SUITE_FORMAT}: upgrade "
+                         "peppp-bench, or rebuild the suite")
+    missing = {"name", "version", "normalizers", "data_sha256", "provenance"} - set(metadata)
+    if missing or not {"max_memory_mb", "memory_cap_mb"} <= set(metadata["normalizers"]):
+        raise SuiteError(f"{folder}: metadata.json lacks {sorted(missing) or 'normalizers'}: rebuild the suite")
+    datasets = _file(folder, "datasets.parquet", pd.read_parquet)
+    configurations = _file(folder, "configurations.parquet", pd.read_parquet)
+    cells = _file(folder, "cells.parquet", pd.read_parquet)
+    for name, table, columns in (("datasets.parquet", datasets, DATASET_COLUMNS), ("cells.parquet", cells, CELL_COLUMNS),
+                                 ("configurations.parquet", configurations, CONFIG_COLUMNS)):
+        if set(columns) - set(table.columns):
+            raise SuiteError(f"{folder}: {name} lacks columns {sorted(set(columns) - set(table.columns))}: rebuild the suite")
     ids = list(datasets["dataset_id"])
     n, d = len(ids), len(configurations)
     if len(cells) != n * d or list(configurations["config_id"]) != list(CONFIG_IDS):
@@ -296,19 +356,47 @@ def read_suite(folder: Path) -> Benchmark:
     memory = pd.DataFrame(cells["memory_mb"].to_numpy().reshape(n, d), index=error.index, columns=error.columns)
     if list(cells["dataset_id"].iloc[::d]) != ids:
         raise SuiteError(f"{folder}: cells.parquet rows are not in datasets.parquet order")
-    if content_sha256(error.to_numpy(), memory.to_numpy(), ids, list(CONFIG_IDS)) != metadata.get("data_sha256"):
-        raise SuiteError(f"{folder}: the data does not match the fingerprint data_sha256 in metadata.json")
     if metadata["normalizers"].get("cap_rule", "global-median") not in CAP_RULES:
         raise SuiteError(f"{folder}: metadata.json names cap rule {metadata['normalizers']['cap_rule']!r}; "
                          f"this package knows {', '.join(CAP_RULES)}: upgrade peppp-bench")
+    fingerprint = content_sha256(error.to_numpy(), memory.to_numpy(), ids, configurations, metadata["normalizers"])
+    if fingerprint != metadata["data_sha256"]:
+        raise SuiteError(f"{folder}: the data, configuration table or normalizers do not match the fingerprint "
+                         "data_sha256 in metadata.json: the suite was edited; rebuild it")
     replicates = None
     if (folder / "replicates.parquet").is_file():
-        replicates = pd.read_parquet(folder / "replicates.parquet")
+        replicates = _file(folder, "replicates.parquet", pd.read_parquet)
         try:
             replicate_cube(replicates, ids)
         except ValueError as exc:
             raise SuiteError(f"{folder}: replicates.parquet is inconsistent with the suite: {exc}") from None
-    return Benchmark(str(metadata["name"]), error, memory, datasets, configurations, metadata, replicates)
+    return Benchmark(str(metadata["name"]), error, memory, datasets, configurations, metadata, replicates, folder.resolve())
+
+
+def upgrade_suite(folder: Path, out: Path) -> Path:
+    """Write a suite folder of format 1 in the current format: the same tables, metadata and provenance,
+    fingerprinted anew (format 1's fingerprint covered only the ids and the two matrices; it is checked first)."""
+    folder = Path(folder)
+    bad = verify_suite(folder)
+    if bad:
+        raise SuiteError(f"suite folder {folder} is corrupt: {', '.join(bad)} missing or not matching manifest.json")
+    metadata = json.loads((folder / "metadata.json").read_text())
+    if metadata.get("suite_format") != 1:
+        raise SuiteError(f"{folder} has suite format {metadata.get('suite_format')}; only format 1 is upgraded")
+    cells = pd.read_parquet(folder / "cells.parquet")
+    datasets = pd.read_parquet(folder / "datasets.parquet")
+    ids, d = list(datasets["dataset_id"]), len(CONFIG_IDS)
+    error = cells["error"].to_numpy().reshape(len(ids), d)
+    memory = cells["memory_mb"].to_numpy().reshape(len(ids), d)
+    old = hashlib.sha256("\n".join(ids).encode() + b"\0" + "\n".join(CONFIG_IDS).encode() + b"\0")
+    old.update(np.ascontiguousarray(error, dtype="<f8").tobytes() + np.ascontiguousarray(memory, dtype="<f8").tobytes())
+    if old.hexdigest() != metadata["data_sha256"]:
+        raise SuiteError(f"{folder}: the data does not match its format-1 fingerprint: the suite was edited")
+    replicates = pd.read_parquet(folder / "replicates.parquet") if (folder / "replicates.parquet").is_file() else None
+    provenance = {**metadata["provenance"], "upgraded": {"from_suite_format": 1, "format_1_data_sha256": metadata["data_sha256"]}}
+    return write_suite(out, name=metadata["name"], version=metadata["version"], error=error, memory=memory, datasets=datasets,
+                       description=metadata["description"], provenance=provenance,
+                       cap_rule=metadata["normalizers"].get("cap_rule", "global-median"), replicates=replicates)
 
 
 def _cap_sentence(nz: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ def _repo() -> str:
 
 def test_publish_then_load_by_tag_and_by_sha_then_offline(suites_dir: Path, hub_url: str, tmp_path: Path, capsys) -> None:
     repo = _repo()
-    assert main(["publish", str(suites_dir / "paper"), "--repo-id", repo, "--tag", "paper-v1.0.0", "--endpoint", hub_url]) == 0
+    assert main(["publish", str(suites_dir / "paper"), "--repo-id", repo, "--tag", "paper-v1.1.0", "--endpoint", hub_url]) == 0
     sha = capsys.readouterr().out.split("at commit ")[1].split()[0]
     cache = str(tmp_path / "cache")
     by_tag = peppp_bench.load("paper", repo_id=repo, endpoint=hub_url, cache_dir=cache)  # default pin is the tag
@@ -49,7 +49,7 @@ def _cached_cells(cache: Path) -> Path:
 
 def test_corrupt_cached_file_is_refetched(suites_dir: Path, hub_url: str, tmp_path: Path) -> None:
     repo = _repo()
-    main(["publish", str(suites_dir / "paper"), "--repo-id", repo, "--tag", "paper-v1.0.0", "--endpoint", hub_url])
+    main(["publish", str(suites_dir / "paper"), "--repo-id", repo, "--tag", "paper-v1.1.0", "--endpoint", hub_url])
     cache = tmp_path / "cache"
     good = peppp_bench.load("paper", repo_id=repo, endpoint=hub_url, cache_dir=str(cache))
     cells = _cached_cells(cache).resolve()

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def submission(tiny) -> dict:
     method = baselines.make("ed-mf", rank=4)
     ev = peppp_bench.evaluate(method, tiny, settings=("I", "II"), budgets=(4, 5), workers=1, progress=False)
-    return make_submission(ev, method, authors="tests", description="ED-MF", code="baselines:EDMF")
+    return make_submission(ev, method.name, authors="tests", description="ED-MF", code="baselines:EDMF")
 
 
 def test_a_fresh_submission_is_valid_and_round_trips(submission, tiny, tmp_path: Path) -> None:
@@ -61,7 +61,7 @@ def _board_with_user_method(tmp_path: Path) -> tuple[Path, Path]:
     outside = tmp_path / "elsewhere" / "cheap.py"
     outside.parent.mkdir(parents=True)
     outside.write_text(USER_METHOD)
-    common = ["--suite", "tiny", "--data-dir", str(data), "--board", str(board), "--budgets", "4-6", "--workers", "1", "--quiet"]
+    common = ["--suite", "tiny", "--data-dir", str(data), "--board", str(board), "--budgets", "5-15", "--workers", "1", "--quiet"]
     assert main(["submit", f"{outside}:CheapMean", "--smoke", *common]) == 0
     assert main(["submit", f"{outside}:CheapMean", "--name", "cheap-mean", "--authors", "A. Researcher", *common]) == 0
     assert main(["submit", "ed-mf", *common]) == 0
@@ -157,9 +157,11 @@ def test_index_html_in_headless_chromium(tmp_path: Path) -> None:
         settings = Select(driver.find_element(By.ID, "setting"))
         assert [o.text for o in settings.options] == ["I", "II", "III", "IV", "V", "VI"]
         settings.select_by_visible_text("IV")
-        Select(driver.find_element(By.ID, "budget")).select_by_visible_text("4")
+        Select(driver.find_element(By.ID, "budget")).select_by_visible_text("7")
         header = driver.find_element(By.CSS_SELECTOR, "#board th[data-key='hyperdiff']").text
-        assert "n=4" in header and len(driver.find_elements(By.CSS_SELECTOR, "#charts-n svg")) == 4
+        assert "n=7" in header and len(driver.find_elements(By.CSS_SELECTOR, "#charts-n svg")) == 4
+        cells = driver.find_elements(By.CSS_SELECTOR, "#board tr[data-method='cheap-mean'] td")
+        assert "p=" in cells[-2].text and cells[-1].text == "–"  # paired with ed-mf; bo-full is not on this board
         datasets = Select(driver.find_element(By.ID, "dataset"))
         assert len(datasets.options) == 12
         datasets.select_by_visible_text("toy-03")

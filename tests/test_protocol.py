@@ -73,18 +73,22 @@ class Raises(Cheapest):
 
 class PeeksByLoading(Cheapest):
     name = "peeks-load"
-    data_dir: str = ""
+
+    def __init__(self, data_dir: str = "") -> None:
+        self.data_dir = data_dir
+
+    def params(self) -> dict:
+        return {"data_dir": self.data_dir}
 
     def predict(self, task: Task, measured: Sequence[Measurement]) -> np.ndarray:
         peppp_bench.load("tiny", data_dir=self.data_dir)
         return super().predict(task, measured)
 
 
-class PeeksByCopying(Cheapest):
+class PeeksByCopying(PeeksByLoading):
     """Reads the suite's files directly (no load call): caught because it predicts the held-out row exactly."""
 
     name = "peeks-copy"
-    data_dir: str = ""
 
     def predict(self, task: Task, measured: Sequence[Measurement]) -> np.ndarray:
         cells = pd.read_parquet(Path(self.data_dir) / "tiny" / "cells.parquet")
@@ -94,14 +98,18 @@ class PeeksByCopying(Cheapest):
         return E[row][task.valid]
 
 
-def test_broken_methods_fail_with_reasons_and_nothing_else(tiny, tmp_path: Path) -> None:
+@pytest.mark.parametrize("isolate", [True, False])
+def test_broken_methods_fail_with_reasons_and_nothing_else(tiny, tmp_path: Path, isolate: bool) -> None:
+    """The same rules isolated (the default: a copy of the suite in a folder the run protects cannot be read)
+    and in the harness's own process (where loading the suite is caught, and an exact copy of the row)."""
     data_dir = str(tmp_path)
     from tests.conftest import make_tiny_suite
 
     make_tiny_suite(tmp_path / "tiny")
-    PeeksByLoading.data_dir = PeeksByCopying.data_dir = data_dir
-    methods = [Cheapest(), OverBudget(), Invalid(), NaNs(), WrongShape(), Raises(), PeeksByLoading(), PeeksByCopying()]
-    ev = evaluate(methods, tiny, settings=("I", "II", "III"), budgets=(3, 4), workers=1, progress=False)
+    methods = [Cheapest(), OverBudget(), Invalid(), NaNs(), WrongShape(), Raises(), PeeksByLoading(data_dir),
+               PeeksByCopying(data_dir)]
+    ev = evaluate(methods, tiny, settings=("I", "II", "III"), budgets=(3, 4), workers=1, progress=False,
+                  isolate=isolate, protect=[data_dir])
     r = ev.results
     assert len(r) == len(methods) * 3 * 12 * 2
     by = r.groupby("method")
@@ -112,8 +120,10 @@ def test_broken_methods_fail_with_reasons_and_nothing_else(tiny, tmp_path: Path)
         "nans": "protocol violation: .* predictions are NaN or infinite",
         "wrong-shape": r"protocol violation: predictions have shape \(3,\)",
         "raises": r"RuntimeError: my bug \(at test_protocol.py:\d+\)",
-        "peeks-load": "protocol violation: peeking: a method loaded suite 'tiny'",
-        "peeks-copy": "protocol violation: peeking: predictions equal the held-out errors",
+        "peeks-load": "PermissionError: sandbox: a method may not load" if isolate
+        else "protocol violation: peeking: a method loaded suite 'tiny'",
+        "peeks-copy": "ImportError: Unable to find a usable engine" if isolate  # pyarrow.parquet may not be imported
+        else "protocol violation: peeking: predictions equal the held-out errors",
     }
     for name, pattern in expected.items():
         g = by.get_group(name)
@@ -134,7 +144,7 @@ def test_a_fold_sees_only_meta_training_rows(tiny) -> None:
                          np.isnan(task.train_error).mean(), task.reference_error))
             super().select(task, oracle)
 
-    evaluate(Spy(), tiny, settings=("I", "III"), budgets=(5,), workers=1, progress=False)
+    evaluate(Spy(), tiny, settings=("I", "III"), budgets=(5,), workers=1, progress=False, isolate=False)
     assert {s[1] for s in seen} == {(11, 99)} and not any(s[2] for s in seen) and all(s[4] is None for s in seen)
     assert {s[3] for s in seen if s[0] == "I"} == {0.0}
     assert all(0.7 < s[3] < 0.9 for s in seen if s[0] == "III")
@@ -150,7 +160,7 @@ def test_non_nested_methods_are_called_once_per_budget(tiny) -> None:
             calls.append(task.budget)
             super().select(task, oracle)
 
-    ev = evaluate(Counting(), tiny, settings=("I",), budgets=(3, 5), workers=1, progress=False)
+    ev = evaluate(Counting(), tiny, settings=("I",), budgets=(3, 5), workers=1, progress=False, isolate=False)
     assert sorted(set(calls)) == [3, 5] and len(calls) == 2 * 12
     assert (ev.results.groupby("n").n_measured.max() == pd.Series({3: 3, 5: 5})).all()
 

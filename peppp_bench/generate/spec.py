@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,9 @@ class GenerationSpec:
                 for i in range(0, len(self.config_ids), chunk)]
 
 
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # ids become file and folder names
+
+
 class SpecError(ValueError):
     """A generation spec is malformed."""
 
@@ -103,6 +107,10 @@ def parse_spec(text: str, where: str = "spec") -> GenerationSpec:
         tasks.append(Task(str(t["id"]), str(t.get("name", t["id"])), DataSpec(str(t["source"]), dict(t.get("options", {})))))
     if len({t.id for t in tasks}) != len(tasks):
         raise SpecError(f"{where}: task ids must be unique")
+    for t in tasks:
+        if not SAFE_ID.fullmatch(t.id):
+            raise SpecError(f"{where}: task id {t.id!r} is not a safe file name: use letters, digits, '.', '_' and '-', "
+                            "starting with a letter or digit")
     backend = str(suite.get("backend", "native"))
     per_unit = int(suite.get("configs_per_unit", len(ids) if backend == "native" else 1))
     if backend == "qtorch" and per_unit != 1:

@@ -8,12 +8,11 @@ A run killed at any moment loses only the unit in progress; a restart skips ever
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..files import atomic_write
 from .spec import GenerationSpec, Unit, parse_spec
 from .train import CellResult
 
@@ -36,7 +35,7 @@ class Store:
                 )
         else:
             self.root.mkdir(parents=True, exist_ok=True)
-            _atomic_write(spec_file, spec.text)
+            atomic_write(spec_file, spec.text)
         for torn in self.root.glob("cells/*/*/.*.tmp"):  # left by a run killed while writing
             torn.unlink(missing_ok=True)
 
@@ -56,7 +55,7 @@ class Store:
         return out
 
     def write(self, task: str, result: CellResult) -> None:
-        _atomic_write(self.cell_path(task, result.seed, result.config_id), json.dumps(asdict(result), indent=1, sort_keys=True))
+        atomic_write(self.cell_path(task, result.seed, result.config_id), json.dumps(asdict(result), indent=1, sort_keys=True))
 
     def read(self, task: str, seed: int, config_id: str) -> dict[str, Any]:
         path = self.cell_path(task, seed, config_id)
@@ -78,17 +77,3 @@ class Store:
         total = sum(len(u.config_ids) for u in self.spec.units())
         done = sum(1 for u in self.spec.units() for c in u.config_ids if self.done(u.task.id, u.seed, c))
         return done, total
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

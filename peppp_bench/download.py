@@ -1,0 +1,71 @@
+"""The authors' released arrays, for a user who has only this package: downloaded from their public
+repository at a pinned commit and checked against the pinned sha256 before anything is built.
+
+The arrays are plain `.npy` files, read with `allow_pickle=False`. No licence file accompanies them
+upstream. They land in the cache (`$PEPPP_BENCH_CACHE`, else huggingface_hub's) beside the suites
+built from them, which `load` then finds with no Hub.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterable
+
+from .build import UPSTREAM_SHA256, UpstreamError
+from .files import atomic_write
+from .hub import default_cache_dir
+
+UPSTREAM_REPOSITORY = "barterer/lp"
+UPSTREAM_COMMIT = "53c02f5d87823cca414c487d0f4e93b56761dacd"
+DEFAULT_BASE_URL = "https://raw.githubusercontent.com"  # override with $PEPPP_BENCH_UPSTREAM_URL (a mirror)
+
+
+def upstream_url(name: str, base_url: str | None = None) -> str:
+    base = (base_url or os.environ.get("PEPPP_BENCH_UPSTREAM_URL") or DEFAULT_BASE_URL).rstrip("/")
+    return f"{base}/{UPSTREAM_REPOSITORY}/{UPSTREAM_COMMIT}/data/{name}"
+
+
+def upstream_cache() -> Path:
+    """Where downloaded arrays are kept: one folder per pinned commit."""
+    return Path(default_cache_dir()) / "peppp-bench" / "upstream" / UPSTREAM_COMMIT
+
+
+def built_cache() -> Path:
+    """Where suites built from downloaded arrays are kept; `load` looks here after the bundled suites."""
+    return Path(default_cache_dir()) / "peppp-bench" / "built"
+
+
+def download_upstream(files: Iterable[str], dest: Path | None = None, base_url: str | None = None,
+                      timeout: float = 60.0) -> Path:
+    """Download `files` into `dest` (default: the cache), each refused unless its sha256 is the pinned one.
+
+    A file already there with the right sha256 is not fetched again; a failed or refused download
+    leaves nothing behind."""
+    dest = Path(dest) if dest is not None else upstream_cache()
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        if name not in UPSTREAM_SHA256:
+            raise UpstreamError(f"{name} is not one of the released arrays: {', '.join(UPSTREAM_SHA256)}")
+        target = dest / name
+        if target.is_file() and _sha256(target.read_bytes()) == UPSTREAM_SHA256[name]:
+            continue
+        url = upstream_url(name, base_url)
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                data = response.read()
+        except (urllib.error.URLError, OSError) as exc:
+            raise UpstreamError(f"could not download {url} ({exc}); check the network, or pass --upstream DIR with "
+                                "the released arrays") from None
+        digest = _sha256(data)
+        if digest != UPSTREAM_SHA256[name]:
+            raise UpstreamError(f"{url} has sha256 {digest}, not the pinned {UPSTREAM_SHA256[name]}: refused, nothing "
+                                "was built (the file changed upstream or in transit)")
+        atomic_write(target, data)
+    return dest
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,490 @@
+"""Run a selection method where it cannot see what it must predict, nor touch anything else.
+
+Each method gets a zygote: a fresh interpreter (`python -m peppp_bench.sandbox`) that imports the
+method's code, installs a guard and then serves units of work. For every unit (one held-out dataset:
+its tasks in the settings of one observation kind) the zygote forks a fresh copy that runs the method
+and exits, so nothing a method keeps in memory (module state, caches, the rows it saw as
+meta-training in another fold) reaches another fold, another method or the harness.
+
+The held-out row never enters these processes. The harness answers `oracle.measure(j)` over a pipe
+and keeps the budget; it scores the predictions itself. What the method sends back is plain JSON
+(never unpickled by the harness). The guard, a `sys.addaudithook` hook, refuses: reading the suite
+folders and the Hub cache; writing anywhere but the method's own temporary folder; subprocesses,
+exec, fork, signals to other processes, network connections, and loading native code through ctypes
+or cffi; importing the file readers that bypass Python's `open` (pyarrow's parquet, dataset and
+filesystem modules, polars, duckdb, fastparquet). The package's loaders are replaced by stubs that
+refuse. A fold that takes longer than its time limit, exits, is killed or exhausts the memory limit
+fails with that reason; the run goes on.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import numpy as np
+
+from .protocol import Measurement, Method, Oracle, ProtocolViolation, Task
+
+FRAME = struct.Struct("<Q")
+MAX_MESSAGE = 64 << 20  # a message from a method larger than this breaks the harness protocol
+CONSECUTIVE_TIMEOUTS = 3  # after this many folds in a row over the time limit, the method's other folds are not run
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one fold of one method may use: wall seconds (all its budgets together) and address space."""
+
+    seconds_per_fold: float = 120.0
+    memory_bytes: int = 8 << 30
+
+
+@dataclass(frozen=True)
+class MethodRef:
+    """How to make a method in a fresh process: a baseline's name, `module:Class` or `path.py:Class`,
+    its constructor parameters, and the name its results carry."""
+
+    spec: str
+    params: dict[str, Any] = field(default_factory=dict)
+    name: str | None = None
+
+    @staticmethod
+    def of(method: Method) -> MethodRef:
+        """The reference that re-creates an instance made in this process (its class must be importable)."""
+        cls = type(method)
+        module = sys.modules.get(cls.__module__)
+        if "<locals>" in cls.__qualname__ or module is None:
+            raise TypeError(f"{cls.__qualname__} cannot be re-created in a sandbox: define it at the top level of a module "
+                            "or file, or evaluate with isolate=False (no protection against peeking)")
+        if cls.__module__ in ("__main__", "__mp_main__") or cls.__module__.startswith("peppp_user_"):
+            path = getattr(module, "__file__", None)
+            if path is None:
+                raise TypeError(f"{cls.__qualname__} is defined interactively: put it in a file and pass 'file.py:{cls.__qualname__}'")
+            return MethodRef(f"{os.path.abspath(path)}:{cls.__qualname__}", method.params(), method.name)
+        return MethodRef(f"{cls.__module__}:{cls.__qualname__}", method.params(), method.name)
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What the zygote reports about the method it made."""
+
+    name: str
+    cls: str
+    nested: bool
+    reference: bool
+    params: dict[str, Any]
+    doc: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Framing: length-prefixed messages. The harness sends pickles (the child trusts the harness);
+# the child sends JSON (the harness trusts nothing from it).
+
+
+def _write(stream: Any, payload: bytes) -> None:
+    stream.write(FRAME.pack(len(payload)) + payload)
+    stream.flush()
+
+
+def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _read(fd: int, deadline: float | None = None) -> bytes:
+    (size,) = FRAME.unpack(_read_exact(fd, FRAME.size, deadline))
+    if size > MAX_MESSAGE:
+        raise ValueError(f"a message of {size} bytes")
+    return _read_exact(fd, size, deadline)
+
+
+# ---------------------------------------------------------------------------------------------
+# The harness's side.
+
+
+class Sandbox:
+    """One method's zygote, started on first use and again after it was killed."""
+
+    def __init__(self, ref: MethodRef, limits: Limits, protected: Sequence[str]) -> None:
+        self.ref, self.limits, self.protected = ref, limits, [os.path.realpath(p) for p in protected]
+        self._proc: subprocess.Popen | None = None
+        self.info: MethodInfo | None = None
+        self.load_error: str | None = None
+        self._timeouts = 0
+        self._tmp = tempfile.mkdtemp(prefix="peppp-sandbox-")
+
+    def start(self) -> MethodInfo | None:
+        """Start the zygote if it is not running; the method's info, or None when it cannot be made."""
+        if self._proc is not None and self._proc.poll() is None:
+            return self.info
+        self.launch()
+        return self.ready()
+
+    def launch(self) -> None:
+        """Start the zygote's interpreter and tell it which method to make (returns at once)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PEPPP_BENCH_", "HF_"))}
+        env.update(PYTHONPATH=os.pathsep.join(p for p in sys.path if p), HF_HUB_OFFLINE="1", PEPPP_BENCH_OFFLINE="1",
+                   OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+        memory = self.limits.memory_bytes
+
+        def limit() -> None:  # in the child, before exec
+            import resource
+
+            os.setsid()
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+        self._proc = subprocess.Popen([sys.executable, "-m", "peppp_bench.sandbox"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=self._tmp,
+                                      preexec_fn=limit)
+        _write(self._proc.stdin, pickle.dumps(("init", self.ref, self.protected, self._tmp)))
+
+    def ready(self) -> MethodInfo | None:
+        """Wait for the zygote to report the method it made; None (see `load_error`) when it could not."""
+        try:
+            reply = json.loads(_read(self._proc.stdout.fileno(), time.monotonic() + max(60.0, self.limits.seconds_per_fold)))
+        except (TimeoutError, EOFError, ValueError) as exc:
+            self.kill()
+            self.load_error = f"the method's process did not start ({type(exc).__name__})"
+            return None
+        if reply[0] != "ready":
+            self.kill()
+            self.load_error = f"the method could not be made: {reply[1]}"
+            return None
+        _, name, cls, nested, reference, params, doc = reply
+        self.info = MethodInfo(str(name), str(cls), bool(nested), bool(reference), dict(params), str(doc))
+        return self.info
+
+    def kill(self) -> None:
+        if self._proc is None:
+            return
+        try:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._proc.wait()
+        for stream in (self._proc.stdin, self._proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        self._proc = None
+
+    def close(self) -> None:
+        self.kill()
+        import shutil
+
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def run_unit(self, tasks: Sequence[Task], budgets: Sequence[int], row: np.ndarray,
+                 memory: np.ndarray) -> list[dict[int, tuple[Sequence[Measurement], Any] | str]]:
+        """Run the method on each task. Per task, per budget n: (measurements, raw predictions) to score,
+        or the reason it failed."""
+        out: list[dict[int, tuple[Sequence[Measurement], Any] | str]] = [{} for _ in tasks]
+
+        def fail_rest(reason: str) -> list[dict[int, Any]]:
+            for per_n in out:
+                for n in budgets:
+                    per_n.setdefault(n, reason)
+            return out
+
+        if self._timeouts >= CONSECUTIVE_TIMEOUTS:
+            return fail_rest(f"not run: the method exceeded the time limit on {CONSECUTIVE_TIMEOUTS} folds in a row")
+        info = self.start()
+        if info is None:
+            return fail_rest(self.load_error or "the method could not be made")
+        if info.reference:
+            tasks = [replace(t, reference_error=_readonly(row)) for t in tasks]
+        try:
+            _write(self._proc.stdin, pickle.dumps(("unit", list(tasks), list(budgets)), protocol=5))
+        except (BrokenPipeError, OSError):
+            self.kill()
+            return fail_rest("the method's process died before the fold started")
+        fd = self._proc.stdout.fileno()
+        oracles: dict[int, Oracle] = {}
+        current, deadline = 0, time.monotonic() + self.limits.seconds_per_fold
+        try:
+            while True:
+                msg = json.loads(_read(fd, deadline))
+                kind = msg[0]
+                if kind == "begin":
+                    t, budget = int(msg[1]), int(msg[2])
+                    if t != current:
+                        current, deadline = t, time.monotonic() + self.limits.seconds_per_fold
+                    oracles[t] = Oracle(row, memory, tasks[t].valid, budget)
+                elif kind == "measure":
+                    try:
+                        reply: tuple = ("value", oracles[current].measure(msg[1]))
+                    except ProtocolViolation as exc:
+                        reply = ("violation", str(exc))
+                    _write(self._proc.stdin, pickle.dumps(reply))
+                elif kind == "selected":
+                    t, failure = int(msg[1]), msg[2]
+                    oracle = oracles[t]
+                    reason = failure or (f"protocol violation: {oracle.violations[0]}" if oracle.violations else None)
+                    if reason:
+                        for n in (budgets if info.nested else [oracle.budget]):
+                            out[t][n] = str(reason)
+                elif kind == "predicted":
+                    t, n, value = int(msg[1]), int(msg[2]), msg[3]
+                    if n not in out[t]:
+                        out[t][n] = str(value["failed"]) if isinstance(value, dict) else (oracles[t].measured[:n], value)
+                elif kind == "unit-done":
+                    self._timeouts = 0
+                    if msg[1]:
+                        return fail_rest(str(msg[1]))
+                    return fail_rest("the method returned no prediction")
+                else:
+                    raise ValueError(kind)
+        except TimeoutError:
+            self.kill()
+            self._timeouts += 1
+            return fail_rest(f"timed out: over the limit of {self.limits.seconds_per_fold:g} s for one fold")
+        except EOFError:
+            self.kill()
+            return fail_rest("the method's process died")
+        except (ValueError, TypeError, KeyError, IndexError, BrokenPipeError, OSError) as exc:
+            self.kill()
+            return fail_rest(f"the method broke the harness protocol ({type(exc).__name__})")
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=float)
+    a.flags.writeable = False
+    return a
+
+
+# ---------------------------------------------------------------------------------------------
+# The child's side.
+
+
+class RemoteOracle:
+    """The method's view of the oracle: each measurement is asked of the harness, which counts it."""
+
+    def __init__(self, send: Any, recv: Any, task: Task, budget: int) -> None:
+        self._send, self._recv, self._task = send, recv, task
+        self._log: list[Measurement] = []
+        self._seen: dict[int, Measurement] = {}
+        self._violations: list[str] = []
+        self.budget = budget
+
+    def measure(self, config: int) -> float:
+        if isinstance(config, (bool, np.bool_)) or not isinstance(config, (int, np.integer)):
+            self._violations.append(f"measure() takes a configuration index (int), got {config!r}")
+            raise ProtocolViolation(self._violations[-1])
+        j = int(config)
+        if j in self._seen:
+            return self._seen[j].error
+        self._send(["measure", j])
+        kind, value = self._recv()
+        if kind == "violation":
+            self._violations.append(value)
+            raise ProtocolViolation(value)
+        m = Measurement(j, float(value), float(self._task.test_memory[j]))
+        self._seen[j] = m
+        self._log.append(m)
+        return m.error
+
+    @property
+    def measured(self) -> tuple[Measurement, ...]:
+        return tuple(self._log)
+
+    @property
+    def remaining(self) -> int:
+        return self.budget - len(self._log)
+
+    @property
+    def violations(self) -> tuple[str, ...]:
+        return tuple(self._violations)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ProtocolViolation):
+        return f"protocol violation: {exc}"
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _predictions(value: Any) -> Any:
+    """Predictions as JSON: a list of floats, or why they are not numbers."""
+    try:
+        return np.asarray(value, dtype=float).tolist()
+    except (TypeError, ValueError) as exc:
+        return {"failed": f"protocol violation: predictions are not numbers ({type(value).__name__}: {exc})"}
+
+
+def _run_unit(method: Method, tasks: list[Task], budgets: list[int], send: Any, recv: Any) -> None:
+    for t, task in enumerate(tasks):
+        for budget in ([budgets[-1]] if method.nested else budgets):
+            task_b = replace(task, budget=budget)
+            send(["begin", t, budget])
+            oracle = RemoteOracle(send, recv, task_b, budget)
+            try:
+                method.select(task_b, oracle)  # type: ignore[arg-type]
+            except BaseException as exc:  # noqa: BLE001 - exit, KeyboardInterrupt: this fold fails, nothing else
+                send(["selected", t, _describe(exc)])
+                continue
+            send(["selected", t, None])
+            for n in (budgets if method.nested else [budget]):
+                try:
+                    value = _predictions(method.predict(replace(task_b, budget=n), oracle.measured[:n]))
+                except BaseException as exc:  # noqa: BLE001
+                    value = {"failed": _describe(exc)}
+                send(["predicted", t, n, value])
+
+
+BLOCKED_EVENTS = frozenset({
+    "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "pty.spawn",
+    "os.kill", "os.killpg", "signal.pthread_kill", "socket.connect", "socket.bind", "socket.getaddrinfo",
+    "ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle", "ctypes.call_function", "ctypes.string_at",
+    "ctypes.wstring_at", "ctypes.cdata", "ctypes.cdata/buffer", "ctypes.addressof", "sys.addaudithook",
+    "cpython.PyInterpreterState_New", "sys._current_frames", "gc.get_objects", "gc.get_referrers", "gc.get_referents",
+})
+BLOCKED_IMPORTS = ("ctypes", "_ctypes", "cffi", "pyarrow.parquet", "pyarrow._parquet", "pyarrow.dataset",
+                   "pyarrow._dataset", "pyarrow.fs", "pyarrow._fs", "pyarrow.feather", "pyarrow.csv", "pyarrow._csv",
+                   "pyarrow.json", "pyarrow._json", "pyarrow.orc", "pyarrow._orc", "fastparquet", "polars", "duckdb")
+PATH_WRITES = frozenset({"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate",
+                         "os.symlink", "os.link", "os.utime", "shutil.rmtree", "shutil.move", "shutil.copyfile"})
+PATH_READS = frozenset({"os.listdir", "os.scandir", "glob.glob"})
+
+
+def install_guard(protected: Sequence[str], tmpdir: str, serving: list[bool]) -> None:
+    """The audit hook that refuses what a method may not do (see the module docstring). The zygote itself
+    may fork once `serving[0]` is set, after the method is made; nothing else may."""
+    roots = tuple(os.path.realpath(p) for p in protected)
+    tmp = os.path.realpath(tmpdir)
+    zygote = os.getpid()
+
+    def under(path: Any, folders: tuple[str, ...]) -> bool:
+        if isinstance(path, int) or path is None:
+            return False
+        p = os.path.realpath(os.fsdecode(path))
+        return any(p == r or p.startswith(r + os.sep) for r in folders)
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "open":
+            path, mode, flags = args
+            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool(
+                (flags or 0) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC))
+            if writing and not isinstance(path, int) and not under(path, (tmp,)):
+                raise PermissionError(f"sandbox: a method may write only under {tmp}, not {path}")
+            if under(path, roots):
+                raise PermissionError(f"sandbox: {path} holds benchmark data a method may not read")
+        elif event == "os.fork" and serving[0] and os.getpid() == zygote:
+            return
+        elif event in BLOCKED_EVENTS:
+            raise PermissionError(f"sandbox: {event} is not allowed in a method")
+        elif event == "import" and args[0] and args[0].startswith(BLOCKED_IMPORTS):
+            name = args[0]
+            if any(name == b or name.startswith(b + ".") for b in BLOCKED_IMPORTS):
+                raise ImportError(f"sandbox: importing {name} is not allowed in a method")
+        elif event in PATH_WRITES and args and not under(args[0], (tmp,)):
+            raise PermissionError(f"sandbox: {event} outside {tmp} is not allowed in a method")
+        elif event in PATH_READS and args and under(args[0], roots):
+            raise PermissionError(f"sandbox: {args[0]} holds benchmark data a method may not read")
+
+    sys.addaudithook(hook)
+
+
+def _refuse(*_: Any, **__: Any) -> Any:
+    raise PermissionError("sandbox: a method may not load benchmark data; it gets what it may see in its Task")
+
+
+def _disable_loaders() -> None:
+    from . import hub, sources, suite
+
+    for module, names in ((sources, ("load",)), (suite, ("read_suite", "verify_suite")), (hub, ("download_suite",))):
+        for name in names:
+            if hasattr(module, name):
+                setattr(module, name, _refuse)
+    import peppp_bench
+
+    peppp_bench.load = _refuse  # type: ignore[assignment]
+
+
+def main() -> None:
+    """The zygote: make the method, guard the process, then fork a fresh copy for every unit."""
+    rfd, wfd = os.dup(0), os.dup(1)
+    os.dup2(2, 1)  # a method's prints go to stderr, never into the protocol
+    out = os.fdopen(wfd, "wb")
+
+    def send(msg: Any) -> None:
+        _write(out, json.dumps(msg).encode())
+
+    def recv() -> Any:
+        return pickle.loads(_read(rfd))
+
+    _, ref, protected, tmpdir = recv()
+    os.environ["TMPDIR"] = tmpdir
+    tempfile.tempdir = tmpdir
+    import baselines  # noqa: F401 - the harness's own imports, before the guard
+    import pandas  # noqa: F401
+
+    from .methods import make_method
+
+    serving = [False]
+    _disable_loaders()
+    install_guard(protected, tmpdir, serving)  # the method's own code runs only under the guard, from its import on
+    try:
+        method = make_method(ref.spec, **ref.params)
+        if ref.name:
+            method.name = ref.name  # type: ignore[misc]
+        info = ["ready", method.name, f"{type(method).__module__}:{type(method).__qualname__}", bool(method.nested),
+                bool(method.reference), method.params(), (type(method).__doc__ or "").strip()]
+        json.dumps(info)
+    except BaseException as exc:  # noqa: BLE001
+        send(["failed", _describe(exc)])
+        return
+    serving[0] = True
+    send(info)
+    while True:
+        try:
+            _, tasks, budgets = recv()
+        except EOFError:
+            return
+        for task in tasks:
+            for a in (task.train_error, task.train_memory, task.train_probability, task.test_memory, task.valid):
+                a.flags.writeable = False
+        pid = os.fork()
+        if pid == 0:  # the fresh copy that runs this unit
+            code = 0
+            try:
+                _run_unit(method, tasks, budgets, send, recv)
+            except BaseException:  # noqa: BLE001 - the harness stopped answering
+                code = 1
+            finally:
+                out.flush()
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        reason = None
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            reason = f"the method's process was killed by signal {signal.Signals(sig).name}" + (
+                " (out of memory?)" if sig == signal.SIGKILL else "")
+        elif os.WEXITSTATUS(status) != 0:
+            reason = f"the method's process exited with status {os.WEXITSTATUS(status)}"
+        send(["unit-done", reason])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,318 @@
+"""Isolated method runs: every attack of a hostile method fails only its own folds, and changes nothing else.
+
+Each attacker is a Cheapest method (tests/test_protocol.py) that tries one thing. The tiny suite is
+read from a folder the test owns; its path reaches a method only as a constructor parameter.
+"""
+from __future__ import annotations
+
+import gc
+import inspect
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import baselines
+import peppp_bench
+from peppp_bench import Measurement, Oracle, Task
+from peppp_bench.sandbox import Limits
+from tests.test_protocol import Cheapest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Attack(Cheapest):
+    """Runs `attack` in select; a successful attack predicts what it found."""
+
+    def __init__(self, where: str = "") -> None:
+        self.where = where
+
+    def params(self) -> dict:
+        return {"where": self.where}
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        raise NotImplementedError
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        self.found = self.attack(task, oracle)
+        super().select(task, oracle)
+
+    def predict(self, task: Task, measured: Sequence[Measurement]) -> np.ndarray:
+        return np.asarray(self.found, dtype=float)[task.valid] + 1e-9
+
+
+class ReadsParquet(_Attack):
+    name = "reads-parquet"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        return pd.read_parquet(Path(self.where) / "cells.parquet").error.to_numpy()[:99]
+
+
+class OpensFile(_Attack):
+    name = "opens-file"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        with open(Path(self.where) / "cells.parquet", "rb") as f:
+            f.read()
+        raise RuntimeError("read the suite's file")
+
+
+class CallsLoader(_Attack):
+    name = "calls-loader"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        return peppp_bench.load("tiny", data_dir=str(Path(self.where).parent)).E[0]
+
+
+class ReadsSuite(_Attack):
+    name = "reads-suite"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        from peppp_bench.suite import read_suite
+
+        return read_suite(Path(self.where)).E[0]
+
+
+class ScansGarbageCollector(_Attack):
+    name = "scans-gc"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        return [o for o in gc.get_objects() if isinstance(o, np.ndarray)][0]
+
+
+class WalksStack(_Attack):
+    name = "walks-stack"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        for frame in inspect.stack():
+            for name, value in frame.frame.f_locals.items():
+                if name in ("row", "true_error", "bench"):
+                    return value
+        raise RuntimeError("nothing on the stack")
+
+
+class OpensClosure(_Attack):
+    name = "opens-closure"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        return [c.cell_contents for c in oracle._measure.__closure__]  # type: ignore[attr-defined]
+
+
+class ReadsModuleState(_Attack):
+    name = "reads-module-state"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        from peppp_bench import runner
+
+        return runner._RUN["bench"].E[0]
+
+
+class Mutates(Cheapest):
+    """Normalises the task's arrays in place (an honest-looking mistake that once broke another method)."""
+
+    name = "mutates"
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        for a in (task.test_memory, task.train_error, task.train_memory):
+            a.flags.writeable = True
+            a /= 2.0
+        super().select(task, oracle)
+
+
+class Monkeypatches(Cheapest):
+    """Replaces the harness's scoring and oracle in its own process: it is scored in another."""
+
+    name = "monkeypatches"
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        import peppp_bench.runner
+        import peppp_bench.scoring
+
+        peppp_bench.scoring.score = lambda *a, **k: None  # type: ignore[assignment]
+        peppp_bench.runner.score = peppp_bench.scoring.score  # type: ignore[attr-defined]
+        peppp_bench.Oracle.measure = lambda self, j: 0.0  # type: ignore[method-assign]
+        super().select(task, oracle)
+
+
+class Remembers(Cheapest):
+    """Keeps what it saw across folds: each held-out dataset gets a fresh process, so it remembers nothing."""
+
+    name = "remembers"
+    seen: list = []
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        Remembers.seen.append(task.setting)
+        if len(Remembers.seen) > 1:
+            raise RuntimeError(f"remembered {len(Remembers.seen) - 1} earlier folds")
+        super().select(task, oracle)
+
+
+class Exits(Cheapest):
+    name = "exits"
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        sys.exit(3)
+
+
+class HardExits(Cheapest):
+    name = "hard-exits"
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        os._exit(4)
+
+
+class Aborts(Cheapest):
+    name = "aborts"
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        os.abort()
+
+
+class Interrupts(Cheapest):
+    name = "interrupts"
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        raise KeyboardInterrupt
+
+
+class Sleeps(Cheapest):
+    name = "sleeps"
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        time.sleep(30)
+
+
+class EatsMemory(Cheapest):
+    name = "eats-memory"
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        np.ones(8 << 30, dtype=np.uint8)
+
+
+class Writes(_Attack):
+    name = "writes"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        Path(self.where).write_text("a method was here")
+        raise RuntimeError("wrote outside its folder")
+
+
+class KillsParent(Cheapest):
+    name = "kills-parent"
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        import signal
+
+        os.kill(os.getppid(), signal.SIGKILL)
+
+
+class Spawns(Cheapest):
+    name = "spawns"
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        import subprocess
+
+        subprocess.run(["cat", "/etc/hostname"], check=True)
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory):
+    from peppp_bench.synthetic import synthetic_suite
+
+    root = tmp_path_factory.mktemp("sandboxed")
+    return peppp_bench.load("tiny", data_dir=synthetic_suite(root / "tiny").parent)
+
+
+def _run(methods: list, bench, limits: Limits = Limits(), workers: int = 1):
+    return peppp_bench.evaluate(methods, bench, settings=("I", "II"), budgets=(3,), workers=workers, progress=False,
+                                limits=limits)
+
+
+def _reasons(ev) -> dict[str, str]:
+    r = ev.results
+    return {m: "; ".join(sorted(set(g.reason))) for m, g in r.groupby("method")}
+
+
+def test_peeking_attacks_fail_their_own_folds_only(suite) -> None:
+    folder = str(suite.folder)
+    attacks = [ReadsParquet(folder), OpensFile(folder), CallsLoader(folder), ReadsSuite(folder), ScansGarbageCollector(),
+               WalksStack(), OpensClosure(), ReadsModuleState()]
+    ev = _run([Cheapest(), *attacks], suite, workers=2)
+    r = ev.results
+    assert (r[r.method == "cheapest"].status == "ok").all()
+    expected = {
+        "reads-parquet": "ImportError: Unable to find a usable engine|sandbox",  # pyarrow.parquet may not be imported
+        "opens-file": "PermissionError: sandbox: .*cells.parquet holds benchmark data",
+        "calls-loader": "PermissionError: sandbox: a method may not load benchmark data",
+        "reads-suite": "PermissionError: sandbox: a method may not load benchmark data",
+        "scans-gc": "PermissionError: sandbox: gc.get_objects is not allowed",
+        "walks-stack": "RuntimeError: nothing on the stack",
+        "opens-closure": "AttributeError",
+        "reads-module-state": "KeyError: 'bench'",
+    }
+    reasons = _reasons(ev)
+    for name, pattern in expected.items():
+        g = r[r.method == name]
+        assert (g.status == "failed").all() and g.reason.str.contains(pattern).all(), (name, reasons[name])
+
+
+def test_a_method_cannot_change_another_methods_results(suite) -> None:
+    alone = _run([baselines.make("ed-mf", rank=3)], suite).results
+    together = _run([Mutates(), Monkeypatches(), baselines.make("ed-mf", rank=3)], suite, workers=2).results
+    pd.testing.assert_frame_equal(together[together.method == "ed-mf"].reset_index(drop=True), alone)
+    mine = together[together.method == "monkeypatches"]
+    cheapest = _run([Cheapest()], suite).results
+    assert (mine.status == "ok").all() and np.allclose(mine.hyperdiff.to_numpy(), cheapest.hyperdiff.to_numpy())
+    mutated = together[together.method == "mutates"]  # the task's arrays are read-only views it cannot unlock
+    assert (mutated.status == "failed").all() and mutated.reason.str.contains("WRITEABLE|read-only").all()
+
+
+def test_nothing_is_remembered_between_held_out_datasets(suite) -> None:
+    ev = peppp_bench.evaluate(Remembers(), suite, settings=("I",), budgets=(3,), workers=1, progress=False)
+    assert (ev.results.status == "ok").all(), _reasons(ev)
+
+
+def test_exits_hangs_and_memory_exhaustion_fail_their_folds_and_the_run_goes_on(suite, tmp_path: Path) -> None:
+    target = ROOT / "leaderboard" / "a-method-was-here.txt"
+    limits = Limits(seconds_per_fold=2.0, memory_bytes=3 << 30)
+    methods = [Exits(), HardExits(), Aborts(), Interrupts(), Sleeps(), EatsMemory(), Writes(str(target)), KillsParent(), Spawns(),
+               Cheapest()]
+    started = time.monotonic()
+    ev = _run(methods, suite, limits=limits, workers=2)
+    r = ev.results
+    assert (r[r.method == "cheapest"].status == "ok").all()
+    expected = {
+        "exits": "SystemExit: 3",
+        "hard-exits": "exited with status 4",
+        "aborts": "killed by signal SIGABRT",
+        "interrupts": "KeyboardInterrupt",
+        "sleeps": "timed out|not run: the method exceeded the time limit",
+        "eats-memory": "MemoryError|killed by signal",
+        "writes": "PermissionError: sandbox: a method may write only under",
+        "kills-parent": "PermissionError: sandbox: os.kill is not allowed",
+        "spawns": "PermissionError: sandbox: subprocess.Popen is not allowed",
+    }
+    reasons = _reasons(ev)
+    for name, pattern in expected.items():
+        g = r[r.method == name]
+        assert (g.status == "failed").all() and g.reason.str.contains(pattern).all(), (name, reasons[name])
+    assert not target.exists()
+    assert time.monotonic() - started < 60  # three timeouts in a row, then the sleeper's other folds are not run
+
+
+def test_a_method_that_cannot_be_made_is_refused_before_any_fold(suite, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('my import fails')\n")
+    with pytest.raises(ValueError, match="could not be made: RuntimeError: my import fails"):
+        _run([f"{broken}:Nope"], suite)
+
+    class Local(Cheapest):
+        name = "local"
+
+    with pytest.raises(TypeError, match="cannot be re-created in a sandbox"):
+        _run([Local()], suite)

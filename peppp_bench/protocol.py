@@ -128,6 +128,18 @@ class Oracle:
 
     def __init__(self, true_error: np.ndarray, memory: np.ndarray, valid: np.ndarray, budget: int) -> None:
         allowed = frozenset(int(j) for j in valid)
+
+        def fetch(j: int, count: int) -> Measurement:
+            if j not in allowed:
+                raise ProtocolViolation(f"configuration {j} is not valid in this fold (outside the memory cap or out of range)")
+            if count >= budget:
+                raise ProtocolViolation(f"over budget: a measurement beyond the {budget} allowed")
+            return Measurement(j, float(true_error[j]), float(memory[j]))
+
+        self._bind(fetch, budget)
+
+    def _bind(self, fetch: Any, budget: int) -> None:
+        """Keep the log and the rules every oracle shares; `fetch(j, measured so far)` makes a new measurement."""
         log: list[Measurement] = []
         seen: dict[int, Measurement] = {}
         violations: list[str] = []
@@ -139,21 +151,16 @@ class Oracle:
             j = int(config)
             if j in seen:
                 return seen[j].error
-            if j not in allowed:
-                violations.append(f"configuration {j} is not valid in this fold (outside the memory cap or out of range)")
-                raise ProtocolViolation(violations[-1])
-            if len(log) >= budget:
-                violations.append(f"over budget: a measurement beyond the {budget} allowed")
-                raise ProtocolViolation(violations[-1])
-            m = Measurement(j, float(true_error[j]), float(memory[j]))
+            try:
+                m = fetch(j, len(log))
+            except ProtocolViolation as exc:
+                violations.append(str(exc))
+                raise
             seen[j] = m
             log.append(m)
             return m.error
 
-        self._measure = measure
-        self._log = log
-        self._violations = violations
-        self.budget = budget
+        self._measure, self._log, self._violations, self.budget = measure, log, violations, budget
 
     def measure(self, config: int) -> float:
         return self._measure(config)

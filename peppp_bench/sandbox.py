@@ -277,44 +277,21 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 # The child's side.
 
 
-class RemoteOracle:
-    """The method's view of the oracle: each measurement is asked of the harness, which counts it."""
+class RemoteOracle(Oracle):
+    """The method's view of the oracle: each new measurement is asked of the harness, which counts it
+    and keeps the true row; the rules' breaches are recorded here too, as `Oracle` does."""
 
-    def __init__(self, send: Any, recv: Any, task: Task, budget: int) -> None:
-        self._send, self._recv, self._task = send, recv, task
-        self._log: list[Measurement] = []
-        self._seen: dict[int, Measurement] = {}
-        self._violations: list[str] = []
-        self.budget = budget
+    __slots__ = ()
 
-    def measure(self, config: int) -> float:
-        if isinstance(config, (bool, np.bool_)) or not isinstance(config, (int, np.integer)):
-            self._violations.append(f"measure() takes a configuration index (int), got {config!r}")
-            raise ProtocolViolation(self._violations[-1])
-        j = int(config)
-        if j in self._seen:
-            return self._seen[j].error
-        self._send(["measure", j])
-        kind, value = self._recv()
-        if kind == "violation":
-            self._violations.append(value)
-            raise ProtocolViolation(value)
-        m = Measurement(j, float(value), float(self._task.test_memory[j]))
-        self._seen[j] = m
-        self._log.append(m)
-        return m.error
+    def __init__(self, send: Any, recv: Any, task: Task, budget: int) -> None:  # no super(): no true row here
+        def fetch(j: int, count: int) -> Measurement:
+            send(["measure", j])
+            kind, value = recv()
+            if kind == "violation":
+                raise ProtocolViolation(value)
+            return Measurement(j, float(value), float(task.test_memory[j]))
 
-    @property
-    def measured(self) -> tuple[Measurement, ...]:
-        return tuple(self._log)
-
-    @property
-    def remaining(self) -> int:
-        return self.budget - len(self._log)
-
-    @property
-    def violations(self) -> tuple[str, ...]:
-        return tuple(self._violations)
+        self._bind(fetch, budget)
 
 
 def _describe(exc: BaseException) -> str:

@@ -25,7 +25,7 @@ from .pareto import pareto_mask
 from .protocol import Measurement, Method, Oracle, ProtocolViolation, Setting, Task, get_setting, readonly
 from .provenance import environment
 from .sampling import observation_mask, probabilities
-from .sandbox import Limits, MethodInfo, MethodRef, Sandbox
+from .sandbox import Limits, MethodInfo, MethodRef, Sandbox, unit_payload
 from .scoring import check_predictions, score
 from .sources import BUNDLED_DIR, load, protected
 from .suite import Benchmark
@@ -132,6 +132,18 @@ def _info(m: Method) -> MethodInfo:
     return MethodInfo(m.name, f"{cls.__module__}:{cls.__qualname__}", m.nested, m.reference, m.params(), (cls.__doc__ or "").strip())
 
 
+def _baseline(ref: MethodRef) -> Method | None:
+    """A baseline named by `ref` (this package's code, safe to make here), else None."""
+    import baselines
+
+    if ":" in ref.spec or ref.spec not in baselines.BASELINES:
+        return None
+    method = baselines.make(ref.spec, **ref.params)
+    if ref.name:
+        method.name = ref.name  # type: ignore[misc]
+    return method
+
+
 def _describe_methods(methods: list[Any], limits: Limits, roots: list[str]) -> tuple[list[MethodInfo], list[MethodRef]]:
     """Each method's description and the reference that makes it in a sandbox. An instance describes
     itself; a specification is made once in a sandbox (all at once) without running its code here."""
@@ -139,6 +151,7 @@ def _describe_methods(methods: list[Any], limits: Limits, roots: list[str]) -> t
         if not isinstance(m, (Method, MethodRef, str)):
             raise TypeError(f"{m!r} is not a peppp_bench.Method instance, a MethodRef or a method specification")
     refs = [MethodRef.of(m) if isinstance(m, Method) else MethodRef(m) if isinstance(m, str) else m for m in methods]
+    methods = [_baseline(ref) or m for ref, m in zip(refs, methods)]  # our own code describes itself here
     boxes = {i: Sandbox(ref, limits, roots) for i, (ref, m) in enumerate(zip(refs, methods)) if not isinstance(m, Method)}
     infos: list[MethodInfo] = []
     try:
@@ -244,15 +257,17 @@ def _run_unit(unit: tuple[int, str, int]) -> list[dict]:
     tasks = fold_tasks(bench, fold, seed, observation, _RUN["masks"][(seed, observation)], _RUN["settings"], max(_RUN["budgets"]))
     budgets, row, memory = _RUN["budgets"], bench.E[fold], bench.M[fold]
     runnable = [t for t in tasks if len(t.valid)]
-    if _RUN["isolate"]:
+    payload = None
+    if _RUN["isolate"] and runnable:
         for task in runnable:  # computed once here, shipped with the task, shared by every method
             task.completed()
             task.embeddings()
+        payload = unit_payload(runnable, budgets)
     rows = []
     for i, info in enumerate(_RUN["infos"]):
         base = dict(method=info.name, seed=seed, dataset_id=bench.dataset_ids[fold])
         if _RUN["isolate"]:
-            per_task = _sandbox(i).run_unit(runnable, budgets, row, memory) if runnable else []
+            per_task = _sandbox(i).run_unit(runnable, budgets, row, memory, payload) if runnable else []
             outcomes = {t.setting: [(n, _score_outcome(o[n], t, info.reference, row, memory)) for n in budgets]
                         for t, o in zip(runnable, per_task)}
         else:

@@ -18,6 +18,7 @@ fails with that reason; the run goes on.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import pickle
@@ -195,10 +196,11 @@ class Sandbox:
 
         shutil.rmtree(self._tmp, ignore_errors=True)
 
-    def run_unit(self, tasks: Sequence[Task], budgets: Sequence[int], row: np.ndarray,
-                 memory: np.ndarray) -> list[dict[int, tuple[Sequence[Measurement], Any] | str]]:
+    def run_unit(self, tasks: Sequence[Task], budgets: Sequence[int], row: np.ndarray, memory: np.ndarray,
+                 payload: bytes | None = None) -> list[dict[int, tuple[Sequence[Measurement], Any] | str]]:
         """Run the method on each task. Per task, per budget n: (measurements, raw predictions) to score,
-        or the reason it failed."""
+        or the reason it failed. `payload` is `unit_payload(tasks, budgets)` when the caller made it once
+        for several methods."""
         out: list[dict[int, tuple[Sequence[Measurement], Any] | str]] = [{} for _ in tasks]
 
         def fail_rest(reason: str) -> list[dict[int, Any]]:
@@ -214,8 +216,9 @@ class Sandbox:
             return fail_rest(self.load_error or "the method could not be made")
         if info.reference:
             tasks = [replace(t, reference_error=_readonly(row)) for t in tasks]
+            payload = None
         try:
-            _write(self._proc.stdin, pickle.dumps(("unit", list(tasks), list(budgets)), protocol=5))
+            _write(self._proc.stdin, payload or unit_payload(tasks, budgets))
         except (BrokenPipeError, OSError):
             self.kill()
             return fail_rest("the method's process died before the fold started")
@@ -265,6 +268,11 @@ class Sandbox:
         except (ValueError, TypeError, KeyError, IndexError, BrokenPipeError, OSError) as exc:
             self.kill()
             return fail_rest(f"the method broke the harness protocol ({type(exc).__name__})")
+
+
+def unit_payload(tasks: Sequence[Task], budgets: Sequence[int]) -> bytes:
+    """The message that hands a unit's tasks to a zygote (pickled once, sent to every method's)."""
+    return pickle.dumps(("unit", list(tasks), list(budgets)), protocol=5)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -399,6 +407,27 @@ def _disable_loaders() -> None:
     peppp_bench.load = _refuse  # type: ignore[assignment]
 
 
+def _warm_up(method: Method) -> None:
+    """Run the method once on made-up data, so that what it imports or compiles lazily on first use is
+    done here, once, rather than again in every fresh copy. Whatever happens here is ignored."""
+    from .configs import configurations_table
+    from .memory import resnet18_counts
+
+    rng = np.random.default_rng(0)
+    error = np.clip(0.5 + 0.1 * rng.normal(size=(13, 3)) @ rng.normal(size=(3, 99)) / 3, 0.01, 0.99)
+    memory = np.stack([resnet18_counts(32 if i % 2 else 64, 2 + i).memory_row() for i in range(13)])
+    for cap in (None, float(np.median(memory[0]))):
+        valid = np.arange(99) if cap is None else np.flatnonzero(memory[0] <= cap)
+        task = Task("warm-up", "uniform", np.where(rng.random((12, 99)) < 0.5, error[1:], np.nan), memory[1:],
+                    np.full((12, 99), 0.5), configurations_table(), memory[0], cap, valid, 15, 0, float(memory.max()))
+        oracle = Oracle(error[0], memory[0], valid, 15)
+        try:
+            method.select(task, oracle)
+            method.predict(task, oracle.measured)
+        except BaseException:  # noqa: BLE001, S110 - a method that fails here fails again, with its reason, in its folds
+            pass
+
+
 def main() -> None:
     """The zygote: make the method, guard the process, then fork a fresh copy for every unit."""
     rfd, wfd = os.dup(0), os.dup(1)
@@ -432,6 +461,7 @@ def main() -> None:
     except BaseException as exc:  # noqa: BLE001
         send(["failed", _describe(exc)])
         return
+    _warm_up(method)
     serving[0] = True
     send(info)
     while True:
@@ -442,6 +472,7 @@ def main() -> None:
         for task in tasks:
             for a in (task.train_error, task.train_memory, task.train_probability, task.test_memory, task.valid):
                 a.flags.writeable = False
+        gc.freeze()  # the copy's collections then skip the zygote's objects: far fewer copy-on-write page faults
         pid = os.fork()
         if pid == 0:  # the fresh copy that runs this unit
             code = 0

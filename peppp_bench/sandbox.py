@@ -139,9 +139,13 @@ class Sandbox:
         if self._proc is not None and self._proc.poll() is None:
             return self.info
         self.launch()
-        return self.ready()
+        info = self.ready()
+        if info is None and self.load_error and "did not start" in self.load_error:
+            self.launch(warm=False)  # it died warming up (an exit, a signal): start it cold, and let its folds say why
+            info = self.ready()
+        return info
 
-    def launch(self) -> None:
+    def launch(self, warm: bool = True) -> None:
         """Start the zygote's interpreter and tell it which method to make (returns at once)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PEPPP_BENCH_", "HF_"))}
         env.update(PYTHONPATH=os.pathsep.join(p for p in sys.path if p), HF_HUB_OFFLINE="1", PEPPP_BENCH_OFFLINE="1",
@@ -157,7 +161,8 @@ class Sandbox:
         self._proc = subprocess.Popen([sys.executable, "-m", "peppp_bench.sandbox"], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=self._tmp,
                                       preexec_fn=limit)
-        _write(self._proc.stdin, pickle.dumps(("init", self.ref, self.protected, self._tmp)))
+        _write(self._proc.stdin, pickle.dumps(("init", self.ref, self.protected, self._tmp,
+                                               self.limits.seconds_per_fold if warm else 0.0)))
 
     def ready(self) -> MethodInfo | None:
         """Wait for the zygote to report the method it made; None (see `load_error`) when it could not."""
@@ -407,11 +412,18 @@ def _disable_loaders() -> None:
     peppp_bench.load = _refuse  # type: ignore[assignment]
 
 
-def _warm_up(method: Method) -> None:
-    """Run the method once on made-up data, so that what it imports or compiles lazily on first use is
-    done here, once, rather than again in every fresh copy. Whatever happens here is ignored."""
+def _warm_up(method: Method, seconds: float) -> None:
+    """Run the method once on made-up data (setting "warm-up"), so that what it imports or compiles lazily
+    on first use is done here, once, rather than again in every fresh copy. Whatever happens here is
+    ignored; it may take `seconds`."""
     from .configs import configurations_table
     from .memory import resnet18_counts
+
+    def stop(*_: Any) -> None:
+        raise TimeoutError("warm-up")
+
+    signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
 
     rng = np.random.default_rng(0)
     error = np.clip(0.5 + 0.1 * rng.normal(size=(13, 3)) @ rng.normal(size=(3, 99)) / 3, 0.01, 0.99)
@@ -425,7 +437,9 @@ def _warm_up(method: Method) -> None:
             method.select(task, oracle)
             method.predict(task, oracle.measured)
         except BaseException:  # noqa: BLE001, S110 - a method that fails here fails again, with its reason, in its folds
-            pass
+            break
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
 
 def main() -> None:
@@ -440,7 +454,7 @@ def main() -> None:
     def recv() -> Any:
         return pickle.loads(_read(rfd))
 
-    _, ref, protected, tmpdir = recv()
+    _, ref, protected, tmpdir, warm_seconds = recv()
     os.environ["TMPDIR"] = tmpdir
     tempfile.tempdir = tmpdir
     import baselines  # noqa: F401 - the harness's own imports, before the guard
@@ -461,7 +475,8 @@ def main() -> None:
     except BaseException as exc:  # noqa: BLE001
         send(["failed", _describe(exc)])
         return
-    _warm_up(method)
+    if warm_seconds > 0:
+        _warm_up(method, warm_seconds)
     serving[0] = True
     send(info)
     while True:

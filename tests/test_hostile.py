@@ -14,7 +14,7 @@ import pytest
 import baselines
 import peppp_bench
 from peppp_bench.cli import main
-from peppp_bench.leaderboard import check_all, make_submission, validate, write_submission
+from peppp_bench.leaderboard import make_submission, validate, write_submission
 from peppp_bench.suite import SuiteError, read_suite, sha256_file
 from peppp_bench.synthetic import synthetic_suite
 from tests.conftest import USER_METHOD

@@ -13,7 +13,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-import traceback
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Sequence
 
@@ -25,7 +24,7 @@ from .pareto import pareto_mask
 from .protocol import Measurement, Method, Oracle, ProtocolViolation, Setting, Task, get_setting, readonly
 from .provenance import environment
 from .sampling import observation_mask, probabilities
-from .sandbox import Limits, MethodInfo, MethodRef, Sandbox, unit_payload
+from .sandbox import Limits, MethodInfo, MethodRef, Sandbox, describe_failure, unit_payload
 from .scoring import check_predictions, score
 from .sources import BUNDLED_DIR, load, protected
 from .suite import Benchmark
@@ -88,7 +87,7 @@ def evaluate(
         _RUN.update(refs=refs, limits=limits, roots=roots)
     else:
         _check_methods(methods)
-        infos = [_info(m) for m in methods]
+        infos = [MethodInfo.of(m) for m in methods]
         _RUN.update(methods=methods)
     names = [i.name for i in infos]
     if len(set(names)) != len(names):
@@ -127,11 +126,6 @@ def _cache_dir() -> str | None:
     return str(default_cache_dir())
 
 
-def _info(m: Method) -> MethodInfo:
-    cls = type(m)
-    return MethodInfo(m.name, f"{cls.__module__}:{cls.__qualname__}", m.nested, m.reference, m.params(), (cls.__doc__ or "").strip())
-
-
 def _baseline(ref: MethodRef) -> Method | None:
     """A baseline named by `ref` (this package's code, safe to make here), else None."""
     import baselines
@@ -158,7 +152,7 @@ def _describe_methods(methods: list[Any], limits: Limits, roots: list[str]) -> t
         for box in boxes.values():
             box.launch()
         for i, (ref, m) in enumerate(zip(refs, methods)):
-            info = _info(m) if isinstance(m, Method) else boxes[i].ready()
+            info = MethodInfo.of(m) if isinstance(m, Method) else boxes[i].ready()
             if info is None:
                 raise ValueError(f"method {ref.spec}: {boxes[i].load_error}")
             infos.append(info)
@@ -311,13 +305,6 @@ def _failure(reason: str) -> dict:
     return {**{k: np.nan for k in METRICS}, "n_measured": 0, "status": "failed", "reason": reason}
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ProtocolViolation):
-        return f"protocol violation: {exc}"
-    where = traceback.extract_tb(exc.__traceback__)[-1]
-    return f"{type(exc).__name__}: {exc} (at {os.path.basename(where.filename)}:{where.lineno})"
-
-
 def _run_method(method: Method, task: Task, row: np.ndarray, memory: np.ndarray,
                 budgets: list[int], sha: str) -> list[tuple[int, dict]]:
     """Run one method on one fold for every budget; a failure fails those budgets with its reason.
@@ -345,7 +332,7 @@ def _select(method: Method, task: Task, row: np.ndarray, memory: np.ndarray, sha
         with protected(sha):
             method.select(task, oracle)
     except Exception as exc:  # noqa: BLE001 - a user's method may raise anything
-        return oracle, _describe(exc)
+        return oracle, describe_failure(exc)
     if oracle.violations:
         return oracle, f"protocol violation: {oracle.violations[0]}"
     return oracle, None
@@ -358,7 +345,7 @@ def _predict_and_score(method: Method, task: Task, measured: Sequence[Measuremen
             raw = method.predict(task, measured)
         predicted = check_predictions(raw, task.valid, row, measured, method.reference)
     except Exception as exc:  # noqa: BLE001
-        return _failure(_describe(exc))
+        return _failure(describe_failure(exc))
     return _scored(predicted, task, measured, row, memory)
 
 

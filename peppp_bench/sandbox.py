@@ -86,6 +86,12 @@ class MethodInfo:
     params: dict[str, Any]
     doc: str = ""
 
+    @staticmethod
+    def of(method: Method) -> MethodInfo:
+        cls = type(method)
+        return MethodInfo(method.name, f"{cls.__module__}:{cls.__qualname__}", bool(method.nested), bool(method.reference),
+                          method.params(), (cls.__doc__ or "").strip())
+
 
 # ---------------------------------------------------------------------------------------------
 # Framing: length-prefixed messages. The harness sends pickles (the child trusts the harness);
@@ -307,7 +313,8 @@ class RemoteOracle(Oracle):
         self._bind(fetch, budget)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
+    """Why a method's fold failed, in one line: the protocol rule it broke, or the exception and where."""
     if isinstance(exc, ProtocolViolation):
         return f"protocol violation: {exc}"
     tb = traceback.extract_tb(exc.__traceback__)
@@ -332,14 +339,14 @@ def _run_unit(method: Method, tasks: list[Task], budgets: list[int], send: Any, 
             try:
                 method.select(task_b, oracle)  # type: ignore[arg-type]
             except BaseException as exc:  # noqa: BLE001 - exit, KeyboardInterrupt: this fold fails, nothing else
-                send(["selected", t, _describe(exc)])
+                send(["selected", t, describe_failure(exc)])
                 continue
             send(["selected", t, None])
             for n in (budgets if method.nested else [budget]):
                 try:
                     value = _predictions(method.predict(replace(task_b, budget=n), oracle.measured[:n]))
                 except BaseException as exc:  # noqa: BLE001
-                    value = {"failed": _describe(exc)}
+                    value = {"failed": describe_failure(exc)}
                 send(["predicted", t, n, value])
 
 
@@ -469,11 +476,11 @@ def main() -> None:
         method = make_method(ref.spec, **ref.params)
         if ref.name:
             method.name = ref.name  # type: ignore[misc]
-        info = ["ready", method.name, f"{type(method).__module__}:{type(method).__qualname__}", bool(method.nested),
-                bool(method.reference), method.params(), (type(method).__doc__ or "").strip()]
+        made = MethodInfo.of(method)
+        info = ["ready", made.name, made.cls, made.nested, made.reference, made.params, made.doc]
         json.dumps(info)
     except BaseException as exc:  # noqa: BLE001
-        send(["failed", _describe(exc)])
+        send(["failed", describe_failure(exc)])
         return
     if warm_seconds > 0:
         _warm_up(method, warm_seconds)

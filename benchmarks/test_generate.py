@@ -54,7 +54,7 @@ def _start_worker(task_id: str) -> None:
 
 def _train_in_worker(configs: list[str]) -> list[float]:
     spec, data, recipe = _IN_WORKER["setup"]
-    return [r.error for r in train_cells(data, configs, spec.architecture, recipe, seed=0)]
+    return [r.error for r in train_cells(data, configs, spec.architectures[0][1], recipe, seed=0)]
 
 
 def _best_of(rounds: int, fn: Any) -> tuple[float, Any]:
@@ -83,7 +83,7 @@ def test_one_process(benchmark, task_id: str) -> None:
 
     def train_in_units(size: int) -> None:
         for i in range(0, len(configs), size):
-            train_cells(data, configs[i:i + size], spec.architecture, recipe, seed=0)
+            train_cells(data, configs[i:i + size], spec.architectures[0][1], recipe, seed=0)
 
     seconds = {"alone": _best_of(ROUNDS, lambda: train_in_units(1))[0],
                "batched 99": _best_of(ROUNDS, lambda: train_in_units(99))[0],
@@ -123,7 +123,7 @@ def test_what_the_quantizers_cost(benchmark, monkeypatch, task_id: str) -> None:
     torch.set_num_threads(1)
     try:
         def run() -> None:
-            train_cells(data, configs, spec.architecture, recipe, seed=0)
+            train_cells(data, configs, spec.architectures[0][1], recipe, seed=0)
         run()
         seconds = {"quantized": _best_of(ROUNDS, run)[0]}
         monkeypatch.setattr(train, "native_float_quantize", lambda x, *args, **kwargs: x.clone())

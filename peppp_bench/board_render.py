@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .leaderboard import BOARD_METRICS, COMPARED_WITH, SHOWN_BUDGETS, average_ranks, board, paired_versus
+from .protocol import SETTING_ORDER
 from .runner import summarize
 
 LABELS = {"convergence": "convergence", "hyperdiff": "HyperDiff", "regret": "regret", "relative_memory": "rel. memory"}
@@ -67,7 +68,7 @@ def board_data(subs: list[dict[str, Any]], verified: dict[str, bool | None],
         entry: dict[str, Any] = {"data_sha256": mine[0]["suite"]["data_sha256"], "settings": {},
                                  "noise": noise_sentence((noise or {}).get(suite)),
                                  "frontiers": (frontiers or {}).get(suite, {})}
-        for setting in sorted(folds.setting.unique(), key=["I", "II", "III", "IV", "V", "VI"].index):
+        for setting in sorted(folds.setting.unique(), key=SETTING_ORDER.index):
             f = folds[folds.setting == setting]
             ranks = average_ranks(f)
             summary = summarize(f, BOARD_METRICS)

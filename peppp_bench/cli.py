@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -90,6 +90,17 @@ def _method_specs(text: str) -> list[str]:
     return list(baselines.BASELINES) if text == "all" else text.split(",")
 
 
+def _settings(args: argparse.Namespace) -> list[str]:
+    """--settings: a comma-separated list, or "standard" (I-VI, and X, XII on a multi-architecture suite)."""
+    from .protocol import CROSS_ARCHITECTURE_SETTINGS, PAPER_SETTINGS
+    from .sources import load
+
+    if args.settings != "standard":
+        return args.settings.split(",")
+    cross = load(args.suite, data_dir=args.data_dir).multi_architecture
+    return list(PAPER_SETTINGS + (CROSS_ARCHITECTURE_SETTINGS if cross else ()))
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
@@ -98,7 +109,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     params = _method_params(args.param)
     methods = [MethodRef(spec, params) for spec in _method_specs(args.method)]  # made only inside sandboxes
-    ev = evaluate(methods, args.suite, settings=args.settings.split(","), budgets=_int_list(args.budgets),
+    ev = evaluate(methods, args.suite, settings=_settings(args), budgets=_int_list(args.budgets),
                   seeds=_int_list(args.seeds), workers=args.workers, progress=not args.quiet, data_dir=args.data_dir,
                   limits=_limits(args))
     if args.out:
@@ -141,41 +152,92 @@ def _study(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     import time
+    import warnings
 
     from .generate.backends import generate
-    from .generate.spec import read_spec
+    from .generate.spec import SpecError, check_spec, read_spec
     from .generate.store import Store
-    from .generate.to_suite import store_to_suite
 
-    spec = read_spec(args.spec)
+    if args.status:
+        return _generate_status(Path(args.status), args.spec)
+    if not args.store or not args.spec:
+        raise SpecError("give a spec and --store STORE (or --status STORE)")
+    spec = read_spec(args.spec)  # every check below runs before anything is written
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SpecError(f"--device {args.device}: this machine has no CUDA device (torch {torch.__version__}); "
+                            "use --device cpu, or --device auto on a Ray cluster")
+    if args.threads < 1 or args.workers < 1:
+        raise SpecError("--threads and --workers must be at least 1")
     if args.to_suite:
         from .suite import check_replaceable
 
-        check_replaceable(Path(args.to_suite))  # before anything is trained or written
+        check_replaceable(Path(args.to_suite))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_spec(spec)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
     store = Store(args.store, spec)
     done, total = store.count()
-    print(f"{spec.name} v{spec.version}: {len(spec.tasks)} tasks × {len(spec.config_ids)} configurations × "
-          f"{len(spec.seeds)} seeds = {total} cells; {done} already in {args.store}")
+    print(f"{spec.name} v{spec.version}: {len(spec.tasks)} tasks × {len(spec.architectures)} architecture(s) × "
+          f"{len(spec.config_ids)} configurations × {len(spec.seeds)} seeds = {total} cells; {done} already in {args.store}")
     started = time.time()
-    computed, seconds = generate(spec, store, args.backend, args.workers, args.address, args.device, not args.quiet)
-    if computed:
-        store.log_run({"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "seconds": round(seconds, 1),
-                       "cells": computed, "backend": args.backend, "workers": args.workers, "device": args.device})
+    try:
+        computed, seconds = generate(spec, store, args.backend, args.workers, args.address, args.device, not args.quiet,
+                                     args.threads)
+    except KeyboardInterrupt:
+        seconds, computed = time.time() - started, store.count()[0] - done
+        _log_run(store, spec, args, started, seconds, computed, interrupted=True)
+        print(f"interrupted: {computed} cells computed and kept; run the same command to go on", file=sys.stderr)
+        return 130
+    _log_run(store, spec, args, started, seconds, computed)
     print(f"computed {computed} cells in {seconds:.0f} s")
+    status = store.status()
+    if status["failed"]:
+        print(f"{status['failed']} cells failed (see {store.root / 'failures.jsonl'}); run the same command to retry them")
     if args.to_suite:
+        from .generate.to_suite import store_to_suite
+
+        if status["done"] < status["total"]:
+            print(f"not writing {args.to_suite}: {status['total'] - status['done']} cells are unfinished", file=sys.stderr)
+            return 1
         command = " ".join(["peppp-bench generate", args.spec, "--store", args.store, "--to-suite", args.to_suite])
         folder = store_to_suite(store, Path(args.to_suite), command)
         print(f"suite written to {folder}")
     return 0
 
 
-def _replicates(args: argparse.Namespace) -> int:
+def _log_run(store: Any, spec: Any, args: argparse.Namespace, started: float, seconds: float, computed: int,
+             interrupted: bool = False) -> None:
+    if computed or interrupted:
+        import time
+
+        store.log_run({"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "seconds": round(seconds, 1),
+                       "cells": computed, "backend": args.backend, "workers": args.workers, "threads": args.threads,
+                       "device": args.device, "spec_sha256": spec.sha256, "spec_base": spec.base, **({"interrupted": True} if interrupted else {})})
+
+
+def _generate_status(root: Path, spec_path: str | None) -> int:
     from .generate.spec import read_spec
+    from .generate.store import Store
+
+    store = Store.open(root) if spec_path is None else Store(root, read_spec(spec_path), create=False)
+    st = store.status()
+    left = "unknown (no finished run yet)" if st["seconds_left"] is None else f"{st['seconds_left'] / 60:.1f} min at the rate so far"
+    print(f"{store.spec.name} v{store.spec.version} in {root}: {st['done']} done, {st['failed']} failed, "
+          f"{st['remaining']} remaining of {st['total']} cells; time left: {left}")
+    return 0
+
+
+def _replicates(args: argparse.Namespace) -> int:
     from .generate.store import Store
     from .generate.to_suite import add_replicates
     from .suite import read_suite
 
-    stores = [Store(root, read_spec(Path(root) / "spec.toml")) for root in args.store]
+    stores = [Store.open(Path(root)) for root in args.store]
     command = " ".join(["peppp-bench replicates", args.suite_folder, *(f"--store {s}" for s in args.store),
                         "--out", args.out, "--version", args.version] + (["--cap-rule", args.cap_rule] if args.cap_rule else []))
     folder = add_replicates(Path(args.suite_folder), stores, Path(args.out), args.version, args.cap_rule, command)
@@ -214,7 +276,7 @@ def _submit(args: argparse.Namespace) -> int:
     references = [_code_reference(spec, info["class"].split(":")[-1], board, name)
                   for spec, (name, info) in zip(specs, described.items())]
     _check_submission_targets(board, args.suite, list(described), references, args.replace)
-    ev = evaluate(methods, args.suite, settings=args.settings.split(","), budgets=_int_list(args.budgets),
+    ev = evaluate(methods, args.suite, settings=_settings(args), budgets=_int_list(args.budgets),
                   seeds=_int_list(args.seeds), workers=args.workers, progress=not args.quiet, data_dir=args.data_dir,
                   limits=_limits(args))
     for (name, info), (code, copy_from) in zip(described.items(), references):
@@ -264,9 +326,10 @@ def _code_reference(spec: str, cls: str, board: Path, name: str) -> tuple[str, P
 
 def _print_ranks(board: Path, suite: str, names: list[str]) -> None:
     from .leaderboard import average_ranks, board as board_table, read_submissions
+    from .protocol import SETTING_ORDER
 
     folds = board_table(read_submissions(board / "submissions", suite))
-    for setting in sorted(set(folds.setting), key=["I", "II", "III", "IV", "V", "VI"].index):
+    for setting in sorted(set(folds.setting), key=SETTING_ORDER.index):
         ranks = average_ranks(folds[folds.setting == setting]).sort_values()
         for name in names:
             if name in ranks.index:
@@ -407,7 +470,7 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="score selection methods by meta-LOOCV")
     e.add_argument("method", help="'all', baseline names (comma-separated), module:Class or path/file.py:Class")
     _suite_args(e)
-    e.add_argument("--settings", default="I,II,III,IV,V,VI")
+    e.add_argument("--settings", default="standard", help="comma-separated, or standard: I-VI (and X, XII on a multi-architecture suite)")
     e.add_argument("--budgets", default="5-15", help="e.g. 5-15 or 5,10,15")
     e.add_argument("--seeds", default="0")
     e.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
@@ -427,12 +490,14 @@ def parser() -> argparse.ArgumentParser:
     st.set_defaults(handler=_study)
 
     g = sub.add_parser("generate", help="train the cells a spec names into a resumable store; optionally build a suite")
-    g.add_argument("spec", help="generation spec (.toml)")
-    g.add_argument("--store", required=True, help="store folder (resumes what is there)")
+    g.add_argument("spec", nargs="?", help="generation spec (.toml)")
+    g.add_argument("--store", help="store folder (resumes what is there)")
+    g.add_argument("--status", metavar="STORE", help="print done / failed / remaining cells of STORE and the time left")
+    g.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
     g.add_argument("--backend", choices=["local", "ray"], default="local")
     g.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     g.add_argument("--workers", type=int, default=1, help="local worker processes")
-    g.add_argument("--device", default="cpu", help="cpu, cuda, or auto (a GPU per Ray task when present)")
+    g.add_argument("--device", default="cpu", help="cpu, cuda (worker i on cuda:i), or auto (each worker detects its own)")
     g.add_argument("--to-suite", default=None, metavar="OUT", help="when complete, write the suite folder OUT")
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(handler=_generate)
@@ -452,7 +517,7 @@ def parser() -> argparse.ArgumentParser:
     sm.add_argument("--description", default="")
     sm.add_argument("--smoke", action="store_true", help="only the seconds-long smoke run on a synthetic suite")
     _suite_args(sm)
-    sm.add_argument("--settings", default="I,II,III,IV,V,VI")
+    sm.add_argument("--settings", default="standard", help="comma-separated, or standard: I-VI (and X, XII on a multi-architecture suite)")
     sm.add_argument("--budgets", default="5-15")
     sm.add_argument("--seeds", default="0")
     sm.add_argument("--workers", type=int, default=None)

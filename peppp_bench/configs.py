@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -72,17 +73,19 @@ def format_features(table: pd.DataFrame) -> np.ndarray | None:
     return table[list(FORMAT_FEATURES)].to_numpy(dtype=float)
 
 
-def configurations_table() -> pd.DataFrame:
-    """The 99 configurations as a table, one row per column of the matrices, in spec order."""
+def configurations_table(config_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """The configurations named (default: all 99, in spec order) as a table, one row per column of the
+    matrices, in the order given."""
+    configs = CONFIGS if config_ids is None else [get_config(c) for c in config_ids]
     return pd.DataFrame(
         {
-            "config_id": [c.id for c in CONFIGS],
-            "index": [c.index for c in CONFIGS],
-            "a_exp": [c.a.exp for c in CONFIGS],
-            "a_man": [c.a.man for c in CONFIGS],
-            "a_bits": [c.a.bits for c in CONFIGS],
-            "b_exp": [c.b.exp for c in CONFIGS],
-            "b_man": [c.b.man for c in CONFIGS],
-            "b_bits": [c.b.bits for c in CONFIGS],
+            "config_id": [c.id for c in configs],
+            "index": [c.index for c in configs],
+            "a_exp": [c.a.exp for c in configs],
+            "a_man": [c.a.man for c in configs],
+            "a_bits": [c.a.bits for c in configs],
+            "b_exp": [c.b.exp for c in configs],
+            "b_man": [c.b.man for c in configs],
+            "b_bits": [c.b.bits for c in configs],
         }
     )

@@ -18,6 +18,7 @@ from scipy.stats import binomtest
 
 from . import __version__
 from .files import atomic_write
+from .protocol import CROSS_ARCHITECTURE_SETTINGS, PAPER_SETTINGS
 from .runner import PROTOCOL_VERSION, Evaluation, summarize
 
 FOLD_COLUMNS = ["setting", "seed", "dataset_id", "n", "convergence", "hyperdiff", "regret", "relative_memory",
@@ -117,13 +118,15 @@ class Check:
     verified: bool | None  # None: not re-run (code outside the repository, or verification not asked)
 
 
-STANDARD = {"settings": ["I", "II", "III", "IV", "V", "VI"], "budgets": list(range(5, 16)), "seeds": [0]}
+STANDARD = {"budgets": list(range(5, 16)), "seeds": [0]}
+STANDARD_SETTINGS = (list(PAPER_SETTINGS), list(PAPER_SETTINGS + CROSS_ARCHITECTURE_SETTINGS))  # the latter: multi-architecture suites
 METHODS_DIR = "leaderboard/methods"  # where submitted method files live, relative to the repository root
 
 
 def standard(sub: dict[str, Any]) -> bool:
-    """On the standard protocol (settings I–VI, n = 5…15, seed 0): only these are ranked together."""
-    return all(sub[k] == v for k, v in STANDARD.items())
+    """On the standard protocol (settings I–VI, and X, XII on multi-architecture suites; n = 5…15;
+    seed 0): only these are ranked together."""
+    return sub["settings"] in STANDARD_SETTINGS and all(sub[k] == v for k, v in STANDARD.items())
 
 
 def code_problems(sub: dict[str, Any], root: Path) -> list[str]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .configs import CONFIGS
+from .configs import CONFIGS, Configuration
 
 if TYPE_CHECKING:  # torch is only needed to count a user's network
     import torch
@@ -38,9 +38,9 @@ class NetworkCounts:
         b_part = b_bits * (2 * self.params + self.inputs + 2 * self.logits)
         return (a_part + b_part) / (8 * MB)
 
-    def memory_row(self) -> np.ndarray:
-        """Memory of all 99 configurations, in column order."""
-        return np.array([self.memory_mb(c.a.bits, c.b.bits) for c in CONFIGS])
+    def memory_row(self, configs: Sequence[Configuration] = CONFIGS) -> np.ndarray:
+        """Memory of each configuration (default: all 99, in column order)."""
+        return np.array([self.memory_mb(c.a.bits, c.b.bits) for c in configs])
 
 
 def resnet18_counts(resolution: int, classes: int, batch: int = BATCH_SIZE) -> NetworkCounts:
@@ -71,8 +71,9 @@ def count_network(
     """Count P, A, I and L of any network with forward hooks on a dry run (no training, no data).
 
     A is the sum of the output sizes of every call of a leaf module (one without children) in one
-    forward pass at `batch`; P the trainable parameters; I the input batch; L the output batch. The
-    dry run uses torch's meta device, so it allocates no memory and takes milliseconds.
+    forward pass at `batch`, quantizer sites included (each is a module: generate/sites.py); P the
+    trainable parameters; I the input batch; L the output batch. The dry run uses torch's meta device,
+    so it allocates no memory and takes milliseconds.
     """
     import torch
 

@@ -22,22 +22,31 @@ def load_method_class(spec: str) -> type[Method]:
                 "'module:Class' or 'path/to/file.py:Class'"
             )
         return baselines.BASELINES[spec]
-    where, _, attr = spec.rpartition(":")
+    cls = load_attribute(spec, "method")
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise TypeError(f"{spec}: {spec.rpartition(':')[2]!r} is not a subclass of peppp_bench.Method")
+    return cls
+
+
+def load_attribute(ref: str, what: str) -> object:
+    """The object `ref` names: 'package.module:attr' (importable) or 'path/to/file.py:attr'."""
+    where, _, attr = ref.rpartition(":")
+    if not where or not attr:
+        raise ValueError(f"{what} {ref!r}: write 'package.module:name' or 'path/to/file.py:name'")
     if where.endswith(".py"):
         path = Path(where).resolve()
         if not path.is_file():
-            raise FileNotFoundError(f"method file {path} does not exist")
+            raise FileNotFoundError(f"{what} file {path} does not exist")
         name = "peppp_user_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
         module_spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(module_spec)
-        sys.modules[name] = module  # so worker processes and pickle find the class
+        sys.modules[name] = module  # so worker processes and pickle find what it defines
         module_spec.loader.exec_module(module)
     else:
         module = importlib.import_module(where)
-    cls = getattr(module, attr, None)
-    if not (isinstance(cls, type) and issubclass(cls, Method)):
-        raise TypeError(f"{spec}: {attr!r} is not a subclass of peppp_bench.Method")
-    return cls
+    if not hasattr(module, attr):
+        raise AttributeError(f"{what} {ref!r}: {where} defines no {attr!r}")
+    return getattr(module, attr)
 
 
 def make_method(spec: str, **params: object) -> Method:

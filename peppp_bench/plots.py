@@ -9,10 +9,10 @@ import numpy as np
 
 from .leaderboard import BOARD_METRICS, average_ranks, board
 from .pareto import pareto_mask
+from .protocol import SETTING_ORDER
 from .runner import summarize
 from .suite import Benchmark
 
-SETTING_ORDER = ["I", "II", "III", "IV", "V", "VI"]
 LABELS = {"convergence": "convergence", "hyperdiff": "HyperDiff", "regret": "regret", "relative_memory": "relative memory"}
 
 

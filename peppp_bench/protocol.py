@@ -21,11 +21,13 @@ from .sampling import completion_weights
 
 @dataclass(frozen=True)
 class Setting:
-    """A meta-LOOCV setting: how meta-training is observed and whether the test dataset has a memory cap."""
+    """A meta-LOOCV setting: how meta-training is observed, whether the test dataset has a memory cap, and
+    (in suites whose rows are task × architecture) which architectures' rows meta-train."""
 
     name: str
     observation: str  # 'full' | 'uniform' | 'nonuniform'
     capped: bool
+    architectures: str = "same"  # 'same': the held-out row's architecture; 'other': every other one
 
 
 SETTINGS: dict[str, Setting] = {
@@ -34,8 +36,13 @@ SETTINGS: dict[str, Setting] = {
         Setting("I", "full", False), Setting("II", "full", True),
         Setting("III", "uniform", False), Setting("IV", "uniform", True),
         Setting("V", "nonuniform", False), Setting("VI", "nonuniform", True),
+        # Cross-architecture (multi-architecture suites): meta-train on the other networks' rows only.
+        Setting("X", "full", False, "other"), Setting("XII", "full", True, "other"),
     )
 }
+PAPER_SETTINGS = ("I", "II", "III", "IV", "V", "VI")
+CROSS_ARCHITECTURE_SETTINGS = ("X", "XII")
+SETTING_ORDER = tuple(SETTINGS)
 
 
 def get_setting(name: str) -> Setting:

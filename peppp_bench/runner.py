@@ -31,7 +31,7 @@ from .suite import Benchmark
 
 # 2.0: a never-observed configuration is completed from its nearest formats (not to 0), and a suite
 # names its cap rule (global-median or row-median).
-PROTOCOL_VERSION = "2.0"
+PROTOCOL_VERSION = "2.1"  # 2.1: rows of multi-architecture suites; cross-architecture settings X, XII
 METRICS = ("convergence", "hyperdiff", "best_error", "regret", "relative_memory")
 RESULT_COLUMNS = ("method", "setting", "seed", "dataset_id", "n", *METRICS, "n_measured", "status", "reason")
 DEFAULT_BUDGETS = tuple(range(5, 16))
@@ -80,6 +80,9 @@ def evaluate(
         raise ValueError(f"budgets must be positive integers, got {budgets}")
     seeds = [int(s) for s in seeds]
     bench = suite if isinstance(suite, Benchmark) else load(suite, data_dir=data_dir)
+    if any(s.architectures != "same" for s in settings) and not bench.multi_architecture:
+        raise ValueError(f"settings {[s.name for s in settings if s.architectures != 'same']} are cross-architecture: "
+                         f"suite {bench.name} has one architecture; use a multi-architecture suite such as mini-arch")
     if isolate:
         roots = [str(p) for p in (bench.folder, BUNDLED_DIR, data_dir, os.environ.get("PEPPP_BENCH_DATA_DIR"),
                                   _cache_dir(), *protect) if p]
@@ -225,21 +228,23 @@ def fold_tasks(bench: Benchmark, fold: int, seed: int, observation: str, mask: n
     The tasks share one cache, so a completion is computed once for all methods and settings.
     """
     E, M = bench.E, bench.M
-    train = np.delete(np.arange(E.shape[0]), fold)
-    train_error = np.where(mask[train], E[train], np.nan)
-    train_error.flags.writeable = False
-    prob = probabilities(observation, M)[train]
-    prob.flags.writeable = False
-    cache: dict = {}
     fold_seed = int(np.random.SeedSequence([seed, fold]).generate_state(1)[0])
+    shared: dict[str, tuple] = {}  # per kind of meta-training rows: (rows' errors, memory, probabilities, cache)
     tasks = []
     for setting in settings:
         if setting.observation != observation:
             continue
+        if setting.architectures not in shared:
+            train = bench.meta_training_rows(fold, setting.architectures)
+            train_error = np.where(mask[train], E[train], np.nan)
+            prob = probabilities(observation, M)[train]
+            train_error.flags.writeable = prob.flags.writeable = False
+            shared[setting.architectures] = (train_error, M[train], prob, {})
+        train_error, train_memory, prob, cache = shared[setting.architectures]
         cap = bench.cap_of(fold) if setting.capped else None
         valid = np.flatnonzero(M[fold] <= cap) if cap is not None else np.arange(E.shape[1])
         valid.flags.writeable = False
-        tasks.append(Task(setting.name, observation, train_error, M[train], prob, bench.configurations, M[fold].copy(),
+        tasks.append(Task(setting.name, observation, train_error, train_memory, prob, bench.configurations, M[fold].copy(),
                           cap, valid, budget, fold_seed, bench.max_memory, _cache=cache))
     return tasks
 

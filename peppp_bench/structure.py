@@ -10,15 +10,16 @@ from .configs import CONFIGS
 from .pareto import frontier_scores, pareto_mask
 
 
-def structure_report(error: np.ndarray, memory: np.ndarray) -> dict[str, Any]:
-    """Singular-value decay, Kendall τ between dataset rows, Pareto frontier sizes, Format-A bits on frontiers."""
+def structure_report(error: np.ndarray, memory: np.ndarray, a_bits: np.ndarray | None = None) -> dict[str, Any]:
+    """Singular-value decay, Kendall τ between dataset rows, Pareto frontier sizes, and the share of each
+    Format-A width among frontier configurations (given each column's `a_bits`; default the 99's)."""
     s = np.linalg.svd(error, compute_uv=False)
     n = error.shape[0]
     taus = np.array([kendalltau(error[i], error[j])[0] for i in range(n) for j in range(i + 1, n)])
     taus = taus[np.isfinite(taus)]
     fronts = [np.flatnonzero(pareto_mask(memory[i], error[i])) for i in range(n)]
     sizes = np.array([len(f) for f in fronts])
-    a_bits = np.array([c.a.bits for c in CONFIGS])
+    a_bits = np.array([c.a.bits for c in CONFIGS]) if a_bits is None else np.asarray(a_bits)
     on_front = np.concatenate(fronts)
     shares = {int(b): round(float(np.mean(a_bits[on_front] == b)), 3) for b in sorted(set(a_bits))}
     return {

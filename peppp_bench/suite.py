@@ -1,7 +1,7 @@
 """Suite folders: Parquet tables, metadata, a sha256 manifest and a dataset card; the Benchmark object.
 
 A suite folder holds:
-    configurations.parquet  the 99 configurations (configs.configurations_table)
+    configurations.parquet  the configurations, one row per column of the matrices (any subset of the 99, in any order)
     datasets.parquet        one row per dataset (DATASET_COLUMNS)
     cells.parquet           long form: dataset_id, config_id, error, memory_mb
     replicates.parquet      optional: cells re-trained with other seeds (REPLICATE_COLUMNS)
@@ -37,6 +37,10 @@ DATASET_COLUMNS = {
     "resolution": "input height = width in pixels",
     "classes": "number of classes",
     "source": "where the images come from (free text; WordNet id empty when unknown)",
+}
+ROW_KEY_COLUMNS = {  # suites with several architectures: a row is a task trained on one architecture
+    "task": "the task (dataset) of the row; rows of one task share it across architectures",
+    "architecture": "the architecture (network) the row was trained with",
 }
 CELL_COLUMNS = {
     "dataset_id": "key into datasets.parquet",
@@ -81,12 +85,14 @@ SCORED_NORMALIZERS = ("max_memory_mb", "memory_cap_mb", "cap_rule")  # the norma
 
 
 def content_sha256(error: np.ndarray, memory: np.ndarray, dataset_ids: list[str], configurations: pd.DataFrame,
-                   normalizers: dict[str, Any]) -> str:
+                   normalizers: dict[str, Any], datasets: pd.DataFrame | None = None) -> str:
     """A fingerprint of everything that changes a score, independent of file encoding: what results cite.
 
-    Covers the dataset ids, the configuration table, the error and memory matrices and the normalizers
-    and cap rule of the metrics."""
+    Covers the dataset ids, the configuration table, the error and memory matrices, the normalizers
+    and cap rule of the metrics, and the rows' tasks and architectures where a suite has several."""
     h = hashlib.sha256()
+    if datasets is not None and set(ROW_KEY_COLUMNS) <= set(datasets.columns):
+        h.update(json.dumps({c: [str(v) for v in datasets[c]] for c in ROW_KEY_COLUMNS}, sort_keys=True).encode() + b"\0")
     table = configurations.reset_index(drop=True).astype(str).to_dict(orient="list")
     scored = {k: normalizers.get(k, "global-median" if k == "cap_rule" else None) for k in SCORED_NORMALIZERS}
     h.update("\n".join(dataset_ids).encode() + b"\0" + json.dumps(table, sort_keys=True).encode() + b"\0")
@@ -138,6 +144,25 @@ class Benchmark:
         """How the cap of settings II, IV, VI is set: one of CAP_RULES."""
         return str(self.metadata["normalizers"].get("cap_rule", "global-median"))
 
+    @property
+    def multi_architecture(self) -> bool:
+        """Whether a row is (task, architecture): the datasets table has task and architecture columns."""
+        return set(ROW_KEY_COLUMNS) <= set(self.datasets.columns)
+
+    def meta_training_rows(self, row: int, architectures: str = "same") -> np.ndarray:
+        """The rows that meta-train when `row` is held out: every other row; in a multi-architecture suite,
+        the other tasks' rows on the same architecture ('same') or on every other architecture ('other'),
+        never a row of the held-out task."""
+        n = self.error.shape[0]
+        if not self.multi_architecture:
+            if architectures != "same":
+                raise ValueError(f"suite {self.name} has one architecture: cross-architecture settings need a suite "
+                                 "whose datasets table has task and architecture columns (e.g. mini-arch)")
+            return np.delete(np.arange(n), row)
+        task, arch = self.datasets["task"].to_numpy(), self.datasets["architecture"].to_numpy()
+        same = arch == arch[row]
+        return np.flatnonzero((task != task[row]) & (same if architectures == "same" else ~same))
+
     def cap_of(self, row: int) -> float:
         """The memory cap of settings II, IV, VI when dataset `row` is held out."""
         if self.cap_rule == "row-median":
@@ -187,28 +212,38 @@ def write_suite(
     provenance: dict[str, Any],
     cap_rule: str = "global-median",
     replicates: pd.DataFrame | None = None,
+    configurations: pd.DataFrame | None = None,
 ) -> Path:
-    """Write a suite folder atomically (to a temporary sibling, then renamed) and return its path."""
+    """Write a suite folder atomically (to a temporary sibling, then renamed) and return its path.
+
+    `configurations` is the table of the matrices' columns (default: the 99, in spec order); its
+    `config_id` column keys every cell."""
+    configurations = configurations_table() if configurations is None else configurations.reset_index(drop=True)
+    config_ids = list(configurations["config_id"])
     n, d = error.shape
-    if memory.shape != (n, d) or d != len(CONFIG_IDS) or len(datasets) != n:
-        raise ValueError(f"shapes disagree: error {error.shape}, memory {memory.shape}, {len(datasets)} datasets")
+    if memory.shape != (n, d) or d != len(config_ids) or len(datasets) != n:
+        raise ValueError(f"shapes disagree: error {error.shape}, memory {memory.shape}, {len(datasets)} datasets, "
+                         f"{len(config_ids)} configurations")
+    if len(set(config_ids)) != d:
+        raise ValueError("configuration ids must be unique")
     if not np.isfinite(error).all() or not np.isfinite(memory).all():
         raise ValueError("error and memory must be finite everywhere")
     missing = set(DATASET_COLUMNS) - set(datasets.columns)
     if missing:
         raise ValueError(f"datasets table lacks columns {sorted(missing)}")
     ids = list(datasets["dataset_id"])
-    cube = None if replicates is None else replicate_cube(replicates, ids)
+    cube = None if replicates is None else replicate_cube(replicates, ids, config_ids)
     out = Path(out)
     check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    configurations_table().to_parquet(tmp / "configurations.parquet", index=False)
-    datasets[list(DATASET_COLUMNS)].reset_index(drop=True).to_parquet(tmp / "datasets.parquet", index=False)
+    configurations.to_parquet(tmp / "configurations.parquet", index=False)
+    keys = [c for c in ROW_KEY_COLUMNS if c in datasets.columns]
+    datasets[list(DATASET_COLUMNS) + keys].reset_index(drop=True).to_parquet(tmp / "datasets.parquet", index=False)
     cells = pd.DataFrame(
         {
             "dataset_id": np.repeat(ids, d),
-            "config_id": np.tile(CONFIG_IDS, n),
+            "config_id": np.tile(config_ids, n),
             "error": error.ravel(),
             "memory_mb": memory.ravel(),
         }
@@ -228,8 +263,9 @@ def write_suite(
         "n_datasets": n,
         "n_configurations": d,
         "normalizers": normal,
-        "data_sha256": content_sha256(error, memory, ids, configurations_table(), normal),
-        "structure": {**structure_report(error, memory), **noise_report(error, memory, cube, normal["max_memory_mb"])},
+        "data_sha256": content_sha256(error, memory, ids, configurations, normal, datasets),
+        "structure": {**structure_report(error, memory, configurations.get("a_bits")),
+                      **noise_report(error, memory, cube, normal["max_memory_mb"])},
         "provenance": provenance,
     }
     (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
@@ -260,12 +296,12 @@ def check_replaceable(out: Path) -> None:
                          + ": refusing to replace it; choose another output folder")
 
 
-def replicate_cube(replicates: pd.DataFrame, dataset_ids: list[str]) -> np.ndarray:
+def replicate_cube(replicates: pd.DataFrame, dataset_ids: list[str], config_ids: Sequence[str] = CONFIG_IDS) -> np.ndarray:
     """The replicates as an array seeds × datasets × configurations, NaN where a cell has no replicate."""
     missing = set(REPLICATE_COLUMNS) - set(replicates.columns)
     if missing:
         raise ValueError(f"replicates lack columns {sorted(missing)}")
-    unknown = (set(replicates.dataset_id) - set(dataset_ids)) | (set(replicates.config_id) - set(CONFIG_IDS))
+    unknown = (set(replicates.dataset_id) - set(dataset_ids)) | (set(replicates.config_id) - set(config_ids))
     if unknown:
         raise ValueError(f"replicates name datasets or configurations the suite does not have: {sorted(unknown)[:5]}")
     if replicates.duplicated(["dataset_id", "config_id", "seed"]).any() or (replicates.seed == 0).any():
@@ -274,8 +310,8 @@ def replicate_cube(replicates: pd.DataFrame, dataset_ids: list[str]) -> np.ndarr
     if not (np.isfinite(errors) & (errors >= 0) & (errors <= 1)).all():
         raise ValueError("replicate errors must be finite and in [0, 1]")
     seeds = sorted(set(int(x) for x in replicates.seed))
-    cube = np.full((len(seeds), len(dataset_ids), len(CONFIG_IDS)), np.nan)
-    row, col = {d: i for i, d in enumerate(dataset_ids)}, {c: j for j, c in enumerate(CONFIG_IDS)}
+    cube = np.full((len(seeds), len(dataset_ids), len(config_ids)), np.nan)
+    row, col = {d: i for i, d in enumerate(dataset_ids)}, {c: j for j, c in enumerate(config_ids)}
     for r in replicates.itertuples(index=False):
         cube[seeds.index(int(r.seed)), row[r.dataset_id], col[r.config_id]] = r.error
     return cube
@@ -344,22 +380,24 @@ def _read_verified(folder: Path) -> Benchmark:
     configurations = _file(folder, "configurations.parquet", pd.read_parquet)
     cells = _file(folder, "cells.parquet", pd.read_parquet)
     for name, table, columns in (("datasets.parquet", datasets, DATASET_COLUMNS), ("cells.parquet", cells, CELL_COLUMNS),
-                                 ("configurations.parquet", configurations, CONFIG_COLUMNS)):
+                                 ("configurations.parquet", configurations, {"config_id": ""})):
         if set(columns) - set(table.columns):
             raise SuiteError(f"{folder}: {name} lacks columns {sorted(set(columns) - set(table.columns))}: rebuild the suite")
-    ids = list(datasets["dataset_id"])
-    n, d = len(ids), len(configurations)
-    if len(cells) != n * d or list(configurations["config_id"]) != list(CONFIG_IDS):
-        raise SuiteError(f"{folder}: cells.parquet holds {len(cells)} rows, expected {n} × {d} in configuration order")
+    ids, config_ids = list(datasets["dataset_id"]), [str(c) for c in configurations["config_id"]]
+    n, d = len(ids), len(config_ids)
+    if len(set(config_ids)) != d or len(set(ids)) != n:
+        raise SuiteError(f"{folder}: configuration or dataset ids repeat: rebuild the suite")
+    if len(cells) != n * d or list(cells["config_id"]) != config_ids * n:
+        raise SuiteError(f"{folder}: cells.parquet holds {len(cells)} rows, expected {n} × {d} in configurations.parquet order")
     error = pd.DataFrame(cells["error"].to_numpy().reshape(n, d), index=pd.Index(ids, name="dataset_id"),
-                         columns=pd.Index(CONFIG_IDS, name="config_id"))
+                         columns=pd.Index(config_ids, name="config_id"))
     memory = pd.DataFrame(cells["memory_mb"].to_numpy().reshape(n, d), index=error.index, columns=error.columns)
     if list(cells["dataset_id"].iloc[::d]) != ids:
         raise SuiteError(f"{folder}: cells.parquet rows are not in datasets.parquet order")
     if metadata["normalizers"].get("cap_rule", "global-median") not in CAP_RULES:
         raise SuiteError(f"{folder}: metadata.json names cap rule {metadata['normalizers']['cap_rule']!r}; "
                          f"this package knows {', '.join(CAP_RULES)}: upgrade peppp-bench")
-    fingerprint = content_sha256(error.to_numpy(), memory.to_numpy(), ids, configurations, metadata["normalizers"])
+    fingerprint = content_sha256(error.to_numpy(), memory.to_numpy(), ids, configurations, metadata["normalizers"], datasets)
     if fingerprint != metadata["data_sha256"]:
         raise SuiteError(f"{folder}: the data, configuration table or normalizers do not match the fingerprint "
                          "data_sha256 in metadata.json: the suite was edited; rebuild it")
@@ -367,7 +405,7 @@ def _read_verified(folder: Path) -> Benchmark:
     if (folder / "replicates.parquet").is_file():
         replicates = _file(folder, "replicates.parquet", pd.read_parquet)
         try:
-            replicate_cube(replicates, ids)
+            replicate_cube(replicates, ids, config_ids)
         except ValueError as exc:
             raise SuiteError(f"{folder}: replicates.parquet is inconsistent with the suite: {exc}") from None
     return Benchmark(str(metadata["name"]), error, memory, datasets, configurations, metadata, replicates, folder.resolve())

@@ -161,7 +161,7 @@ def test_a_task_id_that_escapes_the_store_is_refused() -> None:
     from peppp_bench.generate.spec import SpecError, parse_spec
 
     text = (ROOT / "datasets" / "mini" / "spec.toml").read_text().replace('id = "digits-0to9"', 'id = "../../../x"')
-    with pytest.raises(SpecError, match=r"task id '\.\./\.\./\.\./x' is not a safe file name"):
+    with pytest.raises(SpecError, match=r"tasks\[0\]\.id = '\.\./\.\./\.\./x': expected a safe file name"):
         parse_spec(text)
 
 

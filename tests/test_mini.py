@@ -50,7 +50,7 @@ def test_regenerated_cells_equal_the_committed_ones(mini) -> None:
     try:
         for k in rng.choice(len(cheap), size=2, replace=False):
             unit = cheap[int(k)]
-            for cell in run_unit(spec.text, unit, "cpu", 1):
+            for cell in run_unit(spec.text, spec.base, unit, "cpu", 1):
                 committed = mini.error.loc[unit.task.id, cell.config_id]
                 assert cell.error == committed, (unit.task.id, cell.config_id)
     finally:
@@ -74,7 +74,7 @@ def test_mini_has_seed_replicates_and_a_noise_floor(mini) -> None:
     committed = reps.set_index(["dataset_id", "config_id", "seed"]).error
     threads = torch.get_num_threads()
     try:
-        for cell in run_unit(spec.text, unit, "cpu", 1):
+        for cell in run_unit(spec.text, spec.base, unit, "cpu", 1):
             assert cell.error == committed[(unit.task.id, cell.config_id, 1)], cell.config_id
     finally:
         torch.set_num_threads(threads)

@@ -2,7 +2,6 @@
 batched versus one-at-a-time, and bad inputs refused before training."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -12,12 +11,14 @@ from torch import nn  # noqa: E402
 
 from peppp_bench.configs import get_config  # noqa: E402
 from peppp_bench.generate.data import DataError, DataSpec, load_data  # noqa: E402
-from peppp_bench.generate.models import Quant, QuantizedNetwork, ResNet  # noqa: E402
+from peppp_bench.generate.architectures import Architecture, ArchitectureError  # noqa: E402
+from peppp_bench.generate.networks import ResNet, side_by_side  # noqa: E402
 from peppp_bench.generate.quantize import activation_quantizer, native_float_quantize  # noqa: E402
 from peppp_bench.generate.recipes import get_recipe  # noqa: E402
-from peppp_bench.generate.train import Architecture, LowPrecisionSGD, UserArchitecture, train_cell, train_cells  # noqa: E402
+from peppp_bench.generate.sites import Quant, QuantizedNetwork  # noqa: E402
+from peppp_bench.generate.train import LowPrecisionSGD, train_cell, train_cells  # noqa: E402
 
-TINY = Architecture((1, 1), 4)
+TINY = Architecture.resnet((1, 1), 4)
 
 
 def nearest(exp: int, man: int):
@@ -82,7 +83,10 @@ def test_hooks_quantize_a_plain_user_network_forward_and_backward() -> None:
 
 def test_hook_inserted_quantizers_train() -> None:
     data = load_data(DataSpec("digits", {"classes": [0, 1]}))
-    arch = UserArchitecture("mlp", lambda classes, ch: nn.Sequential(nn.Flatten(), nn.Linear(ch * 64, 16), nn.ReLU(), nn.Linear(16, classes)))
+    def mlp(classes, ch):
+        return nn.Sequential(nn.Flatten(), nn.Linear(ch * 64, 16), nn.ReLU(), nn.Linear(16, classes))
+
+    arch = Architecture.from_factory(mlp, label="mlp")
     r = train_cell(data, "e5m3-e7m11", arch, get_recipe("clean", epochs=5, lr=0.2), seed=0)
     assert r.error < 0.2 and r.architecture == "mlp"
 
@@ -101,7 +105,7 @@ def test_batched_equals_one_at_a_time_up_to_summation_order() -> None:
     networks compute, up to the order of float sums in the convolutions (so not bit-identical)."""
     torch.manual_seed(0)
     single = ResNet(3, (1, 1), 4, 1)
-    grouped = ResNet.side_by_side(single, 3)
+    grouped = side_by_side(single, ResNet(3, (1, 1), 4, 1, copies=3), 3)
     configs = [get_config(c) for c in ("e3m1-e6m7", "e4m3-e7m9", "e5m2-e8m11")]
     x = torch.rand(8, 1, 8, 8)
     outs = []
@@ -156,10 +160,48 @@ def test_bad_inputs_fail_before_training() -> None:
     with pytest.raises(DataError, match="at least two"):
         load_data(DataSpec("digits", {"classes": [3]}))
     data = load_data(DataSpec("lfw", {"size": 8}))
-    wrong = UserArchitecture("wrong-head", lambda classes, ch: nn.Sequential(nn.Flatten(), nn.Linear(ch * 64, 7)))
-    with pytest.raises(ValueError, match="outputs 7 logits per image but .* has 2 classes"):
+    wrong = Architecture.from_factory(lambda classes, ch: nn.Sequential(nn.Flatten(), nn.Linear(ch * 64, 7)), label="wrong-head")
+    with pytest.raises(ArchitectureError, match="outputs 7 logits per image for a task with 2 classes"):
         train_cell(data, "e5m3-e7m11", wrong, get_recipe("clean"), seed=0)
     with pytest.raises(ValueError, match="unknown recipe"):
         get_recipe("fast")
     with pytest.raises(ValueError, match="unknown recipe fields"):
         get_recipe("clean", epoch=3)
+
+
+def test_every_built_in_and_a_factory_batch_like_training_alone() -> None:
+    """All four built-ins (side by side in one network) and a factory's network (stacked under vmap):
+    each configuration trained together with others gives the error it gets trained alone, same seed."""
+    data = load_data(DataSpec("digits", {"classes": [3, 8]}))
+    recipe = get_recipe("clean", epochs=2, lr=0.05, augment=False)
+    configs = ["e3m2-e6m7", "e4m3-e7m9", "e5m2-e8m11"]
+
+    def user_net(classes, ch):
+        return nn.Sequential(nn.Conv2d(ch, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                             nn.Linear(4 * 64, classes))
+
+    archs = [Architecture.builtin("vgg", channels=[4, 8]), Architecture.builtin("mlp", hidden=[16]),
+             Architecture.builtin("vit", patch=4, dim=8, depth=1, heads=2), Architecture.from_factory(user_net)]
+    for arch in archs:
+        together = train_cells(data, configs, arch, recipe, seed=2)
+        alone = [train_cell(data, c, arch, recipe, seed=2) for c in configs]
+        assert [r.error for r in together] == [r.error for r in alone], arch.name
+        assert together[0].batched_with == 3 and len({r.error for r in together}) > 1, arch.name
+
+
+def test_gpu_check_runs_on_the_cpu(capsys) -> None:
+    """benchmarks/gpu_check.py is the script a GPU machine runs; here its smoke mode, on the CPU."""
+    import json
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--device", "cpu", "--small"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["batched_equals_alone"] and report["device_matches_cpu"]
+    assert report["device"]["tf32_matmul"] is False and report["device"]["tf32_cudnn"] is False
+    assert report["cells_per_device_hour_cifar10_paper_recipe"] > 0
+    assert module.main(["--device", "cuda"]) == (0 if torch.cuda.is_available() else 2)

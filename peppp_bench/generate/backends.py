@@ -1,89 +1,215 @@
 """Where units of work run: local worker processes (default) or a Ray cluster, one task per unit.
 
-Workers only compute; the parent process writes every finished cell to the store, atomically, as
-soon as its unit returns, so an interrupted run keeps everything finished.
+Workers only compute; the parent writes every finished cell to the store, atomically, as soon as its
+unit returns, so an interrupted run keeps everything finished. A unit that fails (an exception, out of
+memory, a worker that dies) is recorded in the store with its error and retried split in halves; a
+single configuration that fails stays failed and the run goes on. SIGTERM and SIGINT stop the workers
+(they also die with the parent, even on SIGKILL) and leave the store consistent.
 """
 from __future__ import annotations
 
-import os
+import signal
 import time
-from typing import Iterator
+import traceback
+from collections import deque
+from typing import Any, Iterator
 
 from .spec import GenerationSpec, Unit, parse_spec
 from .store import Store
 from .train import CellResult
 
+Outcome = tuple[Unit, "list[CellResult] | None", str]  # (unit, results or None, error)
 
-def run_unit(spec_text: str, unit: Unit, device: str, threads: int) -> list[CellResult]:
+
+def resolve_device(device: str, worker: int = 0) -> str:
+    """cpu, cuda (worker i gets cuda:i modulo the GPUs it sees), cuda:N, or auto (cuda when present)."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        device = f"cuda:{worker % max(1, torch.cuda.device_count())}"
+    return device
+
+
+def run_unit(spec_text: str, base: str, unit: Unit, device: str, threads: int) -> list[CellResult]:
     """Train one unit (in a worker): load its data, train its configurations together."""
     import torch
 
     from .data import load_data
-    from .train import train_cells
+    from .train import configure_device, train_cells
 
     torch.set_num_threads(threads)
-    spec = parse_spec(spec_text)
+    spec = parse_spec(spec_text, base=base)
+    configure_device(device, spec.deterministic)
     data = load_data(unit.task.data, name=unit.task.id)
-    return train_cells(data, list(unit.config_ids), spec.architecture, spec.recipe, unit.seed, device, spec.backend)
+    return train_cells(data, list(unit.config_ids), spec.architecture(unit.arch_id), spec.recipe, unit.seed, device,
+                       spec.backend)
 
 
-def _run_tagged(job: tuple[str, Unit, str, int]) -> tuple[Unit, list[CellResult]]:
-    return job[1], run_unit(*job)
+def _attempt(job: tuple[str, str, Unit, str, int]) -> Outcome:
+    """run_unit, with any failure returned as text rather than raised."""
+    try:
+        return job[2], run_unit(*job), ""
+    except (Exception, MemoryError):  # noqa: BLE001 - recorded in the store, then retried in halves
+        return job[2], None, traceback.format_exc(limit=4)
 
 
-def _local(spec: GenerationSpec, units: list[Unit], workers: int, device: str) -> Iterator[tuple[Unit, list[CellResult]]]:
-    import multiprocessing
+_WORKER: dict[str, Any] = {}
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    jobs = [(spec.text, u, device, threads) for u in units]
+
+def _start_worker(counter: Any, device: str, threads: int) -> None:
+    """Die with the parent (Linux), take a worker index for the device, one thread by default."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides how to stop
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    _WORKER["device"] = resolve_device(device, index)
+    _WORKER["threads"] = threads
+
+
+def _attempt_in_worker(job: tuple[str, str, Unit]) -> Outcome:
+    return _attempt((*job, _WORKER["device"], _WORKER["threads"]))
+
+
+def _local(spec: GenerationSpec, units: deque[Unit], workers: int, device: str, threads: int,
+           retry: Any) -> Iterator[Outcome]:
+    """Run units on `workers` processes (or in this process for one worker); `retry(outcome)` may push
+    more units onto `units` while they run."""
     if workers == 1:
-        yield from map(_run_tagged, jobs)
+        dev = resolve_device(device)
+        while units:
+            outcome = _attempt((spec.text, spec.base, units.popleft(), dev, threads))
+            retry(outcome)
+            yield outcome
         return
-    with multiprocessing.get_context("spawn").Pool(workers, maxtasksperchild=20) as pool:
-        yield from pool.imap_unordered(_run_tagged, jobs)
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = multiprocessing.get_context("spawn")
+    counter = ctx.Value("i", 0)
+    while units:
+        pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker, initargs=(counter, device, threads),
+                                   max_tasks_per_child=20)
+        running: dict[Any, Unit] = {}
+        try:
+            while units or running:
+                while units and len(running) < 2 * workers:
+                    u = units.popleft()
+                    running[pool.submit(_attempt_in_worker, (spec.text, spec.base, u))] = u
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    unit = running.pop(fut)
+                    try:
+                        outcome = fut.result()
+                    except BrokenProcessPool:
+                        outcome = (unit, None, "a worker process died (out of memory, or killed)")
+                    retry(outcome)
+                    yield outcome
+        except BrokenProcessPool:
+            for unit in running.values():  # every unit in flight died with the pool: start a new one
+                outcome = (unit, None, "a worker process died (out of memory, or killed)")
+                retry(outcome)
+                yield outcome
+        finally:
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                if proc.is_alive():
+                    proc.kill()
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _ray(spec: GenerationSpec, units: list[Unit], address: str | None, device: str) -> Iterator[tuple[Unit, list[CellResult]]]:
+def _ray(spec: GenerationSpec, units: deque[Unit], address: str | None, device: str, threads: int,
+         retry: Any) -> Iterator[Outcome]:
     try:
         import ray
     except ImportError as exc:
         raise RuntimeError("the ray back end needs Ray: pip install 'peppp-bench[ray]'") from exc
-    import torch
 
     if not ray.is_initialized():
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
-    gpus = 1 if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()) else 0
-    remote = ray.remote(num_gpus=gpus, num_cpus=1)(run_unit)
-    device = "cuda" if gpus else ("cpu" if device == "auto" else device)
-    refs = {remote.remote(spec.text, u, device, 1): u for u in units}
-    while refs:
+    # GPUs are requested from the cluster's resources; each worker detects its own device (`auto`).
+    gpus = 1 if device.startswith("cuda") or (device == "auto" and ray.cluster_resources().get("GPU", 0) > 0) else 0
+
+    def attempt(text: str, base: str, unit: Unit, dev: str, n: int) -> Outcome:
+        return _attempt((text, base, unit, resolve_device(dev), n))
+
+    remote = ray.remote(num_gpus=gpus, num_cpus=threads)(attempt)
+    refs: dict[Any, Unit] = {}
+    while units or refs:
+        while units:
+            u = units.popleft()
+            refs[remote.remote(spec.text, spec.base, u, "cuda" if gpus else "cpu", threads)] = u
         ready, _ = ray.wait(list(refs), num_returns=1)
         for r in ready:
-            yield refs.pop(r), ray.get(r)
+            unit = refs.pop(r)
+            try:
+                outcome = ray.get(r)
+            except Exception as exc:  # noqa: BLE001 - a lost worker or node
+                outcome = (unit, None, f"the Ray task failed: {exc}")
+            retry(outcome)
+            yield outcome
+
+
+def _stop_on_sigterm() -> Any:
+    """Turn SIGTERM into KeyboardInterrupt for the duration of a run; return the previous handler."""
+    def handler(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        return None
 
 
 def generate(spec: GenerationSpec, store: Store, backend: str = "local", workers: int = 1, address: str | None = None,
-             device: str = "cpu", progress: bool = True) -> tuple[int, float]:
+             device: str = "cpu", progress: bool = True, threads: int = 1) -> tuple[int, float]:
     """Compute every unfinished cell of the store's spec; return (cells computed, seconds)."""
     from tqdm.auto import tqdm
 
     started = time.time()
     done, total = store.count()
-    units = store.pending()
+    units = deque(store.pending())
     bar = tqdm(total=total, initial=done, desc=f"{spec.name} cells", unit="cell", disable=not progress)
+
+    def retry(outcome: Outcome) -> None:
+        unit, results, error = outcome
+        if results is None:
+            store.record_failure(unit, error)
+            if len(unit.config_ids) > 1:
+                half = len(unit.config_ids) // 2
+                units.append(Unit(unit.task, unit.arch_id, unit.seed, unit.config_ids[:half]))
+                units.append(Unit(unit.task, unit.arch_id, unit.seed, unit.config_ids[half:]))
+
     if backend == "local":
-        stream = _local(spec, units, max(1, workers), device if device != "auto" else "cpu")
+        stream = _local(spec, units, max(1, workers), device, threads, retry)
     elif backend == "ray":
-        stream = _ray(spec, units, address, device)
+        stream = _ray(spec, units, address, device, threads, retry)
     else:
         raise ValueError(f"unknown back end {backend!r}: 'local' or 'ray'")
-    computed = 0
-    for unit, results in stream:
-        for r in results:
-            store.write(unit.task.id, r)
-        computed += len(results)
-        bar.update(len(results))
-    bar.close()
+    computed, failed = 0, 0
+    previous = _stop_on_sigterm()
+    try:
+        for unit, results, error in stream:
+            if results is None:
+                failed += len(unit.config_ids) == 1
+                bar.write(f"unit {unit.task.id}/{unit.arch_id}/seed {unit.seed} ({len(unit.config_ids)} configurations) "
+                          f"failed: {error.strip().splitlines()[-1]}")
+                continue
+            for r in results:
+                store.write(unit, r)
+            computed += len(results)
+            bar.update(len(results))
+    finally:
+        stream.close()  # stops the workers
+        bar.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if failed:
+        bar.write(f"{failed} configuration(s) failed alone; see {store.root / 'failures.jsonl'}")
     return computed, time.time() - started
-
-

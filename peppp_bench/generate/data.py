@@ -8,6 +8,7 @@ superclass partitions of spec §1.1 (read from the CIFAR python-version files) a
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,10 @@ def load_data(spec: DataSpec, name: str | None = None) -> ImageData:
                "cifar100-partition": _cifar100_partition, "image-folder": _image_folder}
     if spec.source not in loaders:
         raise DataError(f"unknown data source {spec.source!r}: choose from {', '.join(SOURCES)}")
+    allowed = list(inspect.signature(loaders[spec.source]).parameters)
+    unknown = sorted(set(spec.options) - set(allowed))
+    if unknown:
+        raise DataError(f"unknown option(s) {unknown} for source {spec.source!r}; allowed: {allowed}")
     data = loaders[spec.source](**spec.options)
     return ImageData(name or spec.describe(), *data, source=spec.source)
 

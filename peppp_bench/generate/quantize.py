@@ -79,22 +79,33 @@ def native_float_quantize(
     if rounding not in ROUNDINGS:
         raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
     f = exp if isinstance(exp, Formats) else Formats.of(exp, man, x.device)  # type: ignore[arg-type]
+    # Under torch.func.vmap (stacked copies of a network), x or the formats are batched: no out= arguments,
+    # and nothing in place on x's unbatched temporaries.
+    vmapped = torch._C._functorch.is_batchedtensor(x) or torch._C._functorch.is_batchedtensor(torch.as_tensor(f.threshold))
     # s = ±2^min_exp on the subnormal range (qtorch's shift), 0 elsewhere. sign(±0) = ±0 where qtorch
     # shifts zeros by ±2^min_exp: both round back to +0. Built in place, and `scratch` is reused below.
-    scratch = torch.abs(x).lt_(f.threshold).mul_(f.threshold)
-    s = torch.sign(x).mul_(scratch)
+    if vmapped:
+        scratch = torch.abs(x).lt(f.threshold).mul(f.threshold)
+        s = torch.sign(x).mul(scratch)
+    else:
+        scratch = torch.abs(x).lt_(f.threshold).mul_(f.threshold)
+        s = torch.sign(x).mul_(scratch)
     out = x + s
     bits = out.view(torch.int32)
     if rounding == "nearest":
         bits.add_(f.half)
     elif random_bits is None:
         bits.add_(random_int32(x.shape, x.device, generator).bitwise_and_(f.mask))
+    elif vmapped:
+        bits.add_(torch.bitwise_and(random_bits, f.mask))
     else:
         bits.add_(torch.bitwise_and(random_bits.expand_as(x), f.mask, out=scratch.view(torch.int32)))
     bits.bitwise_and_(f.keep)
     out.sub_(s)
     if isinstance(f.largest, float):
         return out.clamp_(f.lowest, f.largest) if f.largest < FLOAT32_MAX else out
+    if vmapped:
+        return torch.maximum(torch.minimum(out, f.largest), f.lowest)
     # Saturate: minimum and maximum against broadcast bounds are several times faster than clamp_ on CPU.
     return torch.maximum(torch.minimum(out, f.largest, out=out), f.lowest, out=out)
 

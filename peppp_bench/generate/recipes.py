@@ -19,6 +19,7 @@ class Recipe:
     loss_scale: float = 1000.0  # loss × 1000 before backward, gradient × 1/1000 before Q_A
     shuffle: bool = True
     rounding: str = "stochastic"
+    augment: bool = True  # training-time random crops and flips (spec §4); off: train images as test images
     # The authors' quirk: test batches of these sources went through the training augmentation.
     train_augmentation_at_test_for: tuple[str, ...] = ()
 
@@ -30,7 +31,11 @@ class Recipe:
         return replace(self, **changes)
 
     def record(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field; `augment` only when off, so records made before it existed stay equal."""
+        out = asdict(self)
+        if out["augment"]:
+            del out["augment"]
+        return out
 
 
 RECIPES: dict[str, Recipe] = {

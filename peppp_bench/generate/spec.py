@@ -1,37 +1,55 @@
-"""Generation specs: a small TOML file naming tasks × configurations × architecture × recipe × seeds.
+"""Generation specs: a TOML file naming tasks × architectures × configurations × seeds and a recipe.
 
     [suite]
     name = "mini"                 # suite name and version of the suite this makes
     version = "1.0.0"
     description = "..."
     seeds = [0]
-    configurations = "all"        # or a list of ids such as ["e5m3-e7m11"]
-    architecture = { blocks = [1, 1], width = 8 }
+    configurations = "all"        # or a list of ids such as ["e5m3-e7m11"], in any order
+    architecture = { name = "resnet", blocks = [1, 1], width = 8 }    # or [architectures.ID] tables
     recipe = { name = "clean", epochs = 8, lr = 0.05 }
     backend = "native"            # quantizer back end: native (batched) or qtorch (reference)
-    configs_per_unit = 33         # configurations trained together in one grouped network
+    configs_per_unit = 33         # configurations trained together in one network
     cap_rule = "row-median"       # memory cap of settings II/IV/VI: row-median (default) or global-median
+    deterministic = false         # torch's deterministic algorithms (GPU runs; recorded)
+
+    [architectures.vgg]           # several architectures: a suite row is (task, architecture)
+    name = "vgg"
+    channels = [8, 16]
 
     [[tasks]]
     id = "digits-0-9"
     name = "Digits 0-9"
     source = "digits"
     options = { classes = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] }
+
+`parse_spec` checks every key, type and range and refuses with the key's path; `check_spec` then loads
+every task's data and builds every network once on the meta device. Both run before a store exists.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tomllib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..configs import CONFIG_IDS, get_config
 from ..suite import CAP_RULES
-from .data import DataSpec
-from .recipes import Recipe, get_recipe
-from .train import Architecture
+from .architectures import Architecture, ArchitectureError, parse_architecture
+from .data import SOURCES, DataError, DataSpec, load_data
+from .quantize import ROUNDINGS
+from .recipes import RECIPES, Recipe, get_recipe
+
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # ids become file and folder names
+BACKENDS = ("native", "qtorch")
+
+
+class SpecError(ValueError):
+    """A generation spec is malformed."""
 
 
 @dataclass(frozen=True)
@@ -43,9 +61,10 @@ class Task:
 
 @dataclass(frozen=True)
 class Unit:
-    """One piece of work: a task, a seed and the configurations trained together."""
+    """One piece of work: a task on an architecture with a seed, and the configurations trained together."""
 
     task: Task
+    arch_id: str
     seed: int
     config_ids: tuple[str, ...]
 
@@ -57,73 +76,202 @@ class GenerationSpec:
     description: str
     seeds: tuple[int, ...]
     config_ids: tuple[str, ...]
-    architecture: Architecture
+    architectures: tuple[tuple[str, Architecture], ...]  # (id, architecture), in spec order
+    multi_architecture: bool  # rows are (task, architecture) rather than tasks
     recipe: Recipe
     backend: str
     configs_per_unit: int
     cap_rule: str
+    deterministic: bool
     tasks: tuple[Task, ...]
     text: str  # the spec file as written, kept with the store
+    base: str = ""  # the spec file's folder: relative factory files are found there
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
+    def architecture(self, arch_id: str) -> Architecture:
+        return dict(self.architectures)[arch_id]
+
+    def rows(self) -> list[tuple[Task, str]]:
+        """The suite's rows: (task, architecture id), tasks outermost."""
+        return [(t, a) for t in self.tasks for a, _ in self.architectures]
+
+    def row_id(self, task: Task, arch_id: str) -> str:
+        return f"{task.id}--{arch_id}" if self.multi_architecture else task.id
+
     def units(self) -> list[Unit]:
         chunk = self.configs_per_unit
-        return [Unit(t, s, self.config_ids[i:i + chunk]) for t in self.tasks for s in self.seeds
+        return [Unit(t, a, s, self.config_ids[i:i + chunk]) for t, a in self.rows() for s in self.seeds
                 for i in range(0, len(self.config_ids), chunk)]
 
+    def meaning(self, task: Task, arch_id: str) -> dict[str, Any]:
+        """What a cell of this row means: data, network, recipe and quantizer back end (not seed or config)."""
+        return {"data": {"source": task.data.source, "options": task.data.options},
+                "architecture": self.architecture(arch_id).record(), "recipe": self.recipe.record(), "backend": self.backend}
 
-SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # ids become file and folder names
+    def meaning_sha256(self, task: Task, arch_id: str) -> str:
+        return hashlib.sha256(json.dumps(self.meaning(task, arch_id), sort_keys=True).encode()).hexdigest()
 
 
-class SpecError(ValueError):
-    """A generation spec is malformed."""
+# -- the schema --------------------------------------------------------------------------------------
+
+def _int(lo: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo
 
 
-def parse_spec(text: str, where: str = "spec") -> GenerationSpec:
+def _number(lo: float, hi: float = float("inf"), open_lo: bool = False) -> Callable[[Any], bool]:
+    return lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)
+                      and (v > lo if open_lo else v >= lo) and v <= hi)
+
+
+def _string(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _safe_id(v: Any) -> bool:
+    return isinstance(v, str) and SAFE_ID.fullmatch(v) is not None
+
+
+SAFE_ID_RULE = "a safe file name: letters, digits, '.', '_' and '-', starting with a letter or digit"
+SUITE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "name": (_safe_id, SAFE_ID_RULE),
+    "version": (_string, "a string such as \"1.0.0\""),
+    "description": (_string, "a string"),
+    "seeds": (lambda v: isinstance(v, list) and len(v) >= 1 and all(_int(0)(s) for s in v) and len(set(v)) == len(v),
+              "a non-empty list of distinct integers ≥ 0"),
+    "configurations": (lambda v: v == "all" or (isinstance(v, list) and len(v) >= 1 and all(isinstance(c, str) for c in v)),
+                       "\"all\" or a non-empty list of configuration ids"),
+    "architecture": (lambda v: isinstance(v, dict), "a table"),
+    "recipe": (lambda v: isinstance(v, dict), "a table with name and recipe fields"),
+    "backend": (lambda v: v in BACKENDS, " or ".join(BACKENDS)),
+    "configs_per_unit": (_int(1), "an integer ≥ 1"),
+    "cap_rule": (lambda v: v in CAP_RULES, " or ".join(CAP_RULES)),
+    "deterministic": (lambda v: isinstance(v, bool), "true or false"),
+}
+RECIPE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "name": (lambda v: v in RECIPES, " or ".join(RECIPES)),
+    "epochs": (_int(1), "an integer ≥ 1"),
+    "batch_size": (_int(1), "an integer ≥ 1"),
+    "lr": (_number(0, open_lo=True), "a number > 0"),
+    "momentum": (_number(0, 1), "a number in [0, 1]"),
+    "weight_decay": (_number(0), "a number ≥ 0"),
+    "loss_scale": (_number(0, open_lo=True), "a number > 0"),
+    "shuffle": (lambda v: isinstance(v, bool), "true or false"),
+    "augment": (lambda v: isinstance(v, bool), "true or false"),
+    "rounding": (lambda v: v in ROUNDINGS, " or ".join(ROUNDINGS)),
+    "train_augmentation_at_test_for": (lambda v: isinstance(v, list) and all(s in SOURCES for s in v),
+                                       f"a list of sources ({', '.join(SOURCES)})"),
+}
+TASK_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "id": (_safe_id, SAFE_ID_RULE),
+    "name": (_string, "a string"),
+    "source": (lambda v: v in SOURCES, ", ".join(SOURCES)),
+    "options": (lambda v: isinstance(v, dict), "a table of the source's options"),
+}
+
+
+def _check_table(raw: Any, keys: dict[str, tuple[Callable[[Any], bool], str]], where: str,
+                 required: tuple[str, ...] = ()) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where} must be a table")
+    unknown = sorted(set(raw) - set(keys))
+    if unknown:
+        raise SpecError(f"{where}: unknown key(s) {unknown}; allowed keys: {', '.join(keys)}")
+    missing = [k for k in required if k not in raw]
+    if missing:
+        raise SpecError(f"{where} lacks {missing}")
+    for key, value in raw.items():
+        ok, rule = keys[key]
+        if not ok(value):
+            raise SpecError(f"{where}.{key} = {value!r}: expected {rule}")
+    return raw
+
+
+def _config_ids(value: Any, where: str) -> tuple[str, ...]:
+    if value == "all":
+        return tuple(CONFIG_IDS)
+    try:
+        ids = tuple(get_config(c).id for c in value)
+    except KeyError as exc:
+        raise SpecError(f"{where}: {exc.args[0]}") from exc
+    duplicated = sorted({c for c in ids if ids.count(c) > 1})
+    if duplicated:
+        raise SpecError(f"{where} lists {duplicated} more than once")
+    return ids
+
+
+def _architectures(suite: dict[str, Any], raw: dict[str, Any], base: str) -> tuple[tuple[tuple[str, Architecture], ...], bool]:
+    tables = raw.get("architectures")
+    if tables is not None and "architecture" in suite:
+        raise SpecError("give either [suite] architecture (one network) or [architectures.ID] tables, not both")
+    try:
+        if tables is None:
+            arch = parse_architecture(_resolve_factory(suite.get("architecture", {}), base), "suite.architecture")
+            return ((arch.name, arch),), False
+        if not isinstance(tables, dict) or not tables:
+            raise SpecError("architectures must hold at least one [architectures.ID] table")
+        out = []
+        for arch_id, table in tables.items():
+            if not _safe_id(arch_id) or "--" in arch_id:
+                raise SpecError(f"architectures.{arch_id}: the id must be {SAFE_ID_RULE}, without '--'")
+            out.append((arch_id, parse_architecture(_resolve_factory(table, base), f"architectures.{arch_id}")))
+        return tuple(out), True
+    except ArchitectureError as exc:
+        raise SpecError(str(exc)) from exc
+
+
+def _resolve_factory(table: Any, base: str) -> Any:
+    """A factory file named relative to the spec's folder is found there (else relative to the working folder)."""
+    if not (isinstance(table, dict) and isinstance(table.get("factory"), str) and base):
+        return table
+    where, sep, attr = table["factory"].rpartition(":")
+    if where.endswith(".py") and not Path(where).is_absolute() and not Path(where).is_file() and (Path(base) / where).is_file():
+        return {**table, "factory": f"{Path(base) / where}{sep}{attr}"}
+    return table
+
+
+def parse_spec(text: str, where: str = "spec", base: str = "") -> GenerationSpec:
+    """Parse and check a spec's text (every key, type and range); `base` is the spec file's folder."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{where} is not valid TOML: {exc}") from exc
-    suite = raw.get("suite")
-    if not isinstance(suite, dict):
+    unknown = sorted(set(raw) - {"suite", "tasks", "architectures"})
+    if unknown:
+        raise SpecError(f"{where}: unknown top-level key(s) {unknown}; allowed: suite, architectures, tasks")
+    if "suite" not in raw:
         raise SpecError(f"{where} needs a [suite] table")
-    missing = {"name", "version", "seeds"} - set(suite)
-    if missing:
-        raise SpecError(f"{where}: [suite] lacks {sorted(missing)}")
-    configs = suite.get("configurations", "all")
-    ids = tuple(CONFIG_IDS) if configs == "all" else tuple(get_config(c).id for c in configs)
-    arch = suite.get("architecture", {})
-    recipe = dict(suite.get("recipe", {"name": "clean"}))
-    tasks_raw = raw.get("tasks", [])
-    if not tasks_raw:
-        raise SpecError(f"{where} names no [[tasks]]")
-    tasks = []
-    for t in tasks_raw:
-        if not {"id", "source"} <= set(t):
-            raise SpecError(f"{where}: every [[tasks]] entry needs id and source, got {t}")
-        tasks.append(Task(str(t["id"]), str(t.get("name", t["id"])), DataSpec(str(t["source"]), dict(t.get("options", {})))))
-    if len({t.id for t in tasks}) != len(tasks):
-        raise SpecError(f"{where}: task ids must be unique")
-    for t in tasks:
-        if not SAFE_ID.fullmatch(t.id):
-            raise SpecError(f"{where}: task id {t.id!r} is not a safe file name: use letters, digits, '.', '_' and '-', "
-                            "starting with a letter or digit")
-    backend = str(suite.get("backend", "native"))
-    per_unit = int(suite.get("configs_per_unit", len(ids) if backend == "native" else 1))
-    if backend == "qtorch" and per_unit != 1:
-        raise SpecError(f"{where}: the qtorch back end trains one configuration per unit (configs_per_unit = 1)")
-    cap_rule = str(suite.get("cap_rule", "row-median"))
-    if cap_rule not in CAP_RULES:
-        raise SpecError(f"{where}: [suite] cap_rule = {cap_rule!r}; choose one of {', '.join(CAP_RULES)}")
+    try:
+        suite = _check_table(raw["suite"], SUITE_KEYS, "suite", ("name", "version", "seeds"))
+        recipe_raw = dict(_check_table(suite.get("recipe", {"name": "clean"}), RECIPE_KEYS, "suite.recipe"))
+        if "train_augmentation_at_test_for" in recipe_raw:
+            recipe_raw["train_augmentation_at_test_for"] = tuple(recipe_raw["train_augmentation_at_test_for"])
+        tasks_raw = raw.get("tasks", [])
+        if not isinstance(tasks_raw, list) or not tasks_raw:
+            raise SpecError("the spec names no [[tasks]]")
+        tasks = []
+        for i, t in enumerate(tasks_raw):
+            t = _check_table(t, TASK_KEYS, f"tasks[{i}]", ("id", "source"))
+            tasks.append(Task(t["id"], t.get("name", t["id"]), DataSpec(t["source"], dict(t.get("options", {})))))
+        ids = [t.id for t in tasks]
+        if len(set(ids)) != len(ids):
+            raise SpecError(f"tasks: ids must be unique; repeated: {sorted({i for i in ids if ids.count(i) > 1})}")
+        config_ids = _config_ids(suite.get("configurations", "all"), "suite.configurations")
+        architectures, multi = _architectures(suite, raw, base)
+        backend = suite.get("backend", "native")
+        per_unit = suite.get("configs_per_unit", len(config_ids) if backend == "native" else 1)
+        if backend == "qtorch" and per_unit != 1:
+            raise SpecError("suite.configs_per_unit: the qtorch back end trains one configuration per unit (set it to 1)")
+    except SpecError as exc:
+        raise SpecError(f"{where}: {exc}") from None
     return GenerationSpec(
-        name=str(suite["name"]), version=str(suite["version"]), description=str(suite.get("description", "")),
-        seeds=tuple(int(s) for s in suite["seeds"]), config_ids=ids,
-        architecture=Architecture(tuple(arch.get("blocks", (2, 2, 2, 2))), int(arch.get("width", 64))),
-        recipe=get_recipe(recipe.pop("name", "clean"), **recipe), backend=backend, configs_per_unit=per_unit, cap_rule=cap_rule,
-        tasks=tuple(tasks), text=text,
+        name=suite["name"], version=suite["version"], description=suite.get("description", ""),
+        seeds=tuple(suite["seeds"]), config_ids=config_ids, architectures=architectures, multi_architecture=multi,
+        recipe=get_recipe(recipe_raw.pop("name", "clean"), **recipe_raw), backend=backend, configs_per_unit=per_unit,
+        cap_rule=suite.get("cap_rule", "row-median"), deterministic=suite.get("deterministic", False),
+        tasks=tuple(tasks), text=text, base=base,
     )
 
 
@@ -131,4 +279,33 @@ def read_spec(path: str | Path) -> GenerationSpec:
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"spec file {path} does not exist")
-    return parse_spec(path.read_text(), str(path))
+    return parse_spec(path.read_text(), str(path), str(path.resolve().parent))
+
+
+def check_spec(spec: GenerationSpec) -> dict[str, tuple[int, tuple[int, int, int]]]:
+    """Load every task's data and run every network on it once on the meta device; return each task's
+    (classes, image shape). Warns of floating-point operations a factory's network leaves unquantized."""
+    shapes = {}
+    for i, task in enumerate(spec.tasks):
+        try:
+            data = load_data(task.data, name=task.id)
+        except (DataError, TypeError, ValueError, OSError) as exc:
+            raise SpecError(f"tasks[{i}] ({task.id}): {exc}") from exc
+        if data.x_train.shape[0] < spec.recipe.batch_size:
+            raise SpecError(f"tasks[{i}] ({task.id}): {data.x_train.shape[0]} training images are fewer than one "
+                            f"batch of {spec.recipe.batch_size} (suite.recipe.batch_size)")
+        shapes[task.id] = (data.classes, data.shape)
+        for arch_id, arch in spec.architectures:
+            try:
+                arch.counts(data.classes, data.shape)
+            except ArchitectureError as exc:
+                raise SpecError(f"architecture {arch_id} on task {task.id}: {exc}") from exc
+    for arch_id, arch in spec.architectures:
+        if arch.kind == "factory":
+            classes, shape = next(iter(shapes.values()))
+            left = arch.unquantized(classes, shape)
+            if left:
+                warnings.warn(f"architecture {arch_id}: these floating-point operations are left unquantized "
+                              f"(name: calls per forward pass): {left}; declare them in quantize.modules or "
+                              "quantize.functions if they should be", stacklevel=2)
+    return shapes

@@ -1,79 +1,176 @@
-"""A generation store: one JSON file per finished cell, written atomically, tied to one spec.
+"""A generation store: one JSON file per finished cell, written atomically, keyed by cell.
 
-    STORE/spec.toml                         the spec the store was made with (others are refused)
-    STORE/cells/TASK/SEED/CONFIG.json       one finished cell: error and provenance
+    STORE/store.json                            marks the folder as a store (format 2)
+    STORE/specs/SHA256.toml                     every spec a run used
+    STORE/cells/TASK/ARCH/SEED/CONFIG.json      one finished cell: error, provenance, what it means
+    STORE/failures.jsonl                        units that failed, with their errors
+    STORE/runs.jsonl                            one line per generate run
 
-A run killed at any moment loses only the unit in progress; a restart skips every finished cell.
+A cell is (task, architecture, configuration, seed) and records the sha256 of what it means (data,
+network, recipe, quantizer back end): adding tasks, seeds, architectures or configurations to a spec
+reuses every finished cell, editing a comment changes nothing, and a spec that changes what a finished
+cell means is refused with the list of those cells. A run killed at any moment loses only its units
+in progress.
 """
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from ..files import atomic_write
-from .spec import GenerationSpec, Unit, parse_spec
+from .spec import GenerationSpec, Unit
 from .train import CellResult
+
+STORE_FORMAT = 2
 
 
 class StoreError(RuntimeError):
-    """The store belongs to another spec, or holds a damaged cell."""
+    """The folder is not a store, or it holds cells that mean something else, or a damaged cell."""
 
 
 class Store:
-    def __init__(self, root: str | Path, spec: GenerationSpec) -> None:
+    def __init__(self, root: str | Path, spec: GenerationSpec, create: bool = True) -> None:
         self.root = Path(root)
         self.spec = spec
-        spec_file = self.root / "spec.toml"
-        if spec_file.exists():
-            existing = parse_spec(spec_file.read_text(), str(spec_file))
-            if existing.sha256 != spec.sha256:
-                raise StoreError(
-                    f"store {self.root} was made with a different spec ({existing.name} v{existing.version}, "
-                    f"sha256 {existing.sha256[:12]}…); use a new --store folder, or the spec in {spec_file}"
-                )
+        marker = self.root / "store.json"
+        if marker.is_file():
+            try:
+                fmt = json.loads(marker.read_text()).get("format")
+            except (OSError, json.JSONDecodeError, AttributeError) as exc:
+                raise StoreError(f"{marker} is damaged ({exc}); this folder is not a usable store") from exc
+            if fmt != STORE_FORMAT:
+                raise StoreError(f"store {self.root} has format {fmt}; this version reads format {STORE_FORMAT}: "
+                                 "use a new --store folder")
+            self._refuse_changed_meaning()
+        elif self.root.exists() and any(self.root.iterdir()):
+            old = " (a store of an earlier peppp-bench: use a new --store folder)" if (self.root / "spec.toml").exists() else ""
+            raise StoreError(f"{self.root} is not empty and is not a generation store{old}; give a new or empty folder")
+        elif not create:
+            raise StoreError(f"{self.root} is not a generation store")
         else:
             self.root.mkdir(parents=True, exist_ok=True)
-            atomic_write(spec_file, spec.text)
-        for torn in self.root.glob("cells/*/*/.*.tmp"):  # left by a run killed while writing
+            atomic_write(marker, json.dumps({"format": STORE_FORMAT, "created_by": "peppp-bench generate"}))
+        if create:
+            spec_copy = self.root / "specs" / f"{spec.sha256}.toml"
+            if not spec_copy.exists():
+                spec_copy.parent.mkdir(exist_ok=True)
+                atomic_write(spec_copy, spec.text)
+        for torn in self.root.glob("cells/*/*/*/.*.tmp"):  # left by a run killed while writing
             torn.unlink(missing_ok=True)
 
-    def cell_path(self, task: str, seed: int, config_id: str) -> Path:
-        return self.root / "cells" / task / str(seed) / f"{config_id}.json"
+    @classmethod
+    def open(cls, root: str | Path) -> "Store":
+        """An existing store with the spec of its latest run (or its only spec)."""
+        from .spec import parse_spec
 
-    def done(self, task: str, seed: int, config_id: str) -> bool:
-        return self.cell_path(task, seed, config_id).is_file()
+        root = Path(root)
+        if not (root / "store.json").is_file():
+            raise StoreError(f"{root} is not a generation store (no store.json)")
+        specs = {p.stem: p for p in (root / "specs").glob("*.toml")}
+        runs = [r for r in cls._read_lines(root / "runs.jsonl") if r.get("spec_sha256") in specs]
+        if runs:
+            path = specs[runs[-1]["spec_sha256"]]
+            return cls(root, parse_spec(path.read_text(), str(path), runs[-1].get("spec_base", "")), create=False)
+        if len(specs) == 1:
+            path = next(iter(specs.values()))
+            return cls(root, parse_spec(path.read_text(), str(path)), create=False)
+        raise StoreError(f"{root} holds {len(specs)} specs and no finished run: name the spec to use")
+
+    def _refuse_changed_meaning(self) -> None:
+        changed = []
+        for task, arch_id in self.spec.rows():
+            expected = self.spec.meaning_sha256(task, arch_id)
+            for path in sorted((self.root / "cells" / task.id / arch_id).glob("*/*.json")):
+                if self._read_path(path).get("meaning_sha256") != expected:
+                    changed.append(str(path.relative_to(self.root / "cells").with_suffix("")))
+        if changed:
+            shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
+            raise StoreError(f"the spec changes what {len(changed)} finished cell(s) of {self.root} mean (data options, "
+                             f"network, recipe or back end): {shown}. Use a new --store folder, or a new task or "
+                             "architecture id for the changed rows")
+
+    # -- cells ------------------------------------------------------------------------------------
+    def cell_path(self, task: str, arch_id: str, seed: int, config_id: str) -> Path:
+        return self.root / "cells" / task / arch_id / str(seed) / f"{config_id}.json"
+
+    def done(self, task: str, arch_id: str, seed: int, config_id: str) -> bool:
+        return self.cell_path(task, arch_id, seed, config_id).is_file()
 
     def pending(self) -> list[Unit]:
         """Units with at least one unfinished cell, reduced to their unfinished configurations."""
         out = []
         for u in self.spec.units():
-            todo = tuple(c for c in u.config_ids if not self.done(u.task.id, u.seed, c))
+            todo = tuple(c for c in u.config_ids if not self.done(u.task.id, u.arch_id, u.seed, c))
             if todo:
-                out.append(Unit(u.task, u.seed, todo))
+                out.append(Unit(u.task, u.arch_id, u.seed, todo))
         return out
 
-    def write(self, task: str, result: CellResult) -> None:
-        atomic_write(self.cell_path(task, result.seed, result.config_id), json.dumps(asdict(result), indent=1, sort_keys=True))
+    def write(self, unit: Unit, result: CellResult) -> None:
+        record = {**asdict(result), "arch_id": unit.arch_id,
+                  "meaning_sha256": self.spec.meaning_sha256(unit.task, unit.arch_id)}
+        atomic_write(self.cell_path(unit.task.id, unit.arch_id, result.seed, result.config_id),
+                     json.dumps(record, indent=1, sort_keys=True))
 
-    def read(self, task: str, seed: int, config_id: str) -> dict[str, Any]:
-        path = self.cell_path(task, seed, config_id)
+    def read(self, task: str, arch_id: str, seed: int, config_id: str) -> dict[str, Any]:
+        return self._read_path(self.cell_path(task, arch_id, seed, config_id))
+
+    @staticmethod
+    def _read_path(path: Path) -> dict[str, Any]:
         try:
-            return json.loads(path.read_text())
+            cell = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise StoreError(f"cell {path} is missing or damaged ({exc}); delete it and run generate again") from exc
+        if not isinstance(cell, dict):
+            raise StoreError(f"cell {path} is damaged (not a JSON object); delete it and run generate again")
+        return cell
+
+    def count(self) -> tuple[int, int]:
+        cells = [(u.task.id, u.arch_id, u.seed, c) for u in self.spec.units() for c in u.config_ids]
+        return sum(1 for c in cells if self.done(*c)), len(cells)
+
+    # -- failures and runs -------------------------------------------------------------------------
+    def record_failure(self, unit: Unit, error: str) -> None:
+        self._append("failures.jsonl", {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "task": unit.task.id,
+                                        "arch_id": unit.arch_id, "seed": unit.seed, "config_ids": list(unit.config_ids),
+                                        "error": error})
+
+    def failed(self) -> set[tuple[str, str, int, str]]:
+        """Cells a unit failed on and that are still unfinished."""
+        out = set()
+        for f in self._lines("failures.jsonl"):
+            for c in f["config_ids"]:
+                if not self.done(f["task"], f["arch_id"], f["seed"], c):
+                    out.add((f["task"], f["arch_id"], f["seed"], c))
+        return out
 
     def log_run(self, record: dict[str, Any]) -> None:
         """Append one generate run (start, seconds, cells computed, back end) to STORE/runs.jsonl."""
-        with open(self.root / "runs.jsonl", "a") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
+        self._append("runs.jsonl", record)
 
     def runs(self) -> list[dict[str, Any]]:
-        path = self.root / "runs.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+        return self._lines("runs.jsonl")
 
-    def count(self) -> tuple[int, int]:
-        total = sum(len(u.config_ids) for u in self.spec.units())
-        done = sum(1 for u in self.spec.units() for c in u.config_ids if self.done(u.task.id, u.seed, c))
-        return done, total
+    def status(self) -> dict[str, Any]:
+        """Done, failed and remaining cells, and the time left at the rate of the runs so far."""
+        done, total = self.count()
+        spec_cells = {(u.task.id, u.arch_id, u.seed, c) for u in self.spec.units() for c in u.config_ids}
+        failed = len(self.failed() & spec_cells)
+        runs = self.runs()
+        cells, seconds = sum(r["cells"] for r in runs), sum(r["seconds"] for r in runs)
+        left = total - done
+        return {"done": done, "failed": failed, "remaining": left - failed, "total": total,
+                "seconds_left": round(left * seconds / cells, 1) if cells else None}
+
+    def _append(self, name: str, record: dict[str, Any]) -> None:
+        with open(self.root / name, "a") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+
+    def _lines(self, name: str) -> list[dict[str, Any]]:
+        return self._read_lines(self.root / name)
+
+    @staticmethod
+    def _read_lines(path: Path) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []

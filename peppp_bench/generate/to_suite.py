@@ -8,48 +8,53 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..memory import count_network
+from ..configs import configurations_table, get_config
 from ..provenance import environment
 from ..suite import write_suite
-from .data import load_data
+from .data import ImageData, load_data
 from .store import Store, StoreError
 
 
 def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
-    """Error = mean over seeds of each cell; memory from the memory model (hook counter) of the architecture."""
+    """Error = mean over seeds of each cell; memory from the memory model of the network as trained.
+
+    Columns are the spec's configurations in canonical order, each cell read by its id: the order a spec
+    lists them in does not matter. A row is a task, or (task, architecture) when the spec has several."""
     spec = store.spec
     done, total = store.count()
     if done < total:
         raise StoreError(f"store {store.root} has {done} of {total} cells; finish it with `peppp-bench generate` first")
+    config_ids = [c.id for c in sorted((get_config(c) for c in spec.config_ids), key=lambda c: c.index)]
+    configs = [get_config(c) for c in config_ids]
     rows, mem_rows, err_rows = [], [], []
     wall = 0.0
-    for task in spec.tasks:
-        data = load_data(task.data, name=task.id)
+    loaded: dict[str, ImageData] = {}
+    for task, arch_id in spec.rows():
+        data = loaded.setdefault(task.id, load_data(task.data, name=task.id))
         c, h, _ = data.shape
-        counts = count_network(spec.architecture.build(data.classes, c), data.shape)
-        mem_rows.append(counts.memory_row())
-        errs = np.full((len(spec.seeds), 99), np.nan)
-        for si, seed in enumerate(spec.seeds):
-            for j, cid in enumerate(spec.config_ids):
-                cell = store.read(task.id, seed, cid)
-                errs[si, j] = cell["error"]
-                wall += cell["wall_seconds"]  # this cell's share of its unit's training time
-        if np.isnan(errs).any():
-            raise StoreError(f"task {task.id} covers only some of the 99 configurations; a suite needs all 99")
+        arch = spec.architecture(arch_id)
+        mem_rows.append(arch.counts(data.classes, data.shape).memory_row(configs))
+        errs = np.array([[store.read(task.id, arch_id, seed, cid)["error"] for cid in config_ids] for seed in spec.seeds])
+        wall += sum(store.read(task.id, arch_id, seed, cid)["wall_seconds"] for cid in config_ids for seed in spec.seeds)
         err_rows.append(errs.mean(axis=0))
-        rows.append({"dataset_id": task.id, "name": task.name, "name_confidence": "confirmed", "family": task.data.source,
-                     "resolution": h, "classes": data.classes, "source": data.description})
+        row = {"dataset_id": spec.row_id(task, arch_id), "name": task.name, "name_confidence": "confirmed",
+               "family": task.data.source, "resolution": h, "classes": data.classes, "source": data.description}
+        if spec.multi_architecture:
+            row.update(name=f"{task.name} ({arch_id})", task=task.id, architecture=arch_id)
+        rows.append(row)
+    records = {a_id: a.record() for a_id, a in spec.architectures}
     provenance = {
         "generator": "peppp-bench generate", "command": command, "spec_sha256": spec.sha256,
-        "architecture": spec.architecture.name, "recipe": spec.recipe.record(), "quantizer_backend": spec.backend,
-        "seeds": list(spec.seeds), "cells": total, "training_seconds_summed_over_units": round(wall, 1),
-        "generate_runs": store.runs(),
+        "architecture": spec.architectures[0][1].name if not spec.multi_architecture else "several (see architectures)",
+        "architectures": records, "recipe": spec.recipe.record(), "quantizer_backend": spec.backend,
+        "deterministic": spec.deterministic, "seeds": list(spec.seeds), "cells": total,
+        "training_seconds_summed_over_units": round(wall, 1), "generate_runs": store.runs(),
         "generation_wall_seconds": round(sum(r["seconds"] for r in store.runs()), 1),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **environment(),
     }
     return write_suite(out, name=spec.name, version=spec.version, error=np.stack(err_rows), memory=np.stack(mem_rows),
                        datasets=pd.DataFrame(rows), description=spec.description, provenance=provenance,
-                       cap_rule=spec.cap_rule)
+                       cap_rule=spec.cap_rule, configurations=configurations_table(config_ids))
 
 
 def add_replicates(suite_folder: Path, stores: list[Store], out: Path, version: str, cap_rule: str | None = None,
@@ -64,25 +69,27 @@ def add_replicates(suite_folder: Path, stores: list[Store], out: Path, version: 
         done, total = store.count()
         if done < total:
             raise StoreError(f"store {store.root} has {done} of {total} cells; finish it with `peppp-bench generate` first")
-        unknown = {t.id for t in store.spec.tasks} - set(bench.dataset_ids)
+        unknown = {store.spec.row_id(t, a) for t, a in store.spec.rows()} - set(bench.dataset_ids)
         if unknown:
             raise StoreError(f"store {store.root} trains tasks the suite {bench.name} does not have: {sorted(unknown)}")
         made = bench.metadata["provenance"]
-        ours = {"architecture": store.spec.architecture.name, "recipe": store.spec.recipe.record(),
+        ours = {"architecture": store.spec.architectures[0][1].name, "recipe": store.spec.recipe.record(),
                 "quantizer_backend": store.spec.backend}
         differ = [k for k, v in ours.items() if made.get(k) != json.loads(json.dumps(v))]  # as the suite recorded it
         if differ:
             raise StoreError(f"store {store.root} differs from the suite {bench.name} in {', '.join(differ)}: "
                              "replicates must re-train the same cells with other seeds only")
         for u in store.spec.units():
+            row = store.spec.row_id(u.task, u.arch_id)
             for cid in u.config_ids:
-                if (u.task.id, cid, u.seed) not in taken:  # a cell in two stores: the first store's is kept
-                    taken.add((u.task.id, cid, u.seed))
-                    records.append({"dataset_id": u.task.id, "config_id": cid, "seed": u.seed,
-                                    "error": store.read(u.task.id, u.seed, cid)["error"]})
+                if (row, cid, u.seed) not in taken:  # a cell in two stores: the first store's is kept
+                    taken.add((row, cid, u.seed))
+                    records.append({"dataset_id": row, "config_id": cid, "seed": u.seed,
+                                    "error": store.read(u.task.id, u.arch_id, u.seed, cid)["error"]})
         runs.append({"spec": store.spec.name, "spec_sha256": store.spec.sha256, "recipe": store.spec.recipe.record(),
                      "seeds": list(store.spec.seeds), "cells": total, "generate_runs": store.runs()})
     provenance = {**bench.metadata["provenance"], "replicates": {"command": command, "stores": runs, **environment()}}
     return write_suite(out, name=bench.name, version=version, error=bench.E, memory=bench.M,
                        datasets=bench.datasets, description=bench.metadata["description"], provenance=provenance,
-                       cap_rule=cap_rule or bench.cap_rule, replicates=pd.DataFrame(records))
+                       cap_rule=cap_rule or bench.cap_rule, replicates=pd.DataFrame(records),
+                       configurations=bench.configurations)

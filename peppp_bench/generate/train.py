@@ -11,9 +11,10 @@ a time with qtorch's own quantizer and OptimLP, as the reference.
 from __future__ import annotations
 
 import math
+import os
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence, Union
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -23,50 +24,11 @@ from torch import nn
 from ..configs import Configuration, get_config
 from ..provenance import environment
 from .data import ImageData
-from ..memory import count_network
-from .models import DEFAULT_SITES, Quant, QuantizedNetwork, ResNet
+from .architectures import Architecture
+from .networks import side_by_side
+from .sites import Quant
 from .quantize import Formats, activation_quantizer, native_float_quantize, random_int32
 from .recipes import Recipe
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """A CIFAR-style ResNet by depth (blocks per stage) and width; `paper()` is the ResNet-18 of spec §4."""
-
-    blocks: tuple[int, ...] = (2, 2, 2, 2)
-    width: int = 64
-
-    @classmethod
-    def paper(cls) -> "Architecture":
-        return cls()
-
-    @property
-    def name(self) -> str:
-        return f"resnet-{'-'.join(map(str, self.blocks))}-w{self.width}"
-
-    def build(self, classes: int, in_channels: int, copies: int = 1) -> ResNet:
-        return ResNet(classes, self.blocks, self.width, in_channels, copies)
-
-
-@dataclass(frozen=True)
-class UserArchitecture:
-    """Any network: `factory(classes, in_channels)` returns a torch.nn.Module mapping images to logits.
-
-    Quantizers are inserted with hooks after the module types in `quantize_after` (models.py); such
-    networks train one configuration at a time.
-    """
-
-    name: str
-    factory: Callable[[int, int], nn.Module]
-    quantize_after: tuple[type[nn.Module], ...] = DEFAULT_SITES
-
-    def build(self, classes: int, in_channels: int, copies: int = 1) -> nn.Module:
-        if copies != 1:
-            raise ValueError("user networks train one configuration at a time")
-        return QuantizedNetwork(self.factory(classes, in_channels), self.quantize_after)
-
-
-AnyArchitecture = Union[Architecture, UserArchitecture]
 
 
 @dataclass(frozen=True)
@@ -138,13 +100,14 @@ def _augment(x: torch.Tensor, train: bool, flip: bool, gen: torch.Generator) -> 
     else:
         span = 2 * max(1, h // 4)
         x = F.pad(x, (span // 2,) * 4)
-    dy = torch.randint(0, span + 1, (b,), generator=gen)
-    dx = torch.randint(0, span + 1, (b,), generator=gen)
-    rows = (dy[:, None] + torch.arange(h))[:, :, None]
-    cols = (dx[:, None] + torch.arange(w))[:, None, :]
-    x = x[torch.arange(b)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
+    dev = x.device  # random draws on the CPU generator (the same on every device), applied on x's device
+    dy = torch.randint(0, span + 1, (b,), generator=gen).to(dev)
+    dx = torch.randint(0, span + 1, (b,), generator=gen).to(dev)
+    rows = (dy[:, None] + torch.arange(h, device=dev))[:, :, None]
+    cols = (dx[:, None] + torch.arange(w, device=dev))[:, None, :]
+    x = x[torch.arange(b, device=dev)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
     if flip:
-        flipped = torch.rand(b, generator=gen) < 0.5
+        flipped = (torch.rand(b, generator=gen) < 0.5).to(dev)
         x = torch.where(flipped[:, None, None, None], x.flip(3), x)
     return x.contiguous()
 
@@ -173,23 +136,127 @@ class _NativeSites:
         return Formats.of(exp, man, self.device)
 
     def quantize(self, x: torch.Tensor, role: str, along: int) -> torch.Tensor:
-        """Quantize x, whose copies lie along dimension `along` (1: activations, 0: parameters)."""
+        """Quantize x, whose copies lie along dimension `along` (0 for parameters and copies-first activations)."""
         grouped = x.reshape(math.prod(x.shape[:along]), self.copies, -1)
         bits = None
         if self.rounding == "stochastic":
             bits = random_int32(torch.Size((grouped.shape[0], 1, grouped.shape[2])), x.device, self.gen)
         return native_float_quantize(grouped, self._formats[role], None, self.rounding, random_bits=bits).view(x.shape)
 
-    def activation(self, role: str) -> Callable[[torch.Tensor], torch.Tensor]:
-        def q(x: torch.Tensor) -> torch.Tensor:  # (batch, copies·channels, ...)
-            return self.quantize(x, role, 1)
+    def activation(self, role: str, copies_dim: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        def q(x: torch.Tensor) -> torch.Tensor:  # copies along `copies_dim` (merged with the next dimension)
+            return self.quantize(x, role, copies_dim)
         return activation_quantizer(q, q)
 
     def parameter(self, role: str) -> Callable[[int, torch.Tensor], torch.Tensor]:
         return lambda _i, x: self.quantize(x, role, 0)  # (copies·rows, ...)
 
+    # Stacked copies of any network under torch.func.vmap (StackedNetwork): inside the vmapped call a
+    # site sees one copy's tensor, and its formats arrive as batched inputs, set in `current`.
+    def stacked_fields(self) -> dict[str, tuple[torch.Tensor, ...]]:
+        """Each role's format constants as (copies,) tensors, the vmapped inputs of the call."""
+        return {role: tuple(torch.as_tensor(getattr(f, k.name), device=self.device).reshape(-1).expand(self.copies).contiguous()
+                            for k in fields(Formats)) for role, f in self._formats.items()}
 
-def _check(data: ImageData, configs: Sequence[Configuration], arch: AnyArchitecture, recipe: Recipe, backend: str) -> None:
+    def quantize_copy(self, x: torch.Tensor, formats: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        bits = random_int32(x.shape, x.device, self.gen) if self.rounding == "stochastic" else None
+        return native_float_quantize(x, Formats(*formats), None, self.rounding, random_bits=bits)
+
+    def stacked_activation(self, role: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        return lambda x: _VmapQuantize.apply(x, self, *self.current[role])
+
+
+class _VmapQuantize(torch.autograd.Function):
+    """A site inside torch.func.vmap: quantize forward and the error backward, the formats being (batched) inputs."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: torch.Tensor, sites: _NativeSites, *formats: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return sites.quantize_copy(x, formats)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        ctx.sites = inputs[1]
+        ctx.save_for_backward(*inputs[2:])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor):  # type: ignore[override]
+        formats = ctx.saved_tensors
+        return (ctx.sites.quantize_copy(grad, formats), None, *(None for _ in formats))
+
+
+class StackedNetwork(nn.Module):
+    """`copies` copies of any network (one set of weights each, stacked along a new first dimension), run
+    with torch.func.vmap: input (B, copies·C, H, W) as the built-ins take it, logits (B, copies·classes).
+    Equal to training each copy alone up to float summation order; the random bits are shared as in
+    the grouped networks (vmap's randomness="same")."""
+
+    def __init__(self, single: nn.Module, copies: int, sites: _NativeSites) -> None:
+        super().__init__()
+        self.copies, self.sites = copies, sites
+        object.__setattr__(self, "single", single)  # not a child: its own weights are not trained
+        self.names = [n for n, _ in single.named_parameters()]
+        self.buffer_names = [n for n, _ in single.named_buffers()]
+        self.stacked = nn.ParameterList(nn.Parameter(p.detach().unsqueeze(0).repeat(copies, *([1] * p.dim())))
+                                        for p in single.parameters())
+        for i, b in enumerate(single.buffers()):
+            self.register_buffer(f"buffer_{i}", b.detach().unsqueeze(0).repeat(copies, *([1] * b.dim())).clone())
+        self.formats = sites.stacked_fields()
+        for m in single.modules():
+            if isinstance(m, Quant):
+                m.fn = sites.stacked_activation(m.role)
+
+    def train(self, mode: bool = True) -> "StackedNetwork":
+        self.single.train(mode)
+        return super().train(mode)
+
+    def _one(self, params: list[torch.Tensor], buffers: list[torch.Tensor], formats: dict[str, tuple[torch.Tensor, ...]],
+             x: torch.Tensor) -> torch.Tensor:
+        self.sites.current = formats
+        state = {**dict(zip(self.names, params)), **dict(zip(self.buffer_names, buffers))}
+        return torch.func.functional_call(self.single, state, (x,))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        one = x[:, : x.shape[1] // self.copies]  # the copies of the input are repeats
+        buffers = [getattr(self, f"buffer_{i}") for i in range(len(self.buffer_names))]
+        logits = torch.func.vmap(self._one, in_dims=(0, 0, 0, None), randomness="same")(
+            list(self.stacked), buffers, self.formats, one)
+        return logits.transpose(0, 1).reshape(one.shape[0], -1)
+
+
+def configure_device(device: str, deterministic: bool) -> None:
+    """GPU numerics this package trains with: TF32 off for matmuls and convolutions, no cuDNN autotuning,
+    and torch's deterministic algorithms when `deterministic` (the spec's switch)."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = deterministic
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic)
+
+
+def device_record(dev: torch.device) -> dict[str, Any]:
+    """The device and numerics switches a cell was trained with (recorded in its provenance)."""
+    record: dict[str, Any] = {
+        "device": str(dev), "torch_threads": torch.get_num_threads(),
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+    }
+    if dev.type == "cuda":
+        record.update(gpu=torch.cuda.get_device_name(dev), cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
+    return record
+
+
+def _on_device(t: torch.Tensor, dev: torch.device) -> torch.Tensor:
+    """The whole split on the training device once (pinned, non-blocking copy to a GPU)."""
+    if dev.type == "cuda":
+        return t.pin_memory().to(dev, non_blocking=True)
+    return t.to(dev)
+
+
+def _check(data: ImageData, configs: Sequence[Configuration], arch: Architecture, recipe: Recipe, backend: str) -> None:
     """Everything that can be wrong is found here, before any training."""
     if not configs:
         raise ValueError("no configurations to train")
@@ -199,58 +266,60 @@ def _check(data: ImageData, configs: Sequence[Configuration], arch: AnyArchitect
         raise ValueError(f"{data.name}: {data.x_train.shape[0]} training images are fewer than one batch of {recipe.batch_size}")
     if data.y_train.max() >= data.classes or data.y_train.min() < 0:
         raise ValueError(f"{data.name}: labels must lie in 0..{data.classes - 1}")
-    try:
-        counts = count_network(arch.build(data.classes, data.shape[0]), data.shape, batch=2)
-    except Exception as exc:  # noqa: BLE001 - any failure of a user's network on the data's shape
-        raise ValueError(f"{arch.name} cannot run on {data.name}'s {tuple(data.shape)} images: {exc}") from exc
-    if counts.logits != 2 * data.classes:
-        raise ValueError(f"{arch.name} outputs {counts.logits // 2} logits per image but {data.name} has {data.classes} classes")
+    arch.counts(data.classes, data.shape, batch=2)  # the network runs on these images (meta device)
 
 
-def train_cells(data: ImageData, configs: Sequence[Configuration | str], arch: AnyArchitecture, recipe: Recipe,
+def train_cells(data: ImageData, configs: Sequence[Configuration | str], arch: Architecture, recipe: Recipe,
                 seed: int, device: str = "cpu", backend: str = "native") -> list[CellResult]:
     """Train `configs` on `data` and return their test errors.
 
-    The native back end trains a ResNet's configurations all at once, as one grouped network; the qtorch
-    back end and user networks train them one at a time.
+    The native back end trains the configurations all at once: a built-in network side by side in one
+    network (networks.py), a factory's network as stacked copies under torch.func.vmap
+    (StackedNetwork); the qtorch back end trains them one at a time.
     """
     configs = [get_config(c) if isinstance(c, str) else c for c in configs]
     _check(data, configs, arch, recipe, backend)
-    if backend == "native" and isinstance(arch, Architecture):
+    if device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = False  # never TF32, whoever calls (configure_device sets the rest)
+        torch.backends.cudnn.allow_tf32 = False
+    if backend == "native":
         return _train_together(data, configs, arch, recipe, seed, device, backend)
     return [r for c in configs for r in _train_together(data, [c], arch, recipe, seed, device, backend)]
 
 
-def _train_together(data: ImageData, configs: Sequence[Configuration], arch: AnyArchitecture, recipe: Recipe,
+def _train_together(data: ImageData, configs: Sequence[Configuration], arch: Architecture, recipe: Recipe,
                     seed: int, device: str, backend: str) -> list[CellResult]:
     started = time.time()
     dev = torch.device(device)
     copies = len(configs)
     torch.manual_seed(seed)
-    single = arch.build(data.classes, data.shape[0])  # the same initial weights for every configuration
+    single = arch.build(data.classes, data.shape)  # the same initial weights for every configuration
     data_gen = torch.Generator().manual_seed(seed)
     if backend == "native":
-        model = (ResNet.side_by_side(single, copies) if copies > 1 else single).to(dev)  # type: ignore[arg-type]
         quant_gen = torch.Generator(device=dev).manual_seed(seed + 1)
         sites = _NativeSites(configs, recipe.rounding, quant_gen, dev)
-        for m in model.modules():
-            if isinstance(m, Quant):
-                m.fn = sites.activation(m.role)
+        if copies > 1 and arch.kind == "factory":
+            model: nn.Module = StackedNetwork(single.to(dev), copies, sites)
+        else:
+            model = (side_by_side(single, arch.build(data.classes, data.shape, copies), copies) if copies > 1 else single).to(dev)
+            for m in model.modules():
+                if isinstance(m, Quant):
+                    m.fn = sites.activation(m.role, m.copies_dim)
         params = list(model.parameters())
         opt: Any = LowPrecisionSGD(params, recipe.lr, recipe.momentum, recipe.weight_decay, recipe.loss_scale,
                                    sites.parameter("A"), sites.parameter("B"))
     else:
         model, opt = _qtorch_model_and_optimizer(single.to(dev), configs[0], recipe)
 
-    x_train, y_train = data.x_train, data.y_train
+    x_train, y_train = _on_device(data.x_train, dev), _on_device(data.y_train, dev)
     n, bs = x_train.shape[0], recipe.batch_size
     for _ in range(recipe.epochs):
         model.train()
         order = torch.randperm(n, generator=data_gen) if recipe.shuffle else torch.arange(n)
         for start in range(0, n - bs + 1, bs):  # drop_last
-            idx = order[start:start + bs]
-            x = _augment(x_train[idx], True, data.flip, data_gen).to(dev)
-            y = y_train[idx].to(dev)
+            idx = order[start:start + bs].to(dev)
+            x = _augment(x_train[idx], recipe.augment, data.flip, data_gen)
+            y = y_train[idx]
             logits = model(x.repeat(1, copies, 1, 1) if copies > 1 else x)
             # Sum over configurations of each one's mean loss: every copy gets exactly its own gradient.
             loss = F.cross_entropy(logits.view(bs * copies, data.classes), y.repeat_interleave(copies), reduction="sum") / bs
@@ -259,7 +328,7 @@ def _train_together(data: ImageData, configs: Sequence[Configuration], arch: Any
             opt.step()
     errors = _test_errors(model, data, copies, recipe, data_gen, dev)
     wall = time.time() - started
-    prov = {**environment(), "torch_threads": torch.get_num_threads()}
+    prov = {**environment(), **device_record(dev)}
     return [CellResult(data.name, c.id, float(e), seed, arch.name, recipe.record(), backend, str(dev),
                        round(wall / copies, 4), copies, prov) for c, e in zip(configs, errors)]
 
@@ -271,9 +340,10 @@ def _test_errors(model: nn.Module, data: ImageData, copies: int, recipe: Recipe,
     train_aug = data.source in recipe.train_augmentation_at_test_for
     wrong = torch.zeros(copies)
     with torch.no_grad():
-        for start in range(0, data.x_test.shape[0], 256):
-            x = _augment(data.x_test[start:start + 256], train_aug, data.flip, gen).to(dev)
-            y = data.y_test[start:start + 256].to(dev)
+        x_test, y_test = _on_device(data.x_test, dev), _on_device(data.y_test, dev)
+        for start in range(0, x_test.shape[0], 256):
+            x = _augment(x_test[start:start + 256], train_aug, data.flip, gen)
+            y = y_test[start:start + 256]
             logits = model(x.repeat(1, copies, 1, 1) if copies > 1 else x).view(len(y), copies, data.classes)
             wrong += (logits.argmax(-1) != y[:, None]).sum(0).cpu()
     return (wrong / data.x_test.shape[0]).numpy()
@@ -299,7 +369,7 @@ def _qtorch_model_and_optimizer(model: nn.Module, config: Configuration, recipe:
     return model, opt
 
 
-def train_cell(data: ImageData, config: Configuration | str, arch: AnyArchitecture, recipe: Recipe, seed: int,
+def train_cell(data: ImageData, config: Configuration | str, arch: Architecture, recipe: Recipe, seed: int,
                device: str = "cpu", backend: str = "native") -> CellResult:
     """Train one (dataset, configuration) cell and return its test error with provenance."""
     return train_cells(data, [config], arch, recipe, seed, device, backend)[0]

@@ -1,0 +1,211 @@
+"""Architectures as a spec names them: a built-in network by name and arguments, or a user's factory.
+
+    architecture = { name = "resnet", blocks = [1, 1], width = 8 }        # built-ins: resnet, vgg, mlp, vit
+    architecture = { factory = "mynets.py:small_vgg", args = { width = 16 },
+                     quantize = { modules = ["Conv2d", "Linear", "BatchNorm2d", "ReLU"], functions = ["add"] } }
+
+A factory is called as `factory(classes, in_channels, **args)` and returns a torch.nn.Module that maps
+(batch, in_channels, H, W) images to (batch, classes) logits. Its quantizer sites are the declared ones
+(sites.py); `Architecture.unquantized` lists what a forward pass leaves unquantized. Many configurations
+train together: built-ins side by side in one network (networks.py), a factory's network as stacked
+copies under torch.func.vmap (train.StackedNetwork).
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from torch import nn
+
+from ..memory import BATCH_SIZE, NetworkCounts, count_network
+from .networks import MLP, VGG, ResNet, VisionTransformer
+from .sites import DEFAULT_MODULE_SITES, QuantizedNetwork, check_functions, module_types, unquantized_operations
+
+# Each built-in: its arguments with their defaults and the checks each must pass.
+_POSITIVE_INTS = "a list of integers ≥ 1"
+BUILTINS: dict[str, dict[str, Any]] = {
+    "resnet": {"blocks": [2, 2, 2, 2], "width": 64},
+    "vgg": {"channels": [16, 32, 64], "layers": 1},
+    "mlp": {"hidden": [128, 64]},
+    "vit": {"patch": 4, "dim": 32, "depth": 2, "heads": 4, "mlp_ratio": 2},
+}
+
+
+class ArchitectureError(ValueError):
+    """An architecture is misnamed, misconfigured or cannot run on a task's images."""
+
+
+def _check_args(kind: str, args: Mapping[str, Any], where: str) -> dict[str, Any]:
+    defaults = BUILTINS[kind]
+    unknown = sorted(set(args) - set(defaults))
+    if unknown:
+        raise ArchitectureError(f"{where}: unknown key(s) {unknown} for {kind}; allowed: {sorted(defaults)}")
+    out = {**defaults, **args}
+    for key, value in out.items():
+        if isinstance(defaults[key], list):
+            if not (isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                                                             for v in value)):
+                raise ArchitectureError(f"{where}.{key} = {value!r}: expected {_POSITIVE_INTS}")
+        elif not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            raise ArchitectureError(f"{where}.{key} = {value!r}: expected an integer ≥ 1")
+    return out
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A network to train: `kind` is a built-in name or "factory"; `args` its arguments (JSON values)."""
+
+    kind: str = "resnet"
+    args: tuple[tuple[str, Any], ...] = ()
+    factory: str = ""  # "package.module:function" or "/abs/path/file.py:function" (kind "factory")
+    modules: tuple[str, ...] = DEFAULT_MODULE_SITES  # declared sites of a factory's network
+    functions: tuple[str, ...] = ()
+    label: str = ""  # a name given in the spec
+    _callable: Callable[..., nn.Module] | None = field(default=None, compare=False, repr=False)
+
+    # -- constructors ---------------------------------------------------------------------------
+    @classmethod
+    def builtin(cls, kind: str, where: str = "architecture", **args: Any) -> "Architecture":
+        if kind not in BUILTINS:
+            raise ArchitectureError(f"{where}: unknown architecture {kind!r}; built-ins: {', '.join(BUILTINS)} "
+                                    "(or give factory = 'module:function')")
+        full = _check_args(kind, {k: list(v) if isinstance(v, tuple) else v for k, v in args.items()}, where)
+        return cls(kind, tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in full.items())))
+
+    @classmethod
+    def resnet(cls, blocks: Sequence[int] = (2, 2, 2, 2), width: int = 64) -> "Architecture":
+        return cls.builtin("resnet", blocks=list(blocks), width=width)
+
+    @classmethod
+    def paper(cls) -> "Architecture":
+        """The paper's CIFAR-style ResNet-18 (spec §4)."""
+        return cls.resnet()
+
+    @classmethod
+    def from_factory(cls, factory: str | Callable[..., nn.Module], args: Mapping[str, Any] | None = None,
+                     modules: Sequence[str] = DEFAULT_MODULE_SITES, functions: Sequence[str] = (), label: str = "",
+                     where: str = "architecture") -> "Architecture":
+        """A user's network: `factory` is a callable or a 'module:function' / 'file.py:function' reference."""
+        try:
+            module_types(modules, f"{where}.quantize.modules")
+            check_functions(functions, f"{where}.quantize.functions")
+        except ValueError as exc:
+            raise ArchitectureError(str(exc)) from exc
+        if callable(factory):
+            ref, fn = f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', repr(factory))}", factory
+        else:
+            from ..methods import load_attribute
+
+            try:
+                fn = load_attribute(factory, f"{where}.factory")
+            except (ValueError, OSError, ImportError, AttributeError) as exc:
+                raise ArchitectureError(str(exc)) from exc
+            if not callable(fn):
+                raise ArchitectureError(f"{where}.factory {factory!r} is not callable")
+            ref = factory
+        return cls("factory", tuple(sorted((args or {}).items())), ref, tuple(modules), tuple(functions), label, fn)
+
+    # -- what it is -----------------------------------------------------------------------------
+    @property
+    def options(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.args}
+
+    @property
+    def name(self) -> str:
+        """A readable name; the ResNet keeps the form recorded in earlier suites (resnet-1-1-w8)."""
+        if self.label:
+            return self.label
+        o = self.options
+        if self.kind == "resnet":
+            return f"resnet-{'-'.join(map(str, o['blocks']))}-w{o['width']}"
+        if self.kind == "vgg":
+            return f"vgg-{'-'.join(map(str, o['channels']))}-l{o['layers']}"
+        if self.kind == "mlp":
+            return f"mlp-{'-'.join(map(str, o['hidden']))}"
+        if self.kind == "vit":
+            return f"vit-p{o['patch']}-d{o['dim']}-x{o['depth']}-h{o['heads']}-r{o['mlp_ratio']}"
+        return self.factory.rpartition(":")[2]
+
+    def record(self) -> dict[str, Any]:
+        """What defines the network (recorded with every cell and suite; part of a cell's meaning)."""
+        out: dict[str, Any] = {"kind": self.kind, "name": self.name, "args": self.options}
+        if self.kind == "factory":
+            out.update(factory=self.factory, quantize={"modules": list(self.modules), "functions": list(self.functions)},
+                       source_sha256=self._source_sha256())
+        return out
+
+    def _source_sha256(self) -> str | None:
+        try:
+            source = inspect.getsourcefile(self._callable)  # type: ignore[arg-type]
+            return hashlib.sha256(Path(source).read_bytes()).hexdigest() if source else None
+        except (TypeError, OSError):
+            return None
+
+    # -- building ---------------------------------------------------------------------------------
+    def build(self, classes: int, input_shape: Sequence[int], copies: int = 1) -> nn.Module:
+        """The network for `classes` classes and (channels, H, W) inputs, `copies` side by side."""
+        c, h, w = input_shape
+        o = self.options
+        if self.kind == "resnet":
+            return ResNet(classes, tuple(o["blocks"]), o["width"], c, copies)
+        if self.kind == "vgg":
+            return VGG(classes, tuple(o["channels"]), o["layers"], c, copies)
+        if self.kind == "mlp":
+            return MLP(classes, tuple(o["hidden"]), c * h * w, copies)
+        if self.kind == "vit":
+            if h != w:
+                raise ArchitectureError(f"the vision transformer needs square images, got {h}×{w}")
+            return VisionTransformer(classes, h, o["patch"], o["dim"], o["depth"], o["heads"], o["mlp_ratio"], c, copies)
+        if copies != 1:
+            raise ArchitectureError(f"{self.name}: a factory builds one network; copies are stacked by the trainer")
+        assert self._callable is not None, "a factory architecture needs its callable"
+        net = self._callable(classes, c, **o)
+        if not isinstance(net, nn.Module):
+            raise ArchitectureError(f"{self.factory} returned {type(net).__name__}, not a torch.nn.Module")
+        return QuantizedNetwork(net, self.modules, self.functions)
+
+    def counts(self, classes: int, input_shape: Sequence[int], batch: int = BATCH_SIZE) -> NetworkCounts:
+        """Element counts of the memory model (memory.py), from the network as trained, sites included;
+        built and run on the meta device, so this is also the check that the network fits the data."""
+        import torch
+
+        try:
+            with torch.device("meta"):
+                net = self.build(classes, input_shape)
+            counts = count_network(net, input_shape, batch)
+        except ArchitectureError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure of a user's network on the data's shape
+            raise ArchitectureError(f"{self.name} cannot run on {tuple(input_shape)} images: {exc}") from exc
+        if counts.logits != batch * classes:
+            raise ArchitectureError(f"{self.name} outputs {counts.logits // batch} logits per image for a task "
+                                    f"with {classes} classes")
+        return counts
+
+    def unquantized(self, classes: int, input_shape: Sequence[int]) -> dict[str, int]:
+        """Floating-point operations a forward pass leaves unquantized (name → calls); see sites.py."""
+        return unquantized_operations(self.build(classes, input_shape), input_shape)
+
+
+def parse_architecture(raw: Any, where: str = "architecture") -> Architecture:
+    """An architecture from a spec table (see the module docstring), every key checked."""
+    if not isinstance(raw, dict):
+        raise ArchitectureError(f"{where} must be a table, e.g. {{ name = \"resnet\", blocks = [1, 1], width = 8 }}")
+    raw = dict(raw)
+    if "factory" in raw:
+        unknown = sorted(set(raw) - {"factory", "args", "quantize", "label"})
+        if unknown:
+            raise ArchitectureError(f"{where}: unknown key(s) {unknown}; a factory takes factory, args, quantize, label")
+        quantize = raw.get("quantize", {})
+        if not isinstance(quantize, dict) or set(quantize) - {"modules", "functions"}:
+            raise ArchitectureError(f"{where}.quantize must be a table with keys modules and/or functions")
+        args = raw.get("args", {})
+        if not isinstance(args, dict) or not isinstance(raw["factory"], str):
+            raise ArchitectureError(f"{where}: factory must be a string and args a table")
+        return Architecture.from_factory(raw["factory"], args, tuple(quantize.get("modules", DEFAULT_MODULE_SITES)),
+                                         tuple(quantize.get("functions", ())), str(raw.get("label", "")), where)
+    kind = raw.pop("name", "resnet")  # the earlier form { blocks, width } is the ResNet
+    return Architecture.builtin(str(kind), where, **raw)

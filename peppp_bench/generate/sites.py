@@ -1,0 +1,200 @@
+"""Quantizer sites: where a network's values are rounded to a configuration's formats (spec §2).
+
+A site is a `Quant` module, so the memory counter sees each quantized copy as one module call. The
+built-in networks (networks.py) place their sites in code, each by a stated rule. A user's network is
+wrapped in `QuantizedNetwork`, which puts sites where the spec declares them:
+
+- after every module of the named `torch.nn` types (forward hooks), and
+- on the outputs of the named functional operations (residual adds, matmuls, normalisation, ...), or on
+  the input of softmax, through a torch function mode entered around the network's forward.
+
+`unquantized_operations` runs the network once on the meta device and lists every floating-point
+operation whose result reaches the rest of the network without passing through a site.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from .quantize import QuantizeFn
+
+
+class Quant(nn.Module):
+    """A quantization site: Format `role` ("A" or "B") on the values forward and their error backward.
+
+    It is the identity until a trainer sets `fn` (an autograd-aware function). In a network that trains
+    several configurations side by side, `copies_dim` is the dimension its input's copies lie along
+    (1: batch first, copies merged with channels; 0: copies first).
+    """
+
+    def __init__(self, role: str, copies_dim: int = 1) -> None:
+        super().__init__()
+        if role not in ("A", "B"):
+            raise ValueError(f"a quantization site is Format 'A' or 'B', got {role!r}")
+        self.role, self.copies_dim = role, copies_dim
+        self.fn: QuantizeFn | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.fn is None else self.fn(x)
+
+    def extra_repr(self) -> str:
+        return f"role={self.role}"
+
+
+# Module types a spec may name (torch.nn classes with a floating-point output).
+MODULE_SITES: dict[str, type[nn.Module]] = {t.__name__: t for t in (
+    nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear, nn.Bilinear, nn.BatchNorm1d, nn.BatchNorm2d,
+    nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d, nn.ReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU,
+    nn.Softmax, nn.MultiheadAttention, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Embedding,
+)}
+DEFAULT_MODULE_SITES = ("Conv2d", "Linear", "BatchNorm2d", "ReLU")
+
+# Functional operations a spec may name, and the torch functions that perform them. "softmax_input"
+# quantizes the input of softmax (the attention scores); every other name quantizes the output.
+_ADD = (torch.add, torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__)
+FUNCTION_SITES: dict[str, tuple[Callable[..., Any], ...]] = {
+    "add": _ADD,
+    "sub": (torch.sub, torch.Tensor.sub, torch.Tensor.__sub__, torch.Tensor.__rsub__),
+    "mul": (torch.mul, torch.Tensor.mul, torch.Tensor.__mul__, torch.Tensor.__rmul__),
+    "matmul": (torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.bmm, torch.einsum),
+    "softmax_input": (torch.softmax, F.softmax, torch.Tensor.softmax),
+    "softmax": (torch.softmax, F.softmax, torch.Tensor.softmax),
+    "layer_norm": (F.layer_norm,),
+    "batch_norm": (F.batch_norm,),
+    "relu": (F.relu, torch.relu, torch.Tensor.relu),
+    "gelu": (F.gelu,),
+    "scaled_dot_product_attention": (F.scaled_dot_product_attention,),
+    "mean": (torch.mean, torch.Tensor.mean),
+}
+
+
+def module_types(names: Sequence[str], where: str = "quantize.modules") -> tuple[type[nn.Module], ...]:
+    """The torch.nn classes named, refusing unknown names with the list of known ones."""
+    unknown = [n for n in names if n not in MODULE_SITES]
+    if unknown:
+        raise ValueError(f"{where}: unknown module type(s) {unknown}; known: {', '.join(sorted(MODULE_SITES))}")
+    return tuple(MODULE_SITES[n] for n in names)
+
+
+def check_functions(names: Sequence[str], where: str = "quantize.functions") -> tuple[str, ...]:
+    unknown = [n for n in names if n not in FUNCTION_SITES]
+    if unknown:
+        raise ValueError(f"{where}: unknown function(s) {unknown}; known: {', '.join(sorted(FUNCTION_SITES))}")
+    if {"softmax", "softmax_input"} <= set(names):
+        raise ValueError(f"{where}: name softmax (its output) or softmax_input (its input), not both")
+    return tuple(names)
+
+
+class _OutputSite:
+    """A forward hook that sends a module's output through its site (a callable object, not a closure,
+    so that a deep copy of the network calls the copy's site)."""
+
+    def __init__(self, site: Quant) -> None:
+        self.site = site
+
+    def __call__(self, _module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor:
+        return self.site(output)
+
+
+class _FunctionSites(TorchFunctionMode):
+    """Routes the declared functional operations through their sites while the network runs."""
+
+    def __init__(self, sites: nn.ModuleDict) -> None:
+        super().__init__()
+        self.by_function = {fn: (name, sites[name]) for name in sites for fn in FUNCTION_SITES[name]}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        hit = self.by_function.get(func)
+        if hit is None:
+            return func(*args, **kwargs)
+        name, site = hit
+        if name == "softmax_input":
+            return func(site(args[0]), *args[1:], **kwargs)
+        out = func(*args, **kwargs)
+        return site(out) if isinstance(out, torch.Tensor) and out.is_floating_point() else out
+
+
+class QuantizedNetwork(nn.Module):
+    """A user's network with Format B on its input and logits and Format A at the declared sites."""
+
+    def __init__(self, net: nn.Module, modules: Sequence[str] = DEFAULT_MODULE_SITES,
+                 functions: Sequence[str] = ()) -> None:
+        super().__init__()
+        self.q_input = Quant("B")
+        self.net = net
+        targets = [m for m in net.modules() if isinstance(m, module_types(modules))]
+        if not targets and not functions:
+            raise ValueError(f"the network has no module of types {list(modules)} to quantize after, and no "
+                             "functional operation is declared")
+        self.module_sites = nn.ModuleList(Quant("A") for _ in targets)
+        for module, site in zip(targets, self.module_sites):
+            module.register_forward_hook(_OutputSite(site))  # type: ignore[arg-type]
+        self.function_sites = nn.ModuleDict({name: Quant("A") for name in check_functions(functions)})
+        self.q_logits = Quant("B")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.q_input(x)
+        if len(self.function_sites):
+            with _FunctionSites(self.function_sites):
+                out = self.net(x)
+        else:
+            out = self.net(x)
+        return self.q_logits(out)
+
+
+# Operations that move or reshape values without computing new ones: never listed as unquantized.
+_MOVES = {"view", "reshape", "flatten", "unflatten", "permute", "transpose", "t", "contiguous", "squeeze",
+          "unsqueeze", "expand", "expand_as", "repeat", "chunk", "split", "unbind", "cat", "stack", "narrow",
+          "select", "__getitem__", "to", "float", "clone", "detach", "max_pool2d", "max_pool1d", "adaptive_max_pool2d",
+          "dropout", "identity", "pad", "flip", "roll", "movedim", "swapaxes", "type_as", "new_empty", "empty_like"}
+
+
+class _Recorder(TorchFunctionMode):
+    """Notes every floating-point result and which of them enter a quantization site."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.results: list[tuple[str, torch.Tensor]] = []
+        self.quantized: set[int] = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        name = getattr(func, "__name__", str(func))
+        if isinstance(out, torch.Tensor) and out.is_floating_point() and name not in _MOVES and not name.startswith("_"):
+            self.results.append((name, out))
+        return out
+
+
+def unquantized_operations(model: nn.Module, input_shape: Sequence[int], batch: int = 2) -> dict[str, int]:
+    """Floating-point operations of one forward pass whose result never enters a site, with their counts.
+
+    Runs a copy of `model` on the meta device (no memory, no data). A result counts as quantized when a
+    site receives it, or a view of it. The network's final output (the logits, Format B) is not listed.
+    """
+    import copy
+
+    probe = copy.deepcopy(model).to("meta").eval()
+    recorder = _Recorder()
+
+    def mark(_site: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        t = inputs[0]
+        recorder.quantized.add(id(t))
+        while t._base is not None:
+            t = t._base
+            recorder.quantized.add(id(t))
+
+    handles = [m.register_forward_pre_hook(mark) for m in probe.modules() if isinstance(m, Quant)]
+    try:
+        with torch.no_grad(), recorder:
+            out = probe(torch.empty((batch, *input_shape), device="meta"))
+    finally:
+        for h in handles:
+            h.remove()
+    left = Counter(name for name, t in recorder.results if id(t) not in recorder.quantized and t is not out)
+    return dict(sorted(left.items()))

@@ -67,10 +67,12 @@ def get_config(config_id: str) -> Configuration:
 
 
 def format_features(table: pd.DataFrame) -> np.ndarray | None:
-    """The FORMAT_FEATURES of each configuration in `table` (rows = columns of the matrices), if it has them."""
-    if not set(FORMAT_FEATURES) <= set(table.columns):
-        return None
-    return table[list(FORMAT_FEATURES)].to_numpy(dtype=float)
+    """Each configuration's format bits (rows = columns of the matrices), if the table has them: the 99's
+    FORMAT_FEATURES, or a modern table's storage bits per tensor role."""
+    if set(FORMAT_FEATURES) <= set(table.columns):
+        return table[list(FORMAT_FEATURES)].to_numpy(dtype=float)
+    role_bits = [c for c in table.columns if c.endswith("_bits") and c not in ("a_bits", "b_bits")]
+    return table[role_bits].to_numpy(dtype=float) if role_bits else None
 
 
 def configurations_table(config_ids: Sequence[str] | None = None) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""Training memory of a configuration (spec §3): a closed form for the paper's ResNet-18, hooks for any network.
+"""Training memory of a configuration (spec §3): a closed form for the paper's ResNet-18, hooks for any network,
+and the same counts priced per tensor role for modern configurations (modern.py).
 
     memory_MB = (a·(P + 2A) + b·(2P + I + 2L)) / (8 · 1024²)
 
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
 from .configs import CONFIGS, Configuration
+from .modern import ModernConfiguration
 
 if TYPE_CHECKING:  # torch is only needed to count a user's network
     import torch
@@ -38,9 +40,20 @@ class NetworkCounts:
         b_part = b_bits * (2 * self.params + self.inputs + 2 * self.logits)
         return (a_part + b_part) / (8 * MB)
 
-    def memory_row(self, configs: Sequence[Configuration] = CONFIGS) -> np.ndarray:
+    def memory_mb_roles(self, bits: Mapping[str, float]) -> float:
+        """Memory in MB of a modern configuration, from the storage bits of each tensor role (element bits
+        plus block-scale bits per element): weights, optimizer state and master weights per parameter;
+        activations and errors per activation; the input in the activations' format, the logits in the
+        activations' and their gradient in the errors' format."""
+        per_param = bits["weights"] + bits["optimizer"] + bits["master"]
+        total = (per_param * self.params + (bits["activations"] + bits["errors"]) * self.activations
+                 + bits["activations"] * (self.inputs + self.logits) + bits["errors"] * self.logits)
+        return total / (8 * MB)
+
+    def memory_row(self, configs: Sequence[Configuration | ModernConfiguration] = CONFIGS) -> np.ndarray:
         """Memory of each configuration (default: all 99, in column order)."""
-        return np.array([self.memory_mb(c.a.bits, c.b.bits) for c in configs])
+        return np.array([self.memory_mb_roles({r: f.bits for r, f in c.roles}) if isinstance(c, ModernConfiguration)
+                         else self.memory_mb(c.a.bits, c.b.bits) for c in configs])
 
 
 def resnet18_counts(resolution: int, classes: int, batch: int = BATCH_SIZE) -> NetworkCounts:

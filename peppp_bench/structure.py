@@ -1,27 +1,26 @@
 """A suite's structure, the properties PEPPP relies on (spec §8): low rank, correlated rows, frontiers."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from scipy.stats import kendalltau
 
-from .configs import CONFIGS
 from .pareto import frontier_scores, pareto_mask
 
 
 def structure_report(error: np.ndarray, memory: np.ndarray, a_bits: np.ndarray | None = None) -> dict[str, Any]:
     """Singular-value decay, Kendall τ between dataset rows, Pareto frontier sizes, and the share of each
-    Format-A width among frontier configurations (given each column's `a_bits`; default the 99's)."""
+    Format-A width among frontier configurations (given each column's `a_bits`: paper configurations)."""
     s = np.linalg.svd(error, compute_uv=False)
     n = error.shape[0]
     taus = np.array([kendalltau(error[i], error[j])[0] for i in range(n) for j in range(i + 1, n)])
     taus = taus[np.isfinite(taus)]
     fronts = [np.flatnonzero(pareto_mask(memory[i], error[i])) for i in range(n)]
     sizes = np.array([len(f) for f in fronts])
-    a_bits = np.array([c.a.bits for c in CONFIGS]) if a_bits is None else np.asarray(a_bits)
     on_front = np.concatenate(fronts)
-    shares = {int(b): round(float(np.mean(a_bits[on_front] == b)), 3) for b in sorted(set(a_bits))}
+    shares = None if a_bits is None else {int(b): round(float(np.mean(np.asarray(a_bits)[on_front] == b)), 3)
+                                          for b in sorted(set(np.asarray(a_bits)))}
     return {
         "singular_values_top5": [round(float(v), 3) for v in s[:5]],
         "top5_share_of_singular_value_sum": round(float(s[:5].sum() / s.sum()), 3),
@@ -31,7 +30,7 @@ def structure_report(error: np.ndarray, memory: np.ndarray, a_bits: np.ndarray |
         "frontier_size_min": int(sizes.min()),
         "frontier_size_max": int(sizes.max()),
         "datasets_with_frontier_of_3_or_more": round(float((sizes >= 3).mean()), 3),
-        "format_a_bits_share_on_frontiers": shares,
+        **({} if shares is None else {"format_a_bits_share_on_frontiers": shares}),
         "error_min": round(float(error.min()), 4),
         "error_max": round(float(error.max()), 4),
         "error_mean": round(float(error.mean()), 4),
@@ -73,4 +72,25 @@ def noise_report(error: np.ndarray, memory: np.ndarray, replicates: np.ndarray |
         "noise_share_of_row_variance_median": round(float(np.median(shares)), 3) if len(shares) else None,
         "noise_fully_replicated_datasets": int(replicated.all(axis=1).sum()),
         "noise_floor_hyperdiff": round(float(np.mean(floors)), 4) if floors else None,
+    }
+
+
+def architecture_report(error: np.ndarray, memory: np.ndarray, tasks: Sequence[str], architectures: Sequence[str],
+                        a_bits: np.ndarray | None = None) -> dict[str, Any]:
+    """A multi-architecture suite's structure: each architecture's own report, and whether a task's
+    configurations rank alike on different networks (Kendall τ between its rows, pooled over tasks)."""
+    tasks, architectures = np.asarray(tasks), np.asarray(architectures)
+    per = {str(a): structure_report(error[architectures == a], memory[architectures == a], a_bits)
+           for a in dict.fromkeys(architectures)}
+    taus = []
+    for t in dict.fromkeys(tasks):
+        rows = np.flatnonzero(tasks == t)
+        taus += [kendalltau(error[i], error[j])[0] for k, i in enumerate(rows) for j in rows[k + 1:]]
+    taus = np.array([t for t in taus if np.isfinite(t)])
+    s = np.linalg.svd(error, compute_uv=False)
+    return {
+        "by_architecture": per,
+        "same_task_kendall_tau_across_architectures_mean": round(float(taus.mean()), 3) if len(taus) else None,
+        "same_task_kendall_tau_across_architectures_positive_share": round(float((taus > 0).mean()), 3) if len(taus) else None,
+        "all_rows_top5_share_of_singular_value_sum": round(float(s[:5].sum() / s.sum()), 3),
     }

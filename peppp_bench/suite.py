@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .configs import CONFIG_IDS, configurations_table
-from .structure import noise_report, structure_report
+from .structure import architecture_report, noise_report, structure_report
 
 SUITE_FORMAT = 2  # 2: data_sha256 also covers the configuration table, normalizers and cap rule
 DATA_FILES = ("configurations.parquet", "datasets.parquet", "cells.parquet", "metadata.json", "README.md")
@@ -265,7 +265,9 @@ def write_suite(
         "normalizers": normal,
         "data_sha256": content_sha256(error, memory, ids, configurations, normal, datasets),
         "structure": {**structure_report(error, memory, configurations.get("a_bits")),
-                      **noise_report(error, memory, cube, normal["max_memory_mb"])},
+                      **noise_report(error, memory, cube, normal["max_memory_mb"]),
+                      **(architecture_report(error, memory, datasets["task"], datasets["architecture"],
+                                             configurations.get("a_bits")) if len(keys) == len(ROW_KEY_COLUMNS) else {})},
         "provenance": provenance,
     }
     (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
@@ -452,8 +454,12 @@ def dataset_card(metadata: dict[str, Any], datasets: pd.DataFrame, files: Sequen
 
     replicates_md = "" if "replicates.parquet" not in files else (
         "### `replicates.parquet`\n| column | meaning |\n| --- | --- |\n" + table(REPLICATE_COLUMNS) + "\n\n")
-    structure_md = "\n## Structure (what PEPPP relies on)\n\n" + "\n".join(
-        f"- {k.replace('_', ' ')}: {v}" for k, v in metadata["structure"].items()) + "\n"
+    def items(d: dict[str, Any], indent: str = "") -> list[str]:
+        return [line for k, v in d.items() for line in
+                ([f"{indent}- {k.replace('_', ' ')}:"] + items(v, indent + "  ") if isinstance(v, dict) and v and
+                 isinstance(next(iter(v.values())), dict) else [f"{indent}- {k.replace('_', ' ')}: {v}"])]
+
+    structure_md = "\n## Structure (what PEPPP relies on)\n\n" + "\n".join(items(metadata["structure"])) + "\n"
     return f"""---
 license: mit
 pretty_name: PEPPP-Bench {metadata['name']}

@@ -16,7 +16,7 @@ from peppp_bench.generate.networks import ResNet, side_by_side  # noqa: E402
 from peppp_bench.generate.quantize import activation_quantizer, native_float_quantize  # noqa: E402
 from peppp_bench.generate.recipes import get_recipe  # noqa: E402
 from peppp_bench.generate.sites import Quant, QuantizedNetwork  # noqa: E402
-from peppp_bench.generate.train import LowPrecisionSGD, train_cell, train_cells  # noqa: E402
+from peppp_bench.generate.train import LowPrecisionSGD, train_cell, train_cells, two_formats  # noqa: E402
 
 TINY = Architecture.resnet((1, 1), 4)
 
@@ -28,7 +28,7 @@ def nearest(exp: int, man: int):
 def test_one_step_matches_a_hand_computation() -> None:
     p = nn.Parameter(torch.tensor([1.0, -0.3]))
     opt = LowPrecisionSGD([p], lr=0.1, momentum=0.9, weight_decay=0.5, loss_scale=1000.0,
-                          quant_a=nearest(3, 1), quant_b=nearest(6, 7))
+                          quantize=two_formats(nearest(3, 1), nearest(6, 7)))
     p.grad = torch.tensor([700.0, -2300.0])  # the gradient of loss × 1000
     opt.step()
     # g = Q_A(g/1000) = Q_e3m1([0.7, -2.3]) = [0.75, -2.0]; d = g + 0.5·w = [1.25, -2.15]; buf = d
@@ -52,7 +52,7 @@ def test_matches_qtorch_optimlp_bit_for_bit() -> None:
     qb = quantizer(FloatingPoint(7, 9), FloatingPoint(7, 9), "nearest", "nearest")
     ref = OptimLP(torch.optim.SGD(a.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4),
                   weight_quant=qa, grad_scaling=1e-3, grad_quant=qa, momentum_quant=qb, acc_quant=qb)
-    ours = LowPrecisionSGD(list(b.parameters()), 0.01, 0.9, 5e-4, 1000.0, nearest(4, 2), nearest(7, 9))
+    ours = LowPrecisionSGD(list(b.parameters()), 0.01, 0.9, 5e-4, 1000.0, two_formats(nearest(4, 2), nearest(7, 9)))
     for step in range(5):
         x, y = torch.randn(8, 6), torch.randint(0, 3, (8,))
         for model, opt in ((a, ref), (b, ours)):

@@ -44,7 +44,7 @@ def run_unit(spec_text: str, base: str, unit: Unit, device: str, threads: int) -
     configure_device(device, spec.deterministic)
     data = load_data(unit.task.data, name=unit.task.id)
     return train_cells(data, list(unit.config_ids), spec.architecture(unit.arch_id), spec.recipe, unit.seed, device,
-                       spec.backend)
+                       spec.backend, spec.fused_quantizer)
 
 
 def _attempt(job: tuple[str, str, Unit, str, int]) -> Outcome:

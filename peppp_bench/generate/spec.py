@@ -5,13 +5,14 @@
     version = "1.0.0"
     description = "..."
     seeds = [0]
-    configurations = "all"        # or a list of ids such as ["e5m3-e7m11"], in any order
+    configurations = "all"        # the paper's 99, "modern", or a list of ids such as ["e5m3-e7m11"], in any order
     architecture = { name = "resnet", blocks = [1, 1], width = 8 }    # or [architectures.ID] tables
     recipe = { name = "clean", epochs = 8, lr = 0.05 }
     backend = "native"            # quantizer back end: native (batched) or qtorch (reference)
     configs_per_unit = 33         # configurations trained together in one network
     cap_rule = "row-median"       # memory cap of settings II/IV/VI: row-median (default) or global-median
     deterministic = false         # torch's deterministic algorithms (GPU runs; recorded)
+    fused_quantizer = false       # quantizers as torch.compile kernels (same results, faster; recorded)
 
     [architectures.vgg]           # several architectures: a suite row is (task, architecture)
     name = "vgg"
@@ -37,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..configs import CONFIG_IDS, get_config
+from ..configs import CONFIG_IDS
+from ..modern import MODERN_IDS, resolve_configuration
 from ..suite import CAP_RULES
 from .architectures import Architecture, ArchitectureError, parse_architecture
 from .data import SOURCES, DataError, DataSpec, load_data
@@ -83,6 +85,7 @@ class GenerationSpec:
     configs_per_unit: int
     cap_rule: str
     deterministic: bool
+    fused_quantizer: bool
     tasks: tuple[Task, ...]
     text: str  # the spec file as written, kept with the store
     base: str = ""  # the spec file's folder: relative factory files are found there
@@ -141,14 +144,15 @@ SUITE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "description": (_string, "a string"),
     "seeds": (lambda v: isinstance(v, list) and len(v) >= 1 and all(_int(0)(s) for s in v) and len(set(v)) == len(v),
               "a non-empty list of distinct integers ≥ 0"),
-    "configurations": (lambda v: v == "all" or (isinstance(v, list) and len(v) >= 1 and all(isinstance(c, str) for c in v)),
-                       "\"all\" or a non-empty list of configuration ids"),
+    "configurations": (lambda v: v in ("all", "modern") or (isinstance(v, list) and len(v) >= 1 and all(isinstance(c, str) for c in v)),
+                       "\"all\" (the paper's 99), \"modern\" (peppp_bench.MODERN_IDS) or a non-empty list of configuration ids"),
     "architecture": (lambda v: isinstance(v, dict), "a table"),
     "recipe": (lambda v: isinstance(v, dict), "a table with name and recipe fields"),
     "backend": (lambda v: v in BACKENDS, " or ".join(BACKENDS)),
     "configs_per_unit": (_int(1), "an integer ≥ 1"),
     "cap_rule": (lambda v: v in CAP_RULES, " or ".join(CAP_RULES)),
     "deterministic": (lambda v: isinstance(v, bool), "true or false"),
+    "fused_quantizer": (lambda v: isinstance(v, bool), "true or false"),
 }
 RECIPE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "name": (lambda v: v in RECIPES, " or ".join(RECIPES)),
@@ -192,10 +196,15 @@ def _check_table(raw: Any, keys: dict[str, tuple[Callable[[Any], bool], str]], w
 def _config_ids(value: Any, where: str) -> tuple[str, ...]:
     if value == "all":
         return tuple(CONFIG_IDS)
+    if value == "modern":
+        return tuple(MODERN_IDS)
     try:
-        ids = tuple(get_config(c).id for c in value)
+        configs = [resolve_configuration(c) for c in value]
     except KeyError as exc:
         raise SpecError(f"{where}: {exc.args[0]}") from exc
+    if len({type(c) for c in configs}) > 1:
+        raise SpecError(f"{where} mixes paper and modern configurations: a suite holds one family")
+    ids = tuple(c.id for c in configs)
     duplicated = sorted({c for c in ids if ids.count(c) > 1})
     if duplicated:
         raise SpecError(f"{where} lists {duplicated} more than once")
@@ -271,6 +280,7 @@ def parse_spec(text: str, where: str = "spec", base: str = "") -> GenerationSpec
         seeds=tuple(suite["seeds"]), config_ids=config_ids, architectures=architectures, multi_architecture=multi,
         recipe=get_recipe(recipe_raw.pop("name", "clean"), **recipe_raw), backend=backend, configs_per_unit=per_unit,
         cap_rule=suite.get("cap_rule", "row-median"), deterministic=suite.get("deterministic", False),
+        fused_quantizer=suite.get("fused_quantizer", False),
         tasks=tuple(tasks), text=text, base=base,
     )
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..configs import configurations_table, get_config
+from ..modern import configuration_table, resolve_configuration
 from ..provenance import environment
 from ..suite import write_suite
 from .data import ImageData, load_data
@@ -24,8 +24,9 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
     done, total = store.count()
     if done < total:
         raise StoreError(f"store {store.root} has {done} of {total} cells; finish it with `peppp-bench generate` first")
-    config_ids = [c.id for c in sorted((get_config(c) for c in spec.config_ids), key=lambda c: c.index)]
-    configs = [get_config(c) for c in config_ids]
+    table = configuration_table(list(spec.config_ids))  # canonical order
+    config_ids = list(table["config_id"])
+    configs = [resolve_configuration(c) for c in config_ids]
     rows, mem_rows, err_rows = [], [], []
     wall = 0.0
     loaded: dict[str, ImageData] = {}
@@ -47,14 +48,14 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
         "generator": "peppp-bench generate", "command": command, "spec_sha256": spec.sha256,
         "architecture": spec.architectures[0][1].name if not spec.multi_architecture else "several (see architectures)",
         "architectures": records, "recipe": spec.recipe.record(), "quantizer_backend": spec.backend,
-        "deterministic": spec.deterministic, "seeds": list(spec.seeds), "cells": total,
+        "deterministic": spec.deterministic, "fused_quantizer": spec.fused_quantizer, "seeds": list(spec.seeds), "cells": total,
         "training_seconds_summed_over_units": round(wall, 1), "generate_runs": store.runs(),
         "generation_wall_seconds": round(sum(r["seconds"] for r in store.runs()), 1),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **environment(),
     }
     return write_suite(out, name=spec.name, version=spec.version, error=np.stack(err_rows), memory=np.stack(mem_rows),
                        datasets=pd.DataFrame(rows), description=spec.description, provenance=provenance,
-                       cap_rule=spec.cap_rule, configurations=configurations_table(config_ids))
+                       cap_rule=spec.cap_rule, configurations=table)
 
 
 def add_replicates(suite_folder: Path, stores: list[Store], out: Path, version: str, cap_rule: str | None = None,

@@ -21,10 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..configs import Configuration, get_config
+from ..configs import Configuration
 from ..provenance import environment
 from .data import ImageData
+from ..modern import ModernConfiguration, resolve_configuration
 from .architectures import Architecture
+from .fused import available as fused_available, fused
+from .modern_sites import ModernSites
 from .networks import side_by_side
 from .sites import Quant
 from .quantize import Formats, activation_quantizer, native_float_quantize, random_int32
@@ -51,16 +54,17 @@ class CellResult:
 class LowPrecisionSGD:
     """SGD with momentum and weight decay in qtorch OptimLP's low-precision order (see module doc).
 
-    Each quantizer is a function of (parameter index, tensor), so grouped networks can use a different
-    format for each copy's rows of a parameter.
+    `quantize(role, i, tensor)` rounds parameter i's gradient, master copy ("master": the accumulator),
+    weights or momentum ("optimizer"); grouped networks use a different format for each copy's rows.
+    Paper configurations: gradients and weights in Format A, master and momentum in Format B
+    (`two_formats`).
     """
 
     def __init__(self, params: Sequence[nn.Parameter], lr: float, momentum: float, weight_decay: float,
-                 loss_scale: float, quant_a: Callable[[int, torch.Tensor], torch.Tensor],
-                 quant_b: Callable[[int, torch.Tensor], torch.Tensor]) -> None:
+                 loss_scale: float, quantize: Callable[[str, int, torch.Tensor], torch.Tensor]) -> None:
         self.params = list(params)
         self.lr, self.momentum, self.weight_decay, self.loss_scale = lr, momentum, weight_decay, loss_scale
-        self.quant_a, self.quant_b = quant_a, quant_b
+        self.quantize = quantize
         self.accumulators = [p.detach().clone() for p in self.params]
         self.buffers: list[torch.Tensor | None] = [None] * len(self.params)
 
@@ -73,15 +77,21 @@ class LowPrecisionSGD:
         for i, p in enumerate(self.params):
             if p.grad is None:
                 continue
-            grad = self.quant_a(i, p.grad * (1.0 / self.loss_scale))
+            grad = self.quantize("gradients", i, p.grad * (1.0 / self.loss_scale))
             weight = self.accumulators[i]
             d_p = grad.add(weight, alpha=self.weight_decay)
             buf = self.buffers[i]
             buf = d_p.clone() if buf is None else buf.mul_(self.momentum).add_(d_p)
             stepped = weight.add(buf, alpha=-self.lr)
-            self.accumulators[i] = self.quant_b(i, stepped)
-            p.copy_(self.quant_a(i, self.accumulators[i]))
-            self.buffers[i] = self.quant_b(i, buf)
+            self.accumulators[i] = self.quantize("master", i, stepped)
+            p.copy_(self.quantize("weights", i, self.accumulators[i]))
+            self.buffers[i] = self.quantize("optimizer", i, buf)
+
+
+def two_formats(quant_a: Callable[[int, torch.Tensor], torch.Tensor],
+                quant_b: Callable[[int, torch.Tensor], torch.Tensor]) -> Callable[[str, int, torch.Tensor], torch.Tensor]:
+    """The paper's roles: gradients and weights in Format A, master copy and momentum in Format B."""
+    return lambda role, i, x: quant_a(i, x) if role in ("gradients", "weights") else quant_b(i, x)
 
 
 def _augment(x: torch.Tensor, train: bool, flip: bool, gen: torch.Generator) -> torch.Tensor:
@@ -121,8 +131,10 @@ class _NativeSites:
     bits that training it alone with the same seed draws (same generator, same draws, same order).
     """
 
-    def __init__(self, configs: Sequence[Configuration], rounding: str, gen: torch.Generator, device: torch.device) -> None:
+    def __init__(self, configs: Sequence[Configuration], rounding: str, gen: torch.Generator, device: torch.device,
+                 fuse: bool = False) -> None:
         self.configs, self.rounding, self.gen, self.device = configs, rounding, gen, device
+        self.kernel = fused(native_float_quantize) if fuse else native_float_quantize
         self.copies = len(configs)
         self._formats = {role: self._per_copy_formats(role) for role in ("A", "B")}
 
@@ -141,15 +153,16 @@ class _NativeSites:
         bits = None
         if self.rounding == "stochastic":
             bits = random_int32(torch.Size((grouped.shape[0], 1, grouped.shape[2])), x.device, self.gen)
-        return native_float_quantize(grouped, self._formats[role], None, self.rounding, random_bits=bits).view(x.shape)
+        return self.kernel(grouped, self._formats[role], None, self.rounding, None, bits).view(x.shape)
 
     def activation(self, role: str, copies_dim: int) -> Callable[[torch.Tensor], torch.Tensor]:
         def q(x: torch.Tensor) -> torch.Tensor:  # copies along `copies_dim` (merged with the next dimension)
             return self.quantize(x, role, copies_dim)
         return activation_quantizer(q, q)
 
-    def parameter(self, role: str) -> Callable[[int, torch.Tensor], torch.Tensor]:
-        return lambda _i, x: self.quantize(x, role, 0)  # (copies·rows, ...)
+    def optimizer(self, role: str, _i: int, x: torch.Tensor) -> torch.Tensor:
+        """LowPrecisionSGD's quantizer: parameters have their copies along their rows."""
+        return self.quantize(x, "A" if role in ("gradients", "weights") else "B", 0)
 
     # Stacked copies of any network under torch.func.vmap (StackedNetwork): inside the vmapped call a
     # site sees one copy's tensor, and its formats arrive as batched inputs, set in `current`.
@@ -256,10 +269,14 @@ def _on_device(t: torch.Tensor, dev: torch.device) -> torch.Tensor:
     return t.to(dev)
 
 
-def _check(data: ImageData, configs: Sequence[Configuration], arch: Architecture, recipe: Recipe, backend: str) -> None:
+def _check(data: ImageData, configs: Sequence[Any], arch: Architecture, recipe: Recipe, backend: str) -> None:
     """Everything that can be wrong is found here, before any training."""
     if not configs:
         raise ValueError("no configurations to train")
+    if len({type(c) for c in configs}) > 1:
+        raise ValueError("a unit trains paper configurations or modern ones, not both")
+    if isinstance(configs[0], ModernConfiguration) and backend != "native":
+        raise ValueError("modern configurations train with the native back end only (qtorch has none of their formats)")
     if backend not in ("native", "qtorch"):
         raise ValueError(f"unknown back end {backend!r}: 'native' or 'qtorch'")
     if data.x_train.shape[0] < recipe.batch_size:
@@ -270,25 +287,29 @@ def _check(data: ImageData, configs: Sequence[Configuration], arch: Architecture
 
 
 def train_cells(data: ImageData, configs: Sequence[Configuration | str], arch: Architecture, recipe: Recipe,
-                seed: int, device: str = "cpu", backend: str = "native") -> list[CellResult]:
-    """Train `configs` on `data` and return their test errors.
+                seed: int, device: str = "cpu", backend: str = "native", fused_quantizer: bool = False) -> list[CellResult]:
+    """Train `configs` on `data` and return their test errors. `fused_quantizer`: the quantizers as
+    compiled kernels (fused.py; the same results), where torch.compile works.
 
     The native back end trains the configurations all at once: a built-in network side by side in one
     network (networks.py), a factory's network as stacked copies under torch.func.vmap
     (StackedNetwork); the qtorch back end trains them one at a time.
     """
-    configs = [get_config(c) if isinstance(c, str) else c for c in configs]
+    configs = [resolve_configuration(c) if isinstance(c, str) else c for c in configs]
     _check(data, configs, arch, recipe, backend)
     if device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = False  # never TF32, whoever calls (configure_device sets the rest)
         torch.backends.cudnn.allow_tf32 = False
-    if backend == "native":
-        return _train_together(data, configs, arch, recipe, seed, device, backend)
-    return [r for c in configs for r in _train_together(data, [c], arch, recipe, seed, device, backend)]
+    modern = isinstance(configs[0], ModernConfiguration)
+    fuse = fused_quantizer and fused_available()
+    if backend == "native" and not (modern and arch.kind == "factory"):
+        return _train_together(data, configs, arch, recipe, seed, device, backend, fuse)
+    return [r for c in configs for r in _train_together(data, [c], arch, recipe, seed, device, backend, fuse)]
 
 
-def _train_together(data: ImageData, configs: Sequence[Configuration], arch: Architecture, recipe: Recipe,
-                    seed: int, device: str, backend: str) -> list[CellResult]:
+
+def _train_together(data: ImageData, configs: Sequence[Any], arch: Architecture, recipe: Recipe,
+                    seed: int, device: str, backend: str, fuse: bool = False) -> list[CellResult]:
     started = time.time()
     dev = torch.device(device)
     copies = len(configs)
@@ -297,17 +318,19 @@ def _train_together(data: ImageData, configs: Sequence[Configuration], arch: Arc
     data_gen = torch.Generator().manual_seed(seed)
     if backend == "native":
         quant_gen = torch.Generator(device=dev).manual_seed(seed + 1)
-        sites = _NativeSites(configs, recipe.rounding, quant_gen, dev)
+        modern = isinstance(configs[0], ModernConfiguration)
+        sites: Any = (ModernSites(configs, quant_gen, dev, fuse) if modern
+                      else _NativeSites(configs, recipe.rounding, quant_gen, dev, fuse))
         if copies > 1 and arch.kind == "factory":
             model: nn.Module = StackedNetwork(single.to(dev), copies, sites)
         else:
             model = (side_by_side(single, arch.build(data.classes, data.shape, copies), copies) if copies > 1 else single).to(dev)
-            for m in model.modules():
+            for k, m in enumerate(model.modules()):
                 if isinstance(m, Quant):
-                    m.fn = sites.activation(m.role, m.copies_dim)
+                    m.fn = sites.activation(k, m.copies_dim) if modern else sites.activation(m.role, m.copies_dim)
         params = list(model.parameters())
         opt: Any = LowPrecisionSGD(params, recipe.lr, recipe.momentum, recipe.weight_decay, recipe.loss_scale,
-                                   sites.parameter("A"), sites.parameter("B"))
+                                   sites.optimizer)
     else:
         model, opt = _qtorch_model_and_optimizer(single.to(dev), configs[0], recipe)
 
@@ -328,7 +351,7 @@ def _train_together(data: ImageData, configs: Sequence[Configuration], arch: Arc
             opt.step()
     errors = _test_errors(model, data, copies, recipe, data_gen, dev)
     wall = time.time() - started
-    prov = {**environment(), **device_record(dev)}
+    prov = {**environment(), **device_record(dev), "fused_quantizer": fuse}
     return [CellResult(data.name, c.id, float(e), seed, arch.name, recipe.record(), backend, str(dev),
                        round(wall / copies, 4), copies, prov) for c, e in zip(configs, errors)]
 

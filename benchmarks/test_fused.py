@@ -1,0 +1,65 @@
+"""The fused quantizer (one torch.compile kernel per quantizer call) against the plain-torch quantizer
+it must equal and against qtorch: 1M float32 elements, one thread, best of 20 calls each, in one run.
+
+- a paper format (E4M3 of qtorch's semantics), nearest and stochastic rounding: plain, fused, qtorch;
+- an MX format (MXFP8 E4M3, blocks of 32): plain, fused (qtorch has no block formats).
+
+Run: pytest benchmarks/test_fused.py --benchmark-enable -s
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from peppp_bench.generate.formats import mx_block  # noqa: E402
+from peppp_bench.generate.fused import available, fused  # noqa: E402
+from peppp_bench.generate.quantize import Formats, native_float_quantize, qtorch_float_quantize, random_int32  # noqa: E402
+
+N, CALLS = 1 << 20, 20
+
+
+def _best(fn: Any) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(CALLS):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+@pytest.mark.parametrize("kind", ["paper-nearest", "paper-stochastic", "mxfp8"])
+def test_fused_versus_plain_versus_qtorch(benchmark, kind: str) -> None:
+    if not available():
+        pytest.skip("torch.compile cannot build kernels here")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        x = torch.randn(N, generator=torch.Generator().manual_seed(0))
+        if kind == "mxfp8":
+            blocks = x.view(-1, 1024)
+            plain = lambda: mx_block(blocks, "fp8_e4m3", 32)  # noqa: E731
+            fast = lambda: fused(mx_block)(blocks, "fp8_e4m3", 32)  # noqa: E731
+            reference = None
+        else:
+            rounding = kind.split("-")[1]
+            fmt = Formats.of(4, 3)
+            bits = random_int32(x.shape, x.device, torch.Generator().manual_seed(1)) if rounding == "stochastic" else None
+            plain = lambda: native_float_quantize(x, fmt, None, rounding, None, bits)  # noqa: E731
+            fast = lambda: fused(native_float_quantize)(x, fmt, None, rounding, None, bits)  # noqa: E731
+            reference = lambda: qtorch_float_quantize(x, 4, 3, rounding)  # noqa: E731
+        assert torch.equal(plain(), fast())
+        seconds = {"plain": _best(plain), "fused": _best(fast)}
+        if reference is not None:
+            seconds["qtorch"] = _best(reference)
+        benchmark.pedantic(fast, rounds=1, iterations=1)
+    finally:
+        torch.set_num_threads(threads)
+    ratios = {k: seconds[k] / seconds["fused"] for k in seconds if k != "fused"}
+    benchmark.extra_info.update({"elements": N, "seconds": seconds, "fused_speedup_over": ratios})
+    print(f"\n{kind}, {N:,} elements, one thread: " + ", ".join(f"{k} {1000 * v:.2f} ms" for k, v in seconds.items())
+          + "; fused is " + ", ".join(f"{r:.1f}x {k}" for k, r in ratios.items()))

@@ -1,0 +1,37 @@
+"""The quantizers as fused kernels: torch.compile turns the element-wise passes of one quantizer call into
+one kernel (C++ on a CPU, Triton on CUDA). The plain-torch functions stay the reference; the fused ones
+equal them bit for bit (tests/test_formats.py) and run several times faster (benchmarks/test_fused.py).
+
+Training uses them when asked (a spec's `fused_quantizer = true`, recorded in every cell's provenance)
+and when torch.compile works on this machine (`available()`: a C++ compiler for the CPU backend).
+"""
+from __future__ import annotations
+
+import functools
+import shutil
+from typing import Any, Callable
+
+import torch
+
+
+@functools.cache
+def available() -> bool:
+    """Whether torch.compile can build a kernel here (tried once, on a tiny function)."""
+    if not hasattr(torch, "compile") or not (shutil.which("g++") or shutil.which("c++") or torch.cuda.is_available()):
+        return False
+    try:
+        torch.compile(lambda x: x * 2 + 1, dynamic=True)(torch.ones(3))
+    except Exception:  # noqa: BLE001 - any failure to build means: use the plain functions
+        return False
+    import torch._dynamo
+
+    # One compiled variant per number format and scaling a network uses (a modern unit has a dozen).
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+    return True
+
+
+@functools.cache
+def fused(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` compiled (shapes dynamic, so one kernel serves every tensor of a network), or `fn` itself
+    where torch.compile is unavailable."""
+    return torch.compile(fn, dynamic=True) if available() else fn

@@ -87,10 +87,8 @@ def architecture_report(error: np.ndarray, memory: np.ndarray, tasks: Sequence[s
         rows = np.flatnonzero(tasks == t)
         taus += [kendalltau(error[i], error[j])[0] for k, i in enumerate(rows) for j in rows[k + 1:]]
     taus = np.array([t for t in taus if np.isfinite(t)])
-    s = np.linalg.svd(error, compute_uv=False)
     return {
         "by_architecture": per,
         "same_task_kendall_tau_across_architectures_mean": round(float(taus.mean()), 3) if len(taus) else None,
         "same_task_kendall_tau_across_architectures_positive_share": round(float((taus > 0).mean()), 3) if len(taus) else None,
-        "all_rows_top5_share_of_singular_value_sum": round(float(s[:5].sum() / s.sum()), 3),
     }

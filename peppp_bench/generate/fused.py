@@ -23,10 +23,10 @@ def available() -> bool:
         torch.compile(lambda x: x * 2 + 1, dynamic=True)(torch.ones(3))
     except Exception:  # noqa: BLE001 - any failure to build means: use the plain functions
         return False
-    import torch._dynamo
+    from torch import _dynamo
 
     # One compiled variant per number format and scaling a network uses (a modern unit has a dozen).
-    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+    _dynamo.config.cache_size_limit = max(_dynamo.config.cache_size_limit, 64)
     return True
 
 

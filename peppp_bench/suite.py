@@ -60,6 +60,14 @@ CONFIG_COLUMNS = {
     "a_exp": "Format A exponent bits", "a_man": "Format A mantissa bits", "a_bits": "Format A total bits",
     "b_exp": "Format B exponent bits", "b_man": "Format B mantissa bits", "b_bits": "Format B total bits",
 }
+MODERN_CONFIG_COLUMNS = {
+    "config_id": "the modern configuration's id (peppp_bench.MODERN_IDS)",
+    "family": "modern", "note": "what the configuration is",
+    "ROLE_format": "per role (weights, activations, errors, gradients, optimizer, master): the number format",
+    "ROLE_scaling": "none, current, delayed (per tensor), mx (E8M0 block scales) or nvfp4",
+    "ROLE_block": "MX block size (0 when not MX)", "ROLE_scale_rounding": "MX scale exponent: floor (OCP) or up",
+    "ROLE_rounding": "nearest (even) or stochastic", "ROLE_bits": "storage bits per element, block scales included",
+}
 
 
 # How the memory cap of settings II/IV/VI is set on a held-out dataset (part of the protocol version):
@@ -271,7 +279,7 @@ def write_suite(
         "provenance": provenance,
     }
     (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
-    (tmp / "README.md").write_text(dataset_card(metadata, datasets, files))
+    (tmp / "README.md").write_text(dataset_card(metadata, datasets, files, configurations))
     manifest = {f: sha256_file(tmp / f) for f in files}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     if out.exists():  # a suite folder holding only a suite's files (checked above): swapped, then removed
@@ -445,7 +453,8 @@ def _cap_sentence(nz: dict[str, Any]) -> str:
     return f"`global-median`: the median of the memory matrix, {nz['memory_cap_mb']:.3f} MB"
 
 
-def dataset_card(metadata: dict[str, Any], datasets: pd.DataFrame, files: Sequence[str] = DATA_FILES) -> str:
+def dataset_card(metadata: dict[str, Any], datasets: pd.DataFrame, files: Sequence[str] = DATA_FILES,
+                 configurations: pd.DataFrame | None = None) -> str:
     """A Hugging Face dataset card: YAML `configs:` so the Hub viewer and `datasets.load_dataset` read it."""
     nz = metadata["normalizers"]
 
@@ -495,12 +504,12 @@ Load it with `peppp_bench.load("{metadata['name']}")`.
 ### `datasets.parquet`
 | column | meaning |
 | --- | --- |
-{table(DATASET_COLUMNS)}
+{table({**DATASET_COLUMNS, **{k: v for k, v in ROW_KEY_COLUMNS.items() if k in datasets.columns}})}
 
 ### `configurations.parquet`
 | column | meaning |
 | --- | --- |
-{table(CONFIG_COLUMNS)}
+{table(MODERN_CONFIG_COLUMNS if configurations is not None and "weights_format" in configurations else CONFIG_COLUMNS)}
 
 {replicates_md}`metadata.json` holds the normalizers and provenance; `manifest.json` the sha256 of every file.
 

@@ -26,7 +26,7 @@ def test_the_table_spans_todays_formats() -> None:
 
 
 def test_element_bits_agree_with_the_formats() -> None:
-    torch = pytest.importorskip("torch")  # noqa: F841 - formats.py needs torch
+    pytest.importorskip("torch")  # formats.py needs torch
     from peppp_bench.generate.formats import ELEMENT_FORMATS
     from peppp_bench.modern import FORMAT_BITS
 

@@ -9,7 +9,6 @@ Run: pytest benchmarks/test_batching.py --benchmark-enable -s
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,8 @@ from peppp_bench.generate.architectures import Architecture  # noqa: E402
 from peppp_bench.generate.data import load_data  # noqa: E402
 from peppp_bench.generate.spec import read_spec  # noqa: E402
 from peppp_bench.generate.train import train_cells  # noqa: E402
+
+from .timing import best_of  # noqa: E402
 
 SPEC = Path(__file__).resolve().parents[1] / "datasets" / "mini-arch" / "spec.toml"
 TASK, EPOCHS, ROUNDS = "digits-3v8", 2, 2
@@ -38,12 +39,7 @@ ARCHITECTURES = ["resnet", "vit", "vgg", "mlp", "factory"]
 
 
 def _best_of(fn: Any) -> float:
-    best = float("inf")
-    for _ in range(ROUNDS):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+    return best_of(fn, ROUNDS, warm_up=False)
 
 
 @pytest.mark.parametrize("arch_id", ARCHITECTURES)

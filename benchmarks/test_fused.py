@@ -8,7 +8,6 @@ Run: pytest benchmarks/test_fused.py --benchmark-enable -s
 """
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -19,17 +18,13 @@ from peppp_bench.generate.formats import mx_block  # noqa: E402
 from peppp_bench.generate.fused import available, fused  # noqa: E402
 from peppp_bench.generate.quantize import Formats, native_float_quantize, qtorch_float_quantize, random_int32  # noqa: E402
 
+from .timing import best_of  # noqa: E402
+
 N, CALLS = 1 << 20, 20
 
 
 def _best(fn: Any) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(CALLS):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+    return best_of(fn, CALLS)
 
 
 @pytest.mark.parametrize("kind", ["paper-nearest", "paper-stochastic", "mxfp8"])

@@ -6,7 +6,6 @@ in the benchmark's extra_info.
 """
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -16,17 +15,13 @@ pytest.importorskip("qtorch")
 import peppp_bench.generate  # noqa: E402,F401  (sets the allocator policy the trainer runs with)
 from peppp_bench.generate.quantize import native_float_quantize, qtorch_float_quantize  # noqa: E402
 
+from .timing import best_of  # noqa: E402
+
 N = 1_000_000
 
 
 def _best(fn, repeats: int = 30) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+    return best_of(fn, repeats)
 
 
 @pytest.mark.parametrize("rounding", ["nearest", "stochastic"])

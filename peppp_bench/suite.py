@@ -55,7 +55,7 @@ REPLICATE_COLUMNS = {
     "error": "test error of the cell trained with that seed",
 }
 CONFIG_COLUMNS = {
-    "config_id": "Format A name - Format B name",
+    "config_id": "Format A name - Format B name (qtorch's float semantics: ties away from zero, saturation, no inf/NaN)",
     "index": "column of the matrices (A-major: A option index // 9, B option index % 9)",
     "a_exp": "Format A exponent bits", "a_man": "Format A mantissa bits", "a_bits": "Format A total bits",
     "b_exp": "Format B exponent bits", "b_man": "Format B mantissa bits", "b_bits": "Format B total bits",

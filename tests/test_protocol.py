@@ -243,3 +243,32 @@ def test_a_configuration_never_observed_in_meta_training_is_no_phantom_frontier_
     method.select(task, oracle)
     predicted = method.predict(task, oracle.measured)
     assert predicted[j] > 0.5 * paper.E[0].min()
+
+
+def test_rows_of_a_multi_architecture_suite_never_leak_the_held_out_task() -> None:
+    """mini-arch: the same-architecture settings meta-train on the other tasks on the held-out row's
+    network, the cross-architecture ones on the other tasks on every other network."""
+    bench = peppp_bench.load("mini-arch")
+    assert bench.multi_architecture and bench.E.shape == (168, 33)
+    task, arch = bench.datasets.task.to_numpy(), bench.datasets.architecture.to_numpy()
+    for row in (0, 57, 167):
+        same, other = bench.meta_training_rows(row, "same"), bench.meta_training_rows(row, "other")
+        assert len(same) == 41 and len(other) == 41 * 3
+        assert (task[same] != task[row]).all() and (arch[same] == arch[row]).all()
+        assert (task[other] != task[row]).all() and (arch[other] != arch[row]).all()
+    mini = peppp_bench.load("mini")
+    assert list(mini.meta_training_rows(3)) == [i for i in range(42) if i != 3]
+    with pytest.raises(ValueError, match="one architecture: cross-architecture settings need"):
+        mini.meta_training_rows(3, "other")
+
+
+def test_cross_architecture_settings_run_and_are_refused_on_one_architecture() -> None:
+    import baselines
+
+    bench = peppp_bench.load("mini-arch")
+    ev = peppp_bench.evaluate(baselines.make("ed-mf"), bench, settings=("I", "X", "XII"), budgets=(3,), workers=1,
+                              progress=False, isolate=False)
+    assert set(ev.results.setting) == {"I", "X", "XII"} and len(ev.results) == 3 * 168
+    assert (ev.results.status == "ok").mean() > 0.95
+    with pytest.raises(ValueError, match=r"settings \['X'\] are cross-architecture"):
+        peppp_bench.evaluate(baselines.make("ed-mf"), "mini", settings=("X",), budgets=(3,), progress=False, isolate=False)

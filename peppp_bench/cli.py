@@ -389,7 +389,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
         sub = json.loads(raw)
         if not standard(sub):
             apart.append(c.path)
-            print(f"not ranked (not on the standard protocol: settings I-VI, n = 5-15, seed 0): {c.path}")
+            print(f"not ranked (not on the standard protocol: settings I-VI, and X, XII on a multi-architecture "
+                  f"suite; n = 5-15; seed 0): {c.path}")
             continue
         subs.append(sub)
         mark = record.get(c.path)

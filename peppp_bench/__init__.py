@@ -3,6 +3,7 @@ __version__ = "0.1.0"
 
 from .configs import CONFIG_IDS, CONFIGS, Configuration, FloatFormat, get_config
 from .memory import NetworkCounts, count_network, resnet18_counts
+from .modern import MODERN, MODERN_IDS, ModernConfiguration, TensorFormat, get_modern
 from .protocol import SETTINGS, Measurement, Method, Oracle, ProtocolViolation, Task, plug_in, regress
 from .runner import Evaluation, evaluate
 from .sandbox import Limits, MethodRef
@@ -10,7 +11,8 @@ from .sources import load
 from .suite import Benchmark, SuiteError
 
 __all__ = [
-    "Benchmark", "CONFIGS", "CONFIG_IDS", "Configuration", "Evaluation", "FloatFormat", "Limits", "Measurement", "Method",
-    "MethodRef", "NetworkCounts", "Oracle", "ProtocolViolation", "SETTINGS", "SuiteError", "Task", "count_network",
-    "evaluate", "get_config", "load", "plug_in", "regress", "resnet18_counts",
+    "Benchmark", "CONFIGS", "CONFIG_IDS", "Configuration", "Evaluation", "FloatFormat", "Limits", "MODERN", "MODERN_IDS",
+    "Measurement", "Method", "MethodRef", "ModernConfiguration", "NetworkCounts", "Oracle", "ProtocolViolation", "SETTINGS",
+    "SuiteError", "Task", "TensorFormat", "count_network", "evaluate", "get_config", "get_modern", "load", "plug_in",
+    "regress", "resnet18_counts",
 ]

@@ -200,15 +200,21 @@ def per_tensor(x: torch.Tensor, fmt: ElementFormat | str, amax: torch.Tensor | N
 
 class AmaxHistory:
     """Delayed scaling's state for one tensor: the absolute maxima of its last `length` calls; a call is
-    scaled by the largest of them (by its own maximum on the first call)."""
+    scaled by the largest of them (by its own maximum on the first call). With `dims`, the maxima are
+    taken over those dimensions only (one per copy of tensors side by side)."""
 
-    def __init__(self, length: int = 16) -> None:
-        self.length = length
+    def __init__(self, length: int = 16, dims: list[int] | None = None) -> None:
+        self.length, self.dims = length, dims
         self.history: list[torch.Tensor] = []
+
+    def amax(self, x: torch.Tensor) -> torch.Tensor:
+        """The maximum this call is scaled by; x's own maximum joins the history."""
+        magnitude = x.detach().abs()
+        current = magnitude.amax() if self.dims is None else magnitude.amax(self.dims, keepdim=True)
+        amax = torch.stack(self.history).amax(0) if self.history else current
+        self.history = (self.history + [current])[-self.length:]
+        return amax
 
     def __call__(self, x: torch.Tensor, fmt: ElementFormat | str, rounding: str = "nearest",
                  generator: torch.Generator | None = None) -> torch.Tensor:
-        current = x.detach().abs().amax()
-        amax = torch.stack(self.history).amax() if self.history else current
-        self.history = (self.history + [current])[-self.length:]
-        return per_tensor(x, fmt, amax, rounding, generator)
+        return per_tensor(x, fmt, self.amax(x), rounding, generator)

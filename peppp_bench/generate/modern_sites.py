@@ -37,7 +37,7 @@ class ModernSites:
             for i, c in enumerate(self.configs):
                 by_format.setdefault(c[role], []).append(i)
             self.groups[role] = [(f, torch.tensor(ix, device=device)) for f, ix in by_format.items()]
-        self.history: dict[Any, list[torch.Tensor]] = {}  # delayed scaling: amax of earlier calls per tensor
+        self.history: dict[Any, formats.AmaxHistory] = {}  # delayed scaling's state, per tensor
 
     def quantize(self, x: torch.Tensor, role: str, along: int, axis: str, key: Any) -> torch.Tensor:
         """Quantize x (copies along dimension `along`, merged with the next one) in each copy's `role` format.
@@ -69,10 +69,7 @@ class ModernSites:
         if fmt.scaling == "current":
             return self.per_tensor(x, fmt.format, x.abs().amax(others, keepdim=True), fmt.rounding, None, noise)
         if fmt.scaling == "delayed":
-            current = x.detach().abs().amax(others, keepdim=True)
-            past = self.history.get(key, [])
-            amax = torch.stack(past).amax(0) if past else current
-            self.history[key] = (past + [current])[-16:]
+            amax = self.history.setdefault(key, formats.AmaxHistory(16, others)).amax(x)
             return self.per_tensor(x, fmt.format, amax, fmt.rounding, None, noise)
         if fmt.scaling == "mx":
             return self.mx_block(x, fmt.format, fmt.block, block_axis, fmt.scale_rounding, fmt.rounding, None, noise)

@@ -11,6 +11,7 @@ from .leaderboard import BOARD_METRICS, average_ranks, board
 from .pareto import pareto_mask
 from .protocol import SETTING_ORDER
 from .runner import summarize
+from .structure import frontier_grouping, frontier_shares
 from .suite import Benchmark
 
 LABELS = {"convergence": "convergence", "hyperdiff": "HyperDiff", "regret": "regret", "relative_memory": "relative memory"}
@@ -140,18 +141,21 @@ def kendall_figure(bench: Benchmark, out: Path) -> list[Path]:
 
 
 def bits_figure(bench: Benchmark, out: Path) -> list[Path]:
-    """Share of Format-A total bits among the non-dominated configurations of all datasets (Figure 1b)."""
-    a_bits = bench.configurations.a_bits.to_numpy()
-    counts: dict[int, int] = {}
-    for i in range(bench.E.shape[0]):
-        for j in np.flatnonzero(pareto_mask(bench.M[i], bench.E[i])):
-            counts[int(a_bits[j])] = counts.get(int(a_bits[j]), 0) + 1
-    bits = sorted(counts)
-    total = sum(counts.values())
+    """Share of each Format-A width (paper configurations; Figure 1b) or each weights format and scaling
+    (modern configurations) among the non-dominated configurations of all datasets."""
+    grouping = frontier_grouping(bench.configurations)
+    if grouping is None:
+        raise ValueError(f"suite {bench.name!r}: its configurations have neither Format A bits nor a weights format; "
+                         "the bits figure needs one of them")
+    name, labels = grouping
+    on_front = np.concatenate([np.flatnonzero(pareto_mask(bench.M[i], bench.E[i])) for i in range(bench.E.shape[0])])
+    shares = frontier_shares(labels, on_front)
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(4.2, 3))
-    ax.bar([str(b) for b in bits], [counts[b] / total for b in bits], color="#4c72b0")
-    ax.set_xlabel("Format A total bits")
+    fig, ax = plt.subplots(figsize=(4.2 if name == "format_a_bits" else 6.4, 3.2))
+    ax.bar([str(b) for b in shares], list(shares.values()), color="#4c72b0")
+    ax.set_xlabel("Format A total bits" if name == "format_a_bits" else "weights: format and scaling")
     ax.set_ylabel("share of frontier configurations")
+    if name != "format_a_bits":
+        ax.tick_params(axis="x", labelrotation=45)
     ax.set_title(bench.name)
     return _save(fig, out, f"{bench.name}-bits")

@@ -4,14 +4,26 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
 from scipy.stats import kendalltau
 
 from .pareto import frontier_scores, pareto_mask
 
 
-def structure_report(error: np.ndarray, memory: np.ndarray, a_bits: np.ndarray | None = None) -> dict[str, Any]:
+def frontier_grouping(configurations: pd.DataFrame) -> tuple[str, np.ndarray] | None:
+    """What to count among frontier configurations: Format-A total bits for the paper's configurations,
+    the weights' format and scaling (e.g. `fp8_e4m3 mx`) for modern ones; None for other tables."""
+    if "a_bits" in configurations:
+        return "format_a_bits", configurations["a_bits"].to_numpy()
+    if "weights_format" in configurations:
+        return "weights_format", (configurations["weights_format"] + " " + configurations["weights_scaling"]).to_numpy()
+    return None
+
+
+def structure_report(error: np.ndarray, memory: np.ndarray,
+                     grouping: tuple[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Singular-value decay, Kendall τ between dataset rows, Pareto frontier sizes, and the share of each
-    Format-A width among frontier configurations (given each column's `a_bits`: paper configurations)."""
+    group of columns among frontier configurations (`grouping`: a name and a label per column)."""
     s = np.linalg.svd(error, compute_uv=False)
     n = error.shape[0]
     taus = np.array([kendalltau(error[i], error[j])[0] for i in range(n) for j in range(i + 1, n)])
@@ -19,8 +31,7 @@ def structure_report(error: np.ndarray, memory: np.ndarray, a_bits: np.ndarray |
     fronts = [np.flatnonzero(pareto_mask(memory[i], error[i])) for i in range(n)]
     sizes = np.array([len(f) for f in fronts])
     on_front = np.concatenate(fronts)
-    shares = None if a_bits is None else {int(b): round(float(np.mean(np.asarray(a_bits)[on_front] == b)), 3)
-                                          for b in sorted(set(np.asarray(a_bits)))}
+    shares = None if grouping is None else frontier_shares(grouping[1], on_front)
     return {
         "singular_values_top5": [round(float(v), 3) for v in s[:5]],
         "top5_share_of_singular_value_sum": round(float(s[:5].sum() / s.sum()), 3),
@@ -30,12 +41,19 @@ def structure_report(error: np.ndarray, memory: np.ndarray, a_bits: np.ndarray |
         "frontier_size_min": int(sizes.min()),
         "frontier_size_max": int(sizes.max()),
         "datasets_with_frontier_of_3_or_more": round(float((sizes >= 3).mean()), 3),
-        **({} if shares is None else {"format_a_bits_share_on_frontiers": shares}),
+        **({} if grouping is None else {f"{grouping[0]}_share_on_frontiers": shares}),
         "error_min": round(float(error.min()), 4),
         "error_max": round(float(error.max()), 4),
         "error_mean": round(float(error.mean()), 4),
         "datasets_whose_configurations_all_tie": int(sum(np.ptp(row) == 0 for row in error)),
     }
+
+
+def frontier_shares(labels: np.ndarray, on_front: np.ndarray) -> dict[Any, float]:
+    """The share of each label among the frontier configurations `on_front` (column indices, with repeats)."""
+    labels = np.asarray(labels)
+    key = int if np.issubdtype(labels.dtype, np.integer) else str
+    return {key(b): round(float(np.mean(labels[on_front] == b)), 3) for b in sorted(set(labels.tolist()))}
 
 
 def noise_report(error: np.ndarray, memory: np.ndarray, replicates: np.ndarray | None, max_memory: float) -> dict[str, Any]:
@@ -76,11 +94,11 @@ def noise_report(error: np.ndarray, memory: np.ndarray, replicates: np.ndarray |
 
 
 def architecture_report(error: np.ndarray, memory: np.ndarray, tasks: Sequence[str], architectures: Sequence[str],
-                        a_bits: np.ndarray | None = None) -> dict[str, Any]:
+                        grouping: tuple[str, np.ndarray] | None = None) -> dict[str, Any]:
     """A multi-architecture suite's structure: each architecture's own report, and whether a task's
     configurations rank alike on different networks (Kendall τ between its rows, pooled over tasks)."""
     tasks, architectures = np.asarray(tasks), np.asarray(architectures)
-    per = {str(a): structure_report(error[architectures == a], memory[architectures == a], a_bits)
+    per = {str(a): structure_report(error[architectures == a], memory[architectures == a], grouping)
            for a in dict.fromkeys(architectures)}
     taus = []
     for t in dict.fromkeys(tasks):

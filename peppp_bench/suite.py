@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .configs import CONFIG_IDS, configurations_table
-from .structure import architecture_report, noise_report, structure_report
+from .structure import architecture_report, frontier_grouping, noise_report, structure_report
 
 SUITE_FORMAT = 2  # 2: data_sha256 also covers the configuration table, normalizers and cap rule
 DATA_FILES = ("configurations.parquet", "datasets.parquet", "cells.parquet", "metadata.json", "README.md")
@@ -272,10 +272,10 @@ def write_suite(
         "n_configurations": d,
         "normalizers": normal,
         "data_sha256": content_sha256(error, memory, ids, configurations, normal, datasets),
-        "structure": {**structure_report(error, memory, configurations.get("a_bits")),
+        "structure": {**structure_report(error, memory, frontier_grouping(configurations)),
                       **noise_report(error, memory, cube, normal["max_memory_mb"]),
                       **(architecture_report(error, memory, datasets["task"], datasets["architecture"],
-                                             configurations.get("a_bits")) if len(keys) == len(ROW_KEY_COLUMNS) else {})},
+                                             frontier_grouping(configurations)) if len(keys) == len(ROW_KEY_COLUMNS) else {})},
         "provenance": provenance,
     }
     (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")

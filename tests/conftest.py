@@ -78,6 +78,23 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PEPPP_BENCH_CACHE", str(tmp_path / "hf-cache"))
 
 
+def retrain_unit(spec_path: Path, task_id: str, seed: int, unit_index: int = 0) -> list:
+    """Re-train one unit of a committed spec exactly as generated (one torch thread, the run used
+    workers × 1 thread): CPU training is deterministic given seed, threads and unit, so its cells must
+    equal the committed ones. Returns the unit's cells."""
+    torch = pytest.importorskip("torch")
+    from peppp_bench.generate.backends import run_unit
+    from peppp_bench.generate.spec import read_spec
+
+    spec = read_spec(spec_path)
+    unit = [u for u in spec.units() if u.task.id == task_id and u.seed == seed][unit_index]
+    threads = torch.get_num_threads()
+    try:
+        return list(run_unit(spec.text, spec.base, unit, "cpu", 1))
+    finally:
+        torch.set_num_threads(threads)
+
+
 def make_tiny_suite(out: Path) -> Path:
     from peppp_bench.synthetic import synthetic_suite
 

@@ -13,6 +13,8 @@ import pytest
 
 import peppp_bench
 
+from tests.conftest import retrain_unit
+
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "datasets" / "mini" / "spec.toml"
 
@@ -36,48 +38,26 @@ def test_mini_is_a_real_non_degenerate_suite(mini) -> None:
 
 
 def test_regenerated_cells_equal_the_committed_ones(mini) -> None:
-    """Two randomly chosen units (33 cells each) of the cheapest tasks, retrained exactly as generated:
-    one torch thread (the generating run used 2 workers × 1 thread), same seed, same configurations
-    together. CPU training is deterministic given these, so the errors must match exactly."""
-    torch = pytest.importorskip("torch")
-    from peppp_bench.generate.backends import run_unit
-    from peppp_bench.generate.spec import read_spec
-
-    spec = read_spec(SPEC)
-    cheap = [u for u in spec.units() if u.task.id in ("lfw-8", "lfw-12", "digits-0v1", "digits-5v6", "photo-documents-g8")]
+    """Two randomly chosen units (33 cells each) of the cheapest tasks, retrained exactly as generated."""
+    cheap = ["digits-0v1", "digits-5v6", "photo-documents-g8", "lfw-8", "lfw-12"]  # in the spec's order
     rng = np.random.default_rng(int(os.environ.get("PEPPP_BENCH_REGEN_SEED", "2026")))
-    threads = torch.get_num_threads()
-    try:
-        for k in rng.choice(len(cheap), size=2, replace=False):
-            unit = cheap[int(k)]
-            for cell in run_unit(spec.text, spec.base, unit, "cpu", 1):
-                committed = mini.error.loc[unit.task.id, cell.config_id]
-                assert cell.error == committed, (unit.task.id, cell.config_id)
-    finally:
-        torch.set_num_threads(threads)
+    for k in rng.choice(len(cheap) * 3, size=2, replace=False):  # each task is 3 units of 33 configurations
+        task, unit = cheap[int(k) // 3], int(k) % 3
+        for cell in retrain_unit(SPEC, task, 0, unit):
+            assert cell.error == mini.error.loc[task, cell.config_id], (task, cell.config_id)
 
 
 def test_mini_has_seed_replicates_and_a_noise_floor(mini) -> None:
     """At least 5 % of the cells and every configuration of 3 tasks re-trained with seeds 1 and 2; one
     replicate unit re-trained here must give the committed errors exactly."""
-    torch = pytest.importorskip("torch")
-    from peppp_bench.generate.backends import run_unit
-    from peppp_bench.generate.spec import read_spec
-
     reps = mini.replicates
     assert reps is not None and set(reps.seed) == {1, 2} and mini.cap_rule == "row-median"
     assert reps.drop_duplicates(["dataset_id", "config_id"]).shape[0] >= 0.05 * mini.E.size
     s = mini.metadata["structure"]
     assert s["noise_fully_replicated_datasets"] == 3 and s["noise_floor_hyperdiff"] > 0 and s["noise_seed_std_of_error"] > 0
-    spec = read_spec(ROOT / "datasets" / "mini" / "replicates-tasks.toml")
-    unit = next(u for u in spec.units() if u.task.id == "lfw-8" and u.seed == 1)
     committed = reps.set_index(["dataset_id", "config_id", "seed"]).error
-    threads = torch.get_num_threads()
-    try:
-        for cell in run_unit(spec.text, spec.base, unit, "cpu", 1):
-            assert cell.error == committed[(unit.task.id, cell.config_id, 1)], cell.config_id
-    finally:
-        torch.set_num_threads(threads)
+    for cell in retrain_unit(ROOT / "datasets" / "mini" / "replicates-tasks.toml", "lfw-8", 1):
+        assert cell.error == committed[("lfw-8", cell.config_id, 1)], cell.config_id
 
 
 def test_installed_package_loads_mini_offline_without_a_checkout(tmp_path: Path) -> None:

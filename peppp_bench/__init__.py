@@ -4,11 +4,11 @@ __version__ = "0.1.0"
 from .configs import CONFIG_IDS, CONFIGS, Configuration, FloatFormat, get_config
 from .memory import NetworkCounts, count_network, resnet18_counts
 from .modern import MODERN, MODERN_IDS, ModernConfiguration, TensorFormat, get_modern
-from .protocol import SETTINGS, Measurement, Method, Oracle, ProtocolViolation, Task, plug_in, regress
-from .runner import Evaluation, evaluate
-from .sandbox import Limits, MethodRef
-from .sources import load
-from .suite import Benchmark, SuiteError
+from .protocol.rules import SETTINGS, Measurement, Method, Oracle, ProtocolViolation, Task, plug_in, regress
+from .protocol.runner import Evaluation, evaluate
+from .protocol.sandbox import Limits, MethodRef
+from .suites.sources import load
+from .suites.suite import Benchmark, SuiteError
 
 __all__ = [
     "Benchmark", "CONFIGS", "CONFIG_IDS", "Configuration", "Evaluation", "FloatFormat", "Limits", "MODERN", "MODERN_IDS",

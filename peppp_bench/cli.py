@@ -11,9 +11,9 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _build(args: argparse.Namespace) -> int:
-    from .build import BUILDERS, UPSTREAM_FILES
-    from .download import built_cache, download_upstream, upstream_url
-    from .suite import read_suite
+    from .suites.build import BUILDERS, UPSTREAM_FILES
+    from .suites.download import built_cache, download_upstream, upstream_url
+    from .suites.suite import read_suite
 
     if args.upstream:
         upstream = Path(args.upstream)
@@ -31,7 +31,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _upgrade(args: argparse.Namespace) -> int:
-    from .suite import read_suite, upgrade_suite
+    from .suites.suite import read_suite, upgrade_suite
 
     folder = upgrade_suite(Path(args.folder), Path(args.out or args.folder))
     print(f"upgraded {read_suite(folder)!r} in {folder}")
@@ -39,7 +39,7 @@ def _upgrade(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from .hub import publish
+    from .suites.hub import publish
 
     sha = publish(Path(args.folder), args.repo_id, tag=args.tag, endpoint=args.endpoint)
     print(f"published {args.folder} to {args.repo_id} at commit {sha}" + (f" (tag {args.tag})" if args.tag else ""))
@@ -49,8 +49,8 @@ def _publish(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     from . import __version__
-    from .hub import default_cache_dir
-    from .sources import hub_location, suite_status
+    from .suites.hub import default_cache_dir
+    from .suites.sources import hub_location, suite_status
 
     print(f"peppp-bench {__version__}; cache {default_cache_dir()}; Hub repository {hub_location('paper').repo_id}")
     for row in suite_status():
@@ -92,8 +92,8 @@ def _method_specs(text: str) -> list[str]:
 
 def _settings(args: argparse.Namespace) -> list[str]:
     """--settings: a comma-separated list, or "standard" (I-VI, and X, XII on a multi-architecture suite)."""
-    from .protocol import CROSS_ARCHITECTURE_SETTINGS, PAPER_SETTINGS
-    from .sources import load
+    from .protocol.rules import CROSS_ARCHITECTURE_SETTINGS, PAPER_SETTINGS
+    from .suites.sources import load
 
     if args.settings != "standard":
         return args.settings.split(",")
@@ -104,8 +104,8 @@ def _settings(args: argparse.Namespace) -> list[str]:
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from .runner import evaluate
-    from .sandbox import MethodRef
+    from .protocol.runner import evaluate
+    from .protocol.sandbox import MethodRef
 
     params = _method_params(args.param)
     methods = [MethodRef(spec, params) for spec in _method_specs(args.method)]  # made only inside sandboxes
@@ -138,8 +138,8 @@ def _print_summary(summary, results) -> None:
 
 
 def _study(args: argparse.Namespace) -> int:
-    from .sources import load
-    from .studies import meta_training_study
+    from .protocol.studies import meta_training_study
+    from .suites.sources import load
 
     bench = load(args.suite, data_dir=args.data_dir)
     table = meta_training_study(bench, args.kind, [float(r) for r in args.ratios.split(",")], _int_list(args.seeds), args.rank)
@@ -172,7 +172,7 @@ def _generate(args: argparse.Namespace) -> int:
     if args.threads < 1 or args.workers < 1:
         raise SpecError("--threads and --workers must be at least 1")
     if args.to_suite:
-        from .suite import check_replaceable
+        from .suites.suite import check_replaceable
 
         check_replaceable(Path(args.to_suite))
     with warnings.catch_warnings(record=True) as caught:
@@ -235,7 +235,7 @@ def _generate_status(root: Path, spec_path: str | None) -> int:
 def _replicates(args: argparse.Namespace) -> int:
     from .generate.store import Store
     from .generate.to_suite import add_replicates
-    from .suite import read_suite
+    from .suites.suite import read_suite
 
     stores = [Store.open(Path(root)) for root in args.store]
     command = " ".join(["peppp-bench replicates", args.suite_folder, *(f"--store {s}" for s in args.store),
@@ -252,11 +252,11 @@ def _replicates(args: argparse.Namespace) -> int:
 def _submit(args: argparse.Namespace) -> int:
     import tempfile
 
+    from .board.leaderboard import make_submission, write_submission
     from .files import atomic_write
-    from .leaderboard import make_submission, write_submission
-    from .runner import evaluate
-    from .sandbox import MethodRef
-    from .synthetic import smoke_benchmark
+    from .protocol.runner import evaluate
+    from .protocol.sandbox import MethodRef
+    from .suites.synthetic import smoke_benchmark
 
     board = Path(args.board)
     params = _method_params(args.param)
@@ -325,8 +325,8 @@ def _code_reference(spec: str, cls: str, board: Path, name: str) -> tuple[str, P
 
 
 def _print_ranks(board: Path, suite: str, names: list[str]) -> None:
-    from .leaderboard import average_ranks, board as board_table, read_submissions
-    from .protocol import SETTING_ORDER
+    from .board.leaderboard import average_ranks, board as board_table, read_submissions
+    from .protocol.rules import SETTING_ORDER
 
     folds = board_table(read_submissions(board / "submissions", suite))
     for setting in sorted(set(folds.setting), key=SETTING_ORDER.index):
@@ -340,7 +340,7 @@ def _print_ranks(board: Path, suite: str, names: list[str]) -> None:
 def _suites_for(board: Path, data_dir: str | None) -> dict:
     import json
 
-    from .sources import load
+    from .suites.sources import load
 
     names = set()
     for p in (board / "submissions").glob("*.json"):
@@ -357,8 +357,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
     import hashlib
     import json
 
-    from .board_render import NOT_EMBEDDED, frontier_views, render
-    from .leaderboard import check_all, code_sha256, standard
+    from .board.leaderboard import check_all, code_sha256, standard
+    from .board.render import NOT_EMBEDDED, frontier_views, render
 
     board = Path(args.board)
     suites = _suites_for(board, args.data_dir)
@@ -411,8 +411,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 def _noise_floor(suite: str, data_dir: str | None) -> float | None:
     """The suite's HyperDiff between seed replicates (its structure report), if the suite is at hand offline."""
-    from .sources import load
-    from .suite import SuiteError
+    from .suites.sources import load
+    from .suites.suite import SuiteError
 
     try:
         bench = load(suite, data_dir=data_dir, offline=True)
@@ -422,9 +422,9 @@ def _noise_floor(suite: str, data_dir: str | None) -> float | None:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from . import plots
-    from .leaderboard import read_submissions
-    from .sources import load
+    from .board import plots
+    from .board.leaderboard import read_submissions
+    from .suites.sources import load
 
     out = Path(args.out)
     if args.kind == "study":
@@ -547,13 +547,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _limits(args: argparse.Namespace) -> object:
-    from .sandbox import Limits
+    from .protocol.sandbox import Limits
 
     return Limits(seconds_per_fold=args.seconds_per_fold, memory_bytes=int(args.memory_gib * (1 << 30)))
 
 
 def _limit_args(p: argparse.ArgumentParser) -> None:
-    from .sandbox import Limits
+    from .protocol.sandbox import Limits
 
     p.add_argument("--seconds-per-fold", type=float, default=Limits.seconds_per_fold,
                    help="wall-time limit of one method on one fold (all its budgets)")

@@ -44,7 +44,7 @@ def upstream() -> Path:
 @pytest.fixture(scope="session")
 def suites_dir(upstream: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of suite folders holding `paper` and `paper-lr`, built from the released arrays."""
-    from peppp_bench.build import build_paper, build_paper_lr
+    from peppp_bench.suites.build import build_paper, build_paper_lr
 
     root = tmp_path_factory.mktemp("suites")
     build_paper(upstream, root / "paper")
@@ -96,7 +96,7 @@ def retrain_unit(spec_path: Path, task_id: str, seed: int, unit_index: int = 0) 
 
 
 def make_tiny_suite(out: Path) -> Path:
-    from peppp_bench.synthetic import synthetic_suite
+    from peppp_bench.suites.synthetic import synthetic_suite
 
     return synthetic_suite(out)
 

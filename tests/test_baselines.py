@@ -80,8 +80,8 @@ def test_unknown_baseline() -> None:
 
 def _fold(bench, setting: str = "I", budget: int = 8):
     from peppp_bench import SETTINGS
-    from peppp_bench.runner import fold_tasks
-    from peppp_bench.sampling import observation_mask
+    from peppp_bench.protocol.runner import fold_tasks
+    from peppp_bench.protocol.sampling import observation_mask
 
     s = SETTINGS[setting]
     return fold_tasks(bench, 0, 0, s.observation, observation_mask(s.observation, bench.M, 0), [s], budget)[0]

@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import kendalltau
 
 import peppp_bench
-from peppp_bench.build import UpstreamError, build_paper, build_paper_lr
+from peppp_bench.suites.build import UpstreamError, build_paper, build_paper_lr
 from peppp_bench.cli import main
 from peppp_bench.pareto import pareto_mask
 

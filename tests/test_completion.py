@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from peppp_bench.completion import embeddings, soft_impute
-from peppp_bench.sampling import nonuniform_probabilities, observation_mask, probabilities
-from peppp_bench.studies import meta_training_study
+from peppp_bench.protocol.sampling import nonuniform_probabilities, observation_mask, probabilities
+from peppp_bench.protocol.studies import meta_training_study
 
 
 def _low_rank(n: int = 40, d: int = 30, rank: int = 3) -> np.ndarray:

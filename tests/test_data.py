@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from peppp_bench.build import CIFAR100_PARTITIONS  # noqa: E402
+from peppp_bench.suites.build import CIFAR100_PARTITIONS  # noqa: E402
 from peppp_bench.generate.data import DataError, DataSpec, load_data  # noqa: E402
 
 

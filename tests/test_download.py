@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import peppp_bench
-from peppp_bench.build import UPSTREAM_FILES
+from peppp_bench.suites.build import UPSTREAM_FILES
 from peppp_bench.cli import main
-from peppp_bench.download import UPSTREAM_COMMIT, UPSTREAM_REPOSITORY, built_cache, upstream_cache
+from peppp_bench.suites.download import UPSTREAM_COMMIT, UPSTREAM_REPOSITORY, built_cache, upstream_cache
 
 
 class _Quiet(SimpleHTTPRequestHandler):

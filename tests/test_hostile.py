@@ -14,9 +14,9 @@ import pytest
 import baselines
 import peppp_bench
 from peppp_bench.cli import main
-from peppp_bench.leaderboard import make_submission, validate, write_submission
-from peppp_bench.suite import SuiteError, read_suite, sha256_file
-from peppp_bench.synthetic import synthetic_suite
+from peppp_bench.board.leaderboard import make_submission, validate, write_submission
+from peppp_bench.suites.suite import SuiteError, read_suite, sha256_file
+from peppp_bench.suites.synthetic import synthetic_suite
 from tests.conftest import USER_METHOD
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,7 +104,7 @@ def test_a_forged_verification_mark_counts_for_nothing(tmp_path: Path) -> None:
     for row in sub["folds"]["rows"]:
         row[5] = 0.0  # made-up HyperDiff
     path.write_text(json.dumps(sub))
-    from peppp_bench.leaderboard import _summary_of
+    from peppp_bench.board.leaderboard import _summary_of
 
     sub["summary"] = _summary_of(sub)
     write_submission(sub, board / "submissions")  # valid on its face: summary recomputed

@@ -10,8 +10,8 @@ import pytest
 
 import peppp_bench
 from peppp_bench.cli import main
-from peppp_bench.hub import HubUnavailable
-from peppp_bench.suite import SuiteError
+from peppp_bench.suites.hub import HubUnavailable
+from peppp_bench.suites.suite import SuiteError
 
 
 def _repo() -> str:

@@ -13,7 +13,7 @@ import baselines
 import peppp_bench
 from tests.conftest import USER_METHOD
 from peppp_bench.cli import main
-from peppp_bench.leaderboard import make_submission, validate, write_submission
+from peppp_bench.board.leaderboard import make_submission, validate, write_submission
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def test_tampered_submissions_are_caught(submission, tiny, tamper, reason: str) 
 
 
 def _board_with_user_method(tmp_path: Path) -> tuple[Path, Path]:
-    from peppp_bench.synthetic import synthetic_suite
+    from peppp_bench.suites.synthetic import synthetic_suite
 
     data = tmp_path / "data"
     synthetic_suite(data / "tiny")
@@ -109,7 +109,7 @@ def test_a_method_that_does_not_reproduce_is_not_verified(tmp_path: Path, capsys
 
 def test_committed_submissions_are_valid(suites_dir: Path) -> None:
     """What is on the committed board passes validation (CI also re-runs them: .ci/run)."""
-    from peppp_bench.leaderboard import check_all
+    from peppp_bench.board.leaderboard import check_all
 
     suites = {"paper": peppp_bench.load("paper", data_dir=suites_dir)}
     for name in {p.name.split("--")[0] for p in (ROOT / "leaderboard" / "submissions").glob("*.json")} - {"paper"}:

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from peppp_bench.build import model_memory
+from peppp_bench.suites.build import model_memory
 from peppp_bench.memory import count_network, resnet18_counts
 
 torch = pytest.importorskip("torch")

@@ -11,7 +11,7 @@ import pytest
 import peppp_bench
 from peppp_bench import Measurement, Method, Oracle, Task, evaluate
 from peppp_bench.cli import main
-from peppp_bench.protocol import ProtocolViolation
+from peppp_bench.protocol.rules import ProtocolViolation
 from tests.conftest import USER_METHOD
 
 
@@ -230,8 +230,8 @@ def test_a_configuration_never_observed_in_meta_training_is_no_phantom_frontier_
     for it; now it is completed from the configurations nearest in format."""
     import baselines
     from peppp_bench import SETTINGS, Oracle
-    from peppp_bench.runner import fold_tasks
-    from peppp_bench.sampling import observation_mask
+    from peppp_bench.protocol.runner import fold_tasks
+    from peppp_bench.protocol.sampling import observation_mask
 
     s = SETTINGS["V"]
     task = fold_tasks(paper, 0, 0, s.observation, observation_mask(s.observation, paper.M, 0), [s], 10)[0]

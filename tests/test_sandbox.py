@@ -20,7 +20,7 @@ import pytest
 import baselines
 import peppp_bench
 from peppp_bench import Measurement, Oracle, Task
-from peppp_bench.sandbox import Limits
+from peppp_bench.protocol.sandbox import Limits
 from tests.test_protocol import Cheapest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ class ReadsSuite(_Attack):
     name = "reads-suite"
 
     def attack(self, task: Task, oracle: Oracle) -> object:
-        from peppp_bench.suite import read_suite
+        from peppp_bench.suites.suite import read_suite
 
         return read_suite(Path(self.where)).E[0]
 
@@ -141,11 +141,11 @@ class Monkeypatches(Cheapest):
     name = "monkeypatches"
 
     def select(self, task: Task, oracle: Oracle) -> None:
-        import peppp_bench.runner
-        import peppp_bench.scoring
+        import peppp_bench.protocol.runner
+        import peppp_bench.protocol.scoring
 
-        peppp_bench.scoring.score = lambda *a, **k: None  # type: ignore[assignment]
-        peppp_bench.runner.score = peppp_bench.scoring.score  # type: ignore[attr-defined]
+        peppp_bench.protocol.scoring.score = lambda *a, **k: None  # type: ignore[assignment]
+        peppp_bench.protocol.runner.score = peppp_bench.protocol.scoring.score  # type: ignore[attr-defined]
         peppp_bench.Oracle.measure = lambda self, j: 0.0  # type: ignore[method-assign]
         super().select(task, oracle)
 
@@ -234,7 +234,7 @@ class Spawns(Cheapest):
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory):
-    from peppp_bench.synthetic import synthetic_suite
+    from peppp_bench.suites.synthetic import synthetic_suite
 
     root = tmp_path_factory.mktemp("sandboxed")
     return peppp_bench.load("tiny", data_dir=synthetic_suite(root / "tiny").parent)

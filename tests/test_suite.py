@@ -11,8 +11,8 @@ import pytest
 import baselines
 import peppp_bench
 from peppp_bench.configs import CONFIG_IDS
-from peppp_bench.suite import SuiteError, read_suite
-from peppp_bench.synthetic import synthetic_suite
+from peppp_bench.suites.suite import SuiteError, read_suite
+from peppp_bench.suites.synthetic import synthetic_suite
 
 
 def test_row_median_cap_leaves_no_fold_without_configurations(tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_an_unknown_cap_rule_is_refused(tmp_path: Path) -> None:
     meta["normalizers"]["cap_rule"] = "mean"
     (folder / "metadata.json").write_text(json.dumps(meta))
     manifest = json.loads((folder / "manifest.json").read_text())
-    from peppp_bench.suite import sha256_file
+    from peppp_bench.suites.suite import sha256_file
 
     manifest["metadata.json"] = sha256_file(folder / "metadata.json")
     (folder / "manifest.json").write_text(json.dumps(manifest))

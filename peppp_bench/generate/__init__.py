@@ -22,9 +22,9 @@ def _keep_freed_memory() -> None:
 
 _keep_freed_memory()
 
+from .architectures import Architecture, ArchitectureError, parse_architecture  # noqa: E402
 from .data import DataSpec, ImageData, load_data  # noqa: E402
 from .recipes import RECIPES, Recipe, get_recipe  # noqa: E402
-from .architectures import Architecture, ArchitectureError, parse_architecture  # noqa: E402
 from .train import CellResult, train_cell, train_cells  # noqa: E402
 
 __all__ = ["Architecture", "ArchitectureError", "CellResult", "DataSpec", "ImageData", "RECIPES", "Recipe", "parse_architecture",

@@ -97,7 +97,7 @@ class Architecture:
         if callable(factory):
             ref, fn = f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', repr(factory))}", factory
         else:
-            from ..methods import load_attribute
+            from ..protocol.methods import load_attribute
 
             try:
                 fn = load_attribute(factory, f"{where}.factory")

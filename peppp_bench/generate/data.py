@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..build import CIFAR100_PARTITIONS, slug
+from ..suites.build import CIFAR100_PARTITIONS, slug
 
 COLOUR_PHOTOS = ("astronaut", "chelsea", "coffee", "colorwheel", "hubble_deep_field", "immunohistochemistry",
                  "retina", "rocket")

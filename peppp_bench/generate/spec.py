@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 from ..configs import CONFIG_IDS
 from ..modern import MODERN_IDS, resolve_configuration
-from ..suite import CAP_RULES
+from ..suites.suite import CAP_RULES
 from .architectures import Architecture, ArchitectureError, parse_architecture
 from .data import SOURCES, DataError, DataSpec, load_data
 from .quantize import ROUNDINGS

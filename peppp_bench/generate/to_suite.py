@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..modern import configuration_table, resolve_configuration
 from ..provenance import environment
-from ..suite import write_suite
+from ..suites.suite import write_suite
 from .data import ImageData, load_data
 from .store import Store, StoreError
 
@@ -62,7 +62,7 @@ def add_replicates(suite_folder: Path, stores: list[Store], out: Path, version: 
                    command: str = "") -> Path:
     """Write `suite_folder`'s suite again as version `version` with the finished cells of `stores` (the same
     tasks and recipe trained with other seeds) as its replicates table; optionally a new cap rule."""
-    from ..suite import read_suite
+    from ..suites.suite import read_suite
 
     bench = read_suite(suite_folder)
     records, runs, taken = [], [], set()

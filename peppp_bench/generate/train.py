@@ -22,16 +22,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..configs import Configuration
-from ..provenance import environment
-from .data import ImageData
 from ..modern import ModernConfiguration, resolve_configuration
+from ..provenance import environment
 from .architectures import Architecture
+from .data import ImageData
 from .fused import available as fused_available, fused
 from .modern_sites import ModernSites
 from .networks import side_by_side
-from .sites import Quant
 from .quantize import Formats, activation_quantizer, native_float_quantize, random_int32
 from .recipes import Recipe
+from .sites import Quant
 
 
 @dataclass(frozen=True)

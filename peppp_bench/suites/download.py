@@ -14,8 +14,8 @@ import urllib.request
 from pathlib import Path
 from typing import Iterable
 
+from ..files import atomic_write
 from .build import UPSTREAM_SHA256, UpstreamError
-from .files import atomic_write
 from .hub import default_cache_dir
 
 UPSTREAM_REPOSITORY = "barterer/lp"

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from ..protocol.rules import ProtocolViolation
 from .hub import DEFAULT_REPO_ID, HubLocation, cached_folder, fetch, offline_by_default
-from .protocol import ProtocolViolation
 from .suite import Benchmark, SuiteError, read_suite
 
-BUNDLED_DIR = Path(__file__).resolve().parent / "data"
+BUNDLED_DIR = Path(__file__).resolve().parents[1] / "data"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
-from .pareto import frontier_scores, pareto_mask
+from ..pareto import frontier_scores, pareto_mask
 
 
 def frontier_grouping(configurations: pd.DataFrame) -> tuple[str, np.ndarray] | None:

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from . import __version__
-from .files import atomic_write
-from .protocol import CROSS_ARCHITECTURE_SETTINGS, PAPER_SETTINGS
-from .runner import PROTOCOL_VERSION, Evaluation, summarize
+from .. import __version__
+from ..files import atomic_write
+from ..protocol.rules import CROSS_ARCHITECTURE_SETTINGS, PAPER_SETTINGS
+from ..protocol.runner import PROTOCOL_VERSION, Evaluation, summarize
 
 FOLD_COLUMNS = ["setting", "seed", "dataset_id", "n", "convergence", "hyperdiff", "regret", "relative_memory",
                 "n_measured", "status", "reason"]
@@ -221,8 +221,8 @@ def _same_value(x: Any, y: Any) -> bool:
 def reproduces(subs: list[dict[str, Any]], bench: Any, root: Path) -> dict[str, bool | str]:
     """Re-run submissions that share a suite, settings, budgets and seeds in one evaluation (their
     completions are shared); per method name: True if every fold reproduces, False, or why it failed."""
-    from .runner import evaluate
-    from .sandbox import MethodRef
+    from ..protocol.runner import evaluate
+    from ..protocol.sandbox import MethodRef
 
     def ref(sub: dict[str, Any]) -> MethodRef:
         code = sub["method"]["code"]

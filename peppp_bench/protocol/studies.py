@@ -11,11 +11,11 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .completion import soft_impute
-from .configs import format_features
-from .pareto import frontier_scores, pareto_mask, relative_error
+from ..completion import soft_impute
+from ..configs import format_features
+from ..pareto import frontier_scores, pareto_mask, relative_error
+from ..suites.suite import Benchmark
 from .sampling import completion_weights, observation_mask, probabilities
-from .suite import Benchmark
 
 
 def meta_training_study(bench: Benchmark, kind: str = "uniform", ratios: Iterable[float] = (0.05, 0.1, 0.2),

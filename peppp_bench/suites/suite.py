@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .configs import CONFIG_IDS, configurations_table
+from ..configs import CONFIG_IDS, configurations_table
 from .structure import architecture_report, frontier_grouping, noise_report, structure_report
 
 SUITE_FORMAT = 2  # 2: data_sha256 also covers the configuration table, normalizers and cap rule

@@ -12,9 +12,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ..protocol.rules import SETTING_ORDER
+from ..protocol.runner import summarize
 from .leaderboard import BOARD_METRICS, COMPARED_WITH, SHOWN_BUDGETS, average_ranks, board, paired_versus
-from .protocol import SETTING_ORDER
-from .runner import summarize
 
 LABELS = {"convergence": "convergence", "hyperdiff": "HyperDiff", "regret": "regret", "relative_memory": "rel. memory"}
 
@@ -28,8 +28,8 @@ def frontier_views(bench: Any, n: int = 10) -> dict[str, Any]:
     (setting I, n measurements, seed 0) with the configurations it measured."""
     from baselines import EDMF
 
-    from .pareto import pareto_mask
-    from .runner import estimated_frontier
+    from ..pareto import pareto_mask
+    from ..protocol.runner import estimated_frontier
 
     views = {}
     for i, dataset in enumerate(bench.dataset_ids):

@@ -19,15 +19,15 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .pareto import pareto_mask
-from .protocol import Measurement, Method, Oracle, ProtocolViolation, Setting, Task, get_setting, readonly
-from .provenance import environment
+from .. import __version__
+from ..pareto import pareto_mask
+from ..provenance import environment
+from ..suites.sources import BUNDLED_DIR, load, protected
+from ..suites.suite import Benchmark
+from .rules import Measurement, Method, Oracle, ProtocolViolation, Setting, Task, get_setting, readonly
 from .sampling import observation_mask, probabilities
 from .sandbox import Limits, MethodInfo, MethodRef, Sandbox, describe_failure, unit_payload
 from .scoring import check_predictions, score
-from .sources import BUNDLED_DIR, load, protected
-from .suite import Benchmark
 
 # 2.0: a never-observed configuration is completed from its nearest formats (not to 0), and a suite
 # names its cap rule (global-median or row-median).
@@ -124,7 +124,7 @@ def _check_methods(methods: list[Any]) -> None:
 
 
 def _cache_dir() -> str | None:
-    from .hub import default_cache_dir
+    from ..suites.hub import default_cache_dir
 
     return str(default_cache_dir())
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .memory import resnet18_counts
-from .provenance import environment
+from ..memory import resnet18_counts
+from ..provenance import environment
 from .suite import write_suite
 
 # sha256 of the released files (upstream README): the build refuses anything else.
@@ -138,7 +138,7 @@ def _provenance(upstream: Path, files: list[str], memory_gap: float, started: fl
     return {
         "source": "Yang et al., ICLR 2022 (PEPPP), arrays released with the authors' code",
         "upstream_files": {f: UPSTREAM_SHA256[f] for f in files},
-        "command": " ".join(["peppp-bench", *sys.argv[1:]]) if Path(sys.argv[0]).name.startswith("peppp") else "peppp_bench.build",
+        "command": " ".join(["peppp-bench", *sys.argv[1:]]) if Path(sys.argv[0]).name.startswith("peppp") else "peppp_bench.suites.build",
         "memory_model_max_abs_diff_mb": round(memory_gap, 6),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "build_seconds": round(time.time() - started, 3),

@@ -8,7 +8,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from .protocol import Method
+from .rules import Method
 
 
 def load_method_class(spec: str) -> type[Method]:

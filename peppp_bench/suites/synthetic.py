@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .memory import resnet18_counts
+from ..memory import resnet18_counts
 from .suite import Benchmark, read_suite, write_suite
 
 

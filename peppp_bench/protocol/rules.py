@@ -14,8 +14,8 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 import pandas as pd
 
-from .completion import LAMBDA, embeddings, soft_impute
-from .configs import format_features
+from ..completion import LAMBDA, embeddings, soft_impute
+from ..configs import format_features
 from .sampling import completion_weights
 
 

@@ -7,12 +7,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..pareto import pareto_mask
+from ..protocol.rules import SETTING_ORDER
+from ..protocol.runner import summarize
+from ..suites.structure import frontier_grouping, frontier_shares
+from ..suites.suite import Benchmark
 from .leaderboard import BOARD_METRICS, average_ranks, board
-from .pareto import pareto_mask
-from .protocol import SETTING_ORDER
-from .runner import summarize
-from .structure import frontier_grouping, frontier_shares
-from .suite import Benchmark
 
 LABELS = {"convergence": "convergence", "hyperdiff": "HyperDiff", "regret": "regret", "relative_memory": "relative memory"}
 

@@ -6,8 +6,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .pareto import frontier_scores, pareto_mask
-from .protocol import Measurement, ProtocolViolation
+from ..pareto import frontier_scores, pareto_mask
+from .rules import Measurement, ProtocolViolation
 
 
 @dataclass(frozen=True)

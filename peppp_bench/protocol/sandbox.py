@@ -1,6 +1,6 @@
 """Run a selection method where it cannot see what it must predict, nor touch anything else.
 
-Each method gets a zygote: a fresh interpreter (`python -m peppp_bench.sandbox`) that imports the
+Each method gets a zygote: a fresh interpreter (`python -m peppp_bench.protocol.sandbox`) that imports the
 method's code, installs a guard and then serves units of work. For every unit (one held-out dataset:
 its tasks in the settings of one observation kind) the zygote forks a fresh copy that runs the method
 and exits, so nothing a method keeps in memory (module state, caches, the rows it saw as
@@ -35,7 +35,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .protocol import Measurement, Method, Oracle, ProtocolViolation, Task
+from .rules import Measurement, Method, Oracle, ProtocolViolation, Task
 
 FRAME = struct.Struct("<Q")
 MAX_MESSAGE = 64 << 20  # a message from a method larger than this breaks the harness protocol
@@ -164,7 +164,7 @@ class Sandbox:
             os.setsid()
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
-        self._proc = subprocess.Popen([sys.executable, "-m", "peppp_bench.sandbox"], stdin=subprocess.PIPE,
+        self._proc = subprocess.Popen([sys.executable, "-m", "peppp_bench.protocol.sandbox"], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=self._tmp,
                                       preexec_fn=limit)
         _write(self._proc.stdin, pickle.dumps(("init", self.ref, self.protected, self._tmp,
@@ -408,7 +408,7 @@ def _refuse(*_: Any, **__: Any) -> Any:
 
 
 def _disable_loaders() -> None:
-    from . import hub, sources, suite
+    from ..suites import hub, sources, suite
 
     for module, names in ((sources, ("load",)), (suite, ("read_suite", "verify_suite")), (hub, ("download_suite",))):
         for name in names:
@@ -423,8 +423,8 @@ def _warm_up(method: Method, seconds: float) -> None:
     """Run the method once on made-up data (setting "warm-up"), so that what it imports or compiles lazily
     on first use is done here, once, rather than again in every fresh copy. Whatever happens here is
     ignored; it may take `seconds`."""
-    from .configs import configurations_table
-    from .memory import resnet18_counts
+    from ..configs import configurations_table
+    from ..memory import resnet18_counts
 
     def stop(*_: Any) -> None:
         raise TimeoutError("warm-up")

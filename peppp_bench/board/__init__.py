@@ -1,0 +1,1 @@
+"""The leaderboard: submissions, their validation and verification, the board and its figures."""

@@ -58,6 +58,14 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _structure(args: argparse.Namespace) -> int:
+    from .suites.sources import load
+    from .suites.structure import comparison_table
+
+    print(comparison_table({name: load(name, data_dir=args.data_dir).metadata["structure"] for name in args.suites}))
+    return 0
+
+
 def _int_list(text: str) -> list[int]:
     """'5-15' or '5,10,15' -> integers."""
     out: list[int] = []
@@ -467,6 +475,11 @@ def parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="list suites, their pinned versions and cache status")
     i.set_defaults(handler=_info)
+
+    st = sub.add_parser("structure", help="suites' structure reports side by side (a Markdown table)")
+    st.add_argument("suites", nargs="+", help="suite names, e.g. paper mini modern-mini")
+    st.add_argument("--data-dir", default=None, help="folder of suite folders (default: $PEPPP_BENCH_DATA_DIR, bundled, cache, Hub)")
+    st.set_defaults(handler=_structure)
 
     e = sub.add_parser("evaluate", help="score selection methods by meta-LOOCV")
     e.add_argument("method", help="'all', baseline names (comma-separated), module:Class or path/file.py:Class")

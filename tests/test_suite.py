@@ -88,3 +88,19 @@ def test_an_unknown_cap_rule_is_refused(tmp_path: Path) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(SuiteError, match="cap rule"):
         read_suite(folder)
+
+
+def test_structure_command_compares_suites_side_by_side(tmp_path: Path, monkeypatch, capsys) -> None:
+    from peppp_bench.cli import main
+
+    base = read_suite(synthetic_suite(tmp_path / "tiny"))
+    synthetic_suite(tmp_path / "noisy", name="noisy", replicates=_replicates(base.E, base.dataset_ids, [0, 1], 0.02))
+    monkeypatch.setenv("PEPPP_BENCH_DATA_DIR", str(tmp_path))
+    assert main(["structure", "tiny", "noisy", "mini"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| property | `tiny` | `noisy` | `mini` |" and len(lines) == 12
+    floor = next(line for line in lines if line.startswith("| noise floor"))
+    tiny_floor, noisy_floor, mini_floor = (c.strip() for c in floor.strip("|").split("|")[1:])
+    assert tiny_floor == "unknown" and noisy_floor.startswith(f"{read_suite(tmp_path / 'noisy').metadata['structure']['noise_floor_hyperdiff']:.3f}")
+    assert mini_floor.startswith("0.026")  # the bundled mini's, from its replicates
+    assert "Format A bits: 5 43%" in next(line for line in lines if line.startswith("| most frequent"))

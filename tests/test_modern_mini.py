@@ -1,0 +1,54 @@
+"""The bundled `modern-mini` suite: today's formats on the mini tasks, its structure, regeneration of
+committed cells and replicates."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import peppp_bench
+from peppp_bench.modern import MODERN_IDS
+from tests.conftest import retrain_unit
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = ROOT / "datasets" / "modern-mini"
+
+
+@pytest.fixture(scope="module")
+def modern():
+    return peppp_bench.load("modern-mini")
+
+
+def test_modern_mini_is_the_mini_tasks_in_every_modern_configuration(modern) -> None:
+    mini = peppp_bench.load("mini")
+    assert modern.dataset_ids == mini.dataset_ids and list(modern.error.columns) == list(MODERN_IDS)
+    assert np.isfinite(modern.E).all() and modern.cap_rule == "row-median"
+    s = modern.metadata["structure"]
+    assert s["datasets_whose_configurations_all_tie"] == 0
+    shares = s["weights_format_share_on_frontiers"]
+    assert set(shares) >= {"fp32 none", "fp8_e4m3 mx", "fp4_e2m1 nvfp4"} and abs(sum(shares.values()) - 1) < 0.01
+    prov = modern.metadata["provenance"]
+    assert prov["git_sha"] != "unknown" and prov["seeds"] == [0]
+    # memory follows the roles' bits: fp32 everywhere is the most expensive, MXFP4 the cheapest
+    assert (modern.memory["fp32"] == modern.memory.max(axis=1)).all()
+    assert (modern.memory["mxfp4-b32-opt-fp32"] < modern.memory["mxfp8-b32-opt-fp32"]).all()
+
+
+def test_regenerated_cells_equal_the_committed_ones(modern) -> None:
+    """One randomly chosen unit (all 33 configurations) of a cheap task, retrained exactly as generated."""
+    cheap = ["digits-0v1", "digits-5v6", "lfw-8"]
+    task = cheap[np.random.default_rng(int(os.environ.get("PEPPP_BENCH_REGEN_SEED", "2026"))).integers(len(cheap))]
+    for cell in retrain_unit(SPECS / "spec.toml", task, 0):
+        assert cell.error == modern.error.loc[task, cell.config_id], (task, cell.config_id)
+
+
+def test_modern_mini_has_seed_replicates_and_a_noise_floor(modern) -> None:
+    reps = modern.replicates
+    assert reps is not None and set(reps.seed) == {1, 2}
+    s = modern.metadata["structure"]
+    assert s["noise_fully_replicated_datasets"] == 3 and s["noise_floor_hyperdiff"] > 0 and s["noise_seed_std_of_error"] > 0
+    committed = reps.set_index(["dataset_id", "config_id", "seed"]).error
+    for cell in retrain_unit(SPECS / "replicates-tasks.toml", "lfw-8", 2):
+        assert cell.error == committed[("lfw-8", cell.config_id, 2)], cell.config_id

@@ -75,7 +75,10 @@ def test_kill_restart_finish_convert_load_evaluate(tmp_path: Path) -> None:
     assert not list(store.glob("cells/*/*/*/.*.tmp"))  # temporaries of the killed run were cleared
     bench = peppp_bench.load("gen-e2e", data_dir=tmp_path / "suites")
     assert bench.E.shape == (3, 99) and (bench.M > 0).all()
-    assert bench.metadata["provenance"]["seeds"] == [0] and bench.metadata["provenance"]["generation_wall_seconds"] > 0
+    prov = bench.metadata["provenance"]
+    assert prov["seeds"] == [0] and prov["generation_wall_seconds"] > 0
+    assert sum(prov["cells_by_git_sha"].values()) == 297 and set(prov["cells_by_git_sha"]) == {
+        json.loads(p.read_text())["provenance"]["git_sha"] for p in store.glob("cells/*/*/*/*.json")}
     import baselines
 
     ev = peppp_bench.evaluate(baselines.make("ed-mf", rank=2), bench, settings=("I",), budgets=(2, 3), workers=1, progress=False)

@@ -29,15 +29,18 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
     configs = [resolve_configuration(c) for c in config_ids]
     rows, mem_rows, err_rows = [], [], []
     wall = 0.0
+    trained_at: dict[str, int] = {}  # git sha of the checkout that trained a cell → cells
     loaded: dict[str, ImageData] = {}
     for task, arch_id in spec.rows():
         data = loaded.setdefault(task.id, load_data(task.data, name=task.id))
         c, h, _ = data.shape
         arch = spec.architecture(arch_id)
         mem_rows.append(arch.counts(data.classes, data.shape).memory_row(configs))
-        errs = np.array([[store.read(task.id, arch_id, seed, cid)["error"] for cid in config_ids] for seed in spec.seeds])
-        wall += sum(store.read(task.id, arch_id, seed, cid)["wall_seconds"] for cid in config_ids for seed in spec.seeds)
-        err_rows.append(errs.mean(axis=0))
+        cells = [[store.read(task.id, arch_id, seed, cid) for cid in config_ids] for seed in spec.seeds]
+        err_rows.append(np.array([[cell["error"] for cell in by_seed] for by_seed in cells]).mean(axis=0))
+        for cell in (cell for by_seed in cells for cell in by_seed):
+            wall += cell["wall_seconds"]
+            trained_at[cell["provenance"]["git_sha"]] = trained_at.get(cell["provenance"]["git_sha"], 0) + 1
         row = {"dataset_id": spec.row_id(task, arch_id), "name": task.name, "name_confidence": "confirmed",
                "family": task.data.source, "resolution": h, "classes": data.classes, "source": data.description}
         if spec.multi_architecture:
@@ -49,7 +52,7 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
         "architecture": spec.architectures[0][1].name if not spec.multi_architecture else "several (see architectures)",
         "architectures": records, "recipe": spec.recipe.record(), "quantizer_backend": spec.backend,
         "deterministic": spec.deterministic, "fused_quantizer": spec.fused_quantizer, "seeds": list(spec.seeds), "cells": total,
-        "training_seconds_summed_over_units": round(wall, 1), "generate_runs": store.runs(),
+        "training_seconds_summed_over_units": round(wall, 1), "cells_by_git_sha": trained_at, "generate_runs": store.runs(),
         "generation_wall_seconds": round(sum(r["seconds"] for r in store.runs()), 1),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **environment(),
     }

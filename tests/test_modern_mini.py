@@ -37,8 +37,10 @@ def test_modern_mini_is_the_mini_tasks_in_every_modern_configuration(modern) -> 
 
 
 def test_regenerated_cells_equal_the_committed_ones(modern) -> None:
-    """One randomly chosen unit (all 33 configurations) of a cheap task, retrained exactly as generated."""
-    cheap = ["digits-0v1", "digits-5v6", "lfw-8"]
+    """One randomly chosen unit (all 33 configurations) of a cheap task, retrained exactly as generated. These
+    tasks were trained by the first commit that trained cells of this suite (2dc25f2, see the provenance's
+    `cells_by_git_sha`): equal errors show the training code has not changed what it computes since."""
+    cheap = ["digits-0v1", "digits-5v6"]
     task = cheap[np.random.default_rng(int(os.environ.get("PEPPP_BENCH_REGEN_SEED", "2026"))).integers(len(cheap))]
     for cell in retrain_unit(SPECS / "spec.toml", task, 0):
         assert cell.error == modern.error.loc[task, cell.config_id], (task, cell.config_id)

@@ -1,7 +1,7 @@
 """A suite's structure, the properties PEPPP relies on (spec §8): low rank, correlated rows, frontiers."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -112,44 +112,52 @@ def architecture_report(error: np.ndarray, memory: np.ndarray, tasks: Sequence[s
     }
 
 
+def _on_frontiers(s: dict[str, Any]) -> str:
+    """The three groups of configurations most often on the frontiers (Format-A bits or weights formats)."""
+    what = "Format A bits" if "format_a_bits_share_on_frontiers" in s else "weights"
+    shares = s.get("format_a_bits_share_on_frontiers") or s.get("weights_format_share_on_frontiers") or {}
+    top = sorted(shares.items(), key=lambda kv: -kv[1])[:3]
+    return f"{what}: " + ", ".join(f"{k} {v:.0%}" for k, v in top) if top else "–"
+
+
+def _seed_std(s: dict[str, Any]) -> str:
+    if s.get("noise_seed_std_of_error") is None:
+        return "unknown: one seed per cell"
+    return f"{s['noise_seed_std_of_error']:.3f} ({s['noise_replicated_cells']} cells)"
+
+
+def _noise_share(s: dict[str, Any]) -> str:
+    if s.get("noise_share_of_row_variance_median") is None:
+        return "unknown"
+    return f"{s['noise_share_of_row_variance_median']:.0%}, {s['noise_share_of_row_variance_mean']:.0%}"
+
+
+def _noise_floor(s: dict[str, Any]) -> str:
+    if s.get("noise_floor_hyperdiff") is None:
+        return "unknown"
+    return f"{s['noise_floor_hyperdiff']:.3f} ({s['noise_fully_replicated_datasets']} datasets × {s['noise_replicate_seeds']} seeds)"
+
+
+# The rows of `comparison_table`: a label → how one suite's structure report shows it.
+COMPARED: dict[str, Callable[[dict[str, Any]], str]] = {
+    "top-5 singular values": lambda s: ", ".join(f"{v:.2f}" for v in s["singular_values_top5"]),
+    "top-5 share of the singular-value sum": lambda s: f"{s['top5_share_of_singular_value_sum']:.2f}",
+    "Kendall τ between rows: mean, share positive": lambda s: f"{s['kendall_tau_mean']:.2f}, {s['kendall_tau_positive_share']:.0%}",
+    "Pareto frontier size: mean (min–max)":
+        lambda s: f"{s['frontier_size_mean']:.1f} ({s['frontier_size_min']}–{s['frontier_size_max']})",
+    "datasets with a frontier of ≥ 3 points": lambda s: f"{s['datasets_with_frontier_of_3_or_more']:.0%}",
+    "most frequent on frontiers": _on_frontiers,
+    "error range (mean)": lambda s: f"{s['error_min']:.3f}–{s['error_max']:.3f} ({s['error_mean']:.3f})",
+    "seed-to-seed std of error (replicated cells)": _seed_std,
+    "seed noise as a share of a row's variance: median, mean": _noise_share,
+    "noise floor: HyperDiff of a seed replicate's frontier against the row's": _noise_floor,
+}
+
+
 def comparison_table(reports: dict[str, dict[str, Any]]) -> str:
     """A Markdown table of suites' structure reports side by side (suite name → its metadata["structure"]):
     the properties PEPPP relies on, and how much of each matrix is seed noise."""
-
-    def cell(s: dict[str, Any], row: str) -> str:
-        if row == "top-5 singular values":
-            return ", ".join(f"{v:.2f}" for v in s["singular_values_top5"])
-        if row == "top-5 share of the singular-value sum":
-            return f"{s['top5_share_of_singular_value_sum']:.2f}"
-        if row == "Kendall τ between rows: mean, share positive":
-            return f"{s['kendall_tau_mean']:.2f}, {s['kendall_tau_positive_share']:.0%}"
-        if row == "Pareto frontier size: mean (min–max)":
-            return f"{s['frontier_size_mean']:.1f} ({s['frontier_size_min']}–{s['frontier_size_max']})"
-        if row == "datasets with a frontier of ≥ 3 points":
-            return f"{s['datasets_with_frontier_of_3_or_more']:.0%}"
-        if row == "most frequent on frontiers":
-            shares = s.get("format_a_bits_share_on_frontiers") or s.get("weights_format_share_on_frontiers") or {}
-            top = sorted(shares.items(), key=lambda kv: -kv[1])[:3]
-            what = "Format A bits" if "format_a_bits_share_on_frontiers" in s else "weights"
-            return f"{what}: " + ", ".join(f"{k} {v:.0%}" for k, v in top) if top else "–"
-        if row == "error range (mean)":
-            return f"{s['error_min']:.3f}–{s['error_max']:.3f} ({s['error_mean']:.3f})"
-        if row == "seed-to-seed std of error (replicated cells)":
-            n = s.get("noise_replicated_cells", 0)
-            return f"{s['noise_seed_std_of_error']:.3f} ({n} cells)" if n else "unknown: one seed per cell"
-        if row == "seed noise as a share of a row's variance: median, mean":
-            med = s.get("noise_share_of_row_variance_median")
-            return f"{med:.0%}, {s['noise_share_of_row_variance_mean']:.0%}" if med is not None else "unknown"
-        floor = s.get("noise_floor_hyperdiff")  # the noise floor
-        return f"{floor:.3f} ({s['noise_fully_replicated_datasets']} datasets × {s['noise_replicate_seeds']} seeds)" \
-            if floor is not None else "unknown"
-
-    rows = ["top-5 singular values", "top-5 share of the singular-value sum", "Kendall τ between rows: mean, share positive",
-            "Pareto frontier size: mean (min–max)", "datasets with a frontier of ≥ 3 points", "most frequent on frontiers",
-            "error range (mean)", "seed-to-seed std of error (replicated cells)",
-            "seed noise as a share of a row's variance: median, mean",
-            "noise floor: HyperDiff of a seed replicate's frontier against the row's"]
     lines = ["| property | " + " | ".join(f"`{name}`" for name in reports) + " |",
              "| --- |" + " --- |" * len(reports)]
-    lines += [f"| {row} | " + " | ".join(cell(s, row) for s in reports.values()) + " |" for row in rows]
+    lines += [f"| {row} | " + " | ".join(show(s) for s in reports.values()) + " |" for row, show in COMPARED.items()]
     return "\n".join(lines)

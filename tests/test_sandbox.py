@@ -118,7 +118,7 @@ class ReadsModuleState(_Attack):
     name = "reads-module-state"
 
     def attack(self, task: Task, oracle: Oracle) -> object:
-        from peppp_bench import runner
+        from peppp_bench.protocol import runner
 
         return runner._RUN["bench"].E[0]
 

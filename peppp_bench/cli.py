@@ -478,7 +478,7 @@ def parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("structure", help="suites' structure reports side by side (a Markdown table)")
     st.add_argument("suites", nargs="+", help="suite names, e.g. paper mini modern-mini")
-    st.add_argument("--data-dir", default=None, help="folder of suite folders (default: $PEPPP_BENCH_DATA_DIR, bundled, cache, Hub)")
+    _data_dir_arg(st)
     st.set_defaults(handler=_structure)
 
     e = sub.add_parser("evaluate", help="score selection methods by meta-LOOCV")
@@ -575,6 +575,10 @@ def _limit_args(p: argparse.ArgumentParser) -> None:
 
 def _suite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", default="paper")
+    _data_dir_arg(p)
+
+
+def _data_dir_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, help="folder of suite folders (default: $PEPPP_BENCH_DATA_DIR, bundled, cache, Hub)")
 
 

@@ -69,7 +69,7 @@ class ModernSites:
         if fmt.scaling == "current":
             return self.per_tensor(x, fmt.format, x.abs().amax(others, keepdim=True), fmt.rounding, None, noise)
         if fmt.scaling == "delayed":
-            amax = self.history.setdefault(key, formats.AmaxHistory(16, others)).amax(x)
+            amax = self.history.setdefault(key, formats.AmaxHistory(dims=others)).amax(x)
             return self.per_tensor(x, fmt.format, amax, fmt.rounding, None, noise)
         if fmt.scaling == "mx":
             return self.mx_block(x, fmt.format, fmt.block, block_axis, fmt.scale_rounding, fmt.rounding, None, noise)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
     configs = [resolve_configuration(c) for c in config_ids]
     rows, mem_rows, err_rows = [], [], []
     wall = 0.0
-    trained_at: dict[str, int] = {}  # git sha of the checkout that trained a cell → cells
+    trained_at: Counter[str] = Counter()  # git sha of the checkout that trained a cell → cells
     loaded: dict[str, ImageData] = {}
     for task, arch_id in spec.rows():
         data = loaded.setdefault(task.id, load_data(task.data, name=task.id))
@@ -40,7 +41,7 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
         err_rows.append(np.array([[cell["error"] for cell in by_seed] for by_seed in cells]).mean(axis=0))
         for cell in (cell for by_seed in cells for cell in by_seed):
             wall += cell["wall_seconds"]
-            trained_at[cell["provenance"]["git_sha"]] = trained_at.get(cell["provenance"]["git_sha"], 0) + 1
+            trained_at[cell["provenance"]["git_sha"]] += 1
         row = {"dataset_id": spec.row_id(task, arch_id), "name": task.name, "name_confidence": "confirmed",
                "family": task.data.source, "resolution": h, "classes": data.classes, "source": data.description}
         if spec.multi_architecture:
@@ -52,7 +53,7 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
         "architecture": spec.architectures[0][1].name if not spec.multi_architecture else "several (see architectures)",
         "architectures": records, "recipe": spec.recipe.record(), "quantizer_backend": spec.backend,
         "deterministic": spec.deterministic, "fused_quantizer": spec.fused_quantizer, "seeds": list(spec.seeds), "cells": total,
-        "training_seconds_summed_over_units": round(wall, 1), "cells_by_git_sha": trained_at, "generate_runs": store.runs(),
+        "training_seconds_summed_over_units": round(wall, 1), "cells_by_git_sha": dict(trained_at), "generate_runs": store.runs(),
         "generation_wall_seconds": round(sum(r["seconds"] for r in store.runs()), 1),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **environment(),
     }

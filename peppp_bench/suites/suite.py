@@ -263,6 +263,7 @@ def write_suite(
             tmp / "replicates.parquet", index=False)
         files.append("replicates.parquet")
     normal = normalizers(memory, cap_rule)
+    grouping = frontier_grouping(configurations)
     metadata = {
         "name": name,
         "version": version,
@@ -272,10 +273,10 @@ def write_suite(
         "n_configurations": d,
         "normalizers": normal,
         "data_sha256": content_sha256(error, memory, ids, configurations, normal, datasets),
-        "structure": {**structure_report(error, memory, frontier_grouping(configurations)),
+        "structure": {**structure_report(error, memory, grouping),
                       **noise_report(error, memory, cube, normal["max_memory_mb"]),
                       **(architecture_report(error, memory, datasets["task"], datasets["architecture"],
-                                             frontier_grouping(configurations)) if len(keys) == len(ROW_KEY_COLUMNS) else {})},
+                                             grouping) if len(keys) == len(ROW_KEY_COLUMNS) else {})},
         "provenance": provenance,
     }
     (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")

@@ -3,20 +3,35 @@ against peppp_bench's public method API.
 
 Address them by short name: `peppp-bench evaluate ed-mf ...` or `baselines.make("ed-mf", rank=5)`.
 """
+
 from __future__ import annotations
 
 from peppp_bench import Method
 
 from .bayesian_design import BayesEDMF
-from .bayesian_optimization import BOFull, BOMF
-from .experiment_design import EDMF, EDMFMemory, QRMF, RandomMF
+from .bayesian_optimization import BOMF, BOFull
+from .experiment_design import EDMF, QRMF, EDMFMemory, RandomMF
 from .plugin import BOFullPlugIn, BOMFPlugIn, EDMFPlugIn, QRMFPlugIn, RandomMFPlugIn
 from .reference import MaxMemory, OracleBound
 
 BASELINES: dict[str, type[Method]] = {
     cls.name: cls
-    for cls in (EDMF, EDMFMemory, QRMF, RandomMF, BOMF, BOFull, MaxMemory, OracleBound,
-                EDMFPlugIn, QRMFPlugIn, RandomMFPlugIn, BOMFPlugIn, BOFullPlugIn, BayesEDMF)
+    for cls in (
+        EDMF,
+        EDMFMemory,
+        QRMF,
+        RandomMF,
+        BOMF,
+        BOFull,
+        MaxMemory,
+        OracleBound,
+        EDMFPlugIn,
+        QRMFPlugIn,
+        RandomMFPlugIn,
+        BOMFPlugIn,
+        BOFullPlugIn,
+        BayesEDMF,
+    )
 }
 
 
@@ -27,5 +42,21 @@ def make(name: str, **params: object) -> Method:
     return BASELINES[name](**params)
 
 
-__all__ = ["BASELINES", "BOFull", "BOFullPlugIn", "BOMF", "BOMFPlugIn", "BayesEDMF", "EDMF", "EDMFMemory", "EDMFPlugIn",
-           "MaxMemory", "OracleBound", "QRMF", "QRMFPlugIn", "RandomMF", "RandomMFPlugIn", "make"]
+__all__ = [
+    "BASELINES",
+    "BOFull",
+    "BOFullPlugIn",
+    "BOMF",
+    "BOMFPlugIn",
+    "BayesEDMF",
+    "EDMF",
+    "EDMFMemory",
+    "EDMFPlugIn",
+    "MaxMemory",
+    "OracleBound",
+    "QRMF",
+    "QRMFPlugIn",
+    "RandomMF",
+    "RandomMFPlugIn",
+    "make",
+]

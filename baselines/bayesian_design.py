@@ -14,9 +14,11 @@ Chosen on the `paper-lr` suite (never on `paper`): 8 components, noise floor 0.0
 start were best there among the variants tried, including a Pareto-aware acquisition (frequency on
 the frontiers of posterior draws × posterior spread), which did worse.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -1,9 +1,11 @@
 """Bayesian optimization baselines (spec §5): a Gaussian process of error on configuration features,
 k random initial picks, then the highest expected improvement (ξ = 0.01) until n measurements."""
+
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.stats import norm

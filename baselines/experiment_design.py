@@ -1,10 +1,12 @@
 """Matrix-factorization methods that choose which configurations to train: ED-MF (PEPPP), its
 memory-aware variant, QR-MF and random-MF. All regress the measured errors on the configuration
 embeddings Y of the (completed) meta-training matrix and predict the rest (spec §5)."""
+
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.linalg

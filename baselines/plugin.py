@@ -1,15 +1,16 @@
 """`-plugin` variants of the model-based baselines: the same selection and model, but every measured
 configuration is predicted at its true error (`peppp_bench.plug_in`). The paper's definitions predict
 measured configurations from the model too; the board shows both."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from peppp_bench import Measurement, Task, plug_in
 
-from .bayesian_optimization import BOFull, BOMF
+from .bayesian_optimization import BOMF, BOFull
 from .experiment_design import EDMF, QRMF, RandomMF
 
 

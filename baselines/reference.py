@@ -1,7 +1,8 @@
 """Two reference points for the board: the highest precision you can afford, and the oracle bound."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

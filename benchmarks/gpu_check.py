@@ -10,6 +10,7 @@
 
 Prints one JSON object (the numbers and the device's provenance) and exits 1 if a check fails.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,8 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     per_cell_epoch = seconds / len(configs) / images  # seconds per cell per training image per epoch
     cells_per_hour = 3600 / (per_cell_epoch * 50_000 * 10)
     report = {
-        "architecture": arch.name, "checked_cells": CONFIGS, "errors_batched": together, "errors_alone": alone,
-        "errors_cpu": on_cpu, "batched_equals_alone": batched_ok, "device_matches_cpu": device_ok,
+        "architecture": arch.name,
+        "checked_cells": CONFIGS,
+        "errors_batched": together,
+        "errors_alone": alone,
+        "errors_cpu": on_cpu,
+        "batched_equals_alone": batched_ok,
+        "device_matches_cpu": device_ok,
         "timed_unit": {"configurations": len(configs), "images": images, "epochs": 1, "seconds": round(seconds, 2)},
         "cells_per_device_hour_cifar10_paper_recipe": round(cells_per_hour, 1),
         "device": device_record(torch.device(args.device)),

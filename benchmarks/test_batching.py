@@ -7,6 +7,7 @@ float summation order (tests/test_train.py checks equality). Best of 2 rounds.
 
 Run: pytest benchmarks/test_batching.py --benchmark-enable -s
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,9 +31,17 @@ TASK, EPOCHS, ROUNDS = "digits-3v8", 2, 2
 def small_cnn(classes: int, channels: int) -> torch.nn.Module:
     """A user's network, as a factory would build it: no copies dimension of its own."""
     nn = torch.nn
-    return nn.Sequential(nn.Conv2d(channels, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(16, classes))
+    return nn.Sequential(
+        nn.Conv2d(channels, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, classes),
+    )
 
 
 ARCHITECTURES = ["resnet", "vit", "vgg", "mlp", "factory"]
@@ -48,7 +57,9 @@ def test_batched_versus_one_at_a_time(benchmark, arch_id: str) -> None:
     task = next(t for t in spec.tasks if t.id == TASK)
     data = load_data(task.data, task.id)
     recipe = spec.recipe.with_overrides(epochs=EPOCHS)
-    arch = Architecture.from_factory(small_cnn, label="small-cnn") if arch_id == "factory" else spec.architecture(arch_id)
+    arch = (
+        Architecture.from_factory(small_cnn, label="small-cnn") if arch_id == "factory" else spec.architecture(arch_id)
+    )
     configs = list(spec.config_ids)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -59,7 +70,18 @@ def test_batched_versus_one_at_a_time(benchmark, arch_id: str) -> None:
     finally:
         torch.set_num_threads(threads)
     ratio = alone / together
-    benchmark.extra_info.update({"architecture": arch.name, "cells": len(configs), "epochs": EPOCHS, "rounds": ROUNDS,
-                                 "seconds_alone": alone, "seconds_batched": together, "speedup": ratio})
-    print(f"\n{arch.name} on {TASK}, one thread, {len(configs)} configurations: one at a time {alone:.2f} s, "
-          f"batched {together:.2f} s: {ratio:.1f}x (best of {ROUNDS})")
+    benchmark.extra_info.update(
+        {
+            "architecture": arch.name,
+            "cells": len(configs),
+            "epochs": EPOCHS,
+            "rounds": ROUNDS,
+            "seconds_alone": alone,
+            "seconds_batched": together,
+            "speedup": ratio,
+        }
+    )
+    print(
+        f"\n{arch.name} on {TASK}, one thread, {len(configs)} configurations: one at a time {alone:.2f} s, "
+        f"batched {together:.2f} s: {ratio:.1f}x (best of {ROUNDS})"
+    )

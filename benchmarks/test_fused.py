@@ -6,6 +6,7 @@ it must equal and against qtorch: 1M float32 elements, one thread, best of 20 ca
 
 Run: pytest benchmarks/test_fused.py --benchmark-enable -s
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -43,7 +44,9 @@ def test_fused_versus_plain_versus_qtorch(benchmark, kind: str) -> None:
         else:
             rounding = kind.split("-")[1]
             fmt = Formats.of(4, 3)
-            bits = random_int32(x.shape, x.device, torch.Generator().manual_seed(1)) if rounding == "stochastic" else None
+            bits = (
+                random_int32(x.shape, x.device, torch.Generator().manual_seed(1)) if rounding == "stochastic" else None
+            )
             plain = lambda: native_float_quantize(x, fmt, None, rounding, None, bits)  # noqa: E731
             fast = lambda: fused(native_float_quantize)(x, fmt, None, rounding, None, bits)  # noqa: E731
             reference = lambda: qtorch_float_quantize(x, 4, 3, rounding)  # noqa: E731
@@ -56,5 +59,9 @@ def test_fused_versus_plain_versus_qtorch(benchmark, kind: str) -> None:
         torch.set_num_threads(threads)
     ratios = {k: seconds[k] / seconds["fused"] for k in seconds if k != "fused"}
     benchmark.extra_info.update({"elements": N, "seconds": seconds, "fused_speedup_over": ratios})
-    print(f"\n{kind}, {N:,} elements, one thread: " + ", ".join(f"{k} {1000 * v:.2f} ms" for k, v in seconds.items())
-          + "; fused is " + ", ".join(f"{r:.1f}x {k}" for k, r in ratios.items()))
+    print(
+        f"\n{kind}, {N:,} elements, one thread: "
+        + ", ".join(f"{k} {1000 * v:.2f} ms" for k, v in seconds.items())
+        + "; fused is "
+        + ", ".join(f"{r:.1f}x {k}" for k, r in ratios.items())
+    )

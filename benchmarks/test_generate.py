@@ -16,6 +16,7 @@ grouped convolutions (tests/test_train.py; counted here as well).
 
 Run: pytest benchmarks/test_generate.py --benchmark-enable -s
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -70,8 +71,16 @@ def _best_of(rounds: int, fn: Any) -> tuple[float, Any]:
 def _report(benchmark: Any, label: str, cells: int, seconds: dict[str, float]) -> None:
     per_hour = {mode: 3600 * cells / s for mode, s in seconds.items()}
     speedups = {mode: seconds["alone"] / s for mode, s in seconds.items() if mode != "alone"}
-    benchmark.extra_info.update({"cells": cells, "rounds": ROUNDS, "seconds": seconds, "cells_per_hour": per_hour,
-                                 "speedup": speedups, "torch": torch.__version__})
+    benchmark.extra_info.update(
+        {
+            "cells": cells,
+            "rounds": ROUNDS,
+            "seconds": seconds,
+            "cells_per_hour": per_hour,
+            "speedup": speedups,
+            "torch": torch.__version__,
+        }
+    )
     batched = "; ".join(f"{mode} {per_hour[mode]:,.0f} cells/h ({speedups[mode]:.1f}x)" for mode in speedups)
     print(f"\n{label}: one at a time {per_hour['alone']:,.0f} cells/h; {batched} (best of {ROUNDS})")
 
@@ -83,11 +92,13 @@ def test_one_process(benchmark, task_id: str) -> None:
 
     def train_in_units(size: int) -> None:
         for i in range(0, len(configs), size):
-            train_cells(data, configs[i:i + size], spec.architectures[0][1], recipe, seed=0)
+            train_cells(data, configs[i : i + size], spec.architectures[0][1], recipe, seed=0)
 
-    seconds = {"alone": _best_of(ROUNDS, lambda: train_in_units(1))[0],
-               "batched 99": _best_of(ROUNDS, lambda: train_in_units(99))[0],
-               "batched in 33s": _best_of(ROUNDS, lambda: train_in_units(33))[0]}
+    seconds = {
+        "alone": _best_of(ROUNDS, lambda: train_in_units(1))[0],
+        "batched 99": _best_of(ROUNDS, lambda: train_in_units(99))[0],
+        "batched in 33s": _best_of(ROUNDS, lambda: train_in_units(33))[0],
+    }
     benchmark.pedantic(lambda: train_in_units(99), rounds=1, iterations=1)
     _report(benchmark, f"{task_id}, one process, {torch.get_num_threads()} threads", len(configs), seconds)
 
@@ -106,8 +117,12 @@ def test_one_worker_per_core(benchmark, task_id: str) -> None:
     errors_together = {c: e for share, r in zip(shares, together) for c, e in zip(share, r)}
     same = sum(errors_alone[c] == errors_together[c] for c in configs)
     assert same >= 0.9 * len(configs)  # the same cells (a few may differ by float summation order)
-    _report(benchmark, f"{task_id}, {workers} single-threaded workers ({same} of {len(configs)} errors identical)",
-            len(configs), {"alone": alone_s, f"batched {len(shares[0])} per worker": together_s})
+    _report(
+        benchmark,
+        f"{task_id}, {workers} single-threaded workers ({same} of {len(configs)} errors identical)",
+        len(configs),
+        {"alone": alone_s, f"batched {len(shares[0])} per worker": together_s},
+    )
 
 
 @pytest.mark.parametrize("task_id", TASKS)
@@ -122,8 +137,10 @@ def test_what_the_quantizers_cost(benchmark, monkeypatch, task_id: str) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
+
         def run() -> None:
             train_cells(data, configs, spec.architectures[0][1], recipe, seed=0)
+
         run()
         seconds = {"quantized": _best_of(ROUNDS, run)[0]}
         monkeypatch.setattr(train, "native_float_quantize", lambda x, *args, **kwargs: x.clone())
@@ -135,5 +152,7 @@ def test_what_the_quantizers_cost(benchmark, monkeypatch, task_id: str) -> None:
         torch.set_num_threads(threads)
     ms = {mode: 1000 * s / len(configs) for mode, s in seconds.items()}
     benchmark.extra_info.update({"cells": len(configs), "rounds": ROUNDS, "ms_per_cell": ms})
-    print(f"\n{task_id}, one thread, {len(configs)} configurations batched: {ms['quantized']:.1f} ms per cell, "
-          f"{ms['identity quantizers']:.1f} ms with identity quantizers (best of {ROUNDS})")
+    print(
+        f"\n{task_id}, one thread, {len(configs)} configurations batched: {ms['quantized']:.1f} ms per cell, "
+        f"{ms['identity quantizers']:.1f} ms with identity quantizers (best of {ROUNDS})"
+    )

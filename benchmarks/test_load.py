@@ -1,4 +1,5 @@
 """Warm load of the paper suite, against reading its Parquet table alone (the floor)."""
+
 from __future__ import annotations
 
 import pandas as pd

@@ -4,8 +4,8 @@ Run: pytest benchmarks/test_quantize.py --benchmark-enable
 The speedup (qtorch time / native time, min of repeated runs in the same process) is printed and kept
 in the benchmark's extra_info.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 import pytest
 
@@ -31,6 +31,10 @@ def test_native_vs_qtorch(benchmark, rounding: str) -> None:
     ref = _best(lambda: qtorch_float_quantize(x, 5, 2, rounding))
     ours = benchmark(lambda: native_float_quantize(x, 5, 2, rounding, gen))
     native = _best(lambda: native_float_quantize(x, 5, 2, rounding, gen))
-    benchmark.extra_info.update({"elements": N, "qtorch_ms": ref * 1e3, "native_ms": native * 1e3, "speedup": ref / native})
-    print(f"\n{rounding}: qtorch {ref * 1e3:.2f} ms, native {native * 1e3:.2f} ms per {N:,} elements: {ref / native:.1f}x")
+    benchmark.extra_info.update(
+        {"elements": N, "qtorch_ms": ref * 1e3, "native_ms": native * 1e3, "speedup": ref / native}
+    )
+    print(
+        f"\n{rounding}: qtorch {ref * 1e3:.2f} ms, native {native * 1e3:.2f} ms per {N:,} elements: {ref / native:.1f}x"
+    )
     assert ours.shape == x.shape

@@ -5,6 +5,7 @@ Reports the wall time on all cores with every method isolated in its sandbox (th
 same study run in the harness's own processes (isolate=False), and each method's share (each method
 alone, one worker, in-process), also per fold (one setting and held-out dataset, every n = 5…15).
 """
+
 from __future__ import annotations
 
 import os
@@ -32,10 +33,19 @@ def test_whole_study(benchmark, paper) -> None:
     total = sum(shares.values())
     folds = 6 * paper.E.shape[0]
     ratio = ev.meta["wall_seconds"] / plain_seconds
-    benchmark.extra_info.update({"workers": os.cpu_count(), "rows": len(ev.results), "isolated_seconds": ev.meta["wall_seconds"],
-                                 "in_process_seconds": plain_seconds, "isolation_ratio": ratio,
-                                 "single_worker_seconds": shares})
-    print(f"\nwhole study on {os.cpu_count()} workers: isolated {ev.meta['wall_seconds']:.1f} s, in-process "
-          f"{plain_seconds:.1f} s: isolation costs {ratio:.2f}x; one worker, each method alone:")
+    benchmark.extra_info.update(
+        {
+            "workers": os.cpu_count(),
+            "rows": len(ev.results),
+            "isolated_seconds": ev.meta["wall_seconds"],
+            "in_process_seconds": plain_seconds,
+            "isolation_ratio": ratio,
+            "single_worker_seconds": shares,
+        }
+    )
+    print(
+        f"\nwhole study on {os.cpu_count()} workers: isolated {ev.meta['wall_seconds']:.1f} s, in-process "
+        f"{plain_seconds:.1f} s: isolation costs {ratio:.2f}x; one worker, each method alone:"
+    )
     for name, sec in shares.items():
         print(f"  {name:<16} {sec:6.1f} s  {100 * sec / total:4.1f} %  {1000 * sec / folds:6.1f} ms per fold")

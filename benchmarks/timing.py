@@ -1,8 +1,10 @@
 """The one timing rule of the benchmarks: the fastest of several calls, after a warm-up call."""
+
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def best_of(fn: Callable[[], Any], repeats: int, warm_up: bool = True) -> float:

@@ -1,11 +1,13 @@
 """The `peppp-bench` command: one small handler per subcommand, each a thin call into the library."""
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -18,8 +20,10 @@ def _build(args: argparse.Namespace) -> int:
     if args.upstream:
         upstream = Path(args.upstream)
     else:
-        print(f"downloading the released arrays ({', '.join(UPSTREAM_FILES[args.suite])}) from "
-              f"{upstream_url('').rsplit('/', 1)[0]}/ (sha256-pinned)")
+        print(
+            f"downloading the released arrays ({', '.join(UPSTREAM_FILES[args.suite])}) from "
+            f"{upstream_url('').rsplit('/', 1)[0]}/ (sha256-pinned)"
+        )
         upstream = download_upstream(UPSTREAM_FILES[args.suite])
     out = Path(args.out) if args.out else built_cache() / args.suite
     folder = BUILDERS[args.suite](upstream, out)
@@ -49,10 +53,10 @@ def _publish(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     from . import __version__
-    from .suites.hub import default_cache_dir
+    from .suites.hub import package_cache_dir
     from .suites.sources import hub_location, suite_status
 
-    print(f"peppp-bench {__version__}; cache {default_cache_dir()}; Hub repository {hub_location('paper').repo_id}")
+    print(f"peppp-bench {__version__}; cache {package_cache_dir()}; Hub repository {hub_location('paper').repo_id}")
     for row in suite_status():
         print(f"  {row['suite']:<10} {row['revision']:<18} {row['status']}  ({row['description']})")
     return 0
@@ -92,10 +96,11 @@ def _method_params(pairs: list[str]) -> dict[str, object]:
 
 
 def _method_specs(text: str) -> list[str]:
-    """'all' (every baseline) or comma-separated method specifications."""
-    import baselines
+    """'all' (every registered method) or comma-separated method specifications (file paths made absolute)."""
+    from .loading import absolute_file_ref
+    from .protocol.registry import names
 
-    return list(baselines.BASELINES) if text == "all" else text.split(",")
+    return names() if text == "all" else [absolute_file_ref(s) for s in text.split(",")]
 
 
 def _settings(args: argparse.Namespace) -> list[str]:
@@ -117,28 +122,42 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     params = _method_params(args.param)
     methods = [MethodRef(spec, params) for spec in _method_specs(args.method)]  # made only inside sandboxes
-    ev = evaluate(methods, args.suite, settings=_settings(args), budgets=_int_list(args.budgets),
-                  seeds=_int_list(args.seeds), workers=args.workers, progress=not args.quiet, data_dir=args.data_dir,
-                  limits=_limits(args))
+    ev = evaluate(
+        methods,
+        args.suite,
+        settings=_settings(args),
+        budgets=_int_list(args.budgets),
+        seeds=_int_list(args.seeds),
+        workers=args.workers,
+        progress=not args.quiet,
+        data_dir=args.data_dir,
+        limits=_limits(args),
+    )
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         ev.results.to_parquet(out, index=False)
         out.with_suffix(".meta.json").write_text(json.dumps(ev.meta, indent=2, sort_keys=True) + "\n")
         print(f"results: {out} ({len(ev.results)} rows); metadata: {out.with_suffix('.meta.json')}")
-    _print_summary(ev.summary, ev.results)
+    _print_summary(ev)
     return 0
 
 
-def _print_summary(summary, results) -> None:
+def _print_summary(ev: Any) -> None:
+    """The headline table at n = 5, 10, 15 and the largest n; skipped and failed fold-budgets with reasons."""
+    from .protocol.runner import HEADLINE_COLUMNS
+
+    results, summary = ev.results, ev.summary
     skipped = results[results.status == "skipped"]
     if len(skipped):
-        print(f"{skipped.dataset_id.nunique()} datasets have no configuration under the memory cap: "
-              f"{len(skipped)} capped fold-budgets skipped")
+        print(
+            f"{skipped.dataset_id.nunique()} datasets have no configuration under the memory cap: "
+            f"{len(skipped)} capped fold-budgets skipped"
+        )
     failed = results[results.status == "failed"]
     shown = summary[summary.n.isin([5, 10, 15]) | (summary.n == summary.n.max())]
-    cols = ["method", "setting", "n", "folds", "failed", "convergence_mean", "hyperdiff_mean", "regret_mean", "relative_memory_mean"]
-    print(shown[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    print("mean over held-out datasets (lower is better):")
+    print(shown[list(HEADLINE_COLUMNS)].to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     if len(failed):
         print(f"\n{len(failed)} fold-budgets failed; first reasons:")
         for reason in failed.reason.unique()[:5]:
@@ -150,11 +169,17 @@ def _study(args: argparse.Namespace) -> int:
     from .suites.sources import load
 
     bench = load(args.suite, data_dir=args.data_dir)
-    table = meta_training_study(bench, args.kind, [float(r) for r in args.ratios.split(",")], _int_list(args.seeds), args.rank)
+    table = meta_training_study(
+        bench, args.kind, [float(r) for r in args.ratios.split(",")], _int_list(args.seeds), args.rank
+    )
     if args.out:
         table.to_parquet(args.out, index=False)
         print(f"wrote {args.out} ({len(table)} rows)")
-    print(table.groupby("ratio")[["relative_error", "convergence", "hyperdiff", "observed"]].mean().to_string(float_format=lambda x: f"{x:.4f}"))
+    print(
+        table.groupby("ratio")[["relative_error", "convergence", "hyperdiff", "observed"]]
+        .mean()
+        .to_string(float_format=lambda x: f"{x:.4f}")
+    )
     return 0
 
 
@@ -175,8 +200,10 @@ def _generate(args: argparse.Namespace) -> int:
         import torch
 
         if not torch.cuda.is_available():
-            raise SpecError(f"--device {args.device}: this machine has no CUDA device (torch {torch.__version__}); "
-                            "use --device cpu, or --device auto on a Ray cluster")
+            raise SpecError(
+                f"--device {args.device}: this machine has no CUDA device (torch {torch.__version__}); "
+                "use --device cpu, or --device auto on a Ray cluster"
+            )
     if args.threads < 1 or args.workers < 1:
         raise SpecError("--threads and --workers must be at least 1")
     if args.to_suite:
@@ -190,42 +217,42 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"warning: {w.message}", file=sys.stderr)
     store = Store(args.store, spec)
     done, total = store.count()
-    print(f"{spec.name} v{spec.version}: {len(spec.tasks)} tasks × {len(spec.architectures)} architecture(s) × "
-          f"{len(spec.config_ids)} configurations × {len(spec.seeds)} seeds = {total} cells; {done} already in {args.store}")
+    print(
+        f"{spec.name} v{spec.version}: {len(spec.tasks)} tasks × {len(spec.architectures)} architecture(s) × "
+        f"{len(spec.config_ids)} configurations × {len(spec.seeds)} seeds = {total} cells; "
+        f"{done} already in {args.store}"
+    )
     started = time.time()
     try:
-        computed, seconds = generate(spec, store, args.backend, args.workers, args.address, args.device, not args.quiet,
-                                     args.threads)
+        computed, seconds = generate(
+            spec, store, args.backend, args.workers, args.address, args.device, not args.quiet, args.threads
+        )
     except KeyboardInterrupt:
         seconds, computed = time.time() - started, store.count()[0] - done
-        _log_run(store, spec, args, started, seconds, computed, interrupted=True)
+        store.log_run(
+            spec, started, seconds, computed, args.backend, args.workers, args.threads, args.device, interrupted=True
+        )
         print(f"interrupted: {computed} cells computed and kept; run the same command to go on", file=sys.stderr)
         return 130
-    _log_run(store, spec, args, started, seconds, computed)
+    store.log_run(spec, started, seconds, computed, args.backend, args.workers, args.threads, args.device)
     print(f"computed {computed} cells in {seconds:.0f} s")
     status = store.status()
     if status["failed"]:
-        print(f"{status['failed']} cells failed (see {store.root / 'failures.jsonl'}); run the same command to retry them")
+        print(
+            f"{status['failed']} cells failed (see {store.root / 'failures.jsonl'}); run the same command to retry them"
+        )
     if args.to_suite:
         from .generate.to_suite import store_to_suite
 
         if status["done"] < status["total"]:
-            print(f"not writing {args.to_suite}: {status['total'] - status['done']} cells are unfinished", file=sys.stderr)
+            print(
+                f"not writing {args.to_suite}: {status['total'] - status['done']} cells are unfinished", file=sys.stderr
+            )
             return 1
         command = " ".join(["peppp-bench generate", args.spec, "--store", args.store, "--to-suite", args.to_suite])
         folder = store_to_suite(store, Path(args.to_suite), command)
         print(f"suite written to {folder}")
     return 0
-
-
-def _log_run(store: Any, spec: Any, args: argparse.Namespace, started: float, seconds: float, computed: int,
-             interrupted: bool = False) -> None:
-    if computed or interrupted:
-        import time
-
-        store.log_run({"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "seconds": round(seconds, 1),
-                       "cells": computed, "backend": args.backend, "workers": args.workers, "threads": args.threads,
-                       "device": args.device, "spec_sha256": spec.sha256, "spec_base": spec.base, **({"interrupted": True} if interrupted else {})})
 
 
 def _generate_status(root: Path, spec_path: str | None) -> int:
@@ -234,9 +261,15 @@ def _generate_status(root: Path, spec_path: str | None) -> int:
 
     store = Store.open(root) if spec_path is None else Store(root, read_spec(spec_path), create=False)
     st = store.status()
-    left = "unknown (no finished run yet)" if st["seconds_left"] is None else f"{st['seconds_left'] / 60:.1f} min at the rate so far"
-    print(f"{store.spec.name} v{store.spec.version} in {root}: {st['done']} done, {st['failed']} failed, "
-          f"{st['remaining']} remaining of {st['total']} cells; time left: {left}")
+    left = (
+        "unknown (no finished run yet)"
+        if st["seconds_left"] is None
+        else f"{st['seconds_left'] / 60:.1f} min at the rate so far"
+    )
+    print(
+        f"{store.spec.name} v{store.spec.version} in {root}: {st['done']} done, {st['failed']} failed, "
+        f"{st['remaining']} remaining of {st['total']} cells; time left: {left}"
+    )
     return 0
 
 
@@ -246,8 +279,18 @@ def _replicates(args: argparse.Namespace) -> int:
     from .suites.suite import read_suite
 
     stores = [Store.open(Path(root)) for root in args.store]
-    command = " ".join(["peppp-bench replicates", args.suite_folder, *(f"--store {s}" for s in args.store),
-                        "--out", args.out, "--version", args.version] + (["--cap-rule", args.cap_rule] if args.cap_rule else []))
+    command = " ".join(
+        [
+            "peppp-bench replicates",
+            args.suite_folder,
+            *(f"--store {s}" for s in args.store),
+            "--out",
+            args.out,
+            "--version",
+            args.version,
+        ]
+        + (["--cap-rule", args.cap_rule] if args.cap_rule else [])
+    )
     folder = add_replicates(Path(args.suite_folder), stores, Path(args.out), args.version, args.cap_rule, command)
     structure = read_suite(folder).metadata["structure"]
     print(f"suite written to {folder}")
@@ -260,13 +303,13 @@ def _replicates(args: argparse.Namespace) -> int:
 def _submit(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .board.leaderboard import make_submission, write_submission
+    from .board.leaderboard import check_submission_targets, code_reference, make_submission, write_submission
     from .files import atomic_write
     from .protocol.runner import evaluate
     from .protocol.sandbox import MethodRef
     from .suites.synthetic import smoke_benchmark
 
-    board = Path(args.board)
+    board = Path(args.board).resolve()
     params = _method_params(args.param)
     specs = _method_specs(args.method)
     name = args.name if args.name and len(specs) == 1 else None
@@ -281,12 +324,22 @@ def _submit(args: argparse.Namespace) -> int:
     if args.smoke:
         return 0
     described = smoke.meta["methods"]  # name → class, params, doc, in the order given
-    references = [_code_reference(spec, info["class"].split(":")[-1], board, name)
-                  for spec, (name, info) in zip(specs, described.items())]
-    _check_submission_targets(board, args.suite, list(described), references, args.replace)
-    ev = evaluate(methods, args.suite, settings=_settings(args), budgets=_int_list(args.budgets),
-                  seeds=_int_list(args.seeds), workers=args.workers, progress=not args.quiet, data_dir=args.data_dir,
-                  limits=_limits(args))
+    references = [
+        code_reference(spec, info["class"].split(":")[-1], board, name)
+        for spec, (name, info) in zip(specs, described.items())
+    ]
+    check_submission_targets(board, args.suite, list(described), references, args.replace)
+    ev = evaluate(
+        methods,
+        args.suite,
+        settings=_settings(args),
+        budgets=_int_list(args.budgets),
+        seeds=_int_list(args.seeds),
+        workers=args.workers,
+        progress=not args.quiet,
+        data_dir=args.data_dir,
+        limits=_limits(args),
+    )
     for (name, info), (code, copy_from) in zip(described.items(), references):
         if copy_from is not None:
             (board / "methods").mkdir(parents=True, exist_ok=True)
@@ -298,42 +351,9 @@ def _submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_submission_targets(board: Path, suite: str, names: list[str],
-                              references: list[tuple[str, Path | None]], replace: bool) -> None:
-    """Before the full run: names that are safe file names, and nothing overwritten without --replace."""
-    import re
-
-    for name, (code, copy_from) in zip(names, references):
-        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,79}", name):
-            raise ValueError(f"method name {name!r} is not a safe file name: lower-case letters, digits, '.', '_', '-'")
-        targets = [board / "submissions" / f"{suite}--{name}.json"]
-        if copy_from is not None:
-            targets.append(board.parent / code.split(":")[0])
-        existing = [t for t in targets if t.exists() or t.is_symlink()]
-        if existing and not replace:
-            raise ValueError(f"{', '.join(map(str, existing))} exists: pass --replace to overwrite it, or choose another --name")
-        for t in existing:
-            if t.is_symlink() or not t.is_file():
-                raise ValueError(f"{t} is not a plain file: refusing to overwrite it")
-
-
-def _code_reference(spec: str, cls: str, board: Path, name: str) -> tuple[str, Path | None]:
-    """The submission's code reference, and the file to copy to the board's methods/ (if any).
-
-    A baseline's name becomes baselines:Class; module:Class stays as given; a file outside the board
-    is copied to leaderboard/methods/NAME.py so the board can re-run it."""
-    if ":" not in spec:
-        return f"baselines:{cls}", None
-    if ".py:" not in spec:
-        return spec, None
-    path = Path(spec.split(":")[0]).resolve()
-    if path.parent == (board / "methods").resolve():
-        return f"{board.name}/methods/{path.name}:{cls}", None
-    return f"{board.name}/methods/{name}.py:{cls}", path
-
-
 def _print_ranks(board: Path, suite: str, names: list[str]) -> None:
-    from .board.leaderboard import average_ranks, board as board_table, read_submissions
+    from .board.leaderboard import average_ranks, read_submissions
+    from .board.leaderboard import board as board_table
     from .protocol.rules import SETTING_ORDER
 
     folds = board_table(read_submissions(board / "submissions", suite))
@@ -342,78 +362,58 @@ def _print_ranks(board: Path, suite: str, names: list[str]) -> None:
         for name in names:
             if name in ranks.index:
                 place = list(ranks.index).index(name) + 1
-                print(f"setting {setting}: {name} ranks {place} of {len(ranks)} (average rank {ranks[name]:.2f})")
+                print(
+                    f"setting {setting}: {name} ranks {place} of {len(ranks)} by regret over the folds "
+                    f"(average rank {ranks[name]:.2f})"
+                )
 
 
-def _suites_for(board: Path, data_dir: str | None) -> dict:
-    import json
+def _leaderboard_validate(args: argparse.Namespace) -> int:
+    from .board.build import suites_for
+    from .board.verify import validate_board
 
-    from .suites.sources import load
-
-    names = set()
-    for p in (board / "submissions").glob("*.json"):
-        try:
-            names.add(json.loads(p.read_text())["suite"]["name"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
-    # --data-dir first (the paper suite you built), then the usual places (bundled, cache, Hub).
-    return {name: load(name, data_dir=data_dir if data_dir and (Path(data_dir) / name).is_dir() else None)
-            for name in sorted(names)}
-
-
-def _leaderboard(args: argparse.Namespace) -> int:
-    import hashlib
-    import json
-
-    from .board.leaderboard import check_all, code_sha256, standard
-    from .board.render import NOT_EMBEDDED, frontier_views, render
-
-    board = Path(args.board)
-    suites = _suites_for(board, args.data_dir)
-    verification_file = board / "verification.json"
-    if args.action == "validate":
-        checks = check_all(board / "submissions", suites, board.parent, rerun=not args.no_rerun)
-        record = {}
-        for c in checks:
-            status = "valid" + (", verified" if c.verified else ", not re-run" if c.verified is None else "") if c.valid else "INVALID"
-            print(f"{c.path}: {status}" + "".join(f"\n  - {p}" for p in c.problems))
-            if c.valid and c.verified is not None:
-                raw = (board / "submissions" / c.path).read_bytes()
-                record[c.path] = {"verified": c.verified, "submission_sha256": hashlib.sha256(raw).hexdigest(),
-                                  "code_sha256": code_sha256(json.loads(raw), board.parent)}
-        if not args.no_rerun:
-            verification_file.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-        bad = [c for c in checks if not c.valid]
-        print(f"{len(checks) - len(bad)} valid, {len(bad)} invalid")
-        return 1 if bad else 0
-    checks = check_all(board / "submissions", suites, board.parent, rerun=False)
-    record = json.loads(verification_file.read_text()) if verification_file.exists() else {}
-    subs, verified, apart = [], {}, []
+    board = Path(args.board).resolve()
+    suites, missing = suites_for(board, args.data_dir)
+    for name, why in missing.items():
+        print(f"suite {name!r} is not available here ({why}): its submissions are not checked", file=sys.stderr)
+    files = [Path(f).name for f in args.files] or None
+    checks, plan = validate_board(
+        board,
+        suites,
+        board.parent,
+        files=files,
+        rerun=not args.no_rerun,
+        everything=args.all,
+        since=args.since,
+        sample=args.sample,
+        seed=args.sample_seed,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
     for c in checks:
-        if not c.valid:
-            print(f"left off the board: {c.path}: {'; '.join(c.problems)}")
-            continue
-        raw = (board / "submissions" / c.path).read_bytes()
-        sub = json.loads(raw)
-        if not standard(sub):
-            apart.append(c.path)
-            print(f"not ranked (not on the standard protocol: settings I-VI, and X, XII on a multi-architecture "
-                  f"suite; n = 5-15; seed 0): {c.path}")
-            continue
-        subs.append(sub)
-        mark = record.get(c.path)
-        fresh = (isinstance(mark, dict) and mark.get("submission_sha256") == hashlib.sha256(raw).hexdigest()
-                 and mark.get("code_sha256") == code_sha256(sub, board.parent))  # a hand-edited mark counts for nothing
-        verified[sub["method"]["name"] + "@" + sub["suite"]["name"]] = bool(mark["verified"]) if fresh else None
-    frontiers = {name: frontier_views(bench) for name, bench in suites.items() if name not in NOT_EMBEDDED}
-    noise = {name: {k: v for k, v in bench.metadata["structure"].items() if k.startswith("noise_")}
-             for name, bench in suites.items()}
-    markdown, page = render(subs, verified, frontiers, noise, apart)
-    from .files import atomic_write
+        if not c.checked:
+            status = "not checked"
+        elif not c.valid:
+            status = "INVALID"
+        elif c.path in plan.rerun:
+            status = f"valid, {'verified' if c.verified else 'NOT verified'} (re-run: {plan.rerun[c.path]})"
+        else:
+            status = "valid, verified (mark fresh)" if c.path in plan.fresh else "valid, not re-run"
+        print(f"{c.path}: {status}" + "".join(f"\n  - {p}" for p in c.problems if c.checked))
+    bad = [c for c in checks if c.checked and not c.valid]
+    unchecked = [c for c in checks if not c.checked]
+    print(f"{len(checks) - len(bad) - len(unchecked)} valid, {len(bad)} invalid, {len(unchecked)} not checked")
+    return 1 if bad or (unchecked and args.strict) else 0
 
-    atomic_write(board / "README.md", markdown)
-    atomic_write(board / "index.html", page)
-    print(f"built {board / 'README.md'} and {board / 'index.html'} from {len(subs)} submissions")
+
+def _leaderboard_build(args: argparse.Namespace) -> int:
+    from .board.build import build_board, suites_for
+
+    board = Path(args.board).resolve()
+    suites, missing = suites_for(board, args.data_dir)
+    for name, why in missing.items():
+        print(f"suite {name!r} is not available here ({why}): its submissions are left off", file=sys.stderr)
+    count = build_board(board, suites, board.parent)
+    print(f"built {board / 'README.md'} and {board / 'index.html'} from {count} submissions")
     return 0
 
 
@@ -445,48 +445,81 @@ def _plot(args: argparse.Namespace) -> int:
         if args.kind == "frontier":
             paths = plots.frontier_figure(bench, args.dataset or bench.dataset_ids[0], out)
         else:
-            paths = {"spectrum": plots.spectrum_figure, "kendall": plots.kendall_figure, "bits": plots.bits_figure}[args.kind](bench, out)
+            paths = {"spectrum": plots.spectrum_figure, "kendall": plots.kendall_figure, "bits": plots.bits_figure}[
+                args.kind
+            ](bench, out)
     for p in paths:
         print(p)
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="peppp-bench", description=__doc__)
+    p.add_argument("--version", action="version", version=f"peppp-bench {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    b = sub.add_parser("build", help="build a suite from the authors' released arrays")
-    b.add_argument("suite", choices=["paper", "paper-lr"])
+    b = sub.add_parser(
+        "build", help="build a suite from the authors' released arrays", epilog="example: peppp-bench build paper"
+    )
+    b.add_argument("suite", choices=["paper", "paper-lr"], help="which of the paper's suites to build")
     b.add_argument("--upstream", help="folder of the released .npy arrays (default: download them, sha256-pinned)")
     b.add_argument("--out", help="suite folder to write (default: the cache, where load() finds it)")
     b.set_defaults(handler=_build)
 
-    up = sub.add_parser("upgrade", help="write a suite folder of an older format in the current one")
-    up.add_argument("folder")
+    up = sub.add_parser(
+        "upgrade",
+        help="write a suite folder of an older format in the current one",
+        epilog="example: peppp-bench upgrade suites/old-suite --out suites/new-suite",
+    )
+    up.add_argument("folder", help="the suite folder to upgrade")
     up.add_argument("--out", help="suite folder to write (default: FOLDER itself)")
     up.set_defaults(handler=_upgrade)
 
-    pub = sub.add_parser("publish", help="upload a built suite folder to a Hugging Face dataset repo")
-    pub.add_argument("folder")
-    pub.add_argument("--repo-id", required=True)
-    pub.add_argument("--tag")
-    pub.add_argument("--endpoint", default=os.environ.get("PEPPP_BENCH_HUB_ENDPOINT"))
+    pub = sub.add_parser(
+        "publish",
+        help="upload a built suite folder to a Hugging Face dataset repo",
+        epilog="example: peppp-bench publish suites/paper --repo-id peppp-bench/peppp-bench --tag paper-v1.1.0",
+    )
+    pub.add_argument("folder", help="a built suite folder (e.g. from `peppp-bench build paper --out`)")
+    pub.add_argument("--repo-id", required=True, help="the Hub dataset repository, e.g. peppp-bench/peppp-bench")
+    pub.add_argument("--tag", help="a tag to put on the upload commit, e.g. paper-v1.1.0 (default: none)")
+    pub.add_argument(
+        "--endpoint",
+        default=os.environ.get("PEPPP_BENCH_HUB_ENDPOINT"),
+        help="Hub endpoint URL (default: $PEPPP_BENCH_HUB_ENDPOINT, else the public Hub)",
+    )
     pub.set_defaults(handler=_publish)
 
-    i = sub.add_parser("info", help="list suites, their pinned versions and cache status")
+    i = sub.add_parser(
+        "info", help="list suites, their pinned versions and cache status", epilog="example: peppp-bench info"
+    )
     i.set_defaults(handler=_info)
 
-    st = sub.add_parser("structure", help="suites' structure reports side by side (a Markdown table)")
+    st = sub.add_parser(
+        "structure",
+        help="suites' structure reports side by side (a Markdown table)",
+        epilog="example: peppp-bench structure mini mini-arch modern-mini",
+    )
     st.add_argument("suites", nargs="+", help="suite names, e.g. paper mini modern-mini")
     _data_dir_arg(st)
     st.set_defaults(handler=_structure)
 
-    e = sub.add_parser("evaluate", help="score selection methods by meta-LOOCV")
+    e = sub.add_parser(
+        "evaluate",
+        help="score selection methods by meta-LOOCV",
+        epilog="example: peppp-bench evaluate ed-mf --suite mini --settings I,III --budgets 5,10",
+    )
     e.add_argument("method", help="'all', baseline names (comma-separated), module:Class or path/file.py:Class")
     _suite_args(e)
-    e.add_argument("--settings", default="standard", help="comma-separated, or standard: I-VI (and X, XII on a multi-architecture suite)")
+    e.add_argument(
+        "--settings",
+        default="standard",
+        help="comma-separated, or standard: I-VI (and X, XII on a multi-architecture suite)",
+    )
     e.add_argument("--budgets", default="5-15", help="e.g. 5-15 or 5,10,15")
-    e.add_argument("--seeds", default="0")
+    e.add_argument("--seeds", default="0", help="mask seeds of settings III-VI, e.g. 0-9 (default 0)")
     e.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     e.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, e.g. rank=5")
     e.add_argument("--out", help="results table (.parquet); metadata goes beside it")
@@ -494,29 +527,51 @@ def parser() -> argparse.ArgumentParser:
     _limit_args(e)
     e.set_defaults(handler=_evaluate)
 
-    st = sub.add_parser("study", help="the meta-training study: completion quality versus sampling (Figures 9/10)")
+    st = sub.add_parser(
+        "study",
+        help="the meta-training study: completion quality versus sampling (Figures 9/10)",
+        epilog="example: peppp-bench study --suite mini --kind uniform --ratios 0.05,0.1,0.2",
+    )
     _suite_args(st)
-    st.add_argument("--kind", choices=["uniform", "nonuniform"], default="uniform")
+    st.add_argument(
+        "--kind",
+        choices=["uniform", "nonuniform"],
+        default="uniform",
+        help="how entries are observed (default uniform)",
+    )
     st.add_argument("--ratios", default="0.05,0.1,0.2", help="sampling ratios (uniform) or maximum probabilities")
-    st.add_argument("--seeds", default="0-2")
-    st.add_argument("--rank", type=int, default=5)
+    st.add_argument("--seeds", default="0-2", help="mask seeds (default 0-2)")
+    st.add_argument("--rank", type=int, default=5, help="rank of the completion (default 5)")
     st.add_argument("--out", help="long table (.parquet)")
     st.set_defaults(handler=_study)
 
-    g = sub.add_parser("generate", help="train the cells a spec names into a resumable store; optionally build a suite")
+    g = sub.add_parser(
+        "generate",
+        help="train the cells a spec names into a resumable store; optionally build a suite",
+        epilog="example: peppp-bench generate datasets/mini/spec.toml --store /tmp/store --workers 2 "
+        "--to-suite out/mini",
+    )
     g.add_argument("spec", nargs="?", help="generation spec (.toml)")
     g.add_argument("--store", help="store folder (resumes what is there)")
     g.add_argument("--status", metavar="STORE", help="print done / failed / remaining cells of STORE and the time left")
     g.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
-    g.add_argument("--backend", choices=["local", "ray"], default="local")
+    g.add_argument(
+        "--backend", choices=["local", "ray"], default="local", help="local processes or a Ray cluster (default local)"
+    )
     g.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     g.add_argument("--workers", type=int, default=1, help="local worker processes")
-    g.add_argument("--device", default="cpu", help="cpu, cuda (worker i on cuda:i), or auto (each worker detects its own)")
+    g.add_argument(
+        "--device", default="cpu", help="cpu, cuda (worker i on cuda:i), or auto (each worker detects its own)"
+    )
     g.add_argument("--to-suite", default=None, metavar="OUT", help="when complete, write the suite folder OUT")
-    g.add_argument("--quiet", action="store_true")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(handler=_generate)
 
-    r = sub.add_parser("replicates", help="write a suite again with seed replicates from finished stores (its noise floor)")
+    r = sub.add_parser(
+        "replicates",
+        help="write a suite again with seed replicates from finished stores (its noise floor)",
+        epilog="example: peppp-bench replicates suites/mini --store /tmp/reps --out suites/mini --version 1.1.0",
+    )
     r.add_argument("suite_folder", help="the suite folder whose cells the stores re-train with other seeds")
     r.add_argument("--store", action="append", required=True, help="a finished store (repeat for several)")
     r.add_argument("--out", required=True, help="suite folder to write (may be SUITE_FOLDER itself)")
@@ -524,33 +579,79 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--cap-rule", choices=["global-median", "row-median"], default=None, help="default: the suite's")
     r.set_defaults(handler=_replicates)
 
-    sm = sub.add_parser("submit", help="run the full protocol on a method and write its leaderboard submission")
+    sm = sub.add_parser(
+        "submit",
+        help="run the full protocol on a method and write its leaderboard submission",
+        epilog="example: peppp-bench submit my_method.py:MyMethod --suite mini --authors 'A. Researcher'",
+    )
     sm.add_argument("method", help="path/to/file.py:Class, module:Class, a baseline's name, or 'all' baselines")
     sm.add_argument("--name", help="the method's name on the board (default: its class's `name`)")
-    sm.add_argument("--authors", default="anonymous")
-    sm.add_argument("--description", default="")
+    sm.add_argument("--authors", default="anonymous", help="who made the method (default anonymous)")
+    sm.add_argument("--description", default="", help="one line about the method (default: its class docstring)")
     sm.add_argument("--smoke", action="store_true", help="only the seconds-long smoke run on a synthetic suite")
     _suite_args(sm)
-    sm.add_argument("--settings", default="standard", help="comma-separated, or standard: I-VI (and X, XII on a multi-architecture suite)")
-    sm.add_argument("--budgets", default="5-15")
-    sm.add_argument("--seeds", default="0")
-    sm.add_argument("--workers", type=int, default=None)
-    sm.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    sm.add_argument(
+        "--settings",
+        default="standard",
+        help="comma-separated, or standard: I-VI (and X, XII on a multi-architecture suite)",
+    )
+    sm.add_argument("--budgets", default="5-15", help="budgets n, e.g. 5-15 (default, the board's) or 5,10,15")
+    sm.add_argument("--seeds", default="0", help="mask seeds (default 0, the board's)")
+    sm.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    sm.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, e.g. rank=5")
     sm.add_argument("--board", default="leaderboard", help="leaderboard folder (submissions/, methods/)")
-    sm.add_argument("--replace", action="store_true", help="overwrite an existing submission of the same name and suite")
+    sm.add_argument(
+        "--replace", action="store_true", help="overwrite an existing submission of the same name and suite"
+    )
     _limit_args(sm)
-    sm.add_argument("--quiet", action="store_true")
+    sm.add_argument("--quiet", action="store_true", help="no progress bar")
     sm.set_defaults(handler=_submit)
 
-    lb = sub.add_parser("leaderboard", help="validate submissions, or build the board (README.md, index.html)")
-    lb.add_argument("action", choices=["validate", "build"])
-    lb.add_argument("--board", default="leaderboard")
-    lb.add_argument("--data-dir", default=None, help="folder of suite folders to check submissions against")
-    lb.add_argument("--no-rerun", action="store_true", help="validate without re-running repository code")
-    lb.set_defaults(handler=_leaderboard)
+    lb = sub.add_parser(
+        "leaderboard",
+        help="validate submissions, or build the board (README.md, index.html)",
+        epilog="example: peppp-bench leaderboard validate leaderboard/submissions/mini--my-method.json",
+    )
+    lb_sub = lb.add_subparsers(dest="action", required=True)
+    lv = lb_sub.add_parser(
+        "validate",
+        help="check submissions; re-run those whose verification mark is missing or stale",
+        epilog="example: peppp-bench leaderboard validate leaderboard/submissions/mini--my-method.json",
+    )
+    lv.add_argument(
+        "files", nargs="*", help="submission files to check and re-run (default: every submission on the board)"
+    )
+    lv.add_argument("--all", action="store_true", help="re-run every submission, fresh marks too")
+    lv.add_argument(
+        "--since",
+        metavar="GIT_REF",
+        default=None,
+        help="also re-run submissions whose verification mark differs from its mark at this git commit",
+    )
+    lv.add_argument(
+        "--sample", type=int, default=0, help="also re-run this many others, chosen by --sample-seed (default 0)"
+    )
+    lv.add_argument("--sample-seed", default="", help="rotates the sample (CI passes the commit sha)")
+    lv.add_argument(
+        "--no-rerun", action="store_true", help="validate without re-running any code, and leave the marks alone"
+    )
+    lv.add_argument("--strict", action="store_true", help="fail when a submission's suite is not available (CI)")
+    _board_args(lv)
+    lv.set_defaults(handler=_leaderboard_validate)
+    lbb = lb_sub.add_parser(
+        "build",
+        help="write the board's README.md and index.html from the valid submissions",
+        epilog="example: peppp-bench leaderboard build --board leaderboard",
+    )
+    _board_args(lbb)
+    lbb.set_defaults(handler=_leaderboard_build)
 
-    pl = sub.add_parser("plot", help="figures: frontier, spectrum, kendall, bits (a suite's data) or study (submissions)")
-    pl.add_argument("kind", choices=["frontier", "spectrum", "kendall", "bits", "study"])
+    pl = sub.add_parser(
+        "plot",
+        help="figures: frontier, spectrum, kendall, bits (a suite's data) or study (submissions)",
+        epilog="example: peppp-bench plot spectrum --suite mini --out figures",
+    )
+    pl.add_argument("kind", choices=["frontier", "spectrum", "kendall", "bits", "study"], help="which figure")
     _suite_args(pl)
     pl.add_argument("--dataset", help="dataset id for `frontier` (default: the first)")
     pl.add_argument("--board", default="leaderboard", help="leaderboard folder for `study`")
@@ -568,18 +669,33 @@ def _limits(args: argparse.Namespace) -> object:
 def _limit_args(p: argparse.ArgumentParser) -> None:
     from .protocol.sandbox import Limits
 
-    p.add_argument("--seconds-per-fold", type=float, default=Limits.seconds_per_fold,
-                   help="wall-time limit of one method on one fold (all its budgets)")
-    p.add_argument("--memory-gib", type=float, default=Limits.memory_bytes / (1 << 30), help="address-space limit of a method")
+    p.add_argument(
+        "--seconds-per-fold",
+        type=float,
+        default=Limits.seconds_per_fold,
+        help="wall-time limit of one method on one fold (all its budgets)",
+    )
+    p.add_argument(
+        "--memory-gib", type=float, default=Limits.memory_bytes / (1 << 30), help="address-space limit of a method"
+    )
 
 
 def _suite_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--suite", default="paper")
+    from .suites.sources import DEFAULT_SUITE
+
+    p.add_argument("--suite", default=DEFAULT_SUITE, help=f"suite name (default: {DEFAULT_SUITE}, bundled)")
+    _data_dir_arg(p)
+
+
+def _board_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--board", default="leaderboard", help="leaderboard folder (default: leaderboard)")
     _data_dir_arg(p)
 
 
 def _data_dir_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", default=None, help="folder of suite folders (default: $PEPPP_BENCH_DATA_DIR, bundled, cache, Hub)")
+    p.add_argument(
+        "--data-dir", default=None, help="folder of suite folders (default: $PEPPP_BENCH_DATA_DIR, bundled, cache, Hub)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

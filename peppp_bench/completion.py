@@ -12,6 +12,7 @@ a never-observed column with the mean of the completed columns nearest to it in 
 (the configurations' format bits), or of all columns without features; a never-observed row with the
 column means of the observed rows. No value is invented.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -66,7 +67,9 @@ def soft_impute(
     return fill_unobserved(Z, obs, column_features) if fill else Z
 
 
-def fill_unobserved(completed: np.ndarray, observed: np.ndarray, column_features: np.ndarray | None = None) -> np.ndarray:
+def fill_unobserved(
+    completed: np.ndarray, observed: np.ndarray, column_features: np.ndarray | None = None
+) -> np.ndarray:
     """`completed` with never-observed rows and columns replaced by what the observed ones say.
 
     A never-observed column gets, in each row, the mean of the nearest observed columns (L1 distance

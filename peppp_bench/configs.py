@@ -1,8 +1,9 @@
 """The 99 precision configurations of PEPPP (spec §2): pairs of low-precision float formats."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,15 +39,11 @@ class Configuration:
 
 
 # Format A: exp in {3,4,5}, man in {1..4}, at most 9 bits; Format B: exp in {6,7,8} outer, man in {7,9,11}.
-FORMATS_A: tuple[FloatFormat, ...] = tuple(
-    FloatFormat(e, m) for e in (3, 4, 5) for m in (1, 2, 3, 4) if 1 + e + m <= 9
-)
+FORMATS_A: tuple[FloatFormat, ...] = tuple(FloatFormat(e, m) for e in (3, 4, 5) for m in (1, 2, 3, 4) if 1 + e + m <= 9)
 FORMATS_B: tuple[FloatFormat, ...] = tuple(FloatFormat(e, m) for e in (6, 7, 8) for m in (7, 9, 11))
 # Column j of every matrix is (A option j // 9, B option j % 9): A-major.
 CONFIGS: tuple[Configuration, ...] = tuple(
-    Configuration(i * len(FORMATS_B) + j, a, b)
-    for i, a in enumerate(FORMATS_A)
-    for j, b in enumerate(FORMATS_B)
+    Configuration(i * len(FORMATS_B) + j, a, b) for i, a in enumerate(FORMATS_A) for j, b in enumerate(FORMATS_B)
 )
 CONFIG_IDS: tuple[str, ...] = tuple(c.id for c in CONFIGS)
 # The configuration-table columns that say how alike two configurations are (completion fills a

@@ -7,11 +7,13 @@ Format A (a bits) holds weights, activations and their errors; Format B (b bits)
 parameter-sized optimizer buffers (momentum, accumulator), the input batch and the logits with their
 gradient. P, A, I and L are element counts at the training batch size.
 """
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -46,14 +48,24 @@ class NetworkCounts:
         activations and errors per activation; the input in the activations' format, the logits in the
         activations' and their gradient in the errors' format."""
         per_param = bits["weights"] + bits["optimizer"] + bits["master"]
-        total = (per_param * self.params + (bits["activations"] + bits["errors"]) * self.activations
-                 + bits["activations"] * (self.inputs + self.logits) + bits["errors"] * self.logits)
+        total = (
+            per_param * self.params
+            + (bits["activations"] + bits["errors"]) * self.activations
+            + bits["activations"] * (self.inputs + self.logits)
+            + bits["errors"] * self.logits
+        )
         return total / (8 * MB)
 
     def memory_row(self, configs: Sequence[Configuration | ModernConfiguration] = CONFIGS) -> np.ndarray:
         """Memory of each configuration (default: all 99, in column order)."""
-        return np.array([self.memory_mb_roles({r: f.bits for r, f in c.roles}) if isinstance(c, ModernConfiguration)
-                         else self.memory_mb(c.a.bits, c.b.bits) for c in configs])
+        return np.array(
+            [
+                self.memory_mb_roles({r: f.bits for r, f in c.roles})
+                if isinstance(c, ModernConfiguration)
+                else self.memory_mb(c.a.bits, c.b.bits)
+                for c in configs
+            ]
+        )
 
 
 def resnet18_counts(resolution: int, classes: int, batch: int = BATCH_SIZE) -> NetworkCounts:
@@ -78,9 +90,7 @@ def resnet18_counts(resolution: int, classes: int, batch: int = BATCH_SIZE) -> N
     )
 
 
-def count_network(
-    model: "torch.nn.Module", input_shape: Sequence[int], batch: int = BATCH_SIZE
-) -> NetworkCounts:
+def count_network(model: torch.nn.Module, input_shape: Sequence[int], batch: int = BATCH_SIZE) -> NetworkCounts:
     """Count P, A, I and L of any network with forward hooks on a dry run (no training, no data).
 
     A is the sum of the output sizes of every call of a leaf module (one without children) in one

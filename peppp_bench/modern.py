@@ -16,10 +16,11 @@ scales and an FP32 tensor scale). Casts saturate. Rounding is to nearest-even un
 
 `MODERN` is the bundled table of these configurations; `modern_table()` its DataFrame for suites.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import pandas as pd
 
@@ -28,8 +29,17 @@ from .configs import Configuration, configurations_table, get_config
 ROLES = ("weights", "activations", "errors", "gradients", "optimizer", "master")
 SCALINGS = ("none", "current", "delayed", "mx", "nvfp4")
 MX_BLOCKS = (16, 32, 128)
-FORMAT_BITS = {"fp32": 32, "bf16": 16, "fp16": 16, "fp8_e4m3": 8, "fp8_e5m2": 8, "fp6_e3m2": 6, "fp6_e2m3": 6,
-               "fp4_e2m1": 4, "int8": 8}  # element bits of generate.formats.ELEMENT_FORMATS (checked in tests)
+FORMAT_BITS = {
+    "fp32": 32,
+    "bf16": 16,
+    "fp16": 16,
+    "fp8_e4m3": 8,
+    "fp8_e5m2": 8,
+    "fp6_e3m2": 6,
+    "fp6_e2m3": 6,
+    "fp4_e2m1": 4,
+    "int8": 8,
+}  # element bits of generate.formats.ELEMENT_FORMATS (checked in tests)
 
 
 @dataclass(frozen=True)
@@ -63,8 +73,13 @@ class TensorFormat:
     @property
     def label(self) -> str:
         short = self.format.replace("fp8_", "").replace("fp6_", "").replace("fp4_", "")
-        kind = {"none": short, "current": f"{short}cur", "delayed": f"{short}del",
-                "mx": f"mx{short}b{self.block}{'u' if self.scale_rounding == 'up' else ''}", "nvfp4": "nvfp4"}[self.scaling]
+        kind = {
+            "none": short,
+            "current": f"{short}cur",
+            "delayed": f"{short}del",
+            "mx": f"mx{short}b{self.block}{'u' if self.scale_rounding == 'up' else ''}",
+            "nvfp4": "nvfp4",
+        }[self.scaling]
         return kind + ("sr" if self.rounding == "stochastic" else "")
 
 
@@ -78,23 +93,40 @@ class ModernConfiguration:
         return dict(self.roles)[role]
 
     @classmethod
-    def of(cls, id: str, formats: Mapping[str, TensorFormat], note: str = "") -> "ModernConfiguration":
+    def of(cls, id: str, formats: Mapping[str, TensorFormat], note: str = "") -> ModernConfiguration:
         unknown = sorted(set(formats) - set(ROLES))
         missing = [r for r in ROLES if r not in formats]
         if unknown or missing:
-            raise KeyError(f"configuration {id!r}: unknown role(s) {unknown}, missing {missing}; roles: {', '.join(ROLES)}")
+            raise KeyError(
+                f"configuration {id!r}: unknown role(s) {unknown}, missing {missing}; roles: {', '.join(ROLES)}"
+            )
         return cls(id, tuple((r, formats[r]) for r in ROLES), note)
 
 
-def _config(id: str, forward: TensorFormat, backward: TensorFormat | None = None, optimizer: str = "fp32",
-            weights: TensorFormat | None = None, note: str = "") -> ModernConfiguration:
+def _config(
+    id: str,
+    forward: TensorFormat,
+    backward: TensorFormat | None = None,
+    optimizer: str = "fp32",
+    weights: TensorFormat | None = None,
+    note: str = "",
+) -> ModernConfiguration:
     """Weights and activations in `forward` (weights: `weights` if given), errors and gradients in
     `backward` (default: `forward`), momentum in `optimizer`, master weights in fp32 (bf16 with a bf16 optimizer)."""
     backward = backward or forward
     opt = TensorFormat(optimizer)
-    return ModernConfiguration.of(id, {"weights": weights or forward, "activations": forward, "errors": backward,
-                                       "gradients": backward, "optimizer": opt,
-                                       "master": TensorFormat("bf16" if optimizer == "bf16" else "fp32")}, note)
+    return ModernConfiguration.of(
+        id,
+        {
+            "weights": weights or forward,
+            "activations": forward,
+            "errors": backward,
+            "gradients": backward,
+            "optimizer": opt,
+            "master": TensorFormat("bf16" if optimizer == "bf16" else "fp32"),
+        },
+        note,
+    )
 
 
 def _table() -> tuple[ModernConfiguration, ...]:
@@ -107,32 +139,82 @@ def _table() -> tuple[ModernConfiguration, ...]:
     ]
     for scaling in ("none", "current", "delayed"):  # FP8: E4M3 forward, E5M2 backward
         for opt in ("fp32", "bf16"):
-            out.append(_config(f"fp8-{scaling}-e4m3-e5m2-opt-{opt}", T("fp8_e4m3", scaling), T("fp8_e5m2", scaling), opt,
-                               note=f"FP8 (E4M3 forward, E5M2 backward), {scaling} scaling"))
+            out.append(
+                _config(
+                    f"fp8-{scaling}-e4m3-e5m2-opt-{opt}",
+                    T("fp8_e4m3", scaling),
+                    T("fp8_e5m2", scaling),
+                    opt,
+                    note=f"FP8 (E4M3 forward, E5M2 backward), {scaling} scaling",
+                )
+            )
     for scaling in ("none", "current", "delayed"):  # FP8: E4M3 both ways
-        out.append(_config(f"fp8-{scaling}-e4m3-opt-fp32", T("fp8_e4m3", scaling), note=f"FP8 E4M3 both ways, {scaling} scaling"))
+        out.append(
+            _config(
+                f"fp8-{scaling}-e4m3-opt-fp32", T("fp8_e4m3", scaling), note=f"FP8 E4M3 both ways, {scaling} scaling"
+            )
+        )
     out.append(_config("fp8-current-e4m3-opt-bf16", T("fp8_e4m3", "current"), optimizer="bf16"))
     for block, rounding in ((32, "floor"), (32, "up"), (16, "floor"), (128, "floor")):
-        out.append(_config(f"mxfp8-b{block}{'-up' if rounding == 'up' else ''}-opt-fp32",
-                           T("fp8_e4m3", "mx", block, rounding), T("fp8_e5m2", "mx", block, rounding),
-                           note=f"MXFP8 (E4M3 forward, E5M2 backward), blocks of {block}, scale rounded {rounding}"))
+        out.append(
+            _config(
+                f"mxfp8-b{block}{'-up' if rounding == 'up' else ''}-opt-fp32",
+                T("fp8_e4m3", "mx", block, rounding),
+                T("fp8_e5m2", "mx", block, rounding),
+                note=f"MXFP8 (E4M3 forward, E5M2 backward), blocks of {block}, scale rounded {rounding}",
+            )
+        )
     out.append(_config("mxfp8-b32-opt-bf16", T("fp8_e4m3", "mx"), T("fp8_e5m2", "mx"), "bf16"))
     out.append(_config("mxfp8-e4m3-b32-opt-fp32", T("fp8_e4m3", "mx"), note="MXFP8 E4M3 both ways"))
     for element in ("fp6_e3m2", "fp6_e2m3"):
         for opt in ("fp32", "bf16"):
-            out.append(_config(f"mx{element.replace('_', '-')}-b32-opt-{opt}", T(element, "mx"), optimizer=opt,
-                               note=f"MXFP6 {element[4:].upper()} everywhere"))
+            out.append(
+                _config(
+                    f"mx{element.replace('_', '-')}-b32-opt-{opt}",
+                    T(element, "mx"),
+                    optimizer=opt,
+                    note=f"MXFP6 {element[4:].upper()} everywhere",
+                )
+            )
     for opt in ("fp32", "bf16"):
-        out.append(_config(f"mxfp4-w-mxfp6-a-opt-{opt}", T("fp6_e2m3", "mx"), T("fp6_e3m2", "mx"), opt,
-                           weights=T("fp4_e2m1", "mx"), note="MXFP4 weights, MXFP6 E2M3 activations, MXFP6 E3M2 backward"))
+        out.append(
+            _config(
+                f"mxfp4-w-mxfp6-a-opt-{opt}",
+                T("fp6_e2m3", "mx"),
+                T("fp6_e3m2", "mx"),
+                opt,
+                weights=T("fp4_e2m1", "mx"),
+                note="MXFP4 weights, MXFP6 E2M3 activations, MXFP6 E3M2 backward",
+            )
+        )
     out.append(_config("mxfp4-b32-opt-fp32", T("fp4_e2m1", "mx"), note="MXFP4 everywhere, nearest rounding"))
-    out.append(_config("mxfp4-sr-b32-opt-fp32", T("fp4_e2m1", "mx"), T("fp4_e2m1", "mx", rounding="stochastic"),
-                       note="MXFP4 everywhere, stochastic rounding on errors and gradients"))
-    out.append(_config("nvfp4-sr-opt-fp32", T("fp4_e2m1", "nvfp4"), T("fp4_e2m1", "nvfp4", rounding="stochastic"),
-                       note="NVFP4 everywhere, stochastic rounding on errors and gradients"))
-    out.append(_config("nvfp4-mxfp8-bwd-opt-fp32", T("fp4_e2m1", "nvfp4"), T("fp8_e5m2", "mx"),
-                       note="NVFP4 forward, MXFP8 E5M2 backward"))
-    out.append(_config("nvfp4-sr-opt-bf16", T("fp4_e2m1", "nvfp4"), T("fp4_e2m1", "nvfp4", rounding="stochastic"), "bf16"))
+    out.append(
+        _config(
+            "mxfp4-sr-b32-opt-fp32",
+            T("fp4_e2m1", "mx"),
+            T("fp4_e2m1", "mx", rounding="stochastic"),
+            note="MXFP4 everywhere, stochastic rounding on errors and gradients",
+        )
+    )
+    out.append(
+        _config(
+            "nvfp4-sr-opt-fp32",
+            T("fp4_e2m1", "nvfp4"),
+            T("fp4_e2m1", "nvfp4", rounding="stochastic"),
+            note="NVFP4 everywhere, stochastic rounding on errors and gradients",
+        )
+    )
+    out.append(
+        _config(
+            "nvfp4-mxfp8-bwd-opt-fp32",
+            T("fp4_e2m1", "nvfp4"),
+            T("fp8_e5m2", "mx"),
+            note="NVFP4 forward, MXFP8 E5M2 backward",
+        )
+    )
+    out.append(
+        _config("nvfp4-sr-opt-bf16", T("fp4_e2m1", "nvfp4"), T("fp4_e2m1", "nvfp4", rounding="stochastic"), "bf16")
+    )
     for opt in ("fp32", "bf16"):
         out.append(_config(f"mxint8-b32-opt-{opt}", T("int8", "mx"), optimizer=opt, note="MXINT8 everywhere"))
     return tuple(out)
@@ -146,7 +228,9 @@ def get_modern(config_id: str) -> ModernConfiguration:
     for c in MODERN:
         if c.id == config_id:
             return c
-    raise KeyError(f"unknown modern configuration {config_id!r}; see peppp_bench.MODERN_IDS ({len(MODERN_IDS)} of them)")
+    raise KeyError(
+        f"unknown modern configuration {config_id!r}; see peppp_bench.MODERN_IDS ({len(MODERN_IDS)} of them)"
+    )
 
 
 def modern_table(config_ids: list[str] | None = None) -> pd.DataFrame:
@@ -156,9 +240,16 @@ def modern_table(config_ids: list[str] | None = None) -> pd.DataFrame:
     for c in configs:
         row: dict[str, object] = {"config_id": c.id, "family": "modern", "note": c.note}
         for role, f in c.roles:
-            row.update({f"{role}_format": f.format, f"{role}_scaling": f.scaling, f"{role}_block": f.block if f.scaling == "mx" else 0,
-                        f"{role}_scale_rounding": f.scale_rounding if f.scaling == "mx" else "",
-                        f"{role}_rounding": f.rounding, f"{role}_bits": f.bits})
+            row.update(
+                {
+                    f"{role}_format": f.format,
+                    f"{role}_scaling": f.scaling,
+                    f"{role}_block": f.block if f.scaling == "mx" else 0,
+                    f"{role}_scale_rounding": f.scale_rounding if f.scaling == "mx" else "",
+                    f"{role}_rounding": f.rounding,
+                    f"{role}_bits": f.bits,
+                }
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -3,6 +3,7 @@
 Ties: a point is dominated only by a point at least as good in both objectives and strictly better in
 one, so exact duplicates are all kept on the frontier.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """The paper's baselines on a tiny synthetic suite with known answers."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,9 +10,12 @@ from baselines.experiment_design import d_optimal_order, pivots
 from peppp_bench import evaluate
 
 
+@pytest.mark.slow
 def test_every_baseline_runs_every_setting(tiny) -> None:
-    methods = [baselines.make(name, rank=4) if name not in ("max-memory", "oracle") else baselines.make(name)
-               for name in baselines.BASELINES]
+    methods = [
+        baselines.make(name, rank=4) if name not in ("max-memory", "oracle") else baselines.make(name)
+        for name in baselines.BASELINES
+    ]
     ev = evaluate(methods, tiny, budgets=(4, 6), workers=2, progress=False)
     assert (ev.results.status == "ok").all(), ev.results.reason.unique()
     assert set(ev.results.method) == set(baselines.BASELINES)
@@ -53,14 +57,22 @@ def test_d_optimal_greedy_matches_brute_force_gain() -> None:
     order = d_optimal_order(Y, 5)
     assert order[:3] == [int(j) for j in pivots(Y)[:3]] and len(set(order)) == 5
     chosen = order[:4]
-    best = max((j for j in range(12) if j not in chosen),
-               key=lambda j: np.linalg.slogdet(Y[:, chosen + [j]] @ Y[:, chosen + [j]].T)[1])
+    best = max(
+        (j for j in range(12) if j not in chosen),
+        key=lambda j: np.linalg.slogdet(Y[:, chosen + [j]] @ Y[:, chosen + [j]].T)[1],
+    )
     assert order[4] == best
 
 
 def test_memory_aware_design_respects_its_budget(tiny) -> None:
-    ev = evaluate(baselines.make("ed-mf-memory", rank=4, memory_fraction=0.2), tiny, settings=("I", "II"),
-                  budgets=(15,), workers=1, progress=False)
+    ev = evaluate(
+        baselines.make("ed-mf-memory", rank=4, memory_fraction=0.2),
+        tiny,
+        settings=("I", "II"),
+        budgets=(15,),
+        workers=1,
+        progress=False,
+    )
     assert (ev.results.status == "ok").all() and (ev.results.relative_memory <= 0.2 + 1e-9).all()
     with pytest.raises(ValueError, match="memory_fraction"):
         baselines.make("ed-mf-memory", memory_fraction=0)

@@ -1,4 +1,5 @@
 """The paper suites built from the released arrays, against the facts of spec §8; bad inputs refused."""
+
 from __future__ import annotations
 
 import shutil
@@ -11,9 +12,9 @@ import pytest
 from scipy.stats import kendalltau
 
 import peppp_bench
-from peppp_bench.suites.build import UpstreamError, build_paper, build_paper_lr
 from peppp_bench.cli import main
 from peppp_bench.pareto import pareto_mask
+from peppp_bench.suites.build import UpstreamError, build_paper
 
 
 def test_shape_ranges_and_normalizers(paper) -> None:
@@ -56,8 +57,16 @@ def test_low_rank_structure(paper) -> None:
 
 def test_dataset_table(paper) -> None:
     d = paper.datasets
-    assert d.family.value_counts().to_dict() == {"cifar10": 1, "cifar100-partition": 20, "deca": 16, "imagenet64-partition": 50}
-    assert (d.loc[d.family == "imagenet64-partition", "classes"].to_numpy() == [5] * 15 + [6] * 15 + [7] * 12 + [8] * 7 + [9]).all()
+    assert d.family.value_counts().to_dict() == {
+        "cifar10": 1,
+        "cifar100-partition": 20,
+        "deca": 16,
+        "imagenet64-partition": 50,
+    }
+    assert (
+        d.loc[d.family == "imagenet64-partition", "classes"].to_numpy()
+        == [5] * 15 + [6] * 15 + [7] * 12 + [8] * 7 + [9]
+    ).all()
     assert set(d.name_confidence) == {"confirmed", "matched", "likely", "unknown"}
     assert d.set_index("dataset_id").loc["deca-32", "classes"] == 1623
 

@@ -1,4 +1,5 @@
 """Weighted SoftImpute: recovery of a low-rank matrix, determinism, and the paper's CIFAR-10 check (§8)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -48,7 +49,11 @@ def test_sampling_masks(paper) -> None:
     assert np.array_equal(uniform, observation_mask("uniform", M, seed=0))
     assert not np.array_equal(uniform, observation_mask("uniform", M, seed=1))
     p = nonuniform_probabilities(M)
-    assert p.flat[np.argmax(M)] == 0 and p.max() == pytest.approx(0.2) and p.flat[np.argmin(M)] == pytest.approx(0.2, abs=1e-3)
+    assert (
+        p.flat[np.argmax(M)] == 0
+        and p.max() == pytest.approx(0.2)
+        and p.flat[np.argmin(M)] == pytest.approx(0.2, abs=1e-3)
+    )
     share = np.mean([observation_mask("nonuniform", M, seed=s).mean() for s in range(5)])
     mem_share = np.mean([(M * observation_mask("nonuniform", M, seed=s)).sum() / M.sum() for s in range(5)])
     assert share == pytest.approx(0.10, abs=0.01) and mem_share == pytest.approx(0.08, abs=0.01)

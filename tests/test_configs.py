@@ -1,11 +1,24 @@
 """The 99 configurations in the spec's order (spec §2)."""
-from peppp_bench.configs import CONFIG_IDS, CONFIGS, FORMATS_A, FORMATS_B, configurations_table, get_config
 
 import pytest
 
+from peppp_bench.configs import CONFIG_IDS, CONFIGS, FORMATS_A, FORMATS_B, configurations_table, get_config
+
 
 def test_format_orders() -> None:
-    assert [(f.exp, f.man) for f in FORMATS_A] == [(3, 1), (3, 2), (3, 3), (3, 4), (4, 1), (4, 2), (4, 3), (4, 4), (5, 1), (5, 2), (5, 3)]
+    assert [(f.exp, f.man) for f in FORMATS_A] == [
+        (3, 1),
+        (3, 2),
+        (3, 3),
+        (3, 4),
+        (4, 1),
+        (4, 2),
+        (4, 3),
+        (4, 4),
+        (5, 1),
+        (5, 2),
+        (5, 3),
+    ]
     assert [(f.exp, f.man) for f in FORMATS_B] == [(e, m) for e in (6, 7, 8) for m in (7, 9, 11)]
 
 
@@ -20,7 +33,9 @@ def test_column_order_is_a_major() -> None:
 def test_table_columns() -> None:
     t = configurations_table()
     assert list(t.columns) == ["config_id", "index", "a_exp", "a_man", "a_bits", "b_exp", "b_man", "b_bits"]
-    assert (t.a_bits == 1 + t.a_exp + t.a_man).all() and t.a_bits.max() == 9 and (t.b_bits == 1 + t.b_exp + t.b_man).all()
+    assert (
+        (t.a_bits == 1 + t.a_exp + t.a_man).all() and t.a_bits.max() == 9 and (t.b_bits == 1 + t.b_exp + t.b_man).all()
+    )
 
 
 def test_unknown_configuration() -> None:

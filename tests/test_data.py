@@ -1,4 +1,5 @@
 """Data sources: the offline ones, and CIFAR / ImageFolder readers on small fake folders."""
+
 from __future__ import annotations
 
 import pickle
@@ -9,8 +10,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from peppp_bench.suites.build import CIFAR100_PARTITIONS  # noqa: E402
 from peppp_bench.generate.data import DataError, DataSpec, load_data  # noqa: E402
+from peppp_bench.suites.build import CIFAR100_PARTITIONS  # noqa: E402
 
 
 def _batch(path: Path, n: int, labels_key: bytes, classes: int, seed: int) -> None:
@@ -66,7 +67,11 @@ def test_image_folder_resize_and_centre_crop(tmp_path: Path) -> None:
 def test_offline_sources() -> None:
     digits = load_data(DataSpec("digits", {"classes": [1, 7]}))
     assert digits.shape == (1, 8, 8) and digits.classes == 2 and not digits.flip
-    patches = load_data(DataSpec("photo-patches", {"photos": ["camera", "coins"], "patch": 8, "train_per_class": 10, "test_per_class": 4}))
+    patches = load_data(
+        DataSpec(
+            "photo-patches", {"photos": ["camera", "coins"], "patch": 8, "train_per_class": 10, "test_per_class": 4}
+        )
+    )
     assert patches.x_train.shape == (20, 1, 8, 8) and patches.x_test.shape == (8, 1, 8, 8)
     colour = load_data(DataSpec("photo-patches", {"photos": ["astronaut", "camera"], "patch": 8, "colour": True}))
     assert colour.shape == (3, 8, 8)

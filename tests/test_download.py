@@ -1,5 +1,6 @@
 """`peppp-bench build paper` with no --upstream: the released arrays downloaded from a loopback mirror of
 the authors' repository, sha256-checked, built into the cache, and loaded with no Hub and no ../shared."""
+
 from __future__ import annotations
 
 import functools
@@ -11,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import peppp_bench
-from peppp_bench.suites.build import UPSTREAM_FILES
 from peppp_bench.cli import main
+from peppp_bench.suites.build import UPSTREAM_FILES
 from peppp_bench.suites.download import UPSTREAM_COMMIT, UPSTREAM_REPOSITORY, built_cache, upstream_cache
 
 

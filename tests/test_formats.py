@@ -2,6 +2,7 @@
 value of the 8-bit and smaller types, every tie between neighbours and the floats beside it, and random
 float32 over all scales), gfloat's block encoders for MX and NVFP4 blocks; stochastic rounding's
 support and bias."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,12 +14,23 @@ gfloat = pytest.importorskip("gfloat")
 gf = pytest.importorskip("gfloat.formats")
 
 from peppp_bench.generate.formats import (  # noqa: E402
-    ELEMENT_FORMATS, AmaxHistory, cast, element_format, mx_block, mx_scale_exponent, nvfp4, per_tensor,
+    ELEMENT_FORMATS,
+    AmaxHistory,
+    cast,
+    element_format,
+    mx_block,
+    mx_scale_exponent,
+    nvfp4,
+    per_tensor,
 )
 
-ML_DTYPES = {"fp8_e4m3": (ml_dtypes.float8_e4m3fn, 8), "fp8_e5m2": (ml_dtypes.float8_e5m2, 8),
-             "fp6_e3m2": (ml_dtypes.float6_e3m2fn, 6), "fp6_e2m3": (ml_dtypes.float6_e2m3fn, 6),
-             "fp4_e2m1": (ml_dtypes.float4_e2m1fn, 4)}
+ML_DTYPES = {
+    "fp8_e4m3": (ml_dtypes.float8_e4m3fn, 8),
+    "fp8_e5m2": (ml_dtypes.float8_e5m2, 8),
+    "fp6_e3m2": (ml_dtypes.float6_e3m2fn, 6),
+    "fp6_e2m3": (ml_dtypes.float6_e2m3fn, 6),
+    "fp4_e2m1": (ml_dtypes.float4_e2m1fn, 4),
+}
 
 
 def _inputs(values: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -27,7 +39,9 @@ def _inputs(values: np.ndarray, seed: int = 0) -> np.ndarray:
     mid = ((v[:-1].astype(np.float64) + v[1:]) / 2).astype(np.float32)
     beside = np.concatenate([np.nextafter(mid, np.float32(np.inf)), np.nextafter(mid, np.float32(-np.inf))])
     top = float(v.max())
-    beyond = np.array([min(t, 3.4e38) for t in (top * 1.01, top * 1.06, top * 1.2, top * 2, 1e30, 3e38)], dtype=np.float32)
+    beyond = np.array(
+        [min(t, 3.4e38) for t in (top * 1.01, top * 1.06, top * 1.2, top * 2, 1e30, 3e38)], dtype=np.float32
+    )
     rng = np.random.default_rng(seed)
     words = rng.integers(0, 2**32, 200_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
     words = words[np.isfinite(words)]
@@ -86,7 +100,9 @@ def test_stochastic_rounding_hits_the_two_neighbours_without_bias(name: str) -> 
     fmt = ELEMENT_FORMATS[name]
     grid = np.unique(cast(torch.linspace(-fmt.max, fmt.max, 200_001), name).numpy()) if name != "bf16" else None
     g = torch.Generator().manual_seed(0)
-    values = [v for v in (0.3, -1.37, 5.1, 0.013) if abs(v) < fmt.max] if name != "bf16" else [1.0 + 2**-9, -3.0001, 1e-39]
+    values = (
+        [v for v in (0.3, -1.37, 5.1, 0.013) if abs(v) < fmt.max] if name != "bf16" else [1.0 + 2**-9, -3.0001, 1e-39]
+    )
     for value in values:
         x = torch.full((40_000,), value)
         out = cast(x, name, "stochastic", generator=g).numpy().astype(np.float64)
@@ -98,8 +114,14 @@ def test_stochastic_rounding_hits_the_two_neighbours_without_bias(name: str) -> 
         assert abs(out.mean() - np.float32(value)) <= 5 * sd + 1e-12
 
 
-MX = {"fp8_e4m3": "format_info_mxfp8_e4m3", "fp8_e5m2": "format_info_mxfp8_e5m2", "fp6_e3m2": "format_info_mxfp6_e3m2",
-      "fp6_e2m3": "format_info_mxfp6_e2m3", "fp4_e2m1": "format_info_mxfp4_e2m1", "int8": "format_info_mxint8"}
+MX = {
+    "fp8_e4m3": "format_info_mxfp8_e4m3",
+    "fp8_e5m2": "format_info_mxfp8_e5m2",
+    "fp6_e3m2": "format_info_mxfp6_e3m2",
+    "fp6_e2m3": "format_info_mxfp6_e2m3",
+    "fp4_e2m1": "format_info_mxfp4_e2m1",
+    "int8": "format_info_mxint8",
+}
 
 
 def _blocks(k: int, n: int = 64, seed: int = 0) -> np.ndarray:
@@ -144,8 +166,10 @@ def test_mx_blocks_run_along_the_axis_and_pad_a_short_last_block() -> None:
     along_0 = mx_block(x.permute(1, 2, 0).reshape(32, 8).T.contiguous().T, "fp4_e2m1", block=8, axis=1)
     assert along_0.shape == (32, 8)
     short = torch.tensor([[3.0, 0.1, -0.2]])
-    assert torch.equal(mx_block(short, "fp4_e2m1", block=32), mx_block(torch.tensor([[3.0, 0.1, -0.2] + [0.0] * 29]),
-                                                                       "fp4_e2m1", block=32)[:, :3])
+    assert torch.equal(
+        mx_block(short, "fp4_e2m1", block=32),
+        mx_block(torch.tensor([[3.0, 0.1, -0.2] + [0.0] * 29]), "fp4_e2m1", block=32)[:, :3],
+    )
 
 
 def test_nvfp4_like_gfloat() -> None:
@@ -157,7 +181,9 @@ def test_nvfp4_like_gfloat() -> None:
     vals = (x / tensor_scale).astype(np.float32)
     rows = []
     for row in vals:
-        s = gfloat.round_float(e4m3, float(np.float32(np.abs(row).max()) / np.float32(6.0)), gfloat.RoundMode.TiesToEven, True)
+        s = gfloat.round_float(
+            e4m3, float(np.float32(np.abs(row).max()) / np.float32(6.0)), gfloat.RoundMode.TiesToEven, True
+        )
         s = s if s > 0 else 1.0
         scaled = (row / np.float32(s)).astype(np.float32).astype(np.float64)
         rows.append(np.array(list(gfloat.decode_block(fi, gfloat.encode_block(fi, s, scaled))), dtype=np.float32))
@@ -191,7 +217,9 @@ def test_fused_quantizers_equal_the_plain_ones_bit_for_bit() -> None:
         args = (x, paper, None, rounding, None, bits)
         assert torch.equal(fused(native_float_quantize)(*args), native_float_quantize(*args))
         for name in ("fp8_e4m3", "bf16", "fp4_e2m1", "int8"):
-            assert torch.equal(fused(cast)(x, name, rounding, True, None, noise), cast(x, name, rounding, True, None, noise))
+            assert torch.equal(
+                fused(cast)(x, name, rounding, True, None, noise), cast(x, name, rounding, True, None, noise)
+            )
         mx = (x, "fp6_e3m2", 32, -1, "floor", rounding, None, noise)
         assert torch.equal(fused(mx_block)(*mx), mx_block(*mx))
         assert torch.equal(fused(nvfp4)(x, -1, rounding, None, noise), nvfp4(x, -1, rounding, None, noise))

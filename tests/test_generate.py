@@ -1,5 +1,6 @@
 """Generating matrices end to end: a store that survives being killed, refuses other specs, becomes a
 suite that loads and evaluates; the Ray back end on a local Ray."""
+
 from __future__ import annotations
 
 import json
@@ -78,14 +79,19 @@ def test_kill_restart_finish_convert_load_evaluate(tmp_path: Path) -> None:
     prov = bench.metadata["provenance"]
     assert prov["seeds"] == [0] and prov["generation_wall_seconds"] > 0
     assert sum(prov["cells_by_git_sha"].values()) == 297 and set(prov["cells_by_git_sha"]) == {
-        json.loads(p.read_text())["provenance"]["git_sha"] for p in store.glob("cells/*/*/*/*.json")}
+        json.loads(p.read_text())["provenance"]["git_sha"] for p in store.glob("cells/*/*/*/*.json")
+    }
     import baselines
 
-    ev = peppp_bench.evaluate(baselines.make("ed-mf", rank=2), bench, settings=("I",), budgets=(2, 3), workers=1, progress=False)
+    ev = peppp_bench.evaluate(
+        baselines.make("ed-mf", rank=2), bench, settings=("I",), budgets=(2, 3), workers=1, progress=False
+    )
     assert (ev.results.status == "ok").all() and len(ev.results) == 6
 
 
-def _small(configs: list[str], tasks: str = "", extra: str = "", recipe: str = "epochs = 1, lr = 0.05, batch_size = 16") -> str:
+def _small(
+    configs: list[str], tasks: str = "", extra: str = "", recipe: str = "epochs = 1, lr = 0.05, batch_size = 16"
+) -> str:
     """A tiny spec: one or two digits tasks, the given configurations, one unit per task."""
     return f"""
 [suite]
@@ -112,14 +118,17 @@ options = { classes = [3, 8] }
 """
 
 
-@pytest.mark.parametrize("change, key", [
-    ('configs_per_unit = 2', None),  # the valid baseline of this table
-    ('configs_per_units = 2', "unknown key(s) ['configs_per_units']"),
-    ('configs_per_unit = 0', "suite.configs_per_unit = 0: expected an integer ≥ 1"),
-    ('configs_per_unit = "2"', "suite.configs_per_unit = '2'"),
-    ('cap_rule = "mean"', "suite.cap_rule = 'mean': expected global-median or row-median"),
-    ('backend = "fpga"', "suite.backend = 'fpga': expected native or qtorch"),
-])
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ("configs_per_unit = 2", None),  # the valid baseline of this table
+        ("configs_per_units = 2", "unknown key(s) ['configs_per_units']"),
+        ("configs_per_unit = 0", "suite.configs_per_unit = 0: expected an integer ≥ 1"),
+        ('configs_per_unit = "2"', "suite.configs_per_unit = '2'"),
+        ('cap_rule = "mean"', "suite.cap_rule = 'mean': expected global-median or row-median"),
+        ('backend = "fpga"', "suite.backend = 'fpga': expected native or qtorch"),
+    ],
+)
 def test_suite_keys_are_checked(change: str, key: str | None) -> None:
     text = _small(FOUR, extra=change)
     if key is None:
@@ -130,25 +139,38 @@ def test_suite_keys_are_checked(change: str, key: str | None) -> None:
         assert key in str(err.value)
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ("epochs = 1", "epochs = 0", "suite.recipe.epochs = 0: expected an integer ≥ 1"),
-    ("lr = 0.05", "lr = 0", "suite.recipe.lr = 0: expected a number > 0"),
-    ("lr = 0.05", "lrate = 0.05", "suite.recipe: unknown key(s) ['lrate']"),
-    ("seeds = [0]", "seeds = []", "suite.seeds = []: expected a non-empty list"),
-    ("seeds = [0]", "seeds = [1, 1]", "suite.seeds = [1, 1]"),
-    ('hidden = [8]', 'hidden = [0]', "suite.architecture.hidden = [0]: expected a list of integers ≥ 1"),
-    ('name = "mlp", hidden = [8]', 'name = "resnet", blocks = [0]', "suite.architecture.blocks = [0]"),
-    ('name = "mlp", hidden = [8]', 'name = "transformer"', "unknown architecture 'transformer'; built-ins: resnet, vgg, mlp, vit"),
-    ('name = "mlp", hidden = [8]', 'name = "mlp", width = 8', "unknown key(s) ['width'] for mlp"),
-    ('name = "mlp", hidden = [8]', 'factory = "no_such_module_xyz:net"', "No module named 'no_such_module_xyz'"),
-    ('name = "mlp", hidden = [8]', 'factory = "torch.nn:Linear", quantize = { modules = ["Conv9d"] }',
-     "quantize.modules: unknown module type(s) ['Conv9d']; known:"),
-    ('name = "mlp", hidden = [8]', 'factory = "torch.nn:Linear", quantize = { functions = ["fma"] }',
-     "quantize.functions: unknown function(s) ['fma']; known:"),
-    ('id = "digits-0v1"', 'id = "../up"', "tasks[0].id = '../up': expected a safe file name"),
-    ('source = "digits"', 'source = "mnist"', "tasks[0].source = 'mnist'"),
-    ('source = "digits"', 'source = "digits"\ncolour = true', "tasks[0]: unknown key(s) ['colour']"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("epochs = 1", "epochs = 0", "suite.recipe.epochs = 0: expected an integer ≥ 1"),
+        ("lr = 0.05", "lr = 0", "suite.recipe.lr = 0: expected a number > 0"),
+        ("lr = 0.05", "lrate = 0.05", "suite.recipe: unknown key(s) ['lrate']"),
+        ("seeds = [0]", "seeds = []", "suite.seeds = []: expected a non-empty list"),
+        ("seeds = [0]", "seeds = [1, 1]", "suite.seeds = [1, 1]"),
+        ("hidden = [8]", "hidden = [0]", "suite.architecture.hidden = [0]: expected a list of integers ≥ 1"),
+        ('name = "mlp", hidden = [8]', 'name = "resnet", blocks = [0]', "suite.architecture.blocks = [0]"),
+        (
+            'name = "mlp", hidden = [8]',
+            'name = "transformer"',
+            "unknown architecture 'transformer'; built-ins: resnet, vgg, mlp, vit",
+        ),
+        ('name = "mlp", hidden = [8]', 'name = "mlp", width = 8', "unknown key(s) ['width'] for mlp"),
+        ('name = "mlp", hidden = [8]', 'factory = "no_such_module_xyz:net"', "No module named 'no_such_module_xyz'"),
+        (
+            'name = "mlp", hidden = [8]',
+            'factory = "torch.nn:Linear", quantize = { modules = ["Conv9d"] }',
+            "quantize.modules: unknown module type(s) ['Conv9d']; known:",
+        ),
+        (
+            'name = "mlp", hidden = [8]',
+            'factory = "torch.nn:Linear", quantize = { functions = ["fma"] }',
+            "quantize.functions: unknown function(s) ['fma']; known:",
+        ),
+        ('id = "digits-0v1"', 'id = "../up"', "tasks[0].id = '../up': expected a safe file name"),
+        ('source = "digits"', 'source = "mnist"', "tasks[0].source = 'mnist'"),
+        ('source = "digits"', 'source = "digits"\ncolour = true', "tasks[0]: unknown key(s) ['colour']"),
+    ],
+)
 def test_bad_specs_are_refused_naming_the_key(old: str, new: str, message: str) -> None:
     text = _small(FOUR)
     assert old in text
@@ -213,7 +235,10 @@ def test_column_order_does_not_matter(tmp_path: Path) -> None:
         spec = tmp_path / f"{name}.toml"
         spec.write_text(_small(configs, tasks=MORE_TASKS))
         out = tmp_path / "suites" / name
-        assert main(["generate", str(spec), "--store", str(tmp_path / f"store-{name}"), "--quiet", "--to-suite", str(out)]) == 0
+        assert (
+            main(["generate", str(spec), "--store", str(tmp_path / f"store-{name}"), "--quiet", "--to-suite", str(out)])
+            == 0
+        )
         suites.append(peppp_bench.load("small", data_dir=out))
     a, b = suites
     canonical = sorted(FOUR, key=lambda c: peppp_bench.get_config(c).index)
@@ -225,8 +250,13 @@ def test_column_order_does_not_matter(tmp_path: Path) -> None:
     from peppp_bench.generate.train import train_cell
 
     data = load_data(DataSpec("digits", {"classes": [0, 1]}))
-    alone = train_cell(data, "e5m3-e8m11", Architecture.builtin("mlp", hidden=[8]),
-                       get_recipe("clean", epochs=1, lr=0.05, batch_size=16), seed=0)
+    alone = train_cell(
+        data,
+        "e5m3-e8m11",
+        Architecture.builtin("mlp", hidden=[8]),
+        get_recipe("clean", epochs=1, lr=0.05, batch_size=16),
+        seed=0,
+    )
     assert a.error.loc["digits-0v1", "e5m3-e8m11"] == alone.error
     counts = Architecture.builtin("mlp", hidden=[8]).counts(2, (1, 8, 8))
     for c in FOUR:  # memory keyed by id as well
@@ -234,8 +264,9 @@ def test_column_order_does_not_matter(tmp_path: Path) -> None:
         assert b.memory.loc["digits-0v1", c] == counts.memory_mb(cfg.a.bits, cfg.b.bits)
     import baselines
 
-    ev = peppp_bench.evaluate(baselines.make("ed-mf", rank=1), a, settings=("I",), budgets=(2,), workers=1,
-                              progress=False, isolate=False)
+    ev = peppp_bench.evaluate(
+        baselines.make("ed-mf", rank=1), a, settings=("I",), budgets=(2,), workers=1, progress=False, isolate=False
+    )
     assert len(ev.results) == 2 and (ev.results.status == "ok").all()
 
 
@@ -275,7 +306,18 @@ def _children(pid: int) -> set[int]:
 def test_sigterm_stops_the_workers_and_keeps_the_store(tmp_path: Path, capsys) -> None:
     spec, store = tmp_path / "spec.toml", tmp_path / "store"
     spec.write_text(SPEC.replace("configs_per_unit = 33", "configs_per_unit = 11"))
-    cmd = [sys.executable, "-m", "peppp_bench.cli", "generate", str(spec), "--store", str(store), "--quiet", "--workers", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "peppp_bench.cli",
+        "generate",
+        str(spec),
+        "--store",
+        str(store),
+        "--quiet",
+        "--workers",
+        "2",
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 240
     workers: set[int] = set()
@@ -286,8 +328,9 @@ def test_sigterm_stops_the_workers_and_keeps_the_store(tmp_path: Path, capsys) -
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 130
     time.sleep(0.5)
-    assert workers and not [w for w in workers if Path(f"/proc/{w}").exists()
-                            and "zombie" not in Path(f"/proc/{w}/status").read_text()]
+    assert workers and not [
+        w for w in workers if Path(f"/proc/{w}").exists() and "zombie" not in Path(f"/proc/{w}/status").read_text()
+    ]
     done = _cells(store)
     assert 0 < done < 297
     for cell in store.glob("cells/*/*/*/*.json"):  # every cell whole
@@ -322,7 +365,9 @@ def small_vgg(classes, channels, width=8):
 
 def test_a_factory_in_a_users_file_and_several_architectures(tmp_path: Path, capsys) -> None:
     (tmp_path / "mynets.py").write_text(FACTORY)
-    text = _small(FOUR[:2], tasks=MORE_TASKS).replace('architecture = { name = "mlp", hidden = [8] }', "") + """
+    text = (
+        _small(FOUR[:2], tasks=MORE_TASKS).replace('architecture = { name = "mlp", hidden = [8] }', "")
+        + """
 [architectures.mine]
 factory = "mynets.py:small_vgg"
 args = { width = 4 }
@@ -332,6 +377,7 @@ quantize = { modules = ["Conv2d", "Linear", "BatchNorm2d", "ReLU"] }
 name = "mlp"
 hidden = [8]
 """
+    )
     spec = tmp_path / "spec.toml"
     spec.write_text(text)
     out = tmp_path / "suites" / "small"
@@ -357,8 +403,11 @@ hidden = [8]
 def test_ray_back_end_generates_a_tiny_matrix(tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
     spec = tmp_path / "spec.toml"
-    spec.write_text(SPEC.replace('configurations = "all"', 'configurations = ["e3m1-e6m7", "e5m3-e8m11"]')
-                        .replace("configs_per_unit = 33", "configs_per_unit = 1"))
+    spec.write_text(
+        SPEC.replace('configurations = "all"', 'configurations = ["e3m1-e6m7", "e5m3-e8m11"]').replace(
+            "configs_per_unit = 33", "configs_per_unit = 1"
+        )
+    )
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         assert main(["generate", str(spec), "--store", str(tmp_path / "store"), "--backend", "ray", "--quiet"]) == 0

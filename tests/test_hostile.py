@@ -2,6 +2,7 @@
 
 (Attacks by a method's code at run time are in tests/test_sandbox.py.)
 """
+
 from __future__ import annotations
 
 import copy
@@ -13,8 +14,8 @@ import pytest
 
 import baselines
 import peppp_bench
-from peppp_bench.cli import main
 from peppp_bench.board.leaderboard import make_submission, validate, write_submission
+from peppp_bench.cli import main
 from peppp_bench.suites.suite import SuiteError, read_suite, sha256_file
 from peppp_bench.suites.synthetic import synthetic_suite
 from tests.conftest import USER_METHOD
@@ -24,25 +25,47 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def submission(tiny) -> dict:
-    ev = peppp_bench.evaluate(baselines.make("ed-mf", rank=4), tiny, settings=("I", "II"), budgets=(4, 5), workers=1,
-                              progress=False)
+    ev = peppp_bench.evaluate(
+        baselines.make("ed-mf", rank=4), tiny, settings=("I", "II"), budgets=(4, 5), workers=1, progress=False
+    )
     return make_submission(ev, "ed-mf", authors="tests", description="ED-MF", code="baselines:EDMF")
 
 
 @pytest.mark.parametrize(
     "tamper, reason",
     [
-        (lambda s: s["method"].__setitem__("code", "../../../../tmp/x.py:Evil"), "is not a file of leaderboard/methods/"),
-        (lambda s: s["method"].__setitem__("code", "/etc/passwd:X"), "must be baselines:Class"),
-        (lambda s: s["method"].__setitem__("code", "/abs/leaderboard/methods/x.py:X"), "is not a file of leaderboard/methods/"),
+        (
+            lambda s: s["method"].__setitem__("code", "../../../../tmp/x.py:Evil"),
+            "is not a file of leaderboard/methods/",
+        ),
+        (lambda s: s["method"].__setitem__("code", "/etc/passwd:X"), "must be a registered package:Class"),
+        (
+            lambda s: s["method"].__setitem__("code", "/abs/leaderboard/methods/x.py:X"),
+            "is not a file of leaderboard/methods/",
+        ),
         (lambda s: s["method"].__setitem__("code", "leaderboard/methods/missing.py:X"), "is missing"),
-        (lambda s: s["method"].__setitem__("code", "os:system"), "must be baselines:Class"),
-        (lambda s: s["method"].__setitem__("reference", True), "only the baselines' bounds are"),
-        (lambda s: s["folds"]["rows"][0].__setitem__(5, -0.5), "schema: -0.5 is less than the minimum of 0"),
-        (lambda s: s["folds"]["rows"][0].__setitem__(7, 3.0), "schema: 3.0 is greater than the maximum of 1"),
+        (lambda s: s["method"].__setitem__("code", "os:system"), "is not a registered method"),
+        (lambda s: s["method"].__setitem__("reference", True), "only this package's own bounds are"),
+        (
+            lambda s: s["folds"]["rows"][0].__setitem__(5, -0.5),
+            "rows break the rule 'hyperdiff is null or a number ≥ 0'",
+        ),
+        (
+            lambda s: s["folds"]["rows"][0].__setitem__(7, 3.0),
+            "rows break the rule 'relative_memory is null or a number ≥ 0 and ≤ 1'",
+        ),
         (lambda s: s.__setitem__("rank", 1), "schema: Additional properties are not allowed ('rank'"),
-        (lambda s: s["method"].__setitem__("verified", True), "schema: Additional properties are not allowed ('verified'"),
-        (lambda s: s["folds"]["rows"][0].__setitem__(9, "great"), "schema: 'great' is not one of"),
+        (
+            lambda s: s["method"].__setitem__("verified", True),
+            "schema: Additional properties are not allowed ('verified'",
+        ),
+        (lambda s: s["folds"]["rows"][0].__setitem__(1, True), "rows break the rule 'seed is an integer'"),
+        (lambda s: s["folds"]["rows"][0].__setitem__(4, "0.1"), "rows break the rule 'convergence is null or a number"),
+        (lambda s: s["folds"]["rows"][0].append(1), "every row has 11 values"),
+        (
+            lambda s: s["folds"]["rows"][0].__setitem__(9, "great"),
+            "rows break the rule 'status is ok, failed or skipped'",
+        ),
     ],
 )
 def test_tampered_submissions_are_refused(submission, tiny, tamper, reason: str) -> None:
@@ -66,19 +89,35 @@ def _board(tmp_path: Path) -> tuple[Path, Path]:
     board = tmp_path / "repo" / "leaderboard"
     method = tmp_path / "cheap.py"
     method.write_text(USER_METHOD)
-    common = ["--suite", "tiny", "--data-dir", str(data), "--board", str(board), "--budgets", "5-15", "--workers", "1", "--quiet"]
+    common = [
+        "--suite",
+        "tiny",
+        "--data-dir",
+        str(data),
+        "--board",
+        str(board),
+        "--budgets",
+        "5-15",
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     assert main(["submit", f"{method}:CheapMean", "--name", "cheap-mean", *common]) == 0
     assert main(["submit", "ed-mf", *common]) == 0
     return board, data
 
 
+@pytest.mark.slow
 def test_escaping_code_is_never_run_and_each_bad_file_is_reported(tmp_path: Path, capsys) -> None:
     board, data = _board(tmp_path)
     marker = tmp_path / "evil-ran"
     evil = tmp_path / "evil.py"
     evil.write_text(f"open({str(marker)!r}, 'w').close()\n" + USER_METHOD)
     good = json.loads((board / "submissions" / "tiny--cheap-mean.json").read_text())
-    escaping = {**good, "method": {**good["method"], "name": "evil", "code": "../../../../" + str(evil)[1:] + ":CheapMean"}}
+    escaping = {
+        **good,
+        "method": {**good["method"], "name": "evil", "code": "../../../../" + str(evil)[1:] + ":CheapMean"},
+    }
     (board / "submissions" / "tiny--evil.json").write_text(json.dumps(escaping))
     (board / "submissions" / "tiny--twin.json").write_text(json.dumps(good))  # a second file for the same method
     (board / "submissions" / "tiny--broken.json").write_text("{not json")
@@ -89,50 +128,183 @@ def test_escaping_code_is_never_run_and_each_bad_file_is_reported(tmp_path: Path
     assert "tiny--broken.json: INVALID" in out and "not valid JSON" in out
     assert "tiny--cheap-mean.json: valid, verified" in out and "tiny--ed-mf.json: valid, verified" in out
     # a later submit still works beside the broken file
-    assert main(["submit", "qr-mf", "--suite", "tiny", "--data-dir", str(data), "--board", str(board), "--budgets", "5-15",
-                 "--workers", "1", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "submit",
+                "qr-mf",
+                "--suite",
+                "tiny",
+                "--data-dir",
+                str(data),
+                "--board",
+                str(board),
+                "--budgets",
+                "5-15",
+                "--workers",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert main(["leaderboard", "build", "--board", str(board), "--data-dir", str(data)]) == 0
     readme = (board / "README.md").read_text()
     assert "| evil |" not in readme and "| twin" not in readme and "| cheap-mean | ✓" in readme
 
 
-def test_a_forged_verification_mark_counts_for_nothing(tmp_path: Path) -> None:
+def _git(repo: Path, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True, capture_output=True
+    )
+
+
+@pytest.mark.slow
+def test_a_forged_verification_mark_is_re_run_and_caught(tmp_path: Path, capsys) -> None:
+    """A forger edits the folds and writes a mark with every right hash: a mark is never trusted because it
+    matches, so validation against the commit before the edit re-runs the submission and catches it."""
+    from peppp_bench.board.leaderboard import _summary_of
+    from peppp_bench.board.verify import harness_fingerprint, key_of, read_marks, write_marks
+
     board, data = _board(tmp_path)
+    repo = board.parent
     path = board / "submissions" / "tiny--cheap-mean.json"
     assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data)]) == 0
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "board")
     sub = json.loads(path.read_text())
     for row in sub["folds"]["rows"]:
         row[5] = 0.0  # made-up HyperDiff
-    path.write_text(json.dumps(sub))
-    from peppp_bench.board.leaderboard import _summary_of
-
     sub["summary"] = _summary_of(sub)
     write_submission(sub, board / "submissions")  # valid on its face: summary recomputed
     assert main(["leaderboard", "build", "--board", str(board), "--data-dir", str(data)]) == 0
     assert "| cheap-mean | – |" in (board / "README.md").read_text()  # the old mark is bound to the old file
-    record = json.loads((board / "verification.json").read_text())
-    record["tiny--cheap-mean.json"]["submission_sha256"] = sha256_file(path)  # a forger updates the hash too:
-    (board / "verification.json").write_text(json.dumps(record))
-    # only re-running catches that, and CI re-runs every submission and diffs verification.json (.ci/run)
-    assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data)]) == 1
-    assert not json.loads((board / "verification.json").read_text()).get("tiny--cheap-mean.json", {}).get("verified")
+    marks = read_marks(board)  # the forger rewrites the mark with every right hash
+    key = key_of(path, sub, repo, peppp_bench.load("tiny", data_dir=data).data_sha256, harness_fingerprint())
+    marks["tiny--cheap-mean.json"] = {**key.as_dict(), "verified": True}
+    write_marks(board, marks)
+    assert main(["leaderboard", "build", "--board", str(board), "--data-dir", str(data)]) == 0
+    assert "| cheap-mean | ✓ |" in (board / "README.md").read_text()  # a matching mark alone looks verified...
+    capsys.readouterr()
+    assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data), "--since", "HEAD"]) == 1
+    out = capsys.readouterr().out  # ...so CI re-runs what changed since the commit it compares against
+    assert "tiny--cheap-mean.json: INVALID" in out and "does not reproduce" in out
+    assert "tiny--ed-mf.json: valid, verified (mark fresh)" in out  # unchanged: not re-run
+    assert read_marks(board)["tiny--cheap-mean.json"]["verified"] is False
+    assert main(["leaderboard", "build", "--board", str(board), "--data-dir", str(data)]) == 0
+    assert "| cheap-mean | ✗ |" in (board / "README.md").read_text()
+
+
+@pytest.mark.slow
+def test_validation_re_runs_only_stale_or_missing_marks(tmp_path: Path, capsys) -> None:
+    board, data = _board(tmp_path)
+    assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data)]) == 0
+    marks = json.loads((board / "verification.json").read_text())
+    assert set(marks) == {"tiny--cheap-mean.json", "tiny--ed-mf.json"} and all(m["verified"] for m in marks.values())
+    capsys.readouterr()
+    assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("(mark fresh)") == 2 and "re-run" not in out
+    method = board / "methods" / "cheap-mean.py"
+    method.write_text(method.read_text() + "\n# a comment changes nothing that runs\n")
+    assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data)]) == 0
+    assert capsys.readouterr().out.count("(mark fresh)") == 2
+    method.write_text(
+        method.read_text().replace("np.full(len(task.valid), ", "np.full(len(task.valid), 1.0 * ")
+    )  # runs differently, same results
+    assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "tiny--cheap-mean.json: valid, verified (re-run: stale mark (method code changed))" in out
+    assert "tiny--ed-mf.json: valid, verified (mark fresh)" in out
+    assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data), "--sample", "1"]) == 0
+    assert capsys.readouterr().out.count("(re-run: rotating sample)") == 1
+    assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data), "--all"]) == 0
+    assert capsys.readouterr().out.count("(re-run: --all)") == 2
+    assert (
+        main(
+            [
+                "leaderboard",
+                "validate",
+                str(board / "submissions" / "tiny--ed-mf.json"),
+                "--board",
+                str(board),
+                "--data-dir",
+                str(data),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "tiny--ed-mf.json: valid, verified (re-run: --all)" in out and "cheap-mean" not in out.split("valid, 0")[0]
+    assert set(json.loads((board / "verification.json").read_text())) == set(marks)  # the other mark is kept
+
+
+def test_a_board_without_a_suite_reports_it_as_not_checked(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("PEPPP_BENCH_OFFLINE", "1")  # `paper` is neither built nor downloadable here
+    board, data = _board(tmp_path)
+    other = json.loads((board / "submissions" / "tiny--ed-mf.json").read_text())
+    other["suite"]["name"] = "paper"
+    (board / "submissions" / "paper--ed-mf.json").write_text(json.dumps(other))
+    assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data), "--no-rerun"]) == 0
+    captured = capsys.readouterr()
+    assert "paper--ed-mf.json: not checked" in captured.out and "2 valid, 0 invalid, 1 not checked" in captured.out
+    assert "suite 'paper' is not available here" in captured.err
+    assert (
+        main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data), "--no-rerun", "--strict"]) == 1
+    )
+    assert main(["leaderboard", "build", "--board", str(board), "--data-dir", str(data)]) == 0
+    assert "| ed-mf |" in (board / "README.md").read_text()
 
 
 def test_non_standard_submissions_are_listed_apart(tmp_path: Path, capsys) -> None:
     board, data = _board(tmp_path)
-    assert main(["submit", "random-mf", "--suite", "tiny", "--data-dir", str(data), "--board", str(board), "--budgets", "5",
-                 "--workers", "1", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "submit",
+                "random-mf",
+                "--suite",
+                "tiny",
+                "--data-dir",
+                str(data),
+                "--board",
+                str(board),
+                "--budgets",
+                "5",
+                "--workers",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert main(["leaderboard", "build", "--board", str(board), "--data-dir", str(data)]) == 0
     assert "not ranked (not on the standard protocol" in capsys.readouterr().out
     readme = (board / "README.md").read_text()
     assert "| random-mf |" not in readme and "`tiny--random-mf.json`" in readme
 
 
+@pytest.mark.slow
 def test_submit_never_overwrites_or_escapes_without_being_asked(tmp_path: Path, capsys) -> None:
     board, data = _board(tmp_path)
     path = board / "submissions" / "tiny--ed-mf.json"
     before = path.read_bytes()
-    common = ["--suite", "tiny", "--data-dir", str(data), "--board", str(board), "--budgets", "5-15", "--workers", "1", "--quiet"]
+    common = [
+        "--suite",
+        "tiny",
+        "--data-dir",
+        str(data),
+        "--board",
+        str(board),
+        "--budgets",
+        "5-15",
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     assert main(["submit", "qr-mf", "--name", "ed-mf", *common]) == 2
     assert "exists: pass --replace" in capsys.readouterr().err and path.read_bytes() == before
     assert main(["submit", "qr-mf", "--name", "../../x", *common]) == 2
@@ -140,7 +312,9 @@ def test_submit_never_overwrites_or_escapes_without_being_asked(tmp_path: Path, 
     assert main(["submit", "ed-mf", "--replace", *common]) == 0
 
 
-def test_build_and_generate_refuse_to_replace_a_folder_that_is_not_a_suite(upstream: Path, tmp_path: Path, capsys) -> None:
+def test_build_and_generate_refuse_to_replace_a_folder_that_is_not_a_suite(
+    upstream: Path, tmp_path: Path, capsys
+) -> None:
     notes = tmp_path / "mine"
     (notes / "another-suite").mkdir(parents=True)
     (notes / "notes.txt").write_text("keep me")
@@ -179,10 +353,16 @@ def _resealed(folder: Path, name: str, content: bytes) -> None:
         ("cells.parquet", lambda f: (f / "cells.parquet").read_bytes()[:500], "cells.parquet is malformed"),
         ("metadata.json", lambda f: b"{not json", "metadata.json is malformed"),
         ("datasets.parquet", lambda f: _parquet(pd.DataFrame({"x": [1]})), "datasets.parquet lacks columns"),
-        ("metadata.json", lambda f: _edited(f, lambda m: m["normalizers"].__setitem__("max_memory_mb", 1.0)),
-         "do not match the fingerprint"),
-        ("metadata.json", lambda f: _edited(f, lambda m: m["normalizers"].__setitem__("cap_rule", "row-median")),
-         "do not match the fingerprint"),
+        (
+            "metadata.json",
+            lambda f: _edited(f, lambda m: m["normalizers"].__setitem__("max_memory_mb", 1.0)),
+            "do not match the fingerprint",
+        ),
+        (
+            "metadata.json",
+            lambda f: _edited(f, lambda m: m["normalizers"].__setitem__("cap_rule", "row-median")),
+            "do not match the fingerprint",
+        ),
         ("metadata.json", lambda f: _edited(f, lambda m: m.pop("normalizers")), "metadata.json lacks"),
     ],
 )

@@ -1,4 +1,5 @@
 """Publish → load round trips through a loopback Hub; cache, offline and corruption behaviour."""
+
 from __future__ import annotations
 
 import shutil
@@ -18,9 +19,14 @@ def _repo() -> str:
     return f"test-org/peppp-{uuid.uuid4().hex[:8]}"
 
 
-def test_publish_then_load_by_tag_and_by_sha_then_offline(suites_dir: Path, hub_url: str, tmp_path: Path, capsys) -> None:
+def test_publish_then_load_by_tag_and_by_sha_then_offline(
+    suites_dir: Path, hub_url: str, tmp_path: Path, capsys
+) -> None:
     repo = _repo()
-    assert main(["publish", str(suites_dir / "paper"), "--repo-id", repo, "--tag", "paper-v1.1.0", "--endpoint", hub_url]) == 0
+    assert (
+        main(["publish", str(suites_dir / "paper"), "--repo-id", repo, "--tag", "paper-v1.1.0", "--endpoint", hub_url])
+        == 0
+    )
     sha = capsys.readouterr().out.split("at commit ")[1].split()[0]
     cache = str(tmp_path / "cache")
     by_tag = peppp_bench.load("paper", repo_id=repo, endpoint=hub_url, cache_dir=cache)  # default pin is the tag
@@ -95,7 +101,9 @@ def test_loading_and_evaluating_never_import_torch(suites_dir: Path) -> None:
     import subprocess
     import sys
 
-    code = ("import sys, peppp_bench, baselines; b = peppp_bench.load('paper', data_dir=sys.argv[1]); "
-            "peppp_bench.evaluate(baselines.make('ed-mf'), b, settings=('I',), budgets=(5,), workers=1, progress=False); "
-            "assert 'torch' not in sys.modules, 'torch was imported'")
+    code = (
+        "import sys, peppp_bench, baselines; b = peppp_bench.load('paper', data_dir=sys.argv[1]); "
+        "peppp_bench.evaluate(baselines.make('ed-mf'), b, settings=('I',), budgets=(5,), workers=1, progress=False); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
     subprocess.run([sys.executable, "-c", code, str(suites_dir)], check=True)

@@ -1,4 +1,5 @@
 """Submissions, validation of tampered files, the end-to-end submit path, and the built board."""
+
 from __future__ import annotations
 
 import copy
@@ -11,9 +12,9 @@ import pytest
 
 import baselines
 import peppp_bench
-from tests.conftest import USER_METHOD
-from peppp_bench.cli import main
 from peppp_bench.board.leaderboard import make_submission, validate, write_submission
+from peppp_bench.cli import main
+from tests.conftest import USER_METHOD
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,8 +51,6 @@ def test_tampered_submissions_are_caught(submission, tiny, tamper, reason: str) 
     assert any(reason in p for p in problems), problems
 
 
-
-
 def _board_with_user_method(tmp_path: Path) -> tuple[Path, Path]:
     from peppp_bench.suites.synthetic import synthetic_suite
 
@@ -61,13 +60,26 @@ def _board_with_user_method(tmp_path: Path) -> tuple[Path, Path]:
     outside = tmp_path / "elsewhere" / "cheap.py"
     outside.parent.mkdir(parents=True)
     outside.write_text(USER_METHOD)
-    common = ["--suite", "tiny", "--data-dir", str(data), "--board", str(board), "--budgets", "5-15", "--workers", "1", "--quiet"]
+    common = [
+        "--suite",
+        "tiny",
+        "--data-dir",
+        str(data),
+        "--board",
+        str(board),
+        "--budgets",
+        "5-15",
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     assert main(["submit", f"{outside}:CheapMean", "--smoke", *common]) == 0
     assert main(["submit", f"{outside}:CheapMean", "--name", "cheap-mean", "--authors", "A. Researcher", *common]) == 0
     assert main(["submit", "ed-mf", *common]) == 0
     return board, data
 
 
+@pytest.mark.slow
 def test_submit_validate_build_end_to_end(tmp_path: Path, capsys) -> None:
     board, data = _board_with_user_method(tmp_path)
     assert (board / "methods" / "cheap-mean.py").read_text() == USER_METHOD  # the code travels with the board
@@ -99,6 +111,7 @@ def test_invalid_submissions_are_listed_and_left_off(tmp_path: Path, capsys) -> 
     assert "cheap-mean" not in (board / "README.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_method_that_does_not_reproduce_is_not_verified(tmp_path: Path, capsys) -> None:
     board, data = _board_with_user_method(tmp_path)
     code = board / "methods" / "cheap-mean.py"
@@ -138,8 +151,17 @@ def test_index_html_in_headless_chromium(tmp_path: Path) -> None:
     main(["leaderboard", "build", "--board", str(board), "--data-dir", str(data)])
     options = webdriver.ChromeOptions()
     options.binary_location = _chromium()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(shutil.which("chromedriver")))

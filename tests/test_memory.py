@@ -1,9 +1,10 @@
 """The memory model (spec §3) against every entry of the released memory matrix."""
+
 import numpy as np
 import pytest
 
-from peppp_bench.suites.build import model_memory
 from peppp_bench.memory import count_network, resnet18_counts
+from peppp_bench.suites.build import model_memory
 
 torch = pytest.importorskip("torch")
 
@@ -47,10 +48,15 @@ def test_vgg_count_by_hand() -> None:
     from peppp_bench.generate.architectures import Architecture
 
     k, c1, c2, C = 1, 4, 6, 3  # 8×8 input → 4×4 → 2×2
-    per_image = (64 * k  # input (B)
-                 + 5 * 64 * c1 + 16 * c1  # conv, A, BN, ReLU, A at 8×8; max pool to 4×4
-                 + 5 * 16 * c2 + 4 * c2  # the same at 4×4; pool to 2×2
-                 + 2 * c2 + 3 * C)  # global pool, A; head, A, logits (B)
+    per_image = (
+        64 * k  # input (B)
+        + 5 * 64 * c1
+        + 16 * c1  # conv, A, BN, ReLU, A at 8×8; max pool to 4×4
+        + 5 * 16 * c2
+        + 4 * c2  # the same at 4×4; pool to 2×2
+        + 2 * c2
+        + 3 * C
+    )  # global pool, A; head, A, logits (B)
     params = 9 * k * c1 + 2 * c1 + 9 * c1 * c2 + 2 * c2 + c2 * C + C
     counts = Architecture.builtin("vgg", channels=[c1, c2], layers=1).counts(C, (k, 8, 8), batch=B)
     assert counts.activations == B * per_image and counts.params == params
@@ -70,18 +76,47 @@ def test_vit_count_by_hand() -> None:
     from peppp_bench.generate.architectures import Architecture
 
     k, d, heads, r, C, T = 1, 8, 2, 2, 3, 4  # 8×8 images in 4×4 patches: 4 tokens
-    per_image = (64 * k  # input (B)
-                 + T * d * (3  # patch embedding, A; + position, A
-                            + 2 + 6 + 3 + 1  # LN, A; qkv, A (3d wide); weighted values A, projection, A; + x, A
-                            + 2 + 4 * r + 2 + 1  # LN, A; fc1, A, GELU, A (rd wide); fc2, A; + x, A
-                            + 2)  # final LN, A
-                 + 3 * heads * T * T  # scores A, softmax, A
-                 + d + 3 * C)  # mean over tokens A; head, A, logits (B)
-    params = (16 * k * d + d + T * d  # patch embedding, position
-              + 2 * d + 3 * d * d + 3 * d + d * d + d  # LN, qkv, projection
-              + 2 * d + d * r * d + r * d + r * d * d + d  # LN, fc1, fc2
-              + 2 * d + d * C + C)  # final LN, head
-    counts = Architecture.builtin("vit", patch=4, dim=d, depth=1, heads=heads, mlp_ratio=r).counts(C, (k, 8, 8), batch=B)
+    per_image = (
+        64 * k  # input (B)
+        + T
+        * d
+        * (
+            3  # patch embedding, A; + position, A
+            + 2
+            + 6
+            + 3
+            + 1  # LN, A; qkv, A (3d wide); weighted values A, projection, A; + x, A
+            + 2
+            + 4 * r
+            + 2
+            + 1  # LN, A; fc1, A, GELU, A (rd wide); fc2, A; + x, A
+            + 2
+        )  # final LN, A
+        + 3 * heads * T * T  # scores A, softmax, A
+        + d
+        + 3 * C
+    )  # mean over tokens A; head, A, logits (B)
+    params = (
+        16 * k * d
+        + d
+        + T * d  # patch embedding, position
+        + 2 * d
+        + 3 * d * d
+        + 3 * d
+        + d * d
+        + d  # LN, qkv, projection
+        + 2 * d
+        + d * r * d
+        + r * d
+        + r * d * d
+        + d  # LN, fc1, fc2
+        + 2 * d
+        + d * C
+        + C
+    )  # final LN, head
+    counts = Architecture.builtin("vit", patch=4, dim=d, depth=1, heads=heads, mlp_ratio=r).counts(
+        C, (k, 8, 8), batch=B
+    )
     assert counts.activations == B * per_image and counts.params == params
 
 
@@ -106,10 +141,13 @@ def test_a_user_network_is_counted_with_its_hook_sites() -> None:
 
     arch = Architecture.from_factory(Residual, functions=["add"])
     counts = arch.counts(3, (2, 4, 4), batch=B)
-    per_image = (32  # input (B)
-                 + 2 * 64 * 3  # conv, BN, ReLU: each output and its Format A copy
-                 + 64  # the add's Format A copy (the add itself is not a module call)
-                 + 2 * 3 + 3)  # head and its copy; logits (B)
+    per_image = (
+        32  # input (B)
+        + 2 * 64 * 3  # conv, BN, ReLU: each output and its Format A copy
+        + 64  # the add's Format A copy (the add itself is not a module call)
+        + 2 * 3
+        + 3
+    )  # head and its copy; logits (B)
     assert counts.activations == B * per_image
     assert arch.unquantized(3, (2, 4, 4)) == {}
     assert Architecture.from_factory(Residual).unquantized(3, (2, 4, 4)) == {"add": 1}

@@ -1,4 +1,5 @@
 """The bundled `mini` suite: structure, regeneration of committed cells and replicates, and an offline install."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,6 @@ import numpy as np
 import pytest
 
 import peppp_bench
-
 from tests.conftest import retrain_unit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +37,7 @@ def test_mini_is_a_real_non_degenerate_suite(mini) -> None:
     assert mini.data_sha256 == peppp_bench.load("mini", data_dir=ROOT / "peppp_bench" / "data").data_sha256
 
 
+@pytest.mark.slow
 def test_regenerated_cells_equal_the_committed_ones(mini) -> None:
     """Two randomly chosen units (33 cells each) of the cheapest tasks, retrained exactly as generated."""
     cheap = ["digits-0v1", "digits-5v6", "photo-documents-g8", "lfw-8", "lfw-12"]  # in the spec's order
@@ -54,7 +55,11 @@ def test_mini_has_seed_replicates_and_a_noise_floor(mini) -> None:
     assert reps is not None and set(reps.seed) == {1, 2} and mini.cap_rule == "row-median"
     assert reps.drop_duplicates(["dataset_id", "config_id"]).shape[0] >= 0.05 * mini.E.size
     s = mini.metadata["structure"]
-    assert s["noise_fully_replicated_datasets"] == 3 and s["noise_floor_hyperdiff"] > 0 and s["noise_seed_std_of_error"] > 0
+    assert (
+        s["noise_fully_replicated_datasets"] == 3
+        and s["noise_floor_hyperdiff"] > 0
+        and s["noise_seed_std_of_error"] > 0
+    )
     committed = reps.set_index(["dataset_id", "config_id", "seed"]).error
     for cell in retrain_unit(ROOT / "datasets" / "mini" / "replicates-tasks.toml", "lfw-8", 1):
         assert cell.error == committed[("lfw-8", cell.config_id, 1)], cell.config_id
@@ -64,22 +69,40 @@ def test_installed_package_loads_mini_offline_without_a_checkout(tmp_path: Path)
     """Build a wheel, install it into a fresh virtual environment, load `mini` from another folder with
     the Hub switched off. Dependencies come from this environment's site-packages (no downloads)."""
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(ROOT)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    site = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     wheel = next(wheels.glob("peppp_bench-*.whl"))
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", site, str(wheel)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", site, str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": sysconfig.get_paths()["purelib"], "PEPPP_BENCH_CACHE": str(tmp_path / "c")}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": sysconfig.get_paths()["purelib"],
+        "PEPPP_BENCH_CACHE": str(tmp_path / "c"),
+    }
     env.pop("PEPPP_BENCH_DATA_DIR", None)
-    code = ("import json, peppp_bench; b = peppp_bench.load('mini'); "
-            "print(json.dumps([peppp_bench.__file__, b.E.shape[0], b.data_sha256]))")
-    out = subprocess.run([str(venv / "bin" / "python"), "-c", code], cwd=elsewhere, env=env, check=True,
-                         capture_output=True, text=True).stdout
+    code = (
+        "import json, peppp_bench; b = peppp_bench.load('mini'); "
+        "print(json.dumps([peppp_bench.__file__, b.E.shape[0], b.data_sha256]))"
+    )
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code], cwd=elsewhere, env=env, check=True, capture_output=True, text=True
+    ).stdout
     path, rows, sha = json.loads(out)
     assert path.startswith(site) and rows >= 40 and sha == peppp_bench.load("mini").data_sha256

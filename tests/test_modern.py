@@ -1,5 +1,6 @@
 """Modern configurations: the table, names refused with the known ones, memory priced per role, and
 training side by side equal to training alone."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,7 +8,14 @@ import pytest
 from peppp_bench.configs import get_config
 from peppp_bench.memory import NetworkCounts
 from peppp_bench.modern import (
-    MODERN, MODERN_IDS, ROLES, ModernConfiguration, TensorFormat, configuration_table, get_modern, modern_table,
+    MODERN,
+    MODERN_IDS,
+    ROLES,
+    ModernConfiguration,
+    TensorFormat,
+    configuration_table,
+    get_modern,
+    modern_table,
 )
 
 
@@ -16,9 +24,18 @@ def test_the_table_spans_todays_formats() -> None:
     table = modern_table()
     assert list(table.config_id) == list(MODERN_IDS)
     used = {(f.format, f.scaling) for c in MODERN for _, f in c.roles}
-    for needed in [("fp32", "none"), ("bf16", "none"), ("fp8_e4m3", "current"), ("fp8_e5m2", "delayed"),
-                   ("fp8_e4m3", "mx"), ("fp6_e3m2", "mx"), ("fp6_e2m3", "mx"), ("fp4_e2m1", "mx"),
-                   ("fp4_e2m1", "nvfp4"), ("int8", "mx")]:
+    for needed in [
+        ("fp32", "none"),
+        ("bf16", "none"),
+        ("fp8_e4m3", "current"),
+        ("fp8_e5m2", "delayed"),
+        ("fp8_e4m3", "mx"),
+        ("fp6_e3m2", "mx"),
+        ("fp6_e2m3", "mx"),
+        ("fp4_e2m1", "mx"),
+        ("fp4_e2m1", "nvfp4"),
+        ("int8", "mx"),
+    ]:
         assert needed in used, needed
     assert {c["optimizer"].format for c in MODERN} == {"fp32", "bf16"}
     assert {f.block for c in MODERN for _, f in c.roles if f.scaling == "mx"} == {16, 32, 128}
@@ -38,9 +55,12 @@ def test_unknown_names_are_refused_with_the_known_ones() -> None:
         TensorFormat("fp8_e3m4")
     with pytest.raises(KeyError, match="unknown scaling 'row'; known: none, current"):
         TensorFormat("fp8_e4m3", "row")
-    with pytest.raises(KeyError, match=r"unknown role\(s\) \['activation'\], missing \['activations'\]; roles: weights"):
-        ModernConfiguration.of("x", {**{r: TensorFormat("bf16") for r in ROLES if r != "activations"},
-                                     "activation": TensorFormat("bf16")})
+    with pytest.raises(
+        KeyError, match=r"unknown role\(s\) \['activation'\], missing \['activations'\]; roles: weights"
+    ):
+        ModernConfiguration.of(
+            "x", {**{r: TensorFormat("bf16") for r in ROLES if r != "activations"}, "activation": TensorFormat("bf16")}
+        )
     with pytest.raises(KeyError, match="or a modern configuration: fp32, bf16"):
         configuration_table(["fp9"])
     with pytest.raises(ValueError, match="paper configurations or modern ones"):
@@ -71,8 +91,16 @@ def test_modern_units_train_side_by_side_like_alone() -> None:
 
     data = load_data(DataSpec("digits", {"classes": [3, 8]}))
     recipe = get_recipe("clean", epochs=4, lr=0.05, augment=False)
-    arch = Architecture.builtin("mlp", hidden=[16])  # batched matmuls: bit for bit (a grouped conv may sum in another order)
-    ids = ["mxfp4-sr-b32-opt-fp32", "fp8-delayed-e4m3-e5m2-opt-fp32", "nvfp4-sr-opt-fp32", "bf16", "fp8-current-e4m3-opt-fp32"]
+    arch = Architecture.builtin(
+        "mlp", hidden=[16]
+    )  # batched matmuls: bit for bit (a grouped conv may sum in another order)
+    ids = [
+        "mxfp4-sr-b32-opt-fp32",
+        "fp8-delayed-e4m3-e5m2-opt-fp32",
+        "nvfp4-sr-opt-fp32",
+        "bf16",
+        "fp8-current-e4m3-opt-fp32",
+    ]
     together = [r.error for r in train_cells(data, ids, arch, recipe, seed=0)]
     alone = [train_cell(data, c, arch, recipe, seed=0).error for c in ids]
     assert together == alone and len(set(together)) > 1

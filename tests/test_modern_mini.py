@@ -1,5 +1,6 @@
 """The bundled `modern-mini` suite: today's formats on the mini tasks, its structure, regeneration of
 committed cells and replicates."""
+
 from __future__ import annotations
 
 import os
@@ -36,6 +37,7 @@ def test_modern_mini_is_the_mini_tasks_in_every_modern_configuration(modern) -> 
     assert (modern.memory["mxfp4-b32-opt-fp32"] < modern.memory["mxfp8-b32-opt-fp32"]).all()
 
 
+@pytest.mark.slow
 def test_regenerated_cells_equal_the_committed_ones(modern) -> None:
     """One randomly chosen unit (all 33 configurations) of a cheap task, retrained exactly as generated. These
     tasks were trained by the first commit that trained cells of this suite (2dc25f2, see the provenance's
@@ -46,11 +48,16 @@ def test_regenerated_cells_equal_the_committed_ones(modern) -> None:
         assert cell.error == modern.error.loc[task, cell.config_id], (task, cell.config_id)
 
 
+@pytest.mark.slow
 def test_modern_mini_has_seed_replicates_and_a_noise_floor(modern) -> None:
     reps = modern.replicates
     assert reps is not None and set(reps.seed) == {1, 2}
     s = modern.metadata["structure"]
-    assert s["noise_fully_replicated_datasets"] == 3 and s["noise_floor_hyperdiff"] > 0 and s["noise_seed_std_of_error"] > 0
+    assert (
+        s["noise_fully_replicated_datasets"] == 3
+        and s["noise_floor_hyperdiff"] > 0
+        and s["noise_seed_std_of_error"] > 0
+    )
     committed = reps.set_index(["dataset_id", "config_id", "seed"]).error
     for cell in retrain_unit(SPECS / "replicates-tasks.toml", "lfw-8", 2):
         assert cell.error == committed[("lfw-8", cell.config_id, 2)], cell.config_id

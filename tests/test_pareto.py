@@ -1,4 +1,5 @@
 """Frontier and hypervolume properties (hypothesis), and the metrics on hand-made cases."""
+
 from __future__ import annotations
 
 import numpy as np

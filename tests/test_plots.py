@@ -1,4 +1,5 @@
 """Figures of a suite's data and of the study: written as PNG and SVG, computed from the suite."""
+
 from __future__ import annotations
 
 from pathlib import Path

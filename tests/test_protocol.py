@@ -1,8 +1,9 @@
 """The method API and the harness's rules: broken methods fail their folds with the right reason."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -93,8 +94,13 @@ class PeeksByCopying(PeeksByLoading):
     def predict(self, task: Task, measured: Sequence[Measurement]) -> np.ndarray:
         cells = pd.read_parquet(Path(self.data_dir) / "tiny" / "cells.parquet")
         E = cells.error.to_numpy().reshape(-1, 99)
-        row = next(i for i in range(len(E)) if np.allclose(np.delete(E, i, 0)[~np.isnan(task.train_error)],
-                                                          task.train_error[~np.isnan(task.train_error)]))
+        row = next(
+            i
+            for i in range(len(E))
+            if np.allclose(
+                np.delete(E, i, 0)[~np.isnan(task.train_error)], task.train_error[~np.isnan(task.train_error)]
+            )
+        )
         return E[row][task.valid]
 
 
@@ -106,10 +112,26 @@ def test_broken_methods_fail_with_reasons_and_nothing_else(tiny, tmp_path: Path,
     from tests.conftest import make_tiny_suite
 
     make_tiny_suite(tmp_path / "tiny")
-    methods = [Cheapest(), OverBudget(), Invalid(), NaNs(), WrongShape(), Raises(), PeeksByLoading(data_dir),
-               PeeksByCopying(data_dir)]
-    ev = evaluate(methods, tiny, settings=("I", "II", "III"), budgets=(3, 4), workers=1, progress=False,
-                  isolate=isolate, protect=[data_dir])
+    methods = [
+        Cheapest(),
+        OverBudget(),
+        Invalid(),
+        NaNs(),
+        WrongShape(),
+        Raises(),
+        PeeksByLoading(data_dir),
+        PeeksByCopying(data_dir),
+    ]
+    ev = evaluate(
+        methods,
+        tiny,
+        settings=("I", "II", "III"),
+        budgets=(3, 4),
+        workers=1,
+        progress=False,
+        isolate=isolate,
+        protect=[data_dir],
+    )
     r = ev.results
     assert len(r) == len(methods) * 3 * 12 * 2
     by = r.groupby("method")
@@ -120,9 +142,11 @@ def test_broken_methods_fail_with_reasons_and_nothing_else(tiny, tmp_path: Path,
         "nans": "protocol violation: .* predictions are NaN or infinite",
         "wrong-shape": r"protocol violation: predictions have shape \(3,\)",
         "raises": r"RuntimeError: my bug \(at test_protocol.py:\d+\)",
-        "peeks-load": "PermissionError: sandbox: a method may not load" if isolate
+        "peeks-load": "PermissionError: sandbox: a method may not load"
+        if isolate
         else "protocol violation: peeking: a method loaded suite 'tiny'",
-        "peeks-copy": "ImportError: Unable to find a usable engine" if isolate  # pyarrow.parquet may not be imported
+        "peeks-copy": "ImportError: Unable to find a usable engine"
+        if isolate  # pyarrow.parquet may not be imported
         else "protocol violation: peeking: predictions equal the held-out errors",
     }
     for name, pattern in expected.items():
@@ -140,8 +164,15 @@ def test_a_fold_sees_only_meta_training_rows(tiny) -> None:
         name = "spy"
 
         def select(self, task: Task, oracle: Oracle) -> None:
-            seen.append((task.setting, task.train_error.shape, task.train_error.flags.writeable,
-                         np.isnan(task.train_error).mean(), task.reference_error))
+            seen.append(
+                (
+                    task.setting,
+                    task.train_error.shape,
+                    task.train_error.flags.writeable,
+                    np.isnan(task.train_error).mean(),
+                    task.reference_error,
+                )
+            )
             super().select(task, oracle)
 
     evaluate(Spy(), tiny, settings=("I", "III"), budgets=(5,), workers=1, progress=False, isolate=False)
@@ -179,6 +210,7 @@ def test_oracle_rules_directly() -> None:
     assert [m.config for m in o.measured] == [3, 4] and len(o.violations) == 3
 
 
+@pytest.mark.slow
 def test_results_identical_whatever_the_number_of_workers(tiny) -> None:
     import baselines
 
@@ -198,8 +230,6 @@ def test_unknown_setting_and_bad_budgets(tiny) -> None:
         evaluate([object()], tiny, progress=False)
 
 
-
-
 def test_cli_evaluates_a_method_from_a_file(tmp_path: Path, capsys) -> None:
     from tests.conftest import make_tiny_suite
 
@@ -207,8 +237,25 @@ def test_cli_evaluates_a_method_from_a_file(tmp_path: Path, capsys) -> None:
     method_file = tmp_path / "my_method.py"
     method_file.write_text(USER_METHOD)
     out = tmp_path / "res.parquet"
-    code = main(["evaluate", f"{method_file}:CheapMean", "--suite", "tiny", "--data-dir", str(tmp_path / "data"),
-                 "--settings", "I,IV", "--budgets", "3-5", "--workers", "2", "--out", str(out), "--quiet"])
+    code = main(
+        [
+            "evaluate",
+            f"{method_file}:CheapMean",
+            "--suite",
+            "tiny",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--settings",
+            "I,IV",
+            "--budgets",
+            "3-5",
+            "--workers",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 0
     r = pd.read_parquet(out)
     assert set(r.setting) == {"I", "IV"} and set(r.n) == {3, 4, 5} and (r.status == "ok").all()
@@ -219,7 +266,26 @@ def test_cli_evaluates_a_method_from_a_file(tmp_path: Path, capsys) -> None:
 
 def test_cli_meta_training_study(suites_dir: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "study.parquet"
-    assert main(["study", "--data-dir", str(suites_dir), "--kind", "nonuniform", "--ratios", "0.2", "--seeds", "0", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "study",
+                "--suite",
+                "paper",
+                "--data-dir",
+                str(suites_dir),
+                "--kind",
+                "nonuniform",
+                "--ratios",
+                "0.2",
+                "--seeds",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     t = pd.read_parquet(out)
     assert len(t) == 87 and {"relative_error", "convergence", "hyperdiff"} <= set(t.columns)
     assert t.observed.mean() == pytest.approx(0.1, abs=0.02)
@@ -266,9 +332,18 @@ def test_cross_architecture_settings_run_and_are_refused_on_one_architecture() -
     import baselines
 
     bench = peppp_bench.load("mini-arch")
-    ev = peppp_bench.evaluate(baselines.make("ed-mf"), bench, settings=("I", "X", "XII"), budgets=(3,), workers=1,
-                              progress=False, isolate=False)
+    ev = peppp_bench.evaluate(
+        baselines.make("ed-mf"),
+        bench,
+        settings=("I", "X", "XII"),
+        budgets=(3,),
+        workers=1,
+        progress=False,
+        isolate=False,
+    )
     assert set(ev.results.setting) == {"I", "X", "XII"} and len(ev.results) == 3 * 168
     assert (ev.results.status == "ok").mean() > 0.95
     with pytest.raises(ValueError, match=r"settings \['X'\] are cross-architecture"):
-        peppp_bench.evaluate(baselines.make("ed-mf"), "mini", settings=("X",), budgets=(3,), progress=False, isolate=False)
+        peppp_bench.evaluate(
+            baselines.make("ed-mf"), "mini", settings=("X",), budgets=(3,), progress=False, isolate=False
+        )

@@ -1,4 +1,5 @@
 """The native quantizer against qtorch 0.3.0: bit-identical nearest rounding, equal-in-distribution stochastic."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -58,7 +59,9 @@ def test_broadcast_widths_equal_per_format_calls() -> None:
     man = torch.tensor([m for _, m in FORMATS], dtype=torch.int32)[:, None]
     together = native_float_quantize(x, exp, man, "nearest")
     for i, (e, m) in enumerate(FORMATS):
-        assert torch.equal(together[i].view(torch.int32), native_float_quantize(x[i], e, m, "nearest").view(torch.int32))
+        assert torch.equal(
+            together[i].view(torch.int32), native_float_quantize(x[i], e, m, "nearest").view(torch.int32)
+        )
     bits = torch.randint(0, 1 << 23, x.shape, dtype=torch.int32)
     together = native_float_quantize(x, exp, man, "stochastic", random_bits=bits)
     for i, (e, m) in enumerate(FORMATS):
@@ -77,8 +80,10 @@ def test_stochastic_is_reproducible_from_a_seed_and_from_bits() -> None:
     assert torch.equal(a, b)
     bits = torch.randint(0, 1 << 23, (1000,), dtype=torch.int32)
     kept = bits.clone()
-    assert torch.equal(native_float_quantize(x, 4, 2, "stochastic", random_bits=bits),
-                       native_float_quantize(x, 4, 2, "stochastic", random_bits=bits))
+    assert torch.equal(
+        native_float_quantize(x, 4, 2, "stochastic", random_bits=bits),
+        native_float_quantize(x, 4, 2, "stochastic", random_bits=bits),
+    )
     assert torch.equal(bits, kept)  # the caller's bits are not modified
     # With all-zero bits stochastic rounding truncates towards zero, like qtorch with a zero draw.
     zero = native_float_quantize(x, 4, 2, "stochastic", random_bits=torch.zeros(1000, dtype=torch.int32))

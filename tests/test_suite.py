@@ -1,4 +1,5 @@
 """Suite folders: the cap rule, the replicates table and the noise floor computed from it."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,9 @@ def test_row_median_cap_leaves_no_fold_without_configurations(tmp_path: Path) ->
     for i in range(row.E.shape[0]):
         assert row.cap_of(i) == pytest.approx(np.median(row.M[i]))
         assert glob.cap_of(i) == glob.memory_cap
-    ev = peppp_bench.evaluate(baselines.make("max-memory"), row, settings=("II",), budgets=(4,), workers=1, progress=False)
+    ev = peppp_bench.evaluate(
+        baselines.make("max-memory"), row, settings=("II",), budgets=(4,), workers=1, progress=False
+    )
     assert (ev.results.status == "ok").all()
     used = ev.results.set_index("dataset_id").relative_memory
     for i, d in enumerate(row.dataset_ids):
@@ -50,12 +53,20 @@ def test_replicates_give_the_noise_floor(tmp_path: Path) -> None:
     same = read_suite(synthetic_suite(tmp_path / "same", replicates=_replicates(base.E, base.dataset_ids, [0, 1], 0.0)))
     s = same.metadata["structure"]
     assert s["noise_replicated_cells"] == 2 * 99 and s["noise_fully_replicated_datasets"] == 2
-    assert s["noise_seed_std_of_error"] == 0 and s["noise_floor_hyperdiff"] == 0 and s["noise_share_of_row_variance_mean"] == 0
-    noisy = read_suite(synthetic_suite(tmp_path / "noisy", replicates=_replicates(base.E, base.dataset_ids, [0, 1], 0.02)))
+    assert (
+        s["noise_seed_std_of_error"] == 0
+        and s["noise_floor_hyperdiff"] == 0
+        and s["noise_share_of_row_variance_mean"] == 0
+    )
+    noisy = read_suite(
+        synthetic_suite(tmp_path / "noisy", replicates=_replicates(base.E, base.dataset_ids, [0, 1], 0.02))
+    )
     s = noisy.metadata["structure"]
     assert s["noise_seed_std_of_error"] == pytest.approx(0.02 * np.sqrt(2 / 3), rel=0.1)  # seed 0 is noise-free here
     assert s["noise_floor_hyperdiff"] > 0 and 0 < s["noise_share_of_row_variance_mean"] < 1
-    assert len(noisy.replicates) == 2 * 2 * 99 and "replicates.parquet" in (tmp_path / "noisy" / "README.md").read_text()
+    assert (
+        len(noisy.replicates) == 2 * 2 * 99 and "replicates.parquet" in (tmp_path / "noisy" / "README.md").read_text()
+    )
 
 
 def test_bad_replicates_are_refused(tmp_path: Path) -> None:
@@ -101,6 +112,45 @@ def test_structure_command_compares_suites_side_by_side(tmp_path: Path, monkeypa
     assert lines[0] == "| property | `tiny` | `noisy` | `mini` |" and len(lines) == 12
     floor = next(line for line in lines if line.startswith("| noise floor"))
     tiny_floor, noisy_floor, mini_floor = (c.strip() for c in floor.strip("|").split("|")[1:])
-    assert tiny_floor == "unknown" and noisy_floor.startswith(f"{read_suite(tmp_path / 'noisy').metadata['structure']['noise_floor_hyperdiff']:.3f}")
+    assert tiny_floor == "unknown" and noisy_floor.startswith(
+        f"{read_suite(tmp_path / 'noisy').metadata['structure']['noise_floor_hyperdiff']:.3f}"
+    )
     assert mini_floor.startswith("0.026")  # the bundled mini's, from its replicates
     assert "Format A bits: 5 43%" in next(line for line in lines if line.startswith("| most frequent"))
+
+
+@pytest.mark.parametrize("name", ["mini", "mini-arch", "modern-mini"])
+def test_each_bundled_card_is_valid_markdown_with_its_own_ids_and_a_citation(name: str) -> None:
+    import re
+
+    import yaml
+
+    bench = peppp_bench.load(name)
+    card = (bench.folder / "README.md").read_text()
+    _, front, body = card.split("---\n", 2)
+    configs = {c["config_name"]: c["data_files"] for c in yaml.safe_load(front)["configs"]}
+    tables = {p.name for p in bench.folder.glob("*.parquet")}
+    assert set(configs.values()) == tables  # every table is a `datasets` config, replicates included
+    rows = [line for line in body.splitlines() if line.startswith("| `")]
+    assert rows and all(len(re.split(r"(?<!\\)\|", line)) == 4 for line in rows), [r for r in rows if r.count("|") != 3]
+    ids = re.search(r"e\.g\. (.*) \|", next(r for r in rows if r.startswith("| `dataset_id` | stable id"))).group(1)
+    assert {i.strip("`") for i in ids.split(", ")} <= set(bench.dataset_ids)
+    assert "§" not in card and "spec " not in card.lower().replace("spec_base", "").replace("spec.toml", "")
+    assert not re.search(r"(?<![\w.:</])/(tmp|root|work|home)/", card)  # no machine-local paths
+    assert "@inproceedings{yang2022peppp" in card and "@software{peppp_bench" in card
+
+
+def test_a_benchmark_hands_out_copies_so_writing_changes_nothing() -> None:
+    bench = peppp_bench.load("mini")
+    E, M, sha = bench.E.copy(), bench.M.copy(), bench.data_sha256
+    bench.error.iloc[0, 0] = 0.5
+    bench.memory.iloc[0, 0] = 1e9
+    bench.datasets.iloc[0, 0] = "changed"
+    bench.configurations.iloc[0, 0] = "changed"
+    bench.replicates.iloc[0, 0] = "changed"
+    bench.metadata["data_sha256"] = "0" * 64
+    with pytest.raises(ValueError):
+        bench.E[0, 0] = 0.5
+    assert np.array_equal(bench.E, E) and np.array_equal(bench.M, M) and bench.data_sha256 == sha
+    assert bench.error.iloc[0, 0] == E[0, 0] and bench.datasets.iloc[0, 0] != "changed"
+    assert bench.configurations.iloc[0, 0] != "changed" and bench.replicates.iloc[0, 0] != "changed"

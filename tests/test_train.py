@@ -1,5 +1,6 @@
 """Quantized training: the optimizer step, qtorch's OptimLP, hooks on user networks, determinism,
 batched versus one-at-a-time, and bad inputs refused before training."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,8 +11,8 @@ pytest.importorskip("qtorch")
 from torch import nn  # noqa: E402
 
 from peppp_bench.configs import get_config  # noqa: E402
-from peppp_bench.generate.data import DataError, DataSpec, load_data  # noqa: E402
 from peppp_bench.generate.architectures import Architecture, ArchitectureError  # noqa: E402
+from peppp_bench.generate.data import DataError, DataSpec, load_data  # noqa: E402
 from peppp_bench.generate.networks import ResNet, side_by_side  # noqa: E402
 from peppp_bench.generate.quantize import activation_quantizer, native_float_quantize  # noqa: E402
 from peppp_bench.generate.recipes import get_recipe  # noqa: E402
@@ -27,8 +28,14 @@ def nearest(exp: int, man: int):
 
 def test_one_step_matches_a_hand_computation() -> None:
     p = nn.Parameter(torch.tensor([1.0, -0.3]))
-    opt = LowPrecisionSGD([p], lr=0.1, momentum=0.9, weight_decay=0.5, loss_scale=1000.0,
-                          quantize=two_formats(nearest(3, 1), nearest(6, 7)))
+    opt = LowPrecisionSGD(
+        [p],
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=0.5,
+        loss_scale=1000.0,
+        quantize=two_formats(nearest(3, 1), nearest(6, 7)),
+    )
     p.grad = torch.tensor([700.0, -2300.0])  # the gradient of loss × 1000
     opt.step()
     # g = Q_A(g/1000) = Q_e3m1([0.7, -2.3]) = [0.75, -2.0]; d = g + 0.5·w = [1.25, -2.15]; buf = d
@@ -50,8 +57,14 @@ def test_matches_qtorch_optimlp_bit_for_bit() -> None:
     b.load_state_dict(a.state_dict())
     qa = quantizer(FloatingPoint(4, 2), FloatingPoint(4, 2), "nearest", "nearest")
     qb = quantizer(FloatingPoint(7, 9), FloatingPoint(7, 9), "nearest", "nearest")
-    ref = OptimLP(torch.optim.SGD(a.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4),
-                  weight_quant=qa, grad_scaling=1e-3, grad_quant=qa, momentum_quant=qb, acc_quant=qb)
+    ref = OptimLP(
+        torch.optim.SGD(a.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4),
+        weight_quant=qa,
+        grad_scaling=1e-3,
+        grad_quant=qa,
+        momentum_quant=qb,
+        acc_quant=qb,
+    )
     ours = LowPrecisionSGD(list(b.parameters()), 0.01, 0.9, 5e-4, 1000.0, two_formats(nearest(4, 2), nearest(7, 9)))
     for step in range(5):
         x, y = torch.randn(8, 6), torch.randint(0, 3, (8,))
@@ -69,13 +82,17 @@ def test_hooks_quantize_a_plain_user_network_forward_and_backward() -> None:
     grid = set(native_float_quantize(torch.linspace(-30, 30, 4001), 3, 1, "nearest").tolist())
     for m in net.modules():
         if isinstance(m, Quant):
+
             def fn(x, role=m.role, way="forward"):
                 seen.append((role, way))
                 return native_float_quantize(x, 3, 1, "nearest") if role == "A" else x
+
             m.fn = activation_quantizer(fn, lambda g, role=m.role: fn(g, role, "backward"))
     x = torch.randn(4, 3, 2, 2, requires_grad=True)
     out = net(x)
-    assert seen.count(("A", "forward")) == 3 and seen.count(("B", "forward")) == 2  # after each Linear and the ReLU; input and logits
+    assert (
+        seen.count(("A", "forward")) == 3 and seen.count(("B", "forward")) == 2
+    )  # after each Linear and the ReLU; input and logits
     assert set(out.flatten().tolist()) <= grid
     out.sum().backward()
     assert seen.count(("A", "backward")) == 3 and x.grad is not None
@@ -83,6 +100,7 @@ def test_hooks_quantize_a_plain_user_network_forward_and_backward() -> None:
 
 def test_hook_inserted_quantizers_train() -> None:
     data = load_data(DataSpec("digits", {"classes": [0, 1]}))
+
     def mlp(classes, ch):
         return nn.Sequential(nn.Flatten(), nn.Linear(ch * 64, 16), nn.ReLU(), nn.Linear(16, classes))
 
@@ -117,12 +135,14 @@ def test_batched_equals_one_at_a_time_up_to_summation_order() -> None:
         outs.append(single(x))
     for m in grouped.modules():
         if isinstance(m, Quant):
+
             def q(t, role=m.role):
                 fm = [c.a if role == "A" else c.b for c in configs]
                 per = t.shape[1] // 3
                 e = torch.tensor([f.exp for f in fm]).repeat_interleave(per).view(1, -1, *([1] * (t.dim() - 2)))
                 n = torch.tensor([f.man for f in fm]).repeat_interleave(per).view(1, -1, *([1] * (t.dim() - 2)))
                 return native_float_quantize(t, e, n, "nearest")
+
             m.fn = q
     together = grouped(x.repeat(1, 3, 1, 1)).view(8, 3, 3)
     for i in range(3):
@@ -160,7 +180,9 @@ def test_bad_inputs_fail_before_training() -> None:
     with pytest.raises(DataError, match="at least two"):
         load_data(DataSpec("digits", {"classes": [3]}))
     data = load_data(DataSpec("lfw", {"size": 8}))
-    wrong = Architecture.from_factory(lambda classes, ch: nn.Sequential(nn.Flatten(), nn.Linear(ch * 64, 7)), label="wrong-head")
+    wrong = Architecture.from_factory(
+        lambda classes, ch: nn.Sequential(nn.Flatten(), nn.Linear(ch * 64, 7)), label="wrong-head"
+    )
     with pytest.raises(ArchitectureError, match="outputs 7 logits per image for a task with 2 classes"):
         train_cell(data, "e5m3-e7m11", wrong, get_recipe("clean"), seed=0)
     with pytest.raises(ValueError, match="unknown recipe"):
@@ -177,11 +199,16 @@ def test_every_built_in_and_a_factory_batch_like_training_alone() -> None:
     configs = ["e3m2-e6m7", "e4m3-e7m9", "e5m2-e8m11"]
 
     def user_net(classes, ch):
-        return nn.Sequential(nn.Conv2d(ch, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
-                             nn.Linear(4 * 64, classes))
+        return nn.Sequential(
+            nn.Conv2d(ch, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 64, classes)
+        )
 
-    archs = [Architecture.builtin("vgg", channels=[4, 8]), Architecture.builtin("mlp", hidden=[16]),
-             Architecture.builtin("vit", patch=4, dim=8, depth=1, heads=2), Architecture.from_factory(user_net)]
+    archs = [
+        Architecture.builtin("vgg", channels=[4, 8]),
+        Architecture.builtin("mlp", hidden=[16]),
+        Architecture.builtin("vit", patch=4, dim=8, depth=1, heads=2),
+        Architecture.from_factory(user_net),
+    ]
     for arch in archs:
         together = train_cells(data, configs, arch, recipe, seed=2)
         alone = [train_cell(data, c, arch, recipe, seed=2) for c in configs]
@@ -191,8 +218,8 @@ def test_every_built_in_and_a_factory_batch_like_training_alone() -> None:
 
 def test_gpu_check_runs_on_the_cpu(capsys) -> None:
     """benchmarks/gpu_check.py is the script a GPU machine runs; here its smoke mode, on the CPU."""
-    import json
     import importlib.util
+    import json
     from pathlib import Path
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"

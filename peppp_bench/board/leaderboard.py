@@ -4,13 +4,15 @@ Nothing in a submission is trusted but its per-fold results: summaries are recom
 data fingerprint must equal the suite's, and submissions whose code is in the repository are re-run
 and marked verified only when they reproduce. The board is a pure function of the valid submissions.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,8 +23,19 @@ from ..files import atomic_write
 from ..protocol.rules import CROSS_ARCHITECTURE_SETTINGS, PAPER_SETTINGS
 from ..protocol.runner import PROTOCOL_VERSION, Evaluation, summarize
 
-FOLD_COLUMNS = ["setting", "seed", "dataset_id", "n", "convergence", "hyperdiff", "regret", "relative_memory",
-                "n_measured", "status", "reason"]
+FOLD_COLUMNS = [
+    "setting",
+    "seed",
+    "dataset_id",
+    "n",
+    "convergence",
+    "hyperdiff",
+    "regret",
+    "relative_memory",
+    "n_measured",
+    "status",
+    "reason",
+]
 BOARD_METRICS = ("convergence", "hyperdiff", "regret", "relative_memory")
 COMPARED_WITH = ("ed-mf", "bo-full")  # the board pairs every method's folds with these (sign tests)
 SHOWN_BUDGETS = (5, 10, 15)
@@ -51,11 +64,20 @@ def make_submission(ev: Evaluation, name: str, *, authors: str, description: str
     folds = [[_round(v) for v in row] for row in r[FOLD_COLUMNS].itertuples(index=False)]
     sub = {
         "schema_version": 1,
-        "method": {"name": name, "authors": authors, "description": description, "code": code,
-                   "params": method["params"], "reference": bool(method["reference"])},
+        "method": {
+            "name": name,
+            "authors": authors,
+            "description": description,
+            "code": code,
+            "params": method["params"],
+            "reference": bool(method["reference"]),
+        },
         "suite": {"name": ev.meta["suite"], "version": ev.meta["suite_version"], "data_sha256": ev.meta["data_sha256"]},
-        "package_version": __version__, "protocol_version": PROTOCOL_VERSION,
-        "settings": ev.meta["settings"], "budgets": ev.meta["budgets"], "seeds": ev.meta["seeds"],
+        "package_version": __version__,
+        "protocol_version": PROTOCOL_VERSION,
+        "settings": ev.meta["settings"],
+        "budgets": ev.meta["budgets"],
+        "seeds": ev.meta["seeds"],
         "environment": {k: ev.meta[k] for k in ("git_sha", "python", "packages", "wall_seconds") if k in ev.meta},
         "folds": {"columns": FOLD_COLUMNS, "rows": folds},
     }
@@ -87,7 +109,9 @@ def write_submission(sub: dict[str, Any], folder: Path) -> Path:
     head = {**sub, **{k: {**sub[k], "rows": f"@@{k}@@"} for k in tables}}
     text = json.dumps(head, indent=1, sort_keys=True)
     for k, rows in tables.items():
-        text = text.replace(f'"@@{k}@@"', "[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in rows) + "\n  ]")
+        text = text.replace(
+            f'"@@{k}@@"', "[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in rows) + "\n  ]"
+        )
     atomic_write(path, text + "\n")
     return path
 
@@ -116,10 +140,14 @@ class Check:
     valid: bool
     problems: tuple[str, ...]
     verified: bool | None  # None: not re-run (code outside the repository, or verification not asked)
+    checked: bool = True  # False: its suite is not available here, so nothing was checked
 
 
 STANDARD = {"budgets": list(range(5, 16)), "seeds": [0]}
-STANDARD_SETTINGS = (list(PAPER_SETTINGS), list(PAPER_SETTINGS + CROSS_ARCHITECTURE_SETTINGS))  # the latter: multi-architecture suites
+STANDARD_SETTINGS = (
+    list(PAPER_SETTINGS),
+    list(PAPER_SETTINGS + CROSS_ARCHITECTURE_SETTINGS),
+)  # the latter: multi-architecture suites
 METHODS_DIR = "leaderboard/methods"  # where submitted method files live, relative to the repository root
 
 
@@ -130,31 +158,38 @@ def standard(sub: dict[str, Any]) -> bool:
 
 
 def code_problems(sub: dict[str, Any], root: Path) -> list[str]:
-    """The method's code must be a baseline (`baselines:Class`) or a file in leaderboard/methods/
-    (`leaderboard/methods/NAME.py:Class`), and only the baselines' own bounds may be reference bounds."""
-    import baselines
+    """The method's code must be a registered method (`baselines:Class`) or a file in leaderboard/methods/
+    (`leaderboard/methods/NAME.py:Class`), and only this package's own bounds may be reference bounds."""
+    from ..protocol import registry
 
     code = sub["method"]["code"]
     where, _, cls = code.rpartition(":")
-    known = {c.__name__: c for c in baselines.BASELINES.values()}
-    if where == "baselines":
-        if cls not in known:
-            return [f"code {code!r}: baselines has no method class {cls!r} ({', '.join(sorted(known))})"]
+    if where and not where.endswith(".py") and "/" not in where:
+        if registry.by_code(code) is None:
+            known = sorted(r.code for r in registry.registered().values())
+            return [f"code {code!r} is not a registered method ({', '.join(known)})"]
     elif where.endswith(".py"):
         path = Path(where)
         methods = (root / METHODS_DIR).resolve()
         if path.is_absolute() or ".." in path.parts or path.parent.as_posix() != METHODS_DIR or not cls.isidentifier():
-            return [f"code {code!r} is not a file of {METHODS_DIR}/: method code is only run from there "
-                    "(as leaderboard/methods/NAME.py:Class) or from baselines"]
+            return [
+                f"code {code!r} is not a file of {METHODS_DIR}/: method code is only run from there "
+                "(as leaderboard/methods/NAME.py:Class) or from baselines"
+            ]
         full = root / path
         if full.is_symlink() or not full.is_file() or full.resolve().parent != methods:
             return [f"code {code!r}: {full} is missing, or a link out of {METHODS_DIR}/"]
     else:
-        return [f"code {code!r} must be baselines:Class or {METHODS_DIR}/NAME.py:Class"]
-    bound = where == "baselines" and known[cls].reference
+        return [
+            f"code {code!r} must be a registered package:Class (e.g. baselines:EDMF) or {METHODS_DIR}/NAME.py:Class"
+        ]
+    bound = registry.reference_bound(code)
     if bool(sub["method"]["reference"]) != bound:
-        return [f"reference is {sub['method']['reference']} but code {code!r} is {'' if bound else 'not '}a reference bound: "
-                "only the baselines' bounds are, whatever the file says"]
+        return [
+            f"reference is {sub['method']['reference']} but code {code!r} is "
+            f"{'' if bound else 'not '}a reference bound: "
+            "only this package's own bounds are, whatever the file says"
+        ]
     return []
 
 
@@ -171,28 +206,45 @@ def validate(sub: dict[str, Any], suites: dict[str, Any], root: Path | None = No
     except jsonschema.ValidationError as exc:
         where = "/".join(map(str, exc.absolute_path)) or "top level"
         return [f"schema: {exc.message} (at {where})"]
+    problems = fold_problems(sub)
+    if problems:
+        return problems
     problems = code_problems(sub, root) if root is not None else []
     name = sub["suite"]["name"]
     bench = suites.get(name)
     if bench is None:
         return [f"suite {name!r} is not available to check against"]
     if sub["suite"]["data_sha256"] != bench.data_sha256:
-        problems.append(f"data sha256 {sub['suite']['data_sha256'][:12]}… is not suite {name}'s {bench.data_sha256[:12]}…: "
-                        "results on other data cannot share a board")
+        problems.append(
+            f"data sha256 {sub['suite']['data_sha256'][:12]}… is not suite {name}'s {bench.data_sha256[:12]}…: "
+            "results on other data cannot share a board"
+        )
     major = sub["protocol_version"].split(".")[0]
     if major != PROTOCOL_VERSION.split(".")[0]:
-        problems.append(f"protocol version {sub['protocol_version']} is incompatible with {PROTOCOL_VERSION}: re-run the method")
+        problems.append(
+            f"protocol version {sub['protocol_version']} is incompatible with {PROTOCOL_VERSION}: re-run the method"
+        )
     folds = folds_frame(sub)
-    expected = {(s, seed, d, n) for s in sub["settings"] for seed in sub["seeds"] for d in bench.dataset_ids for n in sub["budgets"]}
+    expected = {
+        (s, seed, d, n)
+        for s in sub["settings"]
+        for seed in sub["seeds"]
+        for d in bench.dataset_ids
+        for n in sub["budgets"]
+    }
     present = set(zip(folds.setting, folds.seed, folds.dataset_id, folds.n))
     if len(present) != len(folds):
         problems.append("duplicate fold rows")
     missing = expected - present
     if missing:
         example = sorted(missing)[0]
-        problems.append(f"{len(missing)} folds missing (e.g. setting {example[0]}, seed {example[1]}, {example[2]}, n={example[3]})")
+        problems.append(
+            f"{len(missing)} folds missing (e.g. setting {example[0]}, seed {example[1]}, {example[2]}, n={example[3]})"
+        )
     if present - expected:
-        problems.append(f"{len(present - expected)} fold rows outside the declared settings, seeds, datasets and budgets")
+        problems.append(
+            f"{len(present - expected)} fold rows outside the declared settings, seeds, datasets and budgets"
+        )
     ok = folds[folds.status == "ok"]
     if ok[list(BOARD_METRICS)].isna().any().any():
         problems.append("a fold marked ok lacks a metric")
@@ -201,6 +253,46 @@ def validate(sub: dict[str, Any], suites: dict[str, Any], root: Path | None = No
     recomputed = _summary_of(sub)
     if not _same_table(recomputed, sub["summary"]):
         problems.append("summary does not match the per-fold results (it is recomputed from them)")
+    return problems
+
+
+FOLD_SETTINGS = frozenset(PAPER_SETTINGS + CROSS_ARCHITECTURE_SETTINGS)
+FOLD_STATUSES = frozenset({"ok", "failed", "skipped"})
+
+
+def fold_problems(sub: dict[str, Any]) -> list[str]:
+    """Types, ranges and keys of every fold row, checked in bulk (the schema checks only the envelope)."""
+    rows = sub["folds"]["rows"]
+    if any(len(r) != len(FOLD_COLUMNS) for r in rows):
+        return [f"folds: every row has {len(FOLD_COLUMNS)} values ({', '.join(FOLD_COLUMNS)})"]
+    df = pd.DataFrame(rows, columns=FOLD_COLUMNS, dtype=object)
+    if df.empty:
+        return ["folds: no rows"]
+
+    def of_type(col: str, *types: type) -> pd.Series:
+        return df[col].map(lambda v: type(v) in types)
+
+    checks = {
+        "setting is one of " + ", ".join(sorted(FOLD_SETTINGS)): df.setting.isin(FOLD_SETTINGS),
+        "seed is an integer": of_type("seed", int),
+        "dataset_id is a string": of_type("dataset_id", str),
+        "n is an integer ≥ 1": of_type("n", int) & (pd.to_numeric(df.n, errors="coerce") >= 1),
+        "n_measured is an integer ≥ 0": of_type("n_measured", int)
+        & (pd.to_numeric(df.n_measured, errors="coerce") >= 0),
+        "status is ok, failed or skipped": df.status.isin(FOLD_STATUSES),
+        "reason is a string": of_type("reason", str),
+    }
+    for m in BOARD_METRICS:
+        value = pd.to_numeric(df[m].where(of_type(m, int, float)), errors="coerce")
+        in_range = (value >= 0) & ((value <= 1) if m == "relative_memory" else True)
+        checks[f"{m} is null or a number ≥ 0" + (" and ≤ 1" if m == "relative_memory" else "")] = (
+            df[m].isna() | in_range
+        )
+    problems = []
+    for rule, ok in checks.items():
+        bad = np.flatnonzero(~ok.to_numpy(dtype=bool))
+        if len(bad):
+            problems.append(f"folds: {len(bad)} rows break the rule '{rule}' (first: row {bad[0]}: {rows[bad[0]]})")
     return problems
 
 
@@ -226,12 +318,20 @@ def reproduces(subs: list[dict[str, Any]], bench: Any, root: Path) -> dict[str, 
 
     def ref(sub: dict[str, Any]) -> MethodRef:
         code = sub["method"]["code"]
-        return MethodRef(str(root / code) if ".py:" in code else code, sub["method"]["params"], sub["method"]["name"])
+        return MethodRef(
+            str(root.resolve() / code) if ".py:" in code else code, sub["method"]["params"], sub["method"]["name"]
+        )
 
     def run(group: list[dict[str, Any]]) -> Evaluation:
         first = group[0]  # each method in a sandbox of its own; the harness computes each fold's completion once
-        return evaluate([ref(s) for s in group], bench, settings=first["settings"], budgets=first["budgets"],
-                        seeds=first["seeds"], progress=False)
+        return evaluate(
+            [ref(s) for s in group],
+            bench,
+            settings=first["settings"],
+            budgets=first["budgets"],
+            seeds=first["seeds"],
+            progress=False,
+        )
 
     out: dict[str, bool | str] = {}
     try:
@@ -250,55 +350,109 @@ def reproduces(subs: list[dict[str, Any]], bench: Any, root: Path) -> dict[str, 
     return out
 
 
-def code_sha256(sub: dict[str, Any], root: Path) -> str:
-    """Fingerprint of the code a verification mark vouches for: the method's file, or the baselines package."""
-    import hashlib
-
-    code = sub["method"]["code"]
-    files = [root / code.rpartition(":")[0]] if code.endswith(".py") or ".py:" in code else sorted((root / "baselines").glob("*.py"))
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode() + b"\0" + (f.read_bytes() if f.is_file() else b""))
-    return h.hexdigest()
-
-
-def check_all(folder: Path, suites: dict[str, Any], root: Path, rerun: bool) -> list[Check]:
-    """Validate every submission file (each on its own: a broken one is reported by name, the others
-    still validate); with `rerun`, re-run every valid one, each method in its own sandbox."""
+def check_all(
+    folder: Path,
+    suites: dict[str, Any],
+    root: Path,
+    rerun: bool | Collection[str],
+    files: Collection[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[Check]:
+    """Validate every submission file (or only `files`, by name), each on its own: a broken one is reported
+    by name and the others still validate. A submission on a suite not in `suites` is not checked.
+    `rerun`: True re-runs every valid one, a collection of file names re-runs those, each method in its
+    own sandbox; `progress` is told what is being re-run."""
     found: list[tuple[str, dict[str, Any] | None, list[str]]] = []
-    for path in sorted(Path(folder).glob("*.json")):
+    unchecked: dict[str, str] = {}
+    paths = sorted(Path(folder).glob("*.json"))
+    if files is not None:
+        missing = set(files) - {p.name for p in paths}
+        if missing:
+            raise FileNotFoundError(f"no submission file {', '.join(sorted(missing))} in {folder}")
+        paths = [p for p in paths if p.name in set(files)]
+    for path in paths:
         try:
             sub = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             found.append((path.name, None, [f"not valid JSON: {exc}"]))
             continue
+        suite = (
+            sub.get("suite", {}).get("name") if isinstance(sub, dict) and isinstance(sub.get("suite"), dict) else None
+        )
+        if isinstance(suite, str) and suite not in suites:
+            unchecked[path.name] = suite
+            continue
         problems = validate(sub, suites, root)
         if not problems and path.name != submission_path(Path(), sub).name:
-            problems = [f"the file of a submission of {sub['method']['name']!r} on {sub['suite']['name']!r} must be named "
-                        f"{submission_path(Path(), sub).name}"]
+            problems = [
+                f"the file of a submission of {sub['method']['name']!r} on {sub['suite']['name']!r} must be named "
+                f"{submission_path(Path(), sub).name}"
+            ]
         found.append((path.name, sub if isinstance(sub, dict) else None, problems))
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for _, sub, problems in found:
-        if sub is not None and not problems and rerun:
-            key = json.dumps([sub["suite"]["name"], sub["settings"], sub["budgets"], sub["seeds"]])
-            groups.setdefault(key, []).append(sub)
-    outcome: dict[tuple[str, str], bool | str] = {}
-    for key, subs in groups.items():
-        suite = json.loads(key)[0]
-        for name, result in reproduces(subs, suites[suite], root).items():
-            outcome[(suite, name)] = result
-    checks = []
+    groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for name, sub, problems in found:
+        if sub is not None and not problems and (rerun is True or (rerun is not False and name in rerun)):
+            key = json.dumps([sub["suite"]["name"], sub["settings"], sub["budgets"], sub["seeds"]])
+            groups.setdefault(key, []).append((name, sub))
+    outcome: dict[str, bool | str] = {}
+    for key, group in groups.items():
+        suite = json.loads(key)[0]
+        if progress:
+            progress(f"re-running {len(group)} submission(s) on {suite}: {', '.join(n for n, _ in group)}")
+        results = reproduces([s for _, s in group], suites[suite], root)
+        outcome.update({name: results[sub["method"]["name"]] for name, sub in group})
+    checks = []
+    for name, _sub, problems in found:
         verified = None
-        if sub is not None and (sub["suite"]["name"], sub["method"]["name"]) in outcome:
-            result = outcome[(sub["suite"]["name"], sub["method"]["name"])]
-            verified = result is True
-            if result is False:
+        if name in outcome:
+            verified = outcome[name] is True
+            if outcome[name] is False:
                 problems = ["re-running its code in the repository does not reproduce its folds"]
-            elif isinstance(result, str):
-                problems = [f"re-running its code failed: {result}"]
+            elif isinstance(outcome[name], str):
+                problems = [f"re-running its code failed: {outcome[name]}"]
         checks.append(Check(name, not problems, tuple(problems), verified))
-    return checks
+    for name, suite in unchecked.items():
+        checks.append(Check(name, False, (f"not checked: suite {suite!r} is not available here",), None, checked=False))
+    return sorted(checks, key=lambda c: c.path)
+
+
+def check_submission_targets(
+    board: Path, suite: str, names: list[str], references: list[tuple[str, Path | None]], replace: bool
+) -> None:
+    """Before the full run: names that are safe file names, and nothing overwritten without --replace."""
+    import re
+
+    for name, (code, copy_from) in zip(names, references):
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,79}", name):
+            raise ValueError(f"method name {name!r} is not a safe file name: lower-case letters, digits, '.', '_', '-'")
+        targets = [board / "submissions" / f"{suite}--{name}.json"]
+        if copy_from is not None:
+            targets.append(board.parent / code.split(":")[0])
+        existing = [t for t in targets if t.exists() or t.is_symlink()]
+        if existing and not replace:
+            raise ValueError(
+                f"{', '.join(map(str, existing))} exists: pass --replace to overwrite it, or choose another --name"
+            )
+        for t in existing:
+            if t.is_symlink() or not t.is_file():
+                raise ValueError(f"{t} is not a plain file: refusing to overwrite it")
+
+
+def code_reference(spec: str, cls: str, board: Path, name: str) -> tuple[str, Path | None]:
+    """The submission's code reference, and the file to copy to the board's methods/ (if any).
+
+    A registered method's name becomes its package:Class (baselines:EDMF); module:Class stays as given; a
+    file outside the board is copied to leaderboard/methods/NAME.py so the board can re-run it."""
+    from ..protocol import registry
+
+    if ":" not in spec:
+        return registry.registered()[spec].code, None
+    if ".py:" not in spec:
+        return spec, None
+    path = Path(spec.split(":")[0]).resolve()
+    if path.parent == (board / "methods").resolve():
+        return f"{board.name}/methods/{path.name}:{cls}", None
+    return f"{board.name}/methods/{name}.py:{cls}", path
 
 
 def board(subs: Iterable[dict[str, Any]]) -> pd.DataFrame:

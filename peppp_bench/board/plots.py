@@ -1,9 +1,11 @@
 """Figures: the study's curves and ranking from leaderboard submissions (paper Figures 11, 12, 18), and
 views of a suite's data (Figures 1a, 1b, 6a, 6b). Each function writes PNG and SVG files and returns them."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +16,12 @@ from ..suites.structure import frontier_grouping, frontier_shares
 from ..suites.suite import Benchmark
 from .leaderboard import BOARD_METRICS, average_ranks, board
 
-LABELS = {"convergence": "convergence", "hyperdiff": "HyperDiff", "regret": "regret", "relative_memory": "relative memory"}
+LABELS = {
+    "convergence": "convergence",
+    "hyperdiff": "HyperDiff",
+    "regret": "regret",
+    "relative_memory": "relative memory",
+}
 
 
 def _plt() -> Any:
@@ -38,7 +45,9 @@ def _save(fig: Any, out: Path, stem: str) -> list[Path]:
     return paths
 
 
-def study_figures(subs: Sequence[dict[str, Any]], out: Path, noise_floors: dict[str, float | None] | None = None) -> list[Path]:
+def study_figures(
+    subs: Sequence[dict[str, Any]], out: Path, noise_floors: dict[str, float | None] | None = None
+) -> list[Path]:
     """Per suite: convergence and HyperDiff versus n and versus relative memory (mean ± s.e.) for every
     setting, and the average best-error rank of the methods per setting.
 
@@ -55,7 +64,9 @@ def study_figures(subs: Sequence[dict[str, Any]], out: Path, noise_floors: dict[
         colors = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(methods), 2)))
         floor = (noise_floors or {}).get(suite)
         for x_axis in ("n", "relative_memory"):
-            fig, axes = plt.subplots(2, len(settings), figsize=(2.6 * len(settings), 4.8), squeeze=False, layout="constrained")
+            fig, axes = plt.subplots(
+                2, len(settings), figsize=(2.6 * len(settings), 4.8), squeeze=False, layout="constrained"
+            )
             for col, setting in enumerate(settings):
                 for row, metric in enumerate(("convergence", "hyperdiff")):
                     ax = axes[row][col]
@@ -64,8 +75,13 @@ def study_figures(subs: Sequence[dict[str, Any]], out: Path, noise_floors: dict[
                         x = s.n if x_axis == "n" else s.relative_memory_mean
                         color = colors[methods.index(method)]
                         ax.plot(x, s[f"{metric}_mean"], label=method, lw=1.2, color=color)
-                        ax.fill_between(x, s[f"{metric}_mean"] - s[f"{metric}_se"], s[f"{metric}_mean"] + s[f"{metric}_se"],
-                                        alpha=0.15, color=color)
+                        ax.fill_between(
+                            x,
+                            s[f"{metric}_mean"] - s[f"{metric}_se"],
+                            s[f"{metric}_mean"] + s[f"{metric}_se"],
+                            alpha=0.15,
+                            color=color,
+                        )
                     if metric == "hyperdiff" and floor is not None:
                         ax.axhline(floor, color="k", ls="--", lw=0.8, label="noise floor (seed replicates)")
                     ax.set_yscale("symlog", linthresh=1e-3)
@@ -78,7 +94,9 @@ def study_figures(subs: Sequence[dict[str, Any]], out: Path, noise_floors: dict[
             fig.legend(handles, labels, fontsize=7, loc="outside right center")
             fig.suptitle(f"suite {suite}: mean ± s.e. over folds")
             paths += _save(fig, out, f"{suite}-metrics-vs-{'n' if x_axis == 'n' else 'memory'}")
-        fig, axes = plt.subplots(1, len(settings), figsize=(2.6 * len(settings), 2.8), squeeze=False, sharey=True, layout="constrained")
+        fig, axes = plt.subplots(
+            1, len(settings), figsize=(2.6 * len(settings), 2.8), squeeze=False, sharey=True, layout="constrained"
+        )
         for col, setting in enumerate(settings):
             ranks = average_ranks(folds[folds.setting == setting]).sort_values()
             axes[0][col].barh(ranks.index[::-1], ranks.values[::-1], color="#4c72b0")
@@ -145,8 +163,10 @@ def bits_figure(bench: Benchmark, out: Path) -> list[Path]:
     (modern configurations) among the non-dominated configurations of all datasets."""
     grouping = frontier_grouping(bench.configurations)
     if grouping is None:
-        raise ValueError(f"suite {bench.name!r}: its configurations have neither Format A bits nor a weights format; "
-                         "the bits figure needs one of them")
+        raise ValueError(
+            f"suite {bench.name!r}: its configurations have neither Format A bits nor a weights format; "
+            "the bits figure needs one of them"
+        )
     name, labels = grouping
     on_front = np.concatenate([np.flatnonzero(pareto_mask(bench.M[i], bench.E[i])) for i in range(bench.E.shape[0])])
     shares = frontier_shares(labels, on_front)

@@ -4,10 +4,12 @@ Both are pure functions of the valid submissions and their verification marks, s
 byte-identical. The page embeds its data as JSON and draws tables and charts with inline script:
 it opens from disk with no server and no network.
 """
+
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,18 +28,21 @@ NOT_EMBEDDED = ("paper", "paper-lr")
 def frontier_views(bench: Any, n: int = 10) -> dict[str, Any]:
     """Per dataset: every configuration's (memory, error), the true frontier, and ED-MF's estimated frontier
     (setting I, n measurements, seed 0) with the configurations it measured."""
-    from baselines import EDMF
-
     from ..pareto import pareto_mask
+    from ..protocol.registry import method_class
     from ..protocol.runner import estimated_frontier
+
+    ed_mf = method_class("ed-mf")
 
     views = {}
     for i, dataset in enumerate(bench.dataset_ids):
-        est = estimated_frontier(EDMF(), bench, dataset, "I", n)
+        est = estimated_frontier(ed_mf(), bench, dataset, "I", n)
         views[dataset] = {
-            "memory": [round(float(v), 3) for v in bench.M[i]], "error": [round(float(v), 5) for v in bench.E[i]],
+            "memory": [round(float(v), 3) for v in bench.M[i]],
+            "error": [round(float(v), 5) for v in bench.E[i]],
             "true_frontier": [int(j) for j in np.flatnonzero(pareto_mask(bench.M[i], bench.E[i]))],
-            "estimated_frontier": est["frontier"], "estimated_error": [round(v, 5) for v in est["predicted"]],
+            "estimated_frontier": est["frontier"],
+            "estimated_error": [round(v, 5) for v in est["predicted"]],
             "measured": est["measured"],
         }
     return views
@@ -49,25 +54,33 @@ def noise_sentence(noise: dict[str, Any] | None) -> str:
         return "Noise floor: unknown (the suite was not at hand when the board was built)."
     if not noise.get("noise_replicated_cells"):
         return "Noise floor: not measurable, the suite has one seed per cell."
-    return (f"Noise floor: HyperDiff {noise['noise_floor_hyperdiff']} between seed replicates of the same row "
-            f"({noise['noise_fully_replicated_datasets']} datasets re-trained in every configuration); seed-to-seed "
-            f"standard deviation of error {noise['noise_seed_std_of_error']} over {noise['noise_replicated_cells']} "
-            f"replicated cells: noise is {noise['noise_share_of_row_variance_median']:.0%} of a row's variance across "
-            f"configurations (median over rows; mean {noise['noise_share_of_row_variance_mean']:.0%}). "
-            "HyperDiff differences below the floor are within seed noise.")
+    return (
+        f"Noise floor: HyperDiff {noise['noise_floor_hyperdiff']} between seed replicates of the same row "
+        f"({noise['noise_fully_replicated_datasets']} datasets re-trained in every configuration); seed-to-seed "
+        f"standard deviation of error {noise['noise_seed_std_of_error']} over {noise['noise_replicated_cells']} "
+        f"replicated cells: noise is {noise['noise_share_of_row_variance_median']:.0%} of a row's variance across "
+        f"configurations (median over rows; mean {noise['noise_share_of_row_variance_mean']:.0%}). "
+        "HyperDiff differences below the floor are within seed noise."
+    )
 
 
-def board_data(subs: list[dict[str, Any]], verified: dict[str, bool | None],
-               frontiers: dict[str, dict[str, Any]] | None = None,
-               noise: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def board_data(
+    subs: list[dict[str, Any]],
+    verified: dict[str, bool | None],
+    frontiers: dict[str, dict[str, Any]] | None = None,
+    noise: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Everything the page and the README show, per suite and setting."""
     data: dict[str, Any] = {"suites": {}}
     for suite in sorted({s["suite"]["name"] for s in subs}):
         mine = [s for s in subs if s["suite"]["name"] == suite]
         folds = board(mine)
-        entry: dict[str, Any] = {"data_sha256": mine[0]["suite"]["data_sha256"], "settings": {},
-                                 "noise": noise_sentence((noise or {}).get(suite)),
-                                 "frontiers": (frontiers or {}).get(suite, {})}
+        entry: dict[str, Any] = {
+            "data_sha256": mine[0]["suite"]["data_sha256"],
+            "settings": {},
+            "noise": noise_sentence((noise or {}).get(suite)),
+            "frontiers": (frontiers or {}).get(suite, {}),
+        }
         for setting in sorted(folds.setting.unique(), key=SETTING_ORDER.index):
             f = folds[folds.setting == setting]
             ranks = average_ranks(f)
@@ -78,16 +91,32 @@ def board_data(subs: list[dict[str, Any]], verified: dict[str, bool | None],
                 rows = summary[summary.method == name]
                 if rows.empty:
                     continue
-                curve = {m: [[int(r.n), _num(getattr(r, f"{m}_mean")), _num(getattr(r, f"{m}_se"))] for r in rows.itertuples()]
-                         for m in BOARD_METRICS}
-                methods.append({
-                    "name": name, "authors": s["method"]["authors"], "reference": s["method"]["reference"],
-                    "verified": verified.get(name + "@" + suite), "average_rank": _num(ranks.get(name)),
-                    "failed": int(rows.failed.sum()), "curves": curve,
-                    "versus": {ref: {str(n): paired_versus(f[f.n == n], name, ref) for n in sorted(set(f.n))}
-                               for ref in COMPARED_WITH if ref != name and ref in set(f.method)},
-                })
-            methods.sort(key=lambda m: (m["reference"], m["average_rank"] if m["average_rank"] is not None else 1e9, m["name"]))
+                curve = {
+                    m: [
+                        [int(r.n), _num(getattr(r, f"{m}_mean")), _num(getattr(r, f"{m}_se"))]
+                        for r in rows.itertuples()
+                    ]
+                    for m in BOARD_METRICS
+                }
+                methods.append(
+                    {
+                        "name": name,
+                        "authors": s["method"]["authors"],
+                        "reference": s["method"]["reference"],
+                        "verified": verified.get(name + "@" + suite),
+                        "average_rank": _num(ranks.get(name)),
+                        "failed": int(rows.failed.sum()),
+                        "curves": curve,
+                        "versus": {
+                            ref: {str(n): paired_versus(f[f.n == n], name, ref) for n in sorted(set(f.n))}
+                            for ref in COMPARED_WITH
+                            if ref != name and ref in set(f.method)
+                        },
+                    }
+                )
+            methods.sort(
+                key=lambda m: (m["reference"], m["average_rank"] if m["average_rank"] is not None else 1e9, m["name"])
+            )
             entry["settings"][setting] = methods
         data["suites"][suite] = entry
     return data
@@ -105,13 +134,17 @@ def _cell(curve: list[list[Any]], n: int) -> str:
 
 
 def render_markdown(data: dict[str, Any]) -> str:
-    lines = ["# peppp-bench leaderboard", "",
-             "Built by `peppp-bench leaderboard build` from `leaderboard/submissions/` (do not edit by hand). ",
-             "Cells are mean ± standard error over folds. Lower is better for every metric. "
-             "Average rank: by regret (best error on the estimated frontier) per fold and budget n = "
-             "5…15, ties sharing the lowest rank. vs ed-mf, vs bo-full: at n = 5 / 10 / 15, the two-sided sign test's p "
-             "on HyperDiff over paired folds, with the folds the method wins and loses (W/L). ✓ verified: re-run from the repository and reproduced. "
-             "Reference bounds (they see the held-out row) are listed last and never ranked.", ""]
+    lines = [
+        "# peppp-bench leaderboard",
+        "",
+        "Built by `peppp-bench leaderboard build` from `leaderboard/submissions/` (do not edit by hand). ",
+        "Cells are mean ± standard error over folds. Lower is better for every metric. "
+        "Average rank: by regret (best error on the estimated frontier) per fold and budget n = "
+        "5…15, ties sharing the lowest rank. vs ed-mf, vs bo-full: at n = 5 / 10 / 15, the two-sided sign test's p "
+        "on HyperDiff over paired folds, with the folds the method wins and loses (W/L). ✓ verified: re-run from the repository and reproduced. "
+        "Reference bounds (they see the held-out row) are listed last and never ranked.",
+        "",
+    ]
     for suite, entry in data["suites"].items():
         lines += [f"## Suite `{suite}`", "", f"Data sha256 `{entry['data_sha256']}`.", "", entry["noise"], ""]
         for setting, methods in entry["settings"].items():
@@ -124,9 +157,15 @@ def render_markdown(data: dict[str, Any]) -> str:
                 mark = {True: "✓", False: "✗", None: "–"}[m["verified"]]
                 cells = [_cell(m["curves"][metric], n) for metric in BOARD_METRICS for n in SHOWN_BUDGETS]
                 rank = "–" if m["reference"] or m["average_rank"] is None else f"{m['average_rank']:.2f}"
-                vs = [" · ".join(f"{v['p']:.2g} ({v['wins']}/{v['losses']})" for v in (m["versus"][ref][str(n)] for n in SHOWN_BUDGETS
-                                                                                        if str(n) in m["versus"][ref]))
-                      if ref in m["versus"] else "–" for ref in COMPARED_WITH]
+                vs = [
+                    " · ".join(
+                        f"{v['p']:.2g} ({v['wins']}/{v['losses']})"
+                        for v in (m["versus"][ref][str(n)] for n in SHOWN_BUDGETS if str(n) in m["versus"][ref])
+                    )
+                    if ref in m["versus"]
+                    else "–"
+                    for ref in COMPARED_WITH
+                ]
                 lines.append("| " + " | ".join([name, mark, *cells, rank, *vs]) + " |")
             lines.append("")
     return "\n".join(lines)
@@ -272,9 +311,13 @@ def render_html(data: dict[str, Any]) -> str:
     return PAGE.replace("__DATA__", payload).replace("__COMPARED__", json.dumps(list(COMPARED_WITH)))
 
 
-def render(subs: list[dict[str, Any]], verified: dict[str, bool | None],
-           frontiers: dict[str, dict[str, Any]] | None = None,
-           noise: dict[str, dict[str, Any]] | None = None, apart: Sequence[str] = ()) -> tuple[str, str]:
+def render(
+    subs: list[dict[str, Any]],
+    verified: dict[str, bool | None],
+    frontiers: dict[str, dict[str, Any]] | None = None,
+    noise: dict[str, dict[str, Any]] | None = None,
+    apart: Sequence[str] = (),
+) -> tuple[str, str]:
     """The board's Markdown and page; `apart` names valid submissions not on the standard protocol (not ranked)."""
     data = board_data(subs, verified, frontiers, noise)
     markdown = render_markdown(data)
@@ -282,5 +325,3 @@ def render(subs: list[dict[str, Any]], verified: dict[str, bool | None],
         markdown += "\n## Not ranked: not on the standard protocol (settings I–VI, n = 5…15, seed 0)\n\n"
         markdown += "".join(f"- `{p}`\n" for p in apart)
     return markdown, render_html(data)
-
-

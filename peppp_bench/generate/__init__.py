@@ -4,6 +4,7 @@ Importing it tells glibc's malloc to keep large freed blocks instead of returnin
 quantized training allocates and frees many same-sized activation buffers, and re-faulting their pages
 every time costs more than the arithmetic (measured: 5× on the quantizer, benchmarks/test_quantize.py).
 """
+
 import ctypes
 import sys
 
@@ -27,5 +28,17 @@ from .data import DataSpec, ImageData, load_data  # noqa: E402
 from .recipes import RECIPES, Recipe, get_recipe  # noqa: E402
 from .train import CellResult, train_cell, train_cells  # noqa: E402
 
-__all__ = ["Architecture", "ArchitectureError", "CellResult", "DataSpec", "ImageData", "RECIPES", "Recipe", "parse_architecture",
-           "get_recipe", "load_data", "train_cell", "train_cells"]
+__all__ = [
+    "Architecture",
+    "ArchitectureError",
+    "CellResult",
+    "DataSpec",
+    "ImageData",
+    "RECIPES",
+    "Recipe",
+    "parse_architecture",
+    "get_recipe",
+    "load_data",
+    "train_cell",
+    "train_cells",
+]

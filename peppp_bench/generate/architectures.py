@@ -10,13 +10,15 @@ A factory is called as `factory(classes, in_channels, **args)` and returns a tor
 train together: built-ins side by side in one network (networks.py), a factory's network as stacked
 copies under torch.func.vmap (train.StackedNetwork).
 """
+
 from __future__ import annotations
 
 import hashlib
 import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from torch import nn
 
@@ -46,8 +48,11 @@ def _check_args(kind: str, args: Mapping[str, Any], where: str) -> dict[str, Any
     out = {**defaults, **args}
     for key, value in out.items():
         if isinstance(defaults[key], list):
-            if not (isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
-                                                             for v in value)):
+            if not (
+                isinstance(value, list)
+                and value
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+            ):
                 raise ArchitectureError(f"{where}.{key} = {value!r}: expected {_POSITIVE_INTS}")
         elif not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
             raise ArchitectureError(f"{where}.{key} = {value!r}: expected an integer ≥ 1")
@@ -68,26 +73,34 @@ class Architecture:
 
     # -- constructors ---------------------------------------------------------------------------
     @classmethod
-    def builtin(cls, kind: str, where: str = "architecture", **args: Any) -> "Architecture":
+    def builtin(cls, kind: str, where: str = "architecture", **args: Any) -> Architecture:
         if kind not in BUILTINS:
-            raise ArchitectureError(f"{where}: unknown architecture {kind!r}; built-ins: {', '.join(BUILTINS)} "
-                                    "(or give factory = 'module:function')")
+            raise ArchitectureError(
+                f"{where}: unknown architecture {kind!r}; built-ins: {', '.join(BUILTINS)} "
+                "(or give factory = 'module:function')"
+            )
         full = _check_args(kind, {k: list(v) if isinstance(v, tuple) else v for k, v in args.items()}, where)
         return cls(kind, tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in full.items())))
 
     @classmethod
-    def resnet(cls, blocks: Sequence[int] = (2, 2, 2, 2), width: int = 64) -> "Architecture":
+    def resnet(cls, blocks: Sequence[int] = (2, 2, 2, 2), width: int = 64) -> Architecture:
         return cls.builtin("resnet", blocks=list(blocks), width=width)
 
     @classmethod
-    def paper(cls) -> "Architecture":
+    def paper(cls) -> Architecture:
         """The paper's CIFAR-style ResNet-18 (spec §4)."""
         return cls.resnet()
 
     @classmethod
-    def from_factory(cls, factory: str | Callable[..., nn.Module], args: Mapping[str, Any] | None = None,
-                     modules: Sequence[str] = DEFAULT_MODULE_SITES, functions: Sequence[str] = (), label: str = "",
-                     where: str = "architecture") -> "Architecture":
+    def from_factory(
+        cls,
+        factory: str | Callable[..., nn.Module],
+        args: Mapping[str, Any] | None = None,
+        modules: Sequence[str] = DEFAULT_MODULE_SITES,
+        functions: Sequence[str] = (),
+        label: str = "",
+        where: str = "architecture",
+    ) -> Architecture:
         """A user's network: `factory` is a callable or a 'module:function' / 'file.py:function' reference."""
         try:
             module_types(modules, f"{where}.quantize.modules")
@@ -95,9 +108,12 @@ class Architecture:
         except ValueError as exc:
             raise ArchitectureError(str(exc)) from exc
         if callable(factory):
-            ref, fn = f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', repr(factory))}", factory
+            ref, fn = (
+                f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', repr(factory))}",
+                factory,
+            )
         else:
-            from ..protocol.methods import load_attribute
+            from ..loading import load_attribute
 
             try:
                 fn = load_attribute(factory, f"{where}.factory")
@@ -133,8 +149,11 @@ class Architecture:
         """What defines the network (recorded with every cell and suite; part of a cell's meaning)."""
         out: dict[str, Any] = {"kind": self.kind, "name": self.name, "args": self.options}
         if self.kind == "factory":
-            out.update(factory=self.factory, quantize={"modules": list(self.modules), "functions": list(self.functions)},
-                       source_sha256=self._source_sha256())
+            out.update(
+                factory=self.factory,
+                quantize={"modules": list(self.modules), "functions": list(self.functions)},
+                source_sha256=self._source_sha256(),
+            )
         return out
 
     def _source_sha256(self) -> str | None:
@@ -158,7 +177,9 @@ class Architecture:
         if self.kind == "vit":
             if h != w:
                 raise ArchitectureError(f"the vision transformer needs square images, got {h}×{w}")
-            return VisionTransformer(classes, h, o["patch"], o["dim"], o["depth"], o["heads"], o["mlp_ratio"], c, copies)
+            return VisionTransformer(
+                classes, h, o["patch"], o["dim"], o["depth"], o["heads"], o["mlp_ratio"], c, copies
+            )
         if copies != 1:
             raise ArchitectureError(f"{self.name}: a factory builds one network; copies are stacked by the trainer")
         assert self._callable is not None, "a factory architecture needs its callable"
@@ -181,8 +202,9 @@ class Architecture:
         except Exception as exc:  # noqa: BLE001 - any failure of a user's network on the data's shape
             raise ArchitectureError(f"{self.name} cannot run on {tuple(input_shape)} images: {exc}") from exc
         if counts.logits != batch * classes:
-            raise ArchitectureError(f"{self.name} outputs {counts.logits // batch} logits per image for a task "
-                                    f"with {classes} classes")
+            raise ArchitectureError(
+                f"{self.name} outputs {counts.logits // batch} logits per image for a task with {classes} classes"
+            )
         return counts
 
     def unquantized(self, classes: int, input_shape: Sequence[int]) -> dict[str, int]:
@@ -193,19 +215,27 @@ class Architecture:
 def parse_architecture(raw: Any, where: str = "architecture") -> Architecture:
     """An architecture from a spec table (see the module docstring), every key checked."""
     if not isinstance(raw, dict):
-        raise ArchitectureError(f"{where} must be a table, e.g. {{ name = \"resnet\", blocks = [1, 1], width = 8 }}")
+        raise ArchitectureError(f'{where} must be a table, e.g. {{ name = "resnet", blocks = [1, 1], width = 8 }}')
     raw = dict(raw)
     if "factory" in raw:
         unknown = sorted(set(raw) - {"factory", "args", "quantize", "label"})
         if unknown:
-            raise ArchitectureError(f"{where}: unknown key(s) {unknown}; a factory takes factory, args, quantize, label")
+            raise ArchitectureError(
+                f"{where}: unknown key(s) {unknown}; a factory takes factory, args, quantize, label"
+            )
         quantize = raw.get("quantize", {})
         if not isinstance(quantize, dict) or set(quantize) - {"modules", "functions"}:
             raise ArchitectureError(f"{where}.quantize must be a table with keys modules and/or functions")
         args = raw.get("args", {})
         if not isinstance(args, dict) or not isinstance(raw["factory"], str):
             raise ArchitectureError(f"{where}: factory must be a string and args a table")
-        return Architecture.from_factory(raw["factory"], args, tuple(quantize.get("modules", DEFAULT_MODULE_SITES)),
-                                         tuple(quantize.get("functions", ())), str(raw.get("label", "")), where)
+        return Architecture.from_factory(
+            raw["factory"],
+            args,
+            tuple(quantize.get("modules", DEFAULT_MODULE_SITES)),
+            tuple(quantize.get("functions", ())),
+            str(raw.get("label", "")),
+            where,
+        )
     kind = raw.pop("name", "resnet")  # the earlier form { blocks, width } is the ResNet
     return Architecture.builtin(str(kind), where, **raw)

@@ -6,13 +6,15 @@ memory, a worker that dies) is recorded in the store with its error and retried 
 single configuration that fails stays failed and the run goes on. SIGTERM and SIGINT stop the workers
 (they also die with the parent, even on SIGKILL) and leave the store consistent.
 """
+
 from __future__ import annotations
 
 import signal
 import time
 import traceback
 from collections import deque
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .spec import GenerationSpec, Unit, parse_spec
 from .store import Store
@@ -43,8 +45,16 @@ def run_unit(spec_text: str, base: str, unit: Unit, device: str, threads: int) -
     spec = parse_spec(spec_text, base=base)
     configure_device(device, spec.deterministic)
     data = load_data(unit.task.data, name=unit.task.id)
-    return train_cells(data, list(unit.config_ids), spec.architecture(unit.arch_id), spec.recipe, unit.seed, device,
-                       spec.backend, spec.fused_quantizer)
+    return train_cells(
+        data,
+        list(unit.config_ids),
+        spec.architecture(unit.arch_id),
+        spec.recipe,
+        unit.seed,
+        device,
+        spec.backend,
+        spec.fused_quantizer,
+    )
 
 
 def _attempt(job: tuple[str, str, Unit, str, int]) -> Outcome:
@@ -78,8 +88,9 @@ def _attempt_in_worker(job: tuple[str, str, Unit]) -> Outcome:
     return _attempt((*job, _WORKER["device"], _WORKER["threads"]))
 
 
-def _local(spec: GenerationSpec, units: deque[Unit], workers: int, device: str, threads: int,
-           retry: Any) -> Iterator[Outcome]:
+def _local(
+    spec: GenerationSpec, units: deque[Unit], workers: int, device: str, threads: int, retry: Any
+) -> Iterator[Outcome]:
     """Run units on `workers` processes (or in this process for one worker); `retry(outcome)` may push
     more units onto `units` while they run."""
     if workers == 1:
@@ -96,8 +107,13 @@ def _local(spec: GenerationSpec, units: deque[Unit], workers: int, device: str, 
     ctx = multiprocessing.get_context("spawn")
     counter = ctx.Value("i", 0)
     while units:
-        pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker, initargs=(counter, device, threads),
-                                   max_tasks_per_child=20)
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=ctx,
+            initializer=_start_worker,
+            initargs=(counter, device, threads),
+            max_tasks_per_child=20,
+        )
         running: dict[Any, Unit] = {}
         try:
             while units or running:
@@ -125,8 +141,9 @@ def _local(spec: GenerationSpec, units: deque[Unit], workers: int, device: str, 
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _ray(spec: GenerationSpec, units: deque[Unit], address: str | None, device: str, threads: int,
-         retry: Any) -> Iterator[Outcome]:
+def _ray(
+    spec: GenerationSpec, units: deque[Unit], address: str | None, device: str, threads: int, retry: Any
+) -> Iterator[Outcome]:
     try:
         import ray
     except ImportError as exc:
@@ -159,16 +176,26 @@ def _ray(spec: GenerationSpec, units: deque[Unit], address: str | None, device: 
 
 def _stop_on_sigterm() -> Any:
     """Turn SIGTERM into KeyboardInterrupt for the duration of a run; return the previous handler."""
+
     def handler(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt("SIGTERM")
+
     try:
         return signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread: leave signals alone
         return None
 
 
-def generate(spec: GenerationSpec, store: Store, backend: str = "local", workers: int = 1, address: str | None = None,
-             device: str = "cpu", progress: bool = True, threads: int = 1) -> tuple[int, float]:
+def generate(
+    spec: GenerationSpec,
+    store: Store,
+    backend: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    threads: int = 1,
+) -> tuple[int, float]:
     """Compute every unfinished cell of the store's spec; return (cells computed, seconds)."""
     from tqdm.auto import tqdm
 
@@ -198,8 +225,10 @@ def generate(spec: GenerationSpec, store: Store, backend: str = "local", workers
         for unit, results, error in stream:
             if results is None:
                 failed += len(unit.config_ids) == 1
-                bar.write(f"unit {unit.task.id}/{unit.arch_id}/seed {unit.seed} ({len(unit.config_ids)} configurations) "
-                          f"failed: {error.strip().splitlines()[-1]}")
+                bar.write(
+                    f"unit {unit.task.id}/{unit.arch_id}/seed {unit.seed} ({len(unit.config_ids)} configurations) "
+                    f"failed: {error.strip().splitlines()[-1]}"
+                )
                 continue
             for r in results:
                 store.write(unit, r)

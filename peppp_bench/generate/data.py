@@ -6,6 +6,7 @@ versus non-faces). Folder sources: CIFAR-10, the CIFAR-100
 superclass partitions of spec §1.1 (read from the CIFAR python-version files) and ImageFolder trees
 (DECA, ImageNet 64×64 partitions; read with Pillow), all from local folders.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -18,10 +19,29 @@ import torch
 
 from ..suites.build import CIFAR100_PARTITIONS, slug
 
-COLOUR_PHOTOS = ("astronaut", "chelsea", "coffee", "colorwheel", "hubble_deep_field", "immunohistochemistry",
-                 "retina", "rocket")
-GREY_PHOTOS = ("brick", "camera", "clock", "coins", "grass", "gravel", "moon", "page", "text", "cell",
-               "shepp_logan_phantom")
+COLOUR_PHOTOS = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "colorwheel",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "rocket",
+)
+GREY_PHOTOS = (
+    "brick",
+    "camera",
+    "clock",
+    "coins",
+    "grass",
+    "gravel",
+    "moon",
+    "page",
+    "text",
+    "cell",
+    "shepp_logan_phantom",
+)
 SOURCES = ("digits", "photo-patches", "lfw", "cifar10", "cifar100-partition", "image-folder")
 
 
@@ -61,8 +81,14 @@ class DataError(ValueError):
 
 def load_data(spec: DataSpec, name: str | None = None) -> ImageData:
     """Load the task `spec` describes; fails before any training with a message saying what to fix."""
-    loaders = {"digits": _digits, "photo-patches": _photo_patches, "lfw": _lfw, "cifar10": _cifar10,
-               "cifar100-partition": _cifar100_partition, "image-folder": _image_folder}
+    loaders = {
+        "digits": _digits,
+        "photo-patches": _photo_patches,
+        "lfw": _lfw,
+        "cifar10": _cifar10,
+        "cifar100-partition": _cifar100_partition,
+        "image-folder": _image_folder,
+    }
     if spec.source not in loaders:
         raise DataError(f"unknown data source {spec.source!r}: choose from {', '.join(SOURCES)}")
     allowed = list(inspect.signature(loaders[spec.source]).parameters)
@@ -95,8 +121,15 @@ def _digits(classes: list[int] | None = None, test_fraction: float = 0.3, seed: 
     order = np.random.default_rng(seed).permutation(len(y))
     n_test = int(round(test_fraction * len(y)))
     test, train = order[:n_test], order[n_test:]
-    return (_tensor(x[train]), _labels(y[train]), _tensor(x[test]), _labels(y[test]), len(classes), False,
-            f"scikit-learn digits, classes {classes}, 8x8 grey, {len(train)} train / {len(test)} test")
+    return (
+        _tensor(x[train]),
+        _labels(y[train]),
+        _tensor(x[test]),
+        _labels(y[test]),
+        len(classes),
+        False,
+        f"scikit-learn digits, classes {classes}, 8x8 grey, {len(train)} train / {len(test)} test",
+    )
 
 
 def _photo(name: str, colour: bool) -> np.ndarray:
@@ -115,8 +148,15 @@ def _photo(name: str, colour: bool) -> np.ndarray:
     return img[..., :3] if colour else img
 
 
-def _photo_patches(photos: list[str], patch: int = 16, colour: bool = False, scale: float = 1.0,
-                   train_per_class: int = 96, test_per_class: int = 32, seed: int = 0) -> tuple:
+def _photo_patches(
+    photos: list[str],
+    patch: int = 16,
+    colour: bool = False,
+    scale: float = 1.0,
+    train_per_class: int = 96,
+    test_per_class: int = 32,
+    seed: int = 0,
+) -> tuple:
     """Random patches of scikit-image's photographs, labelled by photograph; train patches from the top
     three quarters of each photograph, test patches from the bottom quarter (no overlap)."""
     import skimage.transform
@@ -131,17 +171,27 @@ def _photo_patches(photos: list[str], patch: int = 16, colour: bool = False, sca
             img = skimage.transform.rescale(img, scale, channel_axis=2, anti_aliasing=True)
         h, w = img.shape[:2]
         split = int(h * 0.75)
-        for rows, n, xs, ys in (((0, split), train_per_class, xs_tr, ys_tr), ((split, h), test_per_class, xs_te, ys_te)):
+        for rows, n, xs, ys in (
+            ((0, split), train_per_class, xs_tr, ys_tr),
+            ((split, h), test_per_class, xs_te, ys_te),
+        ):
             if rows[1] - rows[0] < patch or w < patch:
                 raise DataError(f"photograph {name} at scale {scale} is too small for {patch}px patches")
             r = rng.integers(rows[0], rows[1] - patch + 1, n)
             c = rng.integers(0, w - patch + 1, n)
-            xs.extend(img[i:i + patch, j:j + patch].transpose(2, 0, 1) for i, j in zip(r, c))
+            xs.extend(img[i : i + patch, j : j + patch].transpose(2, 0, 1) for i, j in zip(r, c))
             ys.extend([label] * n)
     kind = "colour" if colour else "grey"
-    return (_tensor(np.stack(xs_tr)), _labels(ys_tr), _tensor(np.stack(xs_te)), _labels(ys_te), len(photos), True,
-            f"scikit-image photographs {photos} as {patch}x{patch} {kind} patches (scale {scale}), "
-            f"{train_per_class}/{test_per_class} train/test per class")
+    return (
+        _tensor(np.stack(xs_tr)),
+        _labels(ys_tr),
+        _tensor(np.stack(xs_te)),
+        _labels(ys_te),
+        len(photos),
+        True,
+        f"scikit-image photographs {photos} as {patch}x{patch} {kind} patches (scale {scale}), "
+        f"{train_per_class}/{test_per_class} train/test per class",
+    )
 
 
 def _lfw(size: int = 24, test_fraction: float = 0.3, seed: int = 0) -> tuple:
@@ -157,16 +207,25 @@ def _lfw(size: int = 24, test_fraction: float = 0.3, seed: int = 0) -> tuple:
     n_test = int(round(test_fraction * 200))
     test, train = order[:n_test], order[n_test:]
     x = imgs[:, None]
-    return (_tensor(x[train]), _labels(y[train]), _tensor(x[test]), _labels(y[test]), 2, True,
-            f"scikit-image LFW subset (faces vs non-faces), {size}x{size} grey, {len(train)} train / {len(test)} test")
+    return (
+        _tensor(x[train]),
+        _labels(y[train]),
+        _tensor(x[test]),
+        _labels(y[test]),
+        2,
+        True,
+        f"scikit-image LFW subset (faces vs non-faces), {size}x{size} grey, {len(train)} train / {len(test)} test",
+    )
 
 
 def _unpickle(path: Path) -> dict:
     import pickle
 
     if not path.is_file():
-        raise DataError(f"{path} does not exist: put the CIFAR python version (the extracted archive from the "
-                        "CIFAR website, or torchvision's download) under the given root")
+        raise DataError(
+            f"{path} does not exist: put the CIFAR python version (the extracted archive from the "
+            "CIFAR website, or torchvision's download) under the given root"
+        )
     with open(path, "rb") as f:
         return pickle.load(f, encoding="bytes")
 
@@ -248,5 +307,12 @@ def _image_folder(root: str, resolution: int = 64, classes: list[str] | None = N
 
     xtr, ytr = read("train")
     xte, yte = read("val")
-    return (_tensor(xtr), _labels(ytr), _tensor(xte), _labels(yte), len(names), True,
-            f"ImageFolder {root} ({len(names)} classes) at {resolution}px")
+    return (
+        _tensor(xtr),
+        _labels(ytr),
+        _tensor(xte),
+        _labels(yte),
+        len(names),
+        True,
+        f"ImageFolder {root} ({len(names)} classes) at {resolution}px",
+    )

@@ -15,6 +15,7 @@ Scaling, on top of the casts:
 
 These are not the paper's formats: its 99 configurations keep qtorch's semantics (quantize.py).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,17 +43,20 @@ class ElementFormat:
         return 8 if self.integer else 1 + self.exp + self.man
 
 
-ELEMENT_FORMATS: dict[str, ElementFormat] = {f.name: f for f in (
-    ElementFormat("fp32", 8, 23, FLOAT32_MAX, -126, 127, "inf"),
-    ElementFormat("bf16", 8, 7, 3.3895313892515355e38, -126, 127, "inf"),
-    ElementFormat("fp16", 5, 10, 65504.0, -14, 15, "inf"),
-    ElementFormat("fp8_e4m3", 4, 3, 448.0, -6, 8, "nan"),
-    ElementFormat("fp8_e5m2", 5, 2, 57344.0, -14, 15, "inf"),
-    ElementFormat("fp6_e3m2", 3, 2, 28.0, -2, 4, "saturate"),
-    ElementFormat("fp6_e2m3", 2, 3, 7.5, 0, 2, "saturate"),
-    ElementFormat("fp4_e2m1", 2, 1, 6.0, 0, 2, "saturate"),
-    ElementFormat("int8", 0, 6, 127 / 64, 0, 0, "saturate", integer=True),
-)}
+ELEMENT_FORMATS: dict[str, ElementFormat] = {
+    f.name: f
+    for f in (
+        ElementFormat("fp32", 8, 23, FLOAT32_MAX, -126, 127, "inf"),
+        ElementFormat("bf16", 8, 7, 3.3895313892515355e38, -126, 127, "inf"),
+        ElementFormat("fp16", 5, 10, 65504.0, -14, 15, "inf"),
+        ElementFormat("fp8_e4m3", 4, 3, 448.0, -6, 8, "nan"),
+        ElementFormat("fp8_e5m2", 5, 2, 57344.0, -14, 15, "inf"),
+        ElementFormat("fp6_e3m2", 3, 2, 28.0, -2, 4, "saturate"),
+        ElementFormat("fp6_e2m3", 2, 3, 7.5, 0, 2, "saturate"),
+        ElementFormat("fp4_e2m1", 2, 1, 6.0, 0, 2, "saturate"),
+        ElementFormat("int8", 0, 6, 127 / 64, 0, 0, "saturate", integer=True),
+    )
+}
 ROUNDINGS = ("nearest", "stochastic")
 
 
@@ -67,8 +71,9 @@ def _uniform_bits(x: torch.Tensor, generator: torch.Generator | None) -> torch.T
     return torch.randint(0, 1 << 23, x.shape, dtype=torch.int32, device=x.device, generator=generator)
 
 
-def _noise(x: torch.Tensor, rounding: str, generator: torch.Generator | None,
-           noise: torch.Tensor | None) -> torch.Tensor | None:
+def _noise(
+    x: torch.Tensor, rounding: str, generator: torch.Generator | None, noise: torch.Tensor | None
+) -> torch.Tensor | None:
     """Stochastic rounding's random bits: given (shared by several copies), or drawn; None for nearest."""
     if rounding not in ROUNDINGS:
         raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
@@ -77,8 +82,14 @@ def _noise(x: torch.Tensor, rounding: str, generator: torch.Generator | None,
     return _uniform_bits(x, generator) if noise is None else noise
 
 
-def cast(x: torch.Tensor, fmt: ElementFormat | str, rounding: str = "nearest", saturate: bool = False,
-         generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+def cast(
+    x: torch.Tensor,
+    fmt: ElementFormat | str,
+    rounding: str = "nearest",
+    saturate: bool = False,
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Round float32 `x` to the format: nearest-even or stochastic (the two neighbours, unbiased; the
     random bits from `generator`, or `noise`: int32 words whose low 23 bits are uniform)."""
     fmt = element_format(fmt) if isinstance(fmt, str) else fmt
@@ -153,9 +164,16 @@ def _unblock(b: torch.Tensor, shape: tuple[int, ...], n: int, axis: int) -> torc
     return b.reshape(shape)[..., :n].movedim(-1, axis)
 
 
-def mx_block(x: torch.Tensor, fmt: ElementFormat | str, block: int = 32, axis: int = -1, scale_rounding: str = "floor",
-             rounding: str = "nearest", generator: torch.Generator | None = None,
-             noise: torch.Tensor | None = None) -> torch.Tensor:
+def mx_block(
+    x: torch.Tensor,
+    fmt: ElementFormat | str,
+    block: int = 32,
+    axis: int = -1,
+    scale_rounding: str = "floor",
+    rounding: str = "nearest",
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+) -> torch.Tensor:
     """MX block scaling: each block of `block` elements along `axis` shares an E8M0 scale 2^e; elements are
     cast (saturating) to `fmt` after dividing by it. Returns the values the block format represents."""
     fmt = element_format(fmt) if isinstance(fmt, str) else fmt
@@ -171,8 +189,14 @@ def mx_block(x: torch.Tensor, fmt: ElementFormat | str, block: int = 32, axis: i
 NVFP4_BLOCK = 16
 
 
-def nvfp4(x: torch.Tensor, axis: int = -1, rounding: str = "nearest", generator: torch.Generator | None = None,
-          noise: torch.Tensor | None = None, tensor_amax: torch.Tensor | None = None) -> torch.Tensor:
+def nvfp4(
+    x: torch.Tensor,
+    axis: int = -1,
+    rounding: str = "nearest",
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+    tensor_amax: torch.Tensor | None = None,
+) -> torch.Tensor:
     """NVFP4: E2M1 elements, an E4M3 scale per block of 16, one FP32 scale per tensor (amax / (6 · 448)),
     so that every block scale lies within E4M3's range. `tensor_amax` (broadcasting against x) lets
     several tensors side by side keep one tensor scale each."""
@@ -188,8 +212,14 @@ def nvfp4(x: torch.Tensor, axis: int = -1, rounding: str = "nearest", generator:
     return _unblock(q, shape, n, axis) * tensor_scale
 
 
-def per_tensor(x: torch.Tensor, fmt: ElementFormat | str, amax: torch.Tensor | None = None, rounding: str = "nearest",
-               generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+def per_tensor(
+    x: torch.Tensor,
+    fmt: ElementFormat | str,
+    amax: torch.Tensor | None = None,
+    rounding: str = "nearest",
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Per-tensor scaling: x · s cast (saturating) and divided by s again, s = max / amax, with `amax` the
     tensor's own absolute maximum (current scaling) or one from earlier calls (delayed scaling)."""
     fmt = element_format(fmt) if isinstance(fmt, str) else fmt
@@ -212,9 +242,14 @@ class AmaxHistory:
         magnitude = x.detach().abs()
         current = magnitude.amax() if self.dims is None else magnitude.amax(self.dims, keepdim=True)
         amax = torch.stack(self.history).amax(0) if self.history else current
-        self.history = (self.history + [current])[-self.length:]
+        self.history = (self.history + [current])[-self.length :]
         return amax
 
-    def __call__(self, x: torch.Tensor, fmt: ElementFormat | str, rounding: str = "nearest",
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def __call__(
+        self,
+        x: torch.Tensor,
+        fmt: ElementFormat | str,
+        rounding: str = "nearest",
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         return per_tensor(x, fmt, self.amax(x), rounding, generator)

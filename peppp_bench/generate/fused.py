@@ -5,11 +5,13 @@ equal them bit for bit (tests/test_formats.py) and run several times faster (ben
 Training uses them when asked (a spec's `fused_quantizer = true`, recorded in every cell's provenance)
 and when torch.compile works on this machine (`available()`: a C++ compiler for the CPU backend).
 """
+
 from __future__ import annotations
 
 import functools
 import shutil
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

@@ -9,9 +9,11 @@ matmul); where that axis has one element, along the last axis.
 Stochastic rounding draws one copy's worth of random bits on every call, shared by all copies, so each
 configuration rounds with the bits it draws when trained alone with the same seed.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -24,8 +26,9 @@ from .quantize import activation_quantizer
 class ModernSites:
     """Role quantizers for `configs` trained side by side (one copy each)."""
 
-    def __init__(self, configs: Sequence[ModernConfiguration], gen: torch.Generator, device: torch.device,
-                 fuse: bool = False) -> None:
+    def __init__(
+        self, configs: Sequence[ModernConfiguration], gen: torch.Generator, device: torch.device, fuse: bool = False
+    ) -> None:
         self.configs, self.gen, self.device = list(configs), gen, device
         kernel = fused if fuse else (lambda fn: fn)
         self.cast, self.per_tensor = kernel(formats.cast), kernel(formats.per_tensor)
@@ -42,10 +45,11 @@ class ModernSites:
     def quantize(self, x: torch.Tensor, role: str, along: int, axis: str, key: Any) -> torch.Tensor:
         """Quantize x (copies along dimension `along`, merged with the next one) in each copy's `role` format.
         `axis` is "channels" (activations, errors) or "inputs" (weights and their optimizer tensors)."""
-        view = x.reshape(*x.shape[:along], self.copies, x.shape[along] // self.copies, *x.shape[along + 1:])
+        view = x.reshape(*x.shape[:along], self.copies, x.shape[along] // self.copies, *x.shape[along + 1 :])
         block_axis = self._block_axis(view, along, axis)
-        noise = torch.randint(0, 1 << 23, view.select(along, 0).shape, dtype=torch.int32, device=x.device,
-                              generator=self.gen).unsqueeze(along)
+        noise = torch.randint(
+            0, 1 << 23, view.select(along, 0).shape, dtype=torch.int32, device=x.device, generator=self.gen
+        ).unsqueeze(along)
         out = torch.empty_like(view)
         for fmt, idx in self.groups[role]:
             sub = view.index_select(along, idx)
@@ -59,8 +63,9 @@ class ModernSites:
             return preferred
         return view.dim() - 1
 
-    def _apply(self, fmt: TensorFormat, x: torch.Tensor, along: int, block_axis: int, noise: torch.Tensor,
-               key: Any) -> torch.Tensor:
+    def _apply(
+        self, fmt: TensorFormat, x: torch.Tensor, along: int, block_axis: int, noise: torch.Tensor, key: Any
+    ) -> torch.Tensor:
         if fmt.format == "fp32" and fmt.scaling == "none":
             return x
         others = [d for d in range(x.dim()) if d != along]
@@ -78,8 +83,10 @@ class ModernSites:
     # -- what the trainer installs -----------------------------------------------------------------
     def activation(self, key: Any, copies_dim: int) -> Callable[[torch.Tensor], torch.Tensor]:
         """A site: activations forward, errors backward (input and logits too)."""
-        return activation_quantizer(lambda x: self.quantize(x, "activations", copies_dim, "channels", key),
-                                    lambda g: self.quantize(g, "errors", copies_dim, "channels", key))
+        return activation_quantizer(
+            lambda x: self.quantize(x, "activations", copies_dim, "channels", key),
+            lambda g: self.quantize(g, "errors", copies_dim, "channels", key),
+        )
 
     def optimizer(self, role: str, i: int, x: torch.Tensor) -> torch.Tensor:
         """LowPrecisionSGD's quantizer of parameter i's `role` tensor (weights, gradients, optimizer, master)."""

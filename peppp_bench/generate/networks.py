@@ -10,9 +10,10 @@ Rules shared by all: Format B on the input and on the logits; Format A on the ou
 convolution and linear layer, of every activation function (after BatchNorm where there is one), and
 on the head's output. Max pooling keeps values already on the grid, so it has no site.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -69,8 +70,9 @@ class ResNet(nn.Module):
     (B, copies·classes). It trains many precision configurations in one pass (`train.py`).
     """
 
-    def __init__(self, classes: int, blocks: Sequence[int] = (2, 2, 2, 2), width: int = 64, in_channels: int = 3,
-                 copies: int = 1) -> None:
+    def __init__(
+        self, classes: int, blocks: Sequence[int] = (2, 2, 2, 2), width: int = 64, in_channels: int = 3, copies: int = 1
+    ) -> None:
         super().__init__()
         if classes < 2:
             raise ValueError(f"a classifier needs at least 2 classes, got {classes}")
@@ -84,13 +86,16 @@ class ResNet(nn.Module):
         cin = width
         for i, n in enumerate(blocks):
             cout = width * 2**i
-            stage = [BasicBlock(cin if j == 0 else cout, cout, 2 if (i > 0 and j == 0) else 1, copies) for j in range(n)]
+            stage = [
+                BasicBlock(cin if j == 0 else cout, cout, 2 if (i > 0 and j == 0) else 1, copies) for j in range(n)
+            ]
             stages.append(nn.Sequential(*stage))
             cin = cout
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.linear: nn.Module = (nn.Linear(cin, classes) if copies == 1
-                                  else nn.Conv1d(cin * copies, classes * copies, 1, groups=copies))
+        self.linear: nn.Module = (
+            nn.Linear(cin, classes) if copies == 1 else nn.Conv1d(cin * copies, classes * copies, 1, groups=copies)
+        )
         self.q_head = Quant("A")
         self.q_logits = Quant("B")
         for m in self.modules():
@@ -115,8 +120,6 @@ def resnet18(classes: int, in_channels: int = 3) -> ResNet:
     return ResNet(classes, (2, 2, 2, 2), 64, in_channels)
 
 
-
-
 @torch.no_grad()
 def side_by_side(single: nn.Module, grouped: nn.Module, copies: int) -> nn.Module:
     """Fill `grouped` (built with `copies`) with `copies` copies of `single`'s weights and buffers."""
@@ -136,7 +139,11 @@ class _Head(nn.Module):
     def __init__(self, features: int, classes: int, copies: int) -> None:
         super().__init__()
         self.copies = copies
-        self.linear = nn.Linear(features, classes) if copies == 1 else nn.Conv1d(features * copies, classes * copies, 1, groups=copies)
+        self.linear = (
+            nn.Linear(features, classes)
+            if copies == 1
+            else nn.Conv1d(features * copies, classes * copies, 1, groups=copies)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x) if self.copies == 1 else self.linear(x.unsqueeze(-1)).squeeze(-1)
@@ -146,8 +153,14 @@ class VGG(nn.Module):
     """A VGG-style CNN: stages of [3×3 conv → A → BatchNorm → ReLU → A] × `layers`, then 2×2 max pooling;
     global average pooling → A, a linear head → A, logits → B. `channels` lists each stage's width."""
 
-    def __init__(self, classes: int, channels: Sequence[int] = (16, 32, 64), layers: int = 1, in_channels: int = 3,
-                 copies: int = 1) -> None:
+    def __init__(
+        self,
+        classes: int,
+        channels: Sequence[int] = (16, 32, 64),
+        layers: int = 1,
+        in_channels: int = 3,
+        copies: int = 1,
+    ) -> None:
         super().__init__()
         self.copies = copies
         self.q_input = Quant("B")
@@ -155,7 +168,13 @@ class VGG(nn.Module):
         cin = in_channels
         for cout in channels:
             for _ in range(layers):
-                body += [_conv(cin, cout, 3, 1, copies), Quant("A"), nn.BatchNorm2d(cout * copies), nn.ReLU(), Quant("A")]
+                body += [
+                    _conv(cin, cout, 3, 1, copies),
+                    Quant("A"),
+                    nn.BatchNorm2d(cout * copies),
+                    nn.ReLU(),
+                    Quant("A"),
+                ]
                 cin = cout
             body.append(nn.MaxPool2d(2, ceil_mode=True))
         self.body = nn.Sequential(*body)
@@ -284,8 +303,18 @@ class VisionTransformer(nn.Module):
     """A small ViT: patch embedding (a strided conv) → A, + position embedding → A, `depth` blocks, a final
     LayerNorm → A, mean over tokens → A, a linear head → A, logits → B."""
 
-    def __init__(self, classes: int, image: int, patch: int = 4, dim: int = 32, depth: int = 2, heads: int = 4,
-                 mlp_ratio: int = 2, in_channels: int = 3, copies: int = 1) -> None:
+    def __init__(
+        self,
+        classes: int,
+        image: int,
+        patch: int = 4,
+        dim: int = 32,
+        depth: int = 2,
+        heads: int = 4,
+        mlp_ratio: int = 2,
+        in_channels: int = 3,
+        copies: int = 1,
+    ) -> None:
         super().__init__()
         if image % patch:
             raise ValueError(f"the image side ({image}) must be a multiple of the patch size ({patch})")

@@ -9,14 +9,15 @@ many configurations at once. Semantics, as in qtorch's kernels:
   (x + s) − s with s = ±2^min_exp; values above range saturate to the largest magnitude.
 NaN inputs propagate as NaN (qtorch maps them to ±max); training never feeds NaN on purpose.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 import torch
 
-Width = Union[int, torch.Tensor]
+Width = int | torch.Tensor
 ROUNDINGS = ("nearest", "stochastic")
 FLOAT32_MAX = 3.4028234663852886e38
 
@@ -34,7 +35,7 @@ class Formats:
     half: int | torch.Tensor  # 2^(22 − man): nearest rounding's increment
 
     @classmethod
-    def of(cls, exp: Width, man: Width, device: torch.device | str = "cpu") -> "Formats":
+    def of(cls, exp: Width, man: Width, device: torch.device | str = "cpu") -> Formats:
         if isinstance(exp, int) and isinstance(man, int):
             _check_widths(exp, man)
             largest, mask = (2.0 - 2.0**-man) * 2.0 ** (1 << (exp - 1)), (1 << (23 - man)) - 1
@@ -64,8 +65,12 @@ def random_int32(shape: torch.Size, device: torch.device, generator: torch.Gener
 
 @torch.no_grad()
 def native_float_quantize(
-    x: torch.Tensor, exp: Width | Formats, man: Width | None = None, rounding: str = "stochastic",
-    generator: torch.Generator | None = None, random_bits: torch.Tensor | None = None,
+    x: torch.Tensor,
+    exp: Width | Formats,
+    man: Width | None = None,
+    rounding: str = "stochastic",
+    generator: torch.Generator | None = None,
+    random_bits: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Quantize fp32 `x` to the float format(s) (exp, man) like qtorch.float_quantize.
 
@@ -81,7 +86,9 @@ def native_float_quantize(
     f = exp if isinstance(exp, Formats) else Formats.of(exp, man, x.device)  # type: ignore[arg-type]
     # Under torch.func.vmap (stacked copies of a network), x or the formats are batched: no out= arguments,
     # and nothing in place on x's unbatched temporaries.
-    vmapped = torch._C._functorch.is_batchedtensor(x) or torch._C._functorch.is_batchedtensor(torch.as_tensor(f.threshold))
+    vmapped = torch._C._functorch.is_batchedtensor(x) or torch._C._functorch.is_batchedtensor(
+        torch.as_tensor(f.threshold)
+    )
     # s = ±2^min_exp on the subnormal range (qtorch's shift), 0 elsewhere. sign(±0) = ±0 where qtorch
     # shifts zeros by ±2^min_exp: both round back to +0. Built in place, and `scratch` is reused below.
     if vmapped:

@@ -1,4 +1,5 @@
 """Training recipes, named and versioned, recorded with every generated cell (spec §4)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
@@ -23,7 +24,7 @@ class Recipe:
     # The authors' quirk: test batches of these sources went through the training augmentation.
     train_augmentation_at_test_for: tuple[str, ...] = ()
 
-    def with_overrides(self, **changes: Any) -> "Recipe":
+    def with_overrides(self, **changes: Any) -> Recipe:
         """The same recipe with some fields changed (recorded in full with each result)."""
         unknown = set(changes) - set(asdict(self))
         if unknown:

@@ -11,10 +11,12 @@ wrapped in `QuantizedNetwork`, which puts sites where the spec declares them:
 `unquantized_operations` runs the network once on the meta device and lists every floating-point
 operation whose result reaches the rest of the network without passing through a site.
 """
+
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -47,11 +49,33 @@ class Quant(nn.Module):
 
 
 # Module types a spec may name (torch.nn classes with a floating-point output).
-MODULE_SITES: dict[str, type[nn.Module]] = {t.__name__: t for t in (
-    nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear, nn.Bilinear, nn.BatchNorm1d, nn.BatchNorm2d,
-    nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d, nn.ReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU,
-    nn.Softmax, nn.MultiheadAttention, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Embedding,
-)}
+MODULE_SITES: dict[str, type[nn.Module]] = {
+    t.__name__: t
+    for t in (
+        nn.Conv1d,
+        nn.Conv2d,
+        nn.Conv3d,
+        nn.ConvTranspose2d,
+        nn.Linear,
+        nn.Bilinear,
+        nn.BatchNorm1d,
+        nn.BatchNorm2d,
+        nn.LayerNorm,
+        nn.GroupNorm,
+        nn.InstanceNorm2d,
+        nn.ReLU,
+        nn.GELU,
+        nn.SiLU,
+        nn.Tanh,
+        nn.Sigmoid,
+        nn.LeakyReLU,
+        nn.Softmax,
+        nn.MultiheadAttention,
+        nn.AvgPool2d,
+        nn.AdaptiveAvgPool2d,
+        nn.Embedding,
+    )
+}
 DEFAULT_MODULE_SITES = ("Conv2d", "Linear", "BatchNorm2d", "ReLU")
 
 # Functional operations a spec may name, and the torch functions that perform them. "softmax_input"
@@ -123,15 +147,18 @@ class _FunctionSites(TorchFunctionMode):
 class QuantizedNetwork(nn.Module):
     """A user's network with Format B on its input and logits and Format A at the declared sites."""
 
-    def __init__(self, net: nn.Module, modules: Sequence[str] = DEFAULT_MODULE_SITES,
-                 functions: Sequence[str] = ()) -> None:
+    def __init__(
+        self, net: nn.Module, modules: Sequence[str] = DEFAULT_MODULE_SITES, functions: Sequence[str] = ()
+    ) -> None:
         super().__init__()
         self.q_input = Quant("B")
         self.net = net
         targets = [m for m in net.modules() if isinstance(m, module_types(modules))]
         if not targets and not functions:
-            raise ValueError(f"the network has no module of types {list(modules)} to quantize after, and no "
-                             "functional operation is declared")
+            raise ValueError(
+                f"the network has no module of types {list(modules)} to quantize after, and no "
+                "functional operation is declared"
+            )
         self.module_sites = nn.ModuleList(Quant("A") for _ in targets)
         for module, site in zip(targets, self.module_sites):
             module.register_forward_hook(_OutputSite(site))  # type: ignore[arg-type]
@@ -149,10 +176,46 @@ class QuantizedNetwork(nn.Module):
 
 
 # Operations that move or reshape values without computing new ones: never listed as unquantized.
-_MOVES = {"view", "reshape", "flatten", "unflatten", "permute", "transpose", "t", "contiguous", "squeeze",
-          "unsqueeze", "expand", "expand_as", "repeat", "chunk", "split", "unbind", "cat", "stack", "narrow",
-          "select", "__getitem__", "to", "float", "clone", "detach", "max_pool2d", "max_pool1d", "adaptive_max_pool2d",
-          "dropout", "identity", "pad", "flip", "roll", "movedim", "swapaxes", "type_as", "new_empty", "empty_like"}
+_MOVES = {
+    "view",
+    "reshape",
+    "flatten",
+    "unflatten",
+    "permute",
+    "transpose",
+    "t",
+    "contiguous",
+    "squeeze",
+    "unsqueeze",
+    "expand",
+    "expand_as",
+    "repeat",
+    "chunk",
+    "split",
+    "unbind",
+    "cat",
+    "stack",
+    "narrow",
+    "select",
+    "__getitem__",
+    "to",
+    "float",
+    "clone",
+    "detach",
+    "max_pool2d",
+    "max_pool1d",
+    "adaptive_max_pool2d",
+    "dropout",
+    "identity",
+    "pad",
+    "flip",
+    "roll",
+    "movedim",
+    "swapaxes",
+    "type_as",
+    "new_empty",
+    "empty_like",
+}
 
 
 class _Recorder(TorchFunctionMode):
@@ -166,7 +229,12 @@ class _Recorder(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         out = func(*args, **(kwargs or {}))
         name = getattr(func, "__name__", str(func))
-        if isinstance(out, torch.Tensor) and out.is_floating_point() and name not in _MOVES and not name.startswith("_"):
+        if (
+            isinstance(out, torch.Tensor)
+            and out.is_floating_point()
+            and name not in _MOVES
+            and not name.startswith("_")
+        ):
             self.results.append((name, out))
         return out
 

@@ -27,16 +27,19 @@
 `parse_spec` checks every key, type and range and refuses with the key's path; `check_spec` then loads
 every task's data and builds every network once on the meta device. Both run before a store exists.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-import tomllib
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+import tomllib
 
 from ..configs import CONFIG_IDS
 from ..modern import MODERN_IDS, resolve_configuration
@@ -106,13 +109,21 @@ class GenerationSpec:
 
     def units(self) -> list[Unit]:
         chunk = self.configs_per_unit
-        return [Unit(t, a, s, self.config_ids[i:i + chunk]) for t, a in self.rows() for s in self.seeds
-                for i in range(0, len(self.config_ids), chunk)]
+        return [
+            Unit(t, a, s, self.config_ids[i : i + chunk])
+            for t, a in self.rows()
+            for s in self.seeds
+            for i in range(0, len(self.config_ids), chunk)
+        ]
 
     def meaning(self, task: Task, arch_id: str) -> dict[str, Any]:
         """What a cell of this row means: data, network, recipe and quantizer back end (not seed or config)."""
-        return {"data": {"source": task.data.source, "options": task.data.options},
-                "architecture": self.architecture(arch_id).record(), "recipe": self.recipe.record(), "backend": self.backend}
+        return {
+            "data": {"source": task.data.source, "options": task.data.options},
+            "architecture": self.architecture(arch_id).record(),
+            "recipe": self.recipe.record(),
+            "backend": self.backend,
+        }
 
     def meaning_sha256(self, task: Task, arch_id: str) -> str:
         return hashlib.sha256(json.dumps(self.meaning(task, arch_id), sort_keys=True).encode()).hexdigest()
@@ -120,13 +131,15 @@ class GenerationSpec:
 
 # -- the schema --------------------------------------------------------------------------------------
 
+
 def _int(lo: int) -> Callable[[Any], bool]:
     return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo
 
 
 def _number(lo: float, hi: float = float("inf"), open_lo: bool = False) -> Callable[[Any], bool]:
-    return lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)
-                      and (v > lo if open_lo else v >= lo) and v <= hi)
+    return lambda v: (
+        isinstance(v, (int, float)) and not isinstance(v, bool) and (v > lo if open_lo else v >= lo) and v <= hi
+    )
 
 
 def _string(v: Any) -> bool:
@@ -140,12 +153,18 @@ def _safe_id(v: Any) -> bool:
 SAFE_ID_RULE = "a safe file name: letters, digits, '.', '_' and '-', starting with a letter or digit"
 SUITE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "name": (_safe_id, SAFE_ID_RULE),
-    "version": (_string, "a string such as \"1.0.0\""),
+    "version": (_string, 'a string such as "1.0.0"'),
     "description": (_string, "a string"),
-    "seeds": (lambda v: isinstance(v, list) and len(v) >= 1 and all(_int(0)(s) for s in v) and len(set(v)) == len(v),
-              "a non-empty list of distinct integers ≥ 0"),
-    "configurations": (lambda v: v in ("all", "modern") or (isinstance(v, list) and len(v) >= 1 and all(isinstance(c, str) for c in v)),
-                       "\"all\" (the paper's 99), \"modern\" (peppp_bench.MODERN_IDS) or a non-empty list of configuration ids"),
+    "seeds": (
+        lambda v: isinstance(v, list) and len(v) >= 1 and all(_int(0)(s) for s in v) and len(set(v)) == len(v),
+        "a non-empty list of distinct integers ≥ 0",
+    ),
+    "configurations": (
+        lambda v: (
+            v in ("all", "modern") or (isinstance(v, list) and len(v) >= 1 and all(isinstance(c, str) for c in v))
+        ),
+        '"all" (the paper\'s 99), "modern" (peppp_bench.MODERN_IDS) or a non-empty list of configuration ids',
+    ),
     "architecture": (lambda v: isinstance(v, dict), "a table"),
     "recipe": (lambda v: isinstance(v, dict), "a table with name and recipe fields"),
     "backend": (lambda v: v in BACKENDS, " or ".join(BACKENDS)),
@@ -165,8 +184,10 @@ RECIPE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "shuffle": (lambda v: isinstance(v, bool), "true or false"),
     "augment": (lambda v: isinstance(v, bool), "true or false"),
     "rounding": (lambda v: v in ROUNDINGS, " or ".join(ROUNDINGS)),
-    "train_augmentation_at_test_for": (lambda v: isinstance(v, list) and all(s in SOURCES for s in v),
-                                       f"a list of sources ({', '.join(SOURCES)})"),
+    "train_augmentation_at_test_for": (
+        lambda v: isinstance(v, list) and all(s in SOURCES for s in v),
+        f"a list of sources ({', '.join(SOURCES)})",
+    ),
 }
 TASK_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "id": (_safe_id, SAFE_ID_RULE),
@@ -176,8 +197,9 @@ TASK_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-def _check_table(raw: Any, keys: dict[str, tuple[Callable[[Any], bool], str]], where: str,
-                 required: tuple[str, ...] = ()) -> dict[str, Any]:
+def _check_table(
+    raw: Any, keys: dict[str, tuple[Callable[[Any], bool], str]], where: str, required: tuple[str, ...] = ()
+) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise SpecError(f"{where} must be a table")
     unknown = sorted(set(raw) - set(keys))
@@ -211,7 +233,9 @@ def _config_ids(value: Any, where: str) -> tuple[str, ...]:
     return ids
 
 
-def _architectures(suite: dict[str, Any], raw: dict[str, Any], base: str) -> tuple[tuple[tuple[str, Architecture], ...], bool]:
+def _architectures(
+    suite: dict[str, Any], raw: dict[str, Any], base: str
+) -> tuple[tuple[tuple[str, Architecture], ...], bool]:
     tables = raw.get("architectures")
     if tables is not None and "architecture" in suite:
         raise SpecError("give either [suite] architecture (one network) or [architectures.ID] tables, not both")
@@ -236,7 +260,12 @@ def _resolve_factory(table: Any, base: str) -> Any:
     if not (isinstance(table, dict) and isinstance(table.get("factory"), str) and base):
         return table
     where, sep, attr = table["factory"].rpartition(":")
-    if where.endswith(".py") and not Path(where).is_absolute() and not Path(where).is_file() and (Path(base) / where).is_file():
+    if (
+        where.endswith(".py")
+        and not Path(where).is_absolute()
+        and not Path(where).is_file()
+        and (Path(base) / where).is_file()
+    ):
         return {**table, "factory": f"{Path(base) / where}{sep}{attr}"}
     return table
 
@@ -272,16 +301,28 @@ def parse_spec(text: str, where: str = "spec", base: str = "") -> GenerationSpec
         backend = suite.get("backend", "native")
         per_unit = suite.get("configs_per_unit", len(config_ids) if backend == "native" else 1)
         if backend == "qtorch" and per_unit != 1:
-            raise SpecError("suite.configs_per_unit: the qtorch back end trains one configuration per unit (set it to 1)")
+            raise SpecError(
+                "suite.configs_per_unit: the qtorch back end trains one configuration per unit (set it to 1)"
+            )
     except SpecError as exc:
         raise SpecError(f"{where}: {exc}") from None
     return GenerationSpec(
-        name=suite["name"], version=suite["version"], description=suite.get("description", ""),
-        seeds=tuple(suite["seeds"]), config_ids=config_ids, architectures=architectures, multi_architecture=multi,
-        recipe=get_recipe(recipe_raw.pop("name", "clean"), **recipe_raw), backend=backend, configs_per_unit=per_unit,
-        cap_rule=suite.get("cap_rule", "row-median"), deterministic=suite.get("deterministic", False),
+        name=suite["name"],
+        version=suite["version"],
+        description=suite.get("description", ""),
+        seeds=tuple(suite["seeds"]),
+        config_ids=config_ids,
+        architectures=architectures,
+        multi_architecture=multi,
+        recipe=get_recipe(recipe_raw.pop("name", "clean"), **recipe_raw),
+        backend=backend,
+        configs_per_unit=per_unit,
+        cap_rule=suite.get("cap_rule", "row-median"),
+        deterministic=suite.get("deterministic", False),
         fused_quantizer=suite.get("fused_quantizer", False),
-        tasks=tuple(tasks), text=text, base=base,
+        tasks=tuple(tasks),
+        text=text,
+        base=base,
     )
 
 
@@ -302,8 +343,10 @@ def check_spec(spec: GenerationSpec) -> dict[str, tuple[int, tuple[int, int, int
         except (DataError, TypeError, ValueError, OSError) as exc:
             raise SpecError(f"tasks[{i}] ({task.id}): {exc}") from exc
         if data.x_train.shape[0] < spec.recipe.batch_size:
-            raise SpecError(f"tasks[{i}] ({task.id}): {data.x_train.shape[0]} training images are fewer than one "
-                            f"batch of {spec.recipe.batch_size} (suite.recipe.batch_size)")
+            raise SpecError(
+                f"tasks[{i}] ({task.id}): {data.x_train.shape[0]} training images are fewer than one "
+                f"batch of {spec.recipe.batch_size} (suite.recipe.batch_size)"
+            )
         shapes[task.id] = (data.classes, data.shape)
         for arch_id, arch in spec.architectures:
             try:
@@ -315,7 +358,10 @@ def check_spec(spec: GenerationSpec) -> dict[str, tuple[int, tuple[int, int, int
             classes, shape = next(iter(shapes.values()))
             left = arch.unquantized(classes, shape)
             if left:
-                warnings.warn(f"architecture {arch_id}: these floating-point operations are left unquantized "
-                              f"(name: calls per forward pass): {left}; declare them in quantize.modules or "
-                              "quantize.functions if they should be", stacklevel=2)
+                warnings.warn(
+                    f"architecture {arch_id}: these floating-point operations are left unquantized "
+                    f"(name: calls per forward pass): {left}; declare them in quantize.modules or "
+                    "quantize.functions if they should be",
+                    stacklevel=2,
+                )
     return shapes

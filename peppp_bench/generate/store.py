@@ -12,6 +12,7 @@ reuses every finished cell, editing a comment changes nothing, and a spec that c
 cell means is refused with the list of those cells. A run killed at any moment loses only its units
 in progress.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,11 +43,17 @@ class Store:
             except (OSError, json.JSONDecodeError, AttributeError) as exc:
                 raise StoreError(f"{marker} is damaged ({exc}); this folder is not a usable store") from exc
             if fmt != STORE_FORMAT:
-                raise StoreError(f"store {self.root} has format {fmt}; this version reads format {STORE_FORMAT}: "
-                                 "use a new --store folder")
+                raise StoreError(
+                    f"store {self.root} has format {fmt}; this version reads format {STORE_FORMAT}: "
+                    "use a new --store folder"
+                )
             self._refuse_changed_meaning()
         elif self.root.exists() and any(self.root.iterdir()):
-            old = " (a store of an earlier peppp-bench: use a new --store folder)" if (self.root / "spec.toml").exists() else ""
+            old = (
+                " (a store of an earlier peppp-bench: use a new --store folder)"
+                if (self.root / "spec.toml").exists()
+                else ""
+            )
             raise StoreError(f"{self.root} is not empty and is not a generation store{old}; give a new or empty folder")
         elif not create:
             raise StoreError(f"{self.root} is not a generation store")
@@ -62,7 +69,7 @@ class Store:
             torn.unlink(missing_ok=True)
 
     @classmethod
-    def open(cls, root: str | Path) -> "Store":
+    def open(cls, root: str | Path) -> Store:
         """An existing store with the spec of its latest run (or its only spec)."""
         from .spec import parse_spec
 
@@ -88,9 +95,11 @@ class Store:
                     changed.append(str(path.relative_to(self.root / "cells").with_suffix("")))
         if changed:
             shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
-            raise StoreError(f"the spec changes what {len(changed)} finished cell(s) of {self.root} mean (data options, "
-                             f"network, recipe or back end): {shown}. Use a new --store folder, or a new task or "
-                             "architecture id for the changed rows")
+            raise StoreError(
+                f"the spec changes what {len(changed)} finished cell(s) of {self.root} mean (data options, "
+                f"network, recipe or back end): {shown}. Use a new --store folder, or a new task or "
+                "architecture id for the changed rows"
+            )
 
     # -- cells ------------------------------------------------------------------------------------
     def cell_path(self, task: str, arch_id: str, seed: int, config_id: str) -> Path:
@@ -109,10 +118,15 @@ class Store:
         return out
 
     def write(self, unit: Unit, result: CellResult) -> None:
-        record = {**asdict(result), "arch_id": unit.arch_id,
-                  "meaning_sha256": self.spec.meaning_sha256(unit.task, unit.arch_id)}
-        atomic_write(self.cell_path(unit.task.id, unit.arch_id, result.seed, result.config_id),
-                     json.dumps(record, indent=1, sort_keys=True))
+        record = {
+            **asdict(result),
+            "arch_id": unit.arch_id,
+            "meaning_sha256": self.spec.meaning_sha256(unit.task, unit.arch_id),
+        }
+        atomic_write(
+            self.cell_path(unit.task.id, unit.arch_id, result.seed, result.config_id),
+            json.dumps(record, indent=1, sort_keys=True),
+        )
 
     def read(self, task: str, arch_id: str, seed: int, config_id: str) -> dict[str, Any]:
         return self._read_path(self.cell_path(task, arch_id, seed, config_id))
@@ -133,9 +147,17 @@ class Store:
 
     # -- failures and runs -------------------------------------------------------------------------
     def record_failure(self, unit: Unit, error: str) -> None:
-        self._append("failures.jsonl", {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "task": unit.task.id,
-                                        "arch_id": unit.arch_id, "seed": unit.seed, "config_ids": list(unit.config_ids),
-                                        "error": error})
+        self._append(
+            "failures.jsonl",
+            {
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "task": unit.task.id,
+                "arch_id": unit.arch_id,
+                "seed": unit.seed,
+                "config_ids": list(unit.config_ids),
+                "error": error,
+            },
+        )
 
     def failed(self) -> set[tuple[str, str, int, str]]:
         """Cells a unit failed on and that are still unfinished."""
@@ -146,8 +168,34 @@ class Store:
                     out.add((f["task"], f["arch_id"], f["seed"], c))
         return out
 
-    def log_run(self, record: dict[str, Any]) -> None:
-        """Append one generate run (start, seconds, cells computed, back end) to STORE/runs.jsonl."""
+    def log_run(
+        self,
+        spec: Any,
+        started: float,
+        seconds: float,
+        cells: int,
+        backend: str,
+        workers: int,
+        threads: int,
+        device: str,
+        interrupted: bool = False,
+    ) -> None:
+        """Append one generate run (start, seconds, cells computed, back end, the spec's sha256) to
+        STORE/runs.jsonl; a run that computed nothing and was not interrupted leaves no record."""
+        if not cells and not interrupted:
+            return
+        record = {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "seconds": round(seconds, 1),
+            "cells": cells,
+            "backend": backend,
+            "workers": workers,
+            "threads": threads,
+            "device": device,
+            "spec_sha256": spec.sha256,
+            "spec_base": spec.base,
+            **({"interrupted": True} if interrupted else {}),
+        }
         self._append("runs.jsonl", record)
 
     def runs(self) -> list[dict[str, Any]]:
@@ -161,8 +209,13 @@ class Store:
         runs = self.runs()
         cells, seconds = sum(r["cells"] for r in runs), sum(r["seconds"] for r in runs)
         left = total - done
-        return {"done": done, "failed": failed, "remaining": left - failed, "total": total,
-                "seconds_left": round(left * seconds / cells, 1) if cells else None}
+        return {
+            "done": done,
+            "failed": failed,
+            "remaining": left - failed,
+            "total": total,
+            "seconds_left": round(left * seconds / cells, 1) if cells else None,
+        }
 
     def _append(self, name: str, record: dict[str, Any]) -> None:
         with open(self.root / name, "a") as f:

@@ -1,4 +1,5 @@
 """Turn a finished generation store into a suite folder (same format as the paper suite)."""
+
 from __future__ import annotations
 
 import json
@@ -42,28 +43,55 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
         for cell in (cell for by_seed in cells for cell in by_seed):
             wall += cell["wall_seconds"]
             trained_at[cell["provenance"]["git_sha"]] += 1
-        row = {"dataset_id": spec.row_id(task, arch_id), "name": task.name, "name_confidence": "confirmed",
-               "family": task.data.source, "resolution": h, "classes": data.classes, "source": data.description}
+        row = {
+            "dataset_id": spec.row_id(task, arch_id),
+            "name": task.name,
+            "name_confidence": "confirmed",
+            "family": task.data.source,
+            "resolution": h,
+            "classes": data.classes,
+            "source": data.description,
+        }
         if spec.multi_architecture:
             row.update(name=f"{task.name} ({arch_id})", task=task.id, architecture=arch_id)
         rows.append(row)
     records = {a_id: a.record() for a_id, a in spec.architectures}
     provenance = {
-        "generator": "peppp-bench generate", "command": command, "spec_sha256": spec.sha256,
+        "generator": "peppp-bench generate",
+        "command": command,
+        "spec_sha256": spec.sha256,
         "architecture": spec.architectures[0][1].name if not spec.multi_architecture else "several (see architectures)",
-        "architectures": records, "recipe": spec.recipe.record(), "quantizer_backend": spec.backend,
-        "deterministic": spec.deterministic, "fused_quantizer": spec.fused_quantizer, "seeds": list(spec.seeds), "cells": total,
-        "training_seconds_summed_over_units": round(wall, 1), "cells_by_git_sha": dict(trained_at), "generate_runs": store.runs(),
+        "architectures": records,
+        "recipe": spec.recipe.record(),
+        "quantizer_backend": spec.backend,
+        "deterministic": spec.deterministic,
+        "fused_quantizer": spec.fused_quantizer,
+        "seeds": list(spec.seeds),
+        "cells": total,
+        "training_seconds_summed_over_units": round(wall, 1),
+        "cells_by_git_sha": dict(trained_at),
+        "generate_runs": store.runs(),
         "generation_wall_seconds": round(sum(r["seconds"] for r in store.runs()), 1),
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **environment(),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **environment(),
     }
-    return write_suite(out, name=spec.name, version=spec.version, error=np.stack(err_rows), memory=np.stack(mem_rows),
-                       datasets=pd.DataFrame(rows), description=spec.description, provenance=provenance,
-                       cap_rule=spec.cap_rule, configurations=table)
+    return write_suite(
+        out,
+        name=spec.name,
+        version=spec.version,
+        error=np.stack(err_rows),
+        memory=np.stack(mem_rows),
+        datasets=pd.DataFrame(rows),
+        description=spec.description,
+        provenance=provenance,
+        cap_rule=spec.cap_rule,
+        configurations=table,
+    )
 
 
-def add_replicates(suite_folder: Path, stores: list[Store], out: Path, version: str, cap_rule: str | None = None,
-                   command: str = "") -> Path:
+def add_replicates(
+    suite_folder: Path, stores: list[Store], out: Path, version: str, cap_rule: str | None = None, command: str = ""
+) -> Path:
     """Write `suite_folder`'s suite again as version `version` with the finished cells of `stores` (the same
     tasks and recipe trained with other seeds) as its replicates table; optionally a new cap rule."""
     from ..suites.suite import read_suite
@@ -73,28 +101,58 @@ def add_replicates(suite_folder: Path, stores: list[Store], out: Path, version: 
     for store in stores:
         done, total = store.count()
         if done < total:
-            raise StoreError(f"store {store.root} has {done} of {total} cells; finish it with `peppp-bench generate` first")
+            raise StoreError(
+                f"store {store.root} has {done} of {total} cells; finish it with `peppp-bench generate` first"
+            )
         unknown = {store.spec.row_id(t, a) for t, a in store.spec.rows()} - set(bench.dataset_ids)
         if unknown:
             raise StoreError(f"store {store.root} trains tasks the suite {bench.name} does not have: {sorted(unknown)}")
         made = bench.metadata["provenance"]
-        ours = {"architecture": store.spec.architectures[0][1].name, "recipe": store.spec.recipe.record(),
-                "quantizer_backend": store.spec.backend}
+        ours = {
+            "architecture": store.spec.architectures[0][1].name,
+            "recipe": store.spec.recipe.record(),
+            "quantizer_backend": store.spec.backend,
+        }
         differ = [k for k, v in ours.items() if made.get(k) != json.loads(json.dumps(v))]  # as the suite recorded it
         if differ:
-            raise StoreError(f"store {store.root} differs from the suite {bench.name} in {', '.join(differ)}: "
-                             "replicates must re-train the same cells with other seeds only")
+            raise StoreError(
+                f"store {store.root} differs from the suite {bench.name} in {', '.join(differ)}: "
+                "replicates must re-train the same cells with other seeds only"
+            )
         for u in store.spec.units():
             row = store.spec.row_id(u.task, u.arch_id)
             for cid in u.config_ids:
                 if (row, cid, u.seed) not in taken:  # a cell in two stores: the first store's is kept
                     taken.add((row, cid, u.seed))
-                    records.append({"dataset_id": row, "config_id": cid, "seed": u.seed,
-                                    "error": store.read(u.task.id, u.arch_id, u.seed, cid)["error"]})
-        runs.append({"spec": store.spec.name, "spec_sha256": store.spec.sha256, "recipe": store.spec.recipe.record(),
-                     "seeds": list(store.spec.seeds), "cells": total, "generate_runs": store.runs()})
+                    records.append(
+                        {
+                            "dataset_id": row,
+                            "config_id": cid,
+                            "seed": u.seed,
+                            "error": store.read(u.task.id, u.arch_id, u.seed, cid)["error"],
+                        }
+                    )
+        runs.append(
+            {
+                "spec": store.spec.name,
+                "spec_sha256": store.spec.sha256,
+                "recipe": store.spec.recipe.record(),
+                "seeds": list(store.spec.seeds),
+                "cells": total,
+                "generate_runs": store.runs(),
+            }
+        )
     provenance = {**bench.metadata["provenance"], "replicates": {"command": command, "stores": runs, **environment()}}
-    return write_suite(out, name=bench.name, version=version, error=bench.E, memory=bench.M,
-                       datasets=bench.datasets, description=bench.metadata["description"], provenance=provenance,
-                       cap_rule=cap_rule or bench.cap_rule, replicates=pd.DataFrame(records),
-                       configurations=bench.configurations)
+    return write_suite(
+        out,
+        name=bench.name,
+        version=version,
+        error=bench.E,
+        memory=bench.M,
+        datasets=bench.datasets,
+        description=bench.metadata["description"],
+        provenance=provenance,
+        cap_rule=cap_rule or bench.cap_rule,
+        replicates=pd.DataFrame(records),
+        configurations=bench.configurations,
+    )

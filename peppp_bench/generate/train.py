@@ -8,13 +8,15 @@ The native back end trains many configurations at once as one grouped network (c
 the channel axis, per-configuration formats, shared rounding bits); the qtorch back end trains one at
 a time with qtorch's own quantizer and OptimLP, as the reference.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +28,8 @@ from ..modern import ModernConfiguration, resolve_configuration
 from ..provenance import environment
 from .architectures import Architecture
 from .data import ImageData
-from .fused import available as fused_available, fused
+from .fused import available as fused_available
+from .fused import fused
 from .modern_sites import ModernSites
 from .networks import side_by_side
 from .quantize import Formats, activation_quantizer, native_float_quantize, random_int32
@@ -60,8 +63,15 @@ class LowPrecisionSGD:
     (`two_formats`).
     """
 
-    def __init__(self, params: Sequence[nn.Parameter], lr: float, momentum: float, weight_decay: float,
-                 loss_scale: float, quantize: Callable[[str, int, torch.Tensor], torch.Tensor]) -> None:
+    def __init__(
+        self,
+        params: Sequence[nn.Parameter],
+        lr: float,
+        momentum: float,
+        weight_decay: float,
+        loss_scale: float,
+        quantize: Callable[[str, int, torch.Tensor], torch.Tensor],
+    ) -> None:
         self.params = list(params)
         self.lr, self.momentum, self.weight_decay, self.loss_scale = lr, momentum, weight_decay, loss_scale
         self.quantize = quantize
@@ -88,8 +98,9 @@ class LowPrecisionSGD:
             self.buffers[i] = self.quantize("optimizer", i, buf)
 
 
-def two_formats(quant_a: Callable[[int, torch.Tensor], torch.Tensor],
-                quant_b: Callable[[int, torch.Tensor], torch.Tensor]) -> Callable[[str, int, torch.Tensor], torch.Tensor]:
+def two_formats(
+    quant_a: Callable[[int, torch.Tensor], torch.Tensor], quant_b: Callable[[int, torch.Tensor], torch.Tensor]
+) -> Callable[[str, int, torch.Tensor], torch.Tensor]:
     """The paper's roles: gradients and weights in Format A, master copy and momentum in Format B."""
     return lambda role, i, x: quant_a(i, x) if role in ("gradients", "weights") else quant_b(i, x)
 
@@ -103,7 +114,7 @@ def _augment(x: torch.Tensor, train: bool, flip: bool, gen: torch.Generator) -> 
         x = F.interpolate(x, size=(big, big), mode="bilinear", align_corners=False, antialias=True)
         if not train:
             o = (big - h) // 2
-            return x[:, :, o:o + h, o:o + w]
+            return x[:, :, o : o + h, o : o + w]
         span = big - h
     elif not train:
         return x
@@ -131,8 +142,14 @@ class _NativeSites:
     bits that training it alone with the same seed draws (same generator, same draws, same order).
     """
 
-    def __init__(self, configs: Sequence[Configuration], rounding: str, gen: torch.Generator, device: torch.device,
-                 fuse: bool = False) -> None:
+    def __init__(
+        self,
+        configs: Sequence[Configuration],
+        rounding: str,
+        gen: torch.Generator,
+        device: torch.device,
+        fuse: bool = False,
+    ) -> None:
         self.configs, self.rounding, self.gen, self.device = configs, rounding, gen, device
         self.kernel = fused(native_float_quantize) if fuse else native_float_quantize
         self.copies = len(configs)
@@ -158,6 +175,7 @@ class _NativeSites:
     def activation(self, role: str, copies_dim: int) -> Callable[[torch.Tensor], torch.Tensor]:
         def q(x: torch.Tensor) -> torch.Tensor:  # copies along `copies_dim` (merged with the next dimension)
             return self.quantize(x, role, copies_dim)
+
         return activation_quantizer(q, q)
 
     def optimizer(self, role: str, _i: int, x: torch.Tensor) -> torch.Tensor:
@@ -168,8 +186,13 @@ class _NativeSites:
     # site sees one copy's tensor, and its formats arrive as batched inputs, set in `current`.
     def stacked_fields(self) -> dict[str, tuple[torch.Tensor, ...]]:
         """Each role's format constants as (copies,) tensors, the vmapped inputs of the call."""
-        return {role: tuple(torch.as_tensor(getattr(f, k.name), device=self.device).reshape(-1).expand(self.copies).contiguous()
-                            for k in fields(Formats)) for role, f in self._formats.items()}
+        return {
+            role: tuple(
+                torch.as_tensor(getattr(f, k.name), device=self.device).reshape(-1).expand(self.copies).contiguous()
+                for k in fields(Formats)
+            )
+            for role, f in self._formats.items()
+        }
 
     def quantize_copy(self, x: torch.Tensor, formats: tuple[torch.Tensor, ...]) -> torch.Tensor:
         bits = random_int32(x.shape, x.device, self.gen) if self.rounding == "stochastic" else None
@@ -211,8 +234,9 @@ class StackedNetwork(nn.Module):
         object.__setattr__(self, "single", single)  # not a child: its own weights are not trained
         self.names = [n for n, _ in single.named_parameters()]
         self.buffer_names = [n for n, _ in single.named_buffers()]
-        self.stacked = nn.ParameterList(nn.Parameter(p.detach().unsqueeze(0).repeat(copies, *([1] * p.dim())))
-                                        for p in single.parameters())
+        self.stacked = nn.ParameterList(
+            nn.Parameter(p.detach().unsqueeze(0).repeat(copies, *([1] * p.dim()))) for p in single.parameters()
+        )
         for i, b in enumerate(single.buffers()):
             self.register_buffer(f"buffer_{i}", b.detach().unsqueeze(0).repeat(copies, *([1] * b.dim())).clone())
         self.formats = sites.stacked_fields()
@@ -220,12 +244,17 @@ class StackedNetwork(nn.Module):
             if isinstance(m, Quant):
                 m.fn = sites.stacked_activation(m.role)
 
-    def train(self, mode: bool = True) -> "StackedNetwork":
+    def train(self, mode: bool = True) -> StackedNetwork:
         self.single.train(mode)
         return super().train(mode)
 
-    def _one(self, params: list[torch.Tensor], buffers: list[torch.Tensor], formats: dict[str, tuple[torch.Tensor, ...]],
-             x: torch.Tensor) -> torch.Tensor:
+    def _one(
+        self,
+        params: list[torch.Tensor],
+        buffers: list[torch.Tensor],
+        formats: dict[str, tuple[torch.Tensor, ...]],
+        x: torch.Tensor,
+    ) -> torch.Tensor:
         self.sites.current = formats
         state = {**dict(zip(self.names, params)), **dict(zip(self.buffer_names, buffers))}
         return torch.func.functional_call(self.single, state, (x,))
@@ -234,7 +263,8 @@ class StackedNetwork(nn.Module):
         one = x[:, : x.shape[1] // self.copies]  # the copies of the input are repeats
         buffers = [getattr(self, f"buffer_{i}") for i in range(len(self.buffer_names))]
         logits = torch.func.vmap(self._one, in_dims=(0, 0, 0, None), randomness="same")(
-            list(self.stacked), buffers, self.formats, one)
+            list(self.stacked), buffers, self.formats, one
+        )
         return logits.transpose(0, 1).reshape(one.shape[0], -1)
 
 
@@ -253,12 +283,16 @@ def configure_device(device: str, deterministic: bool) -> None:
 def device_record(dev: torch.device) -> dict[str, Any]:
     """The device and numerics switches a cell was trained with (recorded in its provenance)."""
     record: dict[str, Any] = {
-        "device": str(dev), "torch_threads": torch.get_num_threads(),
-        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+        "device": str(dev),
+        "torch_threads": torch.get_num_threads(),
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+        "tf32_cudnn": torch.backends.cudnn.allow_tf32,
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
     }
     if dev.type == "cuda":
-        record.update(gpu=torch.cuda.get_device_name(dev), cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
+        record.update(
+            gpu=torch.cuda.get_device_name(dev), cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version()
+        )
     return record
 
 
@@ -280,14 +314,24 @@ def _check(data: ImageData, configs: Sequence[Any], arch: Architecture, recipe: 
     if backend not in ("native", "qtorch"):
         raise ValueError(f"unknown back end {backend!r}: 'native' or 'qtorch'")
     if data.x_train.shape[0] < recipe.batch_size:
-        raise ValueError(f"{data.name}: {data.x_train.shape[0]} training images are fewer than one batch of {recipe.batch_size}")
+        raise ValueError(
+            f"{data.name}: {data.x_train.shape[0]} training images are fewer than one batch of {recipe.batch_size}"
+        )
     if data.y_train.max() >= data.classes or data.y_train.min() < 0:
         raise ValueError(f"{data.name}: labels must lie in 0..{data.classes - 1}")
     arch.counts(data.classes, data.shape, batch=2)  # the network runs on these images (meta device)
 
 
-def train_cells(data: ImageData, configs: Sequence[Configuration | str], arch: Architecture, recipe: Recipe,
-                seed: int, device: str = "cpu", backend: str = "native", fused_quantizer: bool = False) -> list[CellResult]:
+def train_cells(
+    data: ImageData,
+    configs: Sequence[Configuration | str],
+    arch: Architecture,
+    recipe: Recipe,
+    seed: int,
+    device: str = "cpu",
+    backend: str = "native",
+    fused_quantizer: bool = False,
+) -> list[CellResult]:
     """Train `configs` on `data` and return their test errors. `fused_quantizer`: the quantizers as
     compiled kernels (fused.py; the same results), where torch.compile works.
 
@@ -307,9 +351,16 @@ def train_cells(data: ImageData, configs: Sequence[Configuration | str], arch: A
     return [r for c in configs for r in _train_together(data, [c], arch, recipe, seed, device, backend, fuse)]
 
 
-
-def _train_together(data: ImageData, configs: Sequence[Any], arch: Architecture, recipe: Recipe,
-                    seed: int, device: str, backend: str, fuse: bool = False) -> list[CellResult]:
+def _train_together(
+    data: ImageData,
+    configs: Sequence[Any],
+    arch: Architecture,
+    recipe: Recipe,
+    seed: int,
+    device: str,
+    backend: str,
+    fuse: bool = False,
+) -> list[CellResult]:
     started = time.time()
     dev = torch.device(device)
     copies = len(configs)
@@ -319,18 +370,24 @@ def _train_together(data: ImageData, configs: Sequence[Any], arch: Architecture,
     if backend == "native":
         quant_gen = torch.Generator(device=dev).manual_seed(seed + 1)
         modern = isinstance(configs[0], ModernConfiguration)
-        sites: Any = (ModernSites(configs, quant_gen, dev, fuse) if modern
-                      else _NativeSites(configs, recipe.rounding, quant_gen, dev, fuse))
+        sites: Any = (
+            ModernSites(configs, quant_gen, dev, fuse)
+            if modern
+            else _NativeSites(configs, recipe.rounding, quant_gen, dev, fuse)
+        )
         if copies > 1 and arch.kind == "factory":
             model: nn.Module = StackedNetwork(single.to(dev), copies, sites)
         else:
-            model = (side_by_side(single, arch.build(data.classes, data.shape, copies), copies) if copies > 1 else single).to(dev)
+            model = (
+                side_by_side(single, arch.build(data.classes, data.shape, copies), copies) if copies > 1 else single
+            ).to(dev)
             for k, m in enumerate(model.modules()):
                 if isinstance(m, Quant):
                     m.fn = sites.activation(k, m.copies_dim) if modern else sites.activation(m.role, m.copies_dim)
         params = list(model.parameters())
-        opt: Any = LowPrecisionSGD(params, recipe.lr, recipe.momentum, recipe.weight_decay, recipe.loss_scale,
-                                   sites.optimizer)
+        opt: Any = LowPrecisionSGD(
+            params, recipe.lr, recipe.momentum, recipe.weight_decay, recipe.loss_scale, sites.optimizer
+        )
     else:
         model, opt = _qtorch_model_and_optimizer(single.to(dev), configs[0], recipe)
 
@@ -340,24 +397,42 @@ def _train_together(data: ImageData, configs: Sequence[Any], arch: Architecture,
         model.train()
         order = torch.randperm(n, generator=data_gen) if recipe.shuffle else torch.arange(n)
         for start in range(0, n - bs + 1, bs):  # drop_last
-            idx = order[start:start + bs].to(dev)
+            idx = order[start : start + bs].to(dev)
             x = _augment(x_train[idx], recipe.augment, data.flip, data_gen)
             y = y_train[idx]
             logits = model(x.repeat(1, copies, 1, 1) if copies > 1 else x)
             # Sum over configurations of each one's mean loss: every copy gets exactly its own gradient.
-            loss = F.cross_entropy(logits.view(bs * copies, data.classes), y.repeat_interleave(copies), reduction="sum") / bs
+            loss = (
+                F.cross_entropy(logits.view(bs * copies, data.classes), y.repeat_interleave(copies), reduction="sum")
+                / bs
+            )
             opt.zero_grad()
             (loss * recipe.loss_scale).backward()
             opt.step()
     errors = _test_errors(model, data, copies, recipe, data_gen, dev)
     wall = time.time() - started
     prov = {**environment(), **device_record(dev), "fused_quantizer": fuse}
-    return [CellResult(data.name, c.id, float(e), seed, arch.name, recipe.record(), backend, str(dev),
-                       round(wall / copies, 4), copies, prov) for c, e in zip(configs, errors)]
+    return [
+        CellResult(
+            data.name,
+            c.id,
+            float(e),
+            seed,
+            arch.name,
+            recipe.record(),
+            backend,
+            str(dev),
+            round(wall / copies, 4),
+            copies,
+            prov,
+        )
+        for c, e in zip(configs, errors)
+    ]
 
 
-def _test_errors(model: nn.Module, data: ImageData, copies: int, recipe: Recipe, gen: torch.Generator,
-                 dev: torch.device) -> np.ndarray:
+def _test_errors(
+    model: nn.Module, data: ImageData, copies: int, recipe: Recipe, gen: torch.Generator, dev: torch.device
+) -> np.ndarray:
     """Test error of each copy with the quantizers active (BatchNorm in eval mode)."""
     model.eval()
     train_aug = data.source in recipe.train_augmentation_at_test_for
@@ -365,8 +440,8 @@ def _test_errors(model: nn.Module, data: ImageData, copies: int, recipe: Recipe,
     with torch.no_grad():
         x_test, y_test = _on_device(data.x_test, dev), _on_device(data.y_test, dev)
         for start in range(0, x_test.shape[0], 256):
-            x = _augment(x_test[start:start + 256], train_aug, data.flip, gen)
-            y = y_test[start:start + 256]
+            x = _augment(x_test[start : start + 256], train_aug, data.flip, gen)
+            y = y_test[start : start + 256]
             logits = model(x.repeat(1, copies, 1, 1) if copies > 1 else x).view(len(y), copies, data.classes)
             wrong += (logits.argmax(-1) != y[:, None]).sum(0).cpu()
     return (wrong / data.x_test.shape[0]).numpy()
@@ -380,19 +455,32 @@ def _qtorch_model_and_optimizer(model: nn.Module, config: Configuration, recipe:
 
     def q(fmt: Any) -> Callable[[torch.Tensor], torch.Tensor]:
         number = FloatingPoint(exp=fmt.exp, man=fmt.man)
-        return quantizer(forward_number=number, backward_number=number,
-                         forward_rounding=recipe.rounding, backward_rounding=recipe.rounding)
+        return quantizer(
+            forward_number=number,
+            backward_number=number,
+            forward_rounding=recipe.rounding,
+            backward_rounding=recipe.rounding,
+        )
 
     qa, qb = q(config.a), q(config.b)
     for m in model.modules():
         if isinstance(m, Quant):
             m.fn = qa if m.role == "A" else qb
     sgd = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
-    opt = OptimLP(sgd, weight_quant=qa, grad_scaling=1.0 / recipe.loss_scale, grad_quant=qa, momentum_quant=qb, acc_quant=qb)
+    opt = OptimLP(
+        sgd, weight_quant=qa, grad_scaling=1.0 / recipe.loss_scale, grad_quant=qa, momentum_quant=qb, acc_quant=qb
+    )
     return model, opt
 
 
-def train_cell(data: ImageData, config: Configuration | str, arch: Architecture, recipe: Recipe, seed: int,
-               device: str = "cpu", backend: str = "native") -> CellResult:
+def train_cell(
+    data: ImageData,
+    config: Configuration | str,
+    arch: Architecture,
+    recipe: Recipe,
+    seed: int,
+    device: str = "cpu",
+    backend: str = "native",
+) -> CellResult:
     """Train one (dataset, configuration) cell and return its test error with provenance."""
     return train_cells(data, [config], arch, recipe, seed, device, backend)[0]

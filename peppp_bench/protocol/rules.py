@@ -5,17 +5,20 @@ A selection method implements `Method`: in `select` it measures test configurati
 errors of every valid configuration from its measurements. The harness derives the estimated frontier
 and scores it; a method that breaks a rule fails that fold with the reason, and the run goes on.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from ..completion import LAMBDA, embeddings, soft_impute
 from ..configs import format_features
+from ..errors import ProtocolViolation
 from .sampling import completion_weights
 
 
@@ -33,11 +36,15 @@ class Setting:
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
-        Setting("I", "full", False), Setting("II", "full", True),
-        Setting("III", "uniform", False), Setting("IV", "uniform", True),
-        Setting("V", "nonuniform", False), Setting("VI", "nonuniform", True),
+        Setting("I", "full", False),
+        Setting("II", "full", True),
+        Setting("III", "uniform", False),
+        Setting("IV", "uniform", True),
+        Setting("V", "nonuniform", False),
+        Setting("VI", "nonuniform", True),
         # Cross-architecture (multi-architecture suites): meta-train on the other networks' rows only.
-        Setting("X", "full", False, "other"), Setting("XII", "full", True, "other"),
+        Setting("X", "full", False, "other"),
+        Setting("XII", "full", True, "other"),
     )
 }
 PAPER_SETTINGS = ("I", "II", "III", "IV", "V", "VI")
@@ -49,10 +56,6 @@ def get_setting(name: str) -> Setting:
     if name not in SETTINGS:
         raise KeyError(f"unknown setting {name!r}: choose from {', '.join(SETTINGS)}")
     return SETTINGS[name]
-
-
-class ProtocolViolation(Exception):
-    """A method broke a rule of the protocol (over budget, invalid configuration, bad output, peeking)."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,9 @@ class Oracle:
 
         def fetch(j: int, count: int) -> Measurement:
             if j not in allowed:
-                raise ProtocolViolation(f"configuration {j} is not valid in this fold (outside the memory cap or out of range)")
+                raise ProtocolViolation(
+                    f"configuration {j} is not valid in this fold (outside the memory cap or out of range)"
+                )
             if count >= budget:
                 raise ProtocolViolation(f"over budget: a measurement beyond the {budget} allowed")
             return Measurement(j, float(true_error[j]), float(memory[j]))

@@ -8,23 +8,30 @@ By default every method runs isolated (`sandbox.py`): in a process of its own, f
 held-out dataset, that never holds the held-out row and cannot read the suite. `isolate=False` runs
 methods in the harness's own processes (for debugging; nothing stops a method from peeking there).
 """
+
 from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .. import __version__
+from ..errors import ProtocolViolation
+from ..loading import absolute_file_ref
 from ..pareto import pareto_mask
 from ..provenance import environment
-from ..suites.sources import BUNDLED_DIR, load, protected
+from ..suites.sources import BUNDLED_DIR, DEFAULT_SUITE, load, protected
 from ..suites.suite import Benchmark
-from .rules import Measurement, Method, Oracle, ProtocolViolation, Setting, Task, get_setting, readonly
+from . import registry
+from .rules import Measurement, Method, Oracle, Setting, Task, get_setting, readonly
 from .sampling import observation_mask, probabilities
 from .sandbox import Limits, MethodInfo, MethodRef, Sandbox, describe_failure, unit_payload
 from .scoring import check_predictions, score
@@ -35,6 +42,16 @@ PROTOCOL_VERSION = "2.1"  # 2.1: rows of multi-architecture suites; cross-archit
 METRICS = ("convergence", "hyperdiff", "best_error", "regret", "relative_memory")
 RESULT_COLUMNS = ("method", "setting", "seed", "dataset_id", "n", *METRICS, "n_measured", "status", "reason")
 DEFAULT_BUDGETS = tuple(range(5, 16))
+HEADLINE_COLUMNS = (
+    "method",
+    "setting",
+    "n",
+    "folds",
+    "failed",
+    "hyperdiff_mean",
+    "regret_mean",
+    "relative_memory_mean",
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,11 @@ class Evaluation:
     results: pd.DataFrame
     summary: pd.DataFrame
     meta: dict[str, Any]
+
+    def __str__(self) -> str:
+        """The headline table: per method, setting and budget n, the folds scored and failed, and the mean
+        HyperDiff, regret and relative memory (`summary` has every metric with its standard error)."""
+        return self.summary[list(HEADLINE_COLUMNS)].to_string(index=False, float_format=lambda x: f"{x:.4f}")
 
 
 # Per-run state, set before worker processes fork so that they inherit it instead of unpickling it.
@@ -55,7 +77,7 @@ AnyMethod = Method | MethodRef | str
 
 def evaluate(
     methods: AnyMethod | Sequence[AnyMethod],
-    suite: str | Benchmark = "paper",
+    suite: str | Benchmark = DEFAULT_SUITE,
     settings: Iterable[str] = ("I", "II", "III", "IV", "V", "VI"),
     budgets: Iterable[int] = DEFAULT_BUDGETS,
     seeds: Iterable[int] = (0,),
@@ -74,68 +96,100 @@ def evaluate(
     """
     started = time.time()
     methods = [methods] if isinstance(methods, (Method, MethodRef, str)) else list(methods)
-    settings = [get_setting(s) for s in settings]
+    setting_list = [get_setting(s) for s in settings]
     budgets = sorted({int(n) for n in budgets})
     if not budgets or budgets[0] < 1:
         raise ValueError(f"budgets must be positive integers, got {budgets}")
     seeds = [int(s) for s in seeds]
     bench = suite if isinstance(suite, Benchmark) else load(suite, data_dir=data_dir)
-    if any(s.architectures != "same" for s in settings) and not bench.multi_architecture:
-        raise ValueError(f"settings {[s.name for s in settings if s.architectures != 'same']} are cross-architecture: "
-                         f"suite {bench.name} has one architecture; use a multi-architecture suite such as mini-arch")
-    if isolate:
-        roots = [str(p) for p in (bench.folder, BUNDLED_DIR, data_dir, os.environ.get("PEPPP_BENCH_DATA_DIR"),
-                                  _cache_dir(), *protect) if p]
-        infos, refs = _describe_methods(methods, limits, roots)
-        _RUN.update(refs=refs, limits=limits, roots=roots)
-    else:
-        _check_methods(methods)
-        infos = [MethodInfo.of(m) for m in methods]
-        _RUN.update(methods=methods)
-    names = [i.name for i in infos]
-    if len(set(names)) != len(names):
-        raise ValueError(f"method names must be unique, got {names}")
-    observations = sorted({s.observation for s in settings})
-    units = [(seed, obs, fold) for seed in seeds for obs in observations for fold in range(bench.E.shape[0])]
-    _RUN.update(bench=bench, infos=infos, isolate=isolate, settings=settings, budgets=budgets,
-                masks={(seed, obs): observation_mask(obs, bench.M, seed) for seed in seeds for obs in observations})
+    if any(s.architectures != "same" for s in setting_list) and not bench.multi_architecture:
+        raise ValueError(
+            f"settings {[s.name for s in setting_list if s.architectures != 'same']} are cross-architecture: "
+            f"suite {bench.name} has one architecture; use a multi-architecture suite such as mini-arch"
+        )
+    run_tmp = tempfile.mkdtemp(prefix="peppp-run-")  # every sandbox's temporary folder is made in here
+    _RUN["tmp"] = run_tmp
     try:
+        if isolate:
+            roots = [
+                str(p)
+                for p in (
+                    bench.folder,
+                    BUNDLED_DIR,
+                    data_dir,
+                    os.environ.get("PEPPP_BENCH_DATA_DIR"),
+                    _cache_dir(),
+                    *protect,
+                )
+                if p
+            ]
+            infos, refs = _describe_methods(methods, limits, roots)
+            _RUN.update(refs=refs, limits=limits, roots=roots)
+        else:
+            instances = _check_methods(methods)
+            infos = [MethodInfo.of(m) for m in instances]
+            _RUN.update(methods=methods)
+        names = [i.name for i in infos]
+        if len(set(names)) != len(names):
+            raise ValueError(f"method names must be unique, got {names}")
+        observations = sorted({s.observation for s in setting_list})
+        units = [(seed, obs, fold) for seed in seeds for obs in observations for fold in range(bench.E.shape[0])]
+        _RUN.update(
+            bench=bench,
+            infos=infos,
+            isolate=isolate,
+            settings=setting_list,
+            budgets=budgets,
+            masks={(seed, obs): observation_mask(obs, bench.M, seed) for seed in seeds for obs in observations},
+        )
         rows = _run_units(units, workers, progress)
     finally:
         _RUN.clear()
+        shutil.rmtree(run_tmp, ignore_errors=True)  # no temporary folder outlives the run
     results = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
-    results = results.sort_values(["method", "setting", "seed", "dataset_id", "n"], kind="stable").reset_index(drop=True)
+    results = results.sort_values(["method", "setting", "seed", "dataset_id", "n"], kind="stable").reset_index(
+        drop=True
+    )
     meta = {
-        "suite": bench.name, "suite_version": bench.version, "data_sha256": bench.data_sha256,
-        "package_version": __version__, "protocol_version": PROTOCOL_VERSION,
-        "methods": {i.name: {"class": i.cls, "nested": i.nested, "reference": i.reference, "params": i.params, "doc": i.doc}
-                    for i in infos},
+        "suite": bench.name,
+        "suite_version": bench.version,
+        "data_sha256": bench.data_sha256,
+        "package_version": __version__,
+        "protocol_version": PROTOCOL_VERSION,
+        "methods": {
+            i.name: {"class": i.cls, "nested": i.nested, "reference": i.reference, "params": i.params, "doc": i.doc}
+            for i in infos
+        },
         "isolated": isolate,
-        "settings": [s.name for s in settings], "budgets": budgets, "seeds": seeds,
-        "wall_seconds": round(time.time() - started, 2), **environment(),
+        "settings": [s.name for s in setting_list],
+        "budgets": budgets,
+        "seeds": seeds,
+        "wall_seconds": round(time.time() - started, 2),
+        **environment(),
     }
     return Evaluation(results, summarize(results), meta)
 
 
-def _check_methods(methods: list[Any]) -> None:
+def _check_methods(methods: list[Any]) -> list[Method]:
+    """The methods, each a Method instance (run in the harness's own processes, they cannot be specifications)."""
     for m in methods:
         if not isinstance(m, Method):
             raise TypeError(f"{m!r} is not a peppp_bench.Method instance: subclass Method and pass an instance")
+    return methods
 
 
 def _cache_dir() -> str | None:
-    from ..suites.hub import default_cache_dir
+    from ..suites.hub import package_cache_dir
 
-    return str(default_cache_dir())
+    return str(package_cache_dir())
 
 
 def _baseline(ref: MethodRef) -> Method | None:
-    """A baseline named by `ref` (this package's code, safe to make here), else None."""
-    import baselines
-
-    if ":" in ref.spec or ref.spec not in baselines.BASELINES:
+    """A method of this package's own registered by the name `ref` gives (safe to make here), else None."""
+    found = registry.registered().get(ref.spec) if ":" not in ref.spec else None
+    if found is None or found.distribution != registry.HOME_DISTRIBUTION:
         return None
-    method = baselines.make(ref.spec, **ref.params)
+    method = found.cls(**ref.params)
     if ref.name:
         method.name = ref.name  # type: ignore[misc]
     return method
@@ -148,8 +202,13 @@ def _describe_methods(methods: list[Any], limits: Limits, roots: list[str]) -> t
         if not isinstance(m, (Method, MethodRef, str)):
             raise TypeError(f"{m!r} is not a peppp_bench.Method instance, a MethodRef or a method specification")
     refs = [MethodRef.of(m) if isinstance(m, Method) else MethodRef(m) if isinstance(m, str) else m for m in methods]
+    refs = [replace(ref, spec=absolute_file_ref(ref.spec)) for ref in refs]  # the sandbox runs in another folder
     methods = [_baseline(ref) or m for ref, m in zip(refs, methods)]  # our own code describes itself here
-    boxes = {i: Sandbox(ref, limits, roots) for i, (ref, m) in enumerate(zip(refs, methods)) if not isinstance(m, Method)}
+    boxes = {
+        i: Sandbox(ref, limits, roots, _RUN["tmp"])
+        for i, (ref, m) in enumerate(zip(refs, methods))
+        if not isinstance(m, Method)
+    }
     infos: list[MethodInfo] = []
     try:
         for box in boxes.values():
@@ -162,6 +221,11 @@ def _describe_methods(methods: list[Any], limits: Limits, roots: list[str]) -> t
     finally:
         for box in boxes.values():
             box.close()
+    # a reference bound is shown the held-out row: only this package's own registered bounds may be one
+    infos = [
+        replace(info, reference=info.reference and registry.home_method(ref.spec) is not None)
+        for ref, info in zip(refs, infos)
+    ]
     return infos, [replace(ref, name=info.name) for ref, info in zip(refs, infos)]
 
 
@@ -188,6 +252,7 @@ def _run_units(units: list[tuple[int, str, int]], workers: int | None, progress:
                 rows.extend(chunk)
                 bar.update()
             pool.close()  # workers exit on their own, closing their sandboxes
+            pool.join()
         finally:
             pool.terminate()
             pool.join()
@@ -201,6 +266,7 @@ _SANDBOXES: dict[int, Sandbox] = {}
 
 def _start_worker() -> None:
     from multiprocessing.util import Finalize
+
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
@@ -216,12 +282,13 @@ def _close_sandboxes() -> None:
 
 def _sandbox(i: int) -> Sandbox:
     if i not in _SANDBOXES:
-        _SANDBOXES[i] = Sandbox(_RUN["refs"][i], _RUN["limits"], _RUN["roots"])
+        _SANDBOXES[i] = Sandbox(_RUN["refs"][i], _RUN["limits"], _RUN["roots"], _RUN["tmp"])
     return _SANDBOXES[i]
 
 
-def fold_tasks(bench: Benchmark, fold: int, seed: int, observation: str, mask: np.ndarray,
-               settings: Sequence[Setting], budget: int) -> list[Task]:
+def fold_tasks(
+    bench: Benchmark, fold: int, seed: int, observation: str, mask: np.ndarray, settings: Sequence[Setting], budget: int
+) -> list[Task]:
     """The Task of each setting (of this observation kind) when dataset `fold` is held out.
 
     The observation `mask` covers the whole matrix (one per seed); only meta-training rows are used.
@@ -244,8 +311,23 @@ def fold_tasks(bench: Benchmark, fold: int, seed: int, observation: str, mask: n
         cap = bench.cap_of(fold) if setting.capped else None
         valid = np.flatnonzero(M[fold] <= cap) if cap is not None else np.arange(E.shape[1])
         valid.flags.writeable = False
-        tasks.append(Task(setting.name, observation, train_error, train_memory, prob, bench.configurations, M[fold].copy(),
-                          cap, valid, budget, fold_seed, bench.max_memory, _cache=cache))
+        tasks.append(
+            Task(
+                setting.name,
+                observation,
+                train_error,
+                train_memory,
+                prob,
+                bench.configurations,
+                M[fold].copy(),
+                cap,
+                valid,
+                budget,
+                fold_seed,
+                bench.max_memory,
+                _cache=cache,
+            )
+        )
     return tasks
 
 
@@ -253,7 +335,9 @@ def _run_unit(unit: tuple[int, str, int]) -> list[dict]:
     """All methods × settings of one observation kind on one held-out dataset and seed."""
     seed, observation, fold = unit
     bench: Benchmark = _RUN["bench"]
-    tasks = fold_tasks(bench, fold, seed, observation, _RUN["masks"][(seed, observation)], _RUN["settings"], max(_RUN["budgets"]))
+    tasks = fold_tasks(
+        bench, fold, seed, observation, _RUN["masks"][(seed, observation)], _RUN["settings"], max(_RUN["budgets"])
+    )
     budgets, row, memory = _RUN["budgets"], bench.E[fold], bench.M[fold]
     runnable = [t for t in tasks if len(t.valid)]
     payload = None
@@ -262,15 +346,19 @@ def _run_unit(unit: tuple[int, str, int]) -> list[dict]:
             task.completed()
             task.embeddings()
         payload = unit_payload(runnable, budgets)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i, info in enumerate(_RUN["infos"]):
         base = dict(method=info.name, seed=seed, dataset_id=bench.dataset_ids[fold])
         if _RUN["isolate"]:
             per_task = _sandbox(i).run_unit(runnable, budgets, row, memory, payload) if runnable else []
-            outcomes = {t.setting: [(n, _score_outcome(o[n], t, info.reference, row, memory)) for n in budgets]
-                        for t, o in zip(runnable, per_task)}
+            outcomes = {
+                t.setting: [(n, _score_outcome(o[n], t, info.reference, row, memory)) for n in budgets]
+                for t, o in zip(runnable, per_task)
+            }
         else:
-            outcomes = {t.setting: _run_method(_RUN["methods"][i], t, row, memory, budgets, bench.data_sha256) for t in runnable}
+            outcomes = {
+                t.setting: _run_method(_RUN["methods"][i], t, row, memory, budgets, bench.data_sha256) for t in runnable
+            }
         for task in tasks:
             if task.setting not in outcomes:
                 skipped = {**_failure("no configuration fits the memory cap on this dataset"), "status": "skipped"}
@@ -292,8 +380,9 @@ def _score_outcome(outcome: Any, task: Task, reference: bool, row: np.ndarray, m
     return _scored(predicted, task, measured, row, memory)
 
 
-def estimated_frontier(method: Method, bench: Benchmark, dataset_id: str, setting: str = "I", n: int = 10,
-                       seed: int = 0) -> dict[str, Any]:
+def estimated_frontier(
+    method: Method, bench: Benchmark, dataset_id: str, setting: str = "I", n: int = 10, seed: int = 0
+) -> dict[str, Any]:
     """One fold run by hand: the configurations a method measured and its estimated frontier (for plots)."""
     s = get_setting(setting)
     fold = bench.dataset_ids.index(dataset_id)
@@ -302,16 +391,20 @@ def estimated_frontier(method: Method, bench: Benchmark, dataset_id: str, settin
     method.select(task, oracle)
     predicted = np.asarray(method.predict(task, oracle.measured), dtype=float)
     on_front = pareto_mask(bench.M[fold][task.valid], predicted)
-    return {"measured": [m.config for m in oracle.measured], "frontier": task.valid[on_front].tolist(),
-            "predicted": predicted[on_front].tolist()}
+    return {
+        "measured": [m.config for m in oracle.measured],
+        "frontier": task.valid[on_front].tolist(),
+        "predicted": predicted[on_front].tolist(),
+    }
 
 
 def _failure(reason: str) -> dict:
     return {**{k: np.nan for k in METRICS}, "n_measured": 0, "status": "failed", "reason": reason}
 
 
-def _run_method(method: Method, task: Task, row: np.ndarray, memory: np.ndarray,
-                budgets: list[int], sha: str) -> list[tuple[int, dict]]:
+def _run_method(
+    method: Method, task: Task, row: np.ndarray, memory: np.ndarray, budgets: list[int], sha: str
+) -> list[tuple[int, dict]]:
     """Run one method on one fold for every budget; a failure fails those budgets with its reason.
 
     A nested method selects once under the largest budget and is scored on every prefix; any other
@@ -325,8 +418,14 @@ def _run_method(method: Method, task: Task, row: np.ndarray, memory: np.ndarray,
         task_b = replace(task, budget=budget)
         oracle, failure = _select(method, task_b, row, memory, sha)
         for n in scored:
-            out.append((n, _failure(failure) if failure else
-                        _predict_and_score(method, replace(task_b, budget=n), oracle.measured[:n], row, memory, sha)))
+            out.append(
+                (
+                    n,
+                    _failure(failure)
+                    if failure
+                    else _predict_and_score(method, replace(task_b, budget=n), oracle.measured[:n], row, memory, sha),
+                )
+            )
     return out
 
 
@@ -343,8 +442,9 @@ def _select(method: Method, task: Task, row: np.ndarray, memory: np.ndarray, sha
     return oracle, None
 
 
-def _predict_and_score(method: Method, task: Task, measured: Sequence[Measurement], row: np.ndarray,
-                       memory: np.ndarray, sha: str) -> dict:
+def _predict_and_score(
+    method: Method, task: Task, measured: Sequence[Measurement], row: np.ndarray, memory: np.ndarray, sha: str
+) -> dict:
     try:
         with protected(sha):
             raw = method.predict(task, measured)
@@ -354,10 +454,20 @@ def _predict_and_score(method: Method, task: Task, measured: Sequence[Measuremen
     return _scored(predicted, task, measured, row, memory)
 
 
-def _scored(predicted: np.ndarray, task: Task, measured: Sequence[Measurement], row: np.ndarray, memory: np.ndarray) -> dict:
+def _scored(
+    predicted: np.ndarray, task: Task, measured: Sequence[Measurement], row: np.ndarray, memory: np.ndarray
+) -> dict:
     s = score(predicted, task.valid, measured, row, memory, task.max_memory)
-    return {"convergence": s.convergence, "hyperdiff": s.hyperdiff, "best_error": s.best_error, "regret": s.regret,
-            "relative_memory": s.relative_memory, "n_measured": s.n_measured, "status": "ok", "reason": ""}
+    return {
+        "convergence": s.convergence,
+        "hyperdiff": s.hyperdiff,
+        "best_error": s.best_error,
+        "regret": s.regret,
+        "relative_memory": s.relative_memory,
+        "n_measured": s.n_measured,
+        "status": "ok",
+        "reason": "",
+    }
 
 
 def summarize(results: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.DataFrame:

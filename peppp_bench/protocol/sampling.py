@@ -3,6 +3,7 @@
 One mask per seed is drawn over the whole matrix; a fold then uses only its meta-training rows, so
 nothing of the held-out row leaks into the embedding.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -16,6 +16,7 @@ filesystem modules, polars, duckdb, fastparquet). The package's loaders are repl
 refuse. A fold that takes longer than its time limit, exits, is killed or exhausts the memory limit
 fails with that reason; the run goes on.
 """
+
 from __future__ import annotations
 
 import gc
@@ -30,15 +31,21 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from .rules import Measurement, Method, Oracle, ProtocolViolation, Task
+from ..errors import ProtocolViolation
+from . import registry
+from .rules import Measurement, Method, Oracle, Task
+from .scoring import not_real
 
 FRAME = struct.Struct("<Q")
-MAX_MESSAGE = 64 << 20  # a message from a method larger than this breaks the harness protocol
+MAX_MESSAGE = 1 << 20  # a message from a method larger than this breaks the harness protocol
+MAX_DEPTH = 8  # nor may one nest deeper (the protocol's messages nest at most 3 deep)
+REASON_CHARS = 300  # a failure reason from a method is cut to this length
 CONSECUTIVE_TIMEOUTS = 3  # after this many folds in a row over the time limit, the method's other folds are not run
 
 
@@ -65,12 +72,17 @@ class MethodRef:
         cls = type(method)
         module = sys.modules.get(cls.__module__)
         if "<locals>" in cls.__qualname__ or module is None:
-            raise TypeError(f"{cls.__qualname__} cannot be re-created in a sandbox: define it at the top level of a module "
-                            "or file, or evaluate with isolate=False (no protection against peeking)")
+            raise TypeError(
+                f"{cls.__qualname__} cannot be re-created in a sandbox: define it at the top level of a module "
+                "or file, or evaluate with isolate=False (no protection against peeking)"
+            )
         if cls.__module__ in ("__main__", "__mp_main__") or cls.__module__.startswith("peppp_user_"):
             path = getattr(module, "__file__", None)
             if path is None:
-                raise TypeError(f"{cls.__qualname__} is defined interactively: put it in a file and pass 'file.py:{cls.__qualname__}'")
+                raise TypeError(
+                    f"{cls.__qualname__} is defined interactively: "
+                    f"put it in a file and pass 'file.py:{cls.__qualname__}'"
+                )
             return MethodRef(f"{os.path.abspath(path)}:{cls.__qualname__}", method.params(), method.name)
         return MethodRef(f"{cls.__module__}:{cls.__qualname__}", method.params(), method.name)
 
@@ -89,8 +101,14 @@ class MethodInfo:
     @staticmethod
     def of(method: Method) -> MethodInfo:
         cls = type(method)
-        return MethodInfo(method.name, f"{cls.__module__}:{cls.__qualname__}", bool(method.nested), bool(method.reference),
-                          method.params(), (cls.__doc__ or "").strip())
+        return MethodInfo(
+            method.name,
+            f"{cls.__module__}:{cls.__qualname__}",
+            bool(method.nested),
+            bool(method.reference),
+            method.params(),
+            (cls.__doc__ or "").strip(),
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,13 +150,16 @@ def _read(fd: int, deadline: float | None = None) -> bytes:
 class Sandbox:
     """One method's zygote, started on first use and again after it was killed."""
 
-    def __init__(self, ref: MethodRef, limits: Limits, protected: Sequence[str]) -> None:
+    def __init__(self, ref: MethodRef, limits: Limits, protected: Sequence[str], tmp_parent: str | None = None) -> None:
         self.ref, self.limits, self.protected = ref, limits, [os.path.realpath(p) for p in protected]
+        # Only this package's own registered methods are trusted to be nested (one run serves every budget)
+        # or reference bounds (shown the held-out row); whatever any other code says of itself.
+        self.trusted = registry.home_method(ref.spec) is not None
         self._proc: subprocess.Popen | None = None
         self.info: MethodInfo | None = None
         self.load_error: str | None = None
         self._timeouts = 0
-        self._tmp = tempfile.mkdtemp(prefix="peppp-sandbox-")
+        self._tmp = tempfile.mkdtemp(prefix="peppp-sandbox-", dir=tmp_parent)
 
     def start(self) -> MethodInfo | None:
         """Start the zygote if it is not running; the method's info, or None when it cannot be made."""
@@ -154,8 +175,15 @@ class Sandbox:
     def launch(self, warm: bool = True) -> None:
         """Start the zygote's interpreter and tell it which method to make (returns at once)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PEPPP_BENCH_", "HF_"))}
-        env.update(PYTHONPATH=os.pathsep.join(p for p in sys.path if p), HF_HUB_OFFLINE="1", PEPPP_BENCH_OFFLINE="1",
-                   OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+        env.update(
+            PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
+            HF_HUB_OFFLINE="1",
+            PEPPP_BENCH_OFFLINE="1",
+            OMP_NUM_THREADS="1",
+            OPENBLAS_NUM_THREADS="1",
+            MKL_NUM_THREADS="1",
+            PYTHONDONTWRITEBYTECODE="1",
+        )
         memory = self.limits.memory_bytes
 
         def limit() -> None:  # in the child, before exec
@@ -164,16 +192,35 @@ class Sandbox:
             os.setsid()
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
-        self._proc = subprocess.Popen([sys.executable, "-m", "peppp_bench.protocol.sandbox"], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=self._tmp,
-                                      preexec_fn=limit)
-        _write(self._proc.stdin, pickle.dumps(("init", self.ref, self.protected, self._tmp,
-                                               self.limits.seconds_per_fold if warm else 0.0)))
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "peppp_bench.protocol.sandbox"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=self._tmp,
+            preexec_fn=limit,
+        )
+        _write(
+            self._proc.stdin,
+            pickle.dumps(
+                (
+                    "init",
+                    self.ref,
+                    self.protected,
+                    self._tmp,
+                    self.limits.seconds_per_fold if warm else 0.0,
+                    self.trusted,
+                )
+            ),
+        )
 
     def ready(self) -> MethodInfo | None:
         """Wait for the zygote to report the method it made; None (see `load_error`) when it could not."""
         try:
-            reply = json.loads(_read(self._proc.stdout.fileno(), time.monotonic() + max(60.0, self.limits.seconds_per_fold)))
+            reply = json.loads(
+                _read(self._running().stdout.fileno(), time.monotonic() + max(60.0, self.limits.seconds_per_fold))
+            )
         except (TimeoutError, EOFError, ValueError) as exc:
             self.kill()
             self.load_error = f"the method's process did not start ({type(exc).__name__})"
@@ -183,8 +230,21 @@ class Sandbox:
             self.load_error = f"the method could not be made: {reply[1]}"
             return None
         _, name, cls, nested, reference, params, doc = reply
-        self.info = MethodInfo(str(name), str(cls), bool(nested), bool(reference), dict(params), str(doc))
+        trusted = self.trusted
+        self.info = MethodInfo(
+            _reason(name, 80),
+            _reason(cls, 200),
+            trusted and nested is True,
+            trusted and reference is True,
+            dict(params),
+            _reason(doc, 2000),
+        )
         return self.info
+
+    def _running(self) -> Any:
+        """The zygote's process (started by `start`)."""
+        assert self._proc is not None, "the method's process is not running"
+        return self._proc
 
     def kill(self) -> None:
         if self._proc is None:
@@ -196,7 +256,8 @@ class Sandbox:
         self._proc.wait()
         for stream in (self._proc.stdin, self._proc.stdout):
             try:
-                stream.close()
+                if stream is not None:
+                    stream.close()
             except OSError:
                 pass
         self._proc = None
@@ -207,8 +268,14 @@ class Sandbox:
 
         shutil.rmtree(self._tmp, ignore_errors=True)
 
-    def run_unit(self, tasks: Sequence[Task], budgets: Sequence[int], row: np.ndarray, memory: np.ndarray,
-                 payload: bytes | None = None) -> list[dict[int, tuple[Sequence[Measurement], Any] | str]]:
+    def run_unit(
+        self,
+        tasks: Sequence[Task],
+        budgets: Sequence[int],
+        row: np.ndarray,
+        memory: np.ndarray,
+        payload: bytes | None = None,
+    ) -> list[dict[int, tuple[Sequence[Measurement], Any] | str]]:
         """Run the method on each task. Per task, per budget n: (measurements, raw predictions) to score,
         or the reason it failed. `payload` is `unit_payload(tasks, budgets)` when the caller made it once
         for several methods."""
@@ -229,46 +296,71 @@ class Sandbox:
             tasks = [replace(t, reference_error=_readonly(row)) for t in tasks]
             payload = None
         try:
-            _write(self._proc.stdin, payload or unit_payload(tasks, budgets))
+            _write_by(
+                self._running().stdin,
+                payload or unit_payload(tasks, budgets),
+                time.monotonic() + self.limits.seconds_per_fold,
+            )
+        except TimeoutError:
+            self.kill()
+            return fail_rest("the method's process did not take its fold within the time limit")
         except (BrokenPipeError, OSError):
             self.kill()
             return fail_rest("the method's process died before the fold started")
-        fd = self._proc.stdout.fileno()
-        oracles: dict[int, Oracle] = {}
-        current, deadline = 0, time.monotonic() + self.limits.seconds_per_fold
+        fd = self._running().stdout.fileno()
+        nested = info.nested
+        expected = [(t, budget) for t in range(len(tasks)) for budget in ([budgets[-1]] if nested else budgets)]
+        step, oracle, to_predict = -1, None, list[int]()  # the harness's own state: the fold (task, budget) under way
+        started_task, deadline = 0, time.monotonic() + self.limits.seconds_per_fold
         try:
             while True:
-                msg = json.loads(_read(fd, deadline))
+                msg = _message(_read(fd, deadline))
                 kind = msg[0]
-                if kind == "begin":
-                    t, budget = int(msg[1]), int(msg[2])
-                    if t != current:
-                        current, deadline = t, time.monotonic() + self.limits.seconds_per_fold
-                    oracles[t] = Oracle(row, memory, tasks[t].valid, budget)
-                elif kind == "measure":
+                if (
+                    kind == "begin"
+                    and oracle is None
+                    and not to_predict
+                    and step + 1 < len(expected)
+                    and msg[1:] == list(expected[step + 1])
+                ):
+                    step += 1
+                    t, budget = expected[step]  # the harness's budget; the child's message only has to agree
+                    if t != started_task:  # one time limit per held-out task, from its first fold on
+                        started_task, deadline = t, time.monotonic() + self.limits.seconds_per_fold
+                    oracle = Oracle(row, memory, tasks[t].valid, budget)
+                elif kind == "measure" and oracle is not None and len(msg) == 2:
                     try:
-                        reply: tuple = ("value", oracles[current].measure(msg[1]))
+                        reply: tuple = ("value", oracle.measure(msg[1]))
                     except ProtocolViolation as exc:
                         reply = ("violation", str(exc))
-                    _write(self._proc.stdin, pickle.dumps(reply))
-                elif kind == "selected":
-                    t, failure = int(msg[1]), msg[2]
-                    oracle = oracles[t]
-                    reason = failure or (f"protocol violation: {oracle.violations[0]}" if oracle.violations else None)
-                    if reason:
-                        for n in (budgets if info.nested else [oracle.budget]):
-                            out[t][n] = str(reason)
-                elif kind == "predicted":
-                    t, n, value = int(msg[1]), int(msg[2]), msg[3]
-                    if n not in out[t]:
-                        out[t][n] = str(value["failed"]) if isinstance(value, dict) else (oracles[t].measured[:n], value)
-                elif kind == "unit-done":
+                    _write_by(self._running().stdin, pickle.dumps(reply), deadline)
+                elif kind == "selected" and oracle is not None and msg[1:2] == [expected[step][0]] and len(msg) == 3:
+                    t, budget = expected[step]
+                    scored = budgets if nested else [budget]
+                    if msg[2] is not None:  # select failed: the child predicts nothing for this fold
+                        for n in scored:
+                            out[t][n] = _reason(msg[2])
+                    else:  # it predicts every budget; a rule broken while measuring fails them all the same
+                        for n in scored if oracle.violations else ():
+                            out[t][n] = f"protocol violation: {_reason(oracle.violations[0])}"
+                        to_predict = list(scored)
+                        measured = {n: oracle.measured[:n] for n in scored}
+                    oracle = None
+                elif (
+                    kind == "predicted"
+                    and to_predict
+                    and len(msg) == 4
+                    and msg[1:3] == [expected[step][0], to_predict[0]]
+                ):
+                    t, n, value = expected[step][0], to_predict.pop(0), msg[3]
+                    out[t].setdefault(n, _reason(value["failed"]) if isinstance(value, dict) else (measured[n], value))
+                elif kind == "unit-done" and len(msg) == 2:
                     self._timeouts = 0
                     if msg[1]:
-                        return fail_rest(str(msg[1]))
+                        return fail_rest(_reason(msg[1]))
                     return fail_rest("the method returned no prediction")
                 else:
-                    raise ValueError(kind)
+                    raise ValueError(f"unexpected message {_reason(json.dumps(msg))}")
         except TimeoutError:
             self.kill()
             self._timeouts += 1
@@ -276,9 +368,55 @@ class Sandbox:
         except EOFError:
             self.kill()
             return fail_rest("the method's process died")
-        except (ValueError, TypeError, KeyError, IndexError, BrokenPipeError, OSError) as exc:
+        except (ValueError, TypeError, KeyError, IndexError, BrokenPipeError, OSError, RecursionError) as exc:
             self.kill()
-            return fail_rest(f"the method broke the harness protocol ({type(exc).__name__})")
+            return fail_rest(f"the method broke the harness protocol ({type(exc).__name__}: {_reason(str(exc), 200)})")
+
+
+def _reason(text: Any, limit: int = REASON_CHARS) -> str:
+    """A failure reason from a method, as a string of at most `limit` characters."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _message(raw: bytes) -> list[Any]:
+    """A child's message: a JSON list starting with a string, nested at most MAX_DEPTH deep."""
+    depth, in_string, escaped = 0, False, False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # closing quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ValueError(f"a message nested deeper than {MAX_DEPTH}")
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    msg = json.loads(raw)
+    if not isinstance(msg, list) or not msg or not isinstance(msg[0], str):
+        raise ValueError("a message that is not a list starting with its kind")
+    return msg
+
+
+def _write_by(stream: Any, payload: bytes, deadline: float) -> None:
+    """Write a frame to the child without ever blocking past `deadline` (a child that stops reading times out)."""
+    fd = stream.fileno()
+    os.set_blocking(fd, False)
+    data = memoryview(FRAME.pack(len(payload)) + payload)
+    while data:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([], [fd], [], left)[1]:
+            raise TimeoutError
+        try:
+            data = data[os.write(fd, data[: 1 << 16]) :]
+        except BlockingIOError:
+            continue
 
 
 def unit_payload(tasks: Sequence[Task], budgets: Sequence[int]) -> bytes:
@@ -323,26 +461,26 @@ def describe_failure(exc: BaseException) -> str:
 
 
 def _predictions(value: Any) -> Any:
-    """Predictions as JSON: a list of floats, or why they are not numbers."""
-    try:
-        return np.asarray(value, dtype=float).tolist()
-    except (TypeError, ValueError) as exc:
-        return {"failed": f"protocol violation: predictions are not numbers ({type(value).__name__}: {exc})"}
+    """Predictions as JSON: a list of real numbers, or why they are not (the harness checks them again)."""
+    problem = not_real(value)
+    if problem:
+        return {"failed": f"protocol violation: {problem}"}
+    return np.asarray(value, dtype=float).tolist()
 
 
-def _run_unit(method: Method, tasks: list[Task], budgets: list[int], send: Any, recv: Any) -> None:
+def _run_unit(method: Method, tasks: list[Task], budgets: list[int], send: Any, recv: Any, nested: bool) -> None:
     for t, task in enumerate(tasks):
-        for budget in ([budgets[-1]] if method.nested else budgets):
+        for budget in [budgets[-1]] if nested else budgets:
             task_b = replace(task, budget=budget)
             send(["begin", t, budget])
             oracle = RemoteOracle(send, recv, task_b, budget)
             try:
-                method.select(task_b, oracle)  # type: ignore[arg-type]
+                method.select(task_b, oracle)
             except BaseException as exc:  # noqa: BLE001 - exit, KeyboardInterrupt: this fold fails, nothing else
                 send(["selected", t, describe_failure(exc)])
                 continue
             send(["selected", t, None])
-            for n in (budgets if method.nested else [budget]):
+            for n in budgets if nested else [budget]:
                 try:
                     value = _predictions(method.predict(replace(task_b, budget=n), oracle.measured[:n]))
                 except BaseException as exc:  # noqa: BLE001
@@ -350,18 +488,77 @@ def _run_unit(method: Method, tasks: list[Task], budgets: list[int], send: Any, 
                 send(["predicted", t, n, value])
 
 
-BLOCKED_EVENTS = frozenset({
-    "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "pty.spawn",
-    "os.kill", "os.killpg", "signal.pthread_kill", "socket.connect", "socket.bind", "socket.getaddrinfo",
-    "ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle", "ctypes.call_function", "ctypes.string_at",
-    "ctypes.wstring_at", "ctypes.cdata", "ctypes.cdata/buffer", "ctypes.addressof", "sys.addaudithook",
-    "cpython.PyInterpreterState_New", "sys._current_frames", "gc.get_objects", "gc.get_referrers", "gc.get_referents",
-})
-BLOCKED_IMPORTS = ("ctypes", "_ctypes", "cffi", "pyarrow.parquet", "pyarrow._parquet", "pyarrow.dataset",
-                   "pyarrow._dataset", "pyarrow.fs", "pyarrow._fs", "pyarrow.feather", "pyarrow.csv", "pyarrow._csv",
-                   "pyarrow.json", "pyarrow._json", "pyarrow.orc", "pyarrow._orc", "fastparquet", "polars", "duckdb")
-PATH_WRITES = frozenset({"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate",
-                         "os.symlink", "os.link", "os.utime", "shutil.rmtree", "shutil.move", "shutil.copyfile"})
+BLOCKED_EVENTS = frozenset(
+    {
+        "subprocess.Popen",
+        "os.system",
+        "os.exec",
+        "os.posix_spawn",
+        "os.spawn",
+        "os.fork",
+        "os.forkpty",
+        "pty.spawn",
+        "os.kill",
+        "os.killpg",
+        "signal.pthread_kill",
+        "socket.connect",
+        "socket.bind",
+        "socket.getaddrinfo",
+        "ctypes.dlopen",
+        "ctypes.dlsym",
+        "ctypes.dlsym/handle",
+        "ctypes.call_function",
+        "ctypes.string_at",
+        "ctypes.wstring_at",
+        "ctypes.cdata",
+        "ctypes.cdata/buffer",
+        "ctypes.addressof",
+        "sys.addaudithook",
+        "cpython.PyInterpreterState_New",
+        "sys._current_frames",
+        "gc.get_objects",
+        "gc.get_referrers",
+        "gc.get_referents",
+    }
+)
+BLOCKED_IMPORTS = (
+    "ctypes",
+    "_ctypes",
+    "cffi",
+    "pyarrow.parquet",
+    "pyarrow._parquet",
+    "pyarrow.dataset",
+    "pyarrow._dataset",
+    "pyarrow.fs",
+    "pyarrow._fs",
+    "pyarrow.feather",
+    "pyarrow.csv",
+    "pyarrow._csv",
+    "pyarrow.json",
+    "pyarrow._json",
+    "pyarrow.orc",
+    "pyarrow._orc",
+    "fastparquet",
+    "polars",
+    "duckdb",
+)
+PATH_WRITES = frozenset(
+    {
+        "os.remove",
+        "os.rename",
+        "os.rmdir",
+        "os.mkdir",
+        "os.chmod",
+        "os.chown",
+        "os.truncate",
+        "os.symlink",
+        "os.link",
+        "os.utime",
+        "shutil.rmtree",
+        "shutil.move",
+        "shutil.copyfile",
+    }
+)
 PATH_READS = frozenset({"os.listdir", "os.scandir", "glob.glob"})
 
 
@@ -382,7 +579,8 @@ def install_guard(protected: Sequence[str], tmpdir: str, serving: list[bool]) ->
         if event == "open":
             path, mode, flags = args
             writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool(
-                (flags or 0) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC))
+                (flags or 0) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC)
+            )
             if writing and not isinstance(path, int) and not under(path, (tmp,)):
                 raise PermissionError(f"sandbox: a method may write only under {tmp}, not {path}")
             if under(path, roots):
@@ -416,7 +614,7 @@ def _disable_loaders() -> None:
                 setattr(module, name, _refuse)
     import peppp_bench
 
-    peppp_bench.load = _refuse  # type: ignore[assignment]
+    peppp_bench.load = _refuse
 
 
 def _warm_up(method: Method, seconds: float) -> None:
@@ -437,8 +635,20 @@ def _warm_up(method: Method, seconds: float) -> None:
     memory = np.stack([resnet18_counts(32 if i % 2 else 64, 2 + i).memory_row() for i in range(13)])
     for cap in (None, float(np.median(memory[0]))):
         valid = np.arange(99) if cap is None else np.flatnonzero(memory[0] <= cap)
-        task = Task("warm-up", "uniform", np.where(rng.random((12, 99)) < 0.5, error[1:], np.nan), memory[1:],
-                    np.full((12, 99), 0.5), configurations_table(), memory[0], cap, valid, 15, 0, float(memory.max()))
+        task = Task(
+            "warm-up",
+            "uniform",
+            np.where(rng.random((12, 99)) < 0.5, error[1:], np.nan),
+            memory[1:],
+            np.full((12, 99), 0.5),
+            configurations_table(),
+            memory[0],
+            cap,
+            valid,
+            15,
+            0,
+            float(memory.max()),
+        )
         oracle = Oracle(error[0], memory[0], valid, 15)
         try:
             method.select(task, oracle)
@@ -461,10 +671,10 @@ def main() -> None:
     def recv() -> Any:
         return pickle.loads(_read(rfd))
 
-    _, ref, protected, tmpdir, warm_seconds = recv()
+    _, ref, protected, tmpdir, warm_seconds, trusted = recv()
     os.environ["TMPDIR"] = tmpdir
     tempfile.tempdir = tmpdir
-    import baselines  # noqa: F401 - the harness's own imports, before the guard
+    registry.registered()  # the registered methods and what they import (cvxpy, scipy): preloaded before the guard
     import pandas  # noqa: F401
 
     from .methods import make_method
@@ -477,7 +687,8 @@ def main() -> None:
         if ref.name:
             method.name = ref.name  # type: ignore[misc]
         made = MethodInfo.of(method)
-        info = ["ready", made.name, made.cls, made.nested, made.reference, made.params, made.doc]
+        nested = made.nested and trusted  # the harness runs untrusted code one budget at a time
+        info = ["ready", made.name, made.cls, nested, made.reference, made.params, made.doc]
         json.dumps(info)
     except BaseException as exc:  # noqa: BLE001
         send(["failed", describe_failure(exc)])
@@ -499,7 +710,7 @@ def main() -> None:
         if pid == 0:  # the fresh copy that runs this unit
             code = 0
             try:
-                _run_unit(method, tasks, budgets, send, recv)
+                _run_unit(method, tasks, budgets, send, recv, nested)
             except BaseException:  # noqa: BLE001 - the harness stopped answering
                 code = 1
             finally:
@@ -510,7 +721,8 @@ def main() -> None:
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             reason = f"the method's process was killed by signal {signal.Signals(sig).name}" + (
-                " (out of memory?)" if sig == signal.SIGKILL else "")
+                " (out of memory?)" if sig == signal.SIGKILL else ""
+            )
         elif os.WEXITSTATUS(status) != 0:
             reason = f"the method's process exited with status {os.WEXITSTATUS(status)}"
         send(["unit-done", reason])

@@ -1,13 +1,16 @@
 """Score one fold at one budget: the estimated frontier from predictions, and the metrics of spec §6."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 
+from ..errors import ProtocolViolation
 from ..pareto import frontier_scores, pareto_mask
-from .rules import Measurement, ProtocolViolation
+from .rules import Measurement
 
 
 @dataclass(frozen=True)
@@ -20,15 +23,40 @@ class FoldScore:
     n_measured: int
 
 
-def check_predictions(predicted: object, valid: np.ndarray, true_error: np.ndarray,
-                      measured: Sequence[Measurement], reference: bool) -> np.ndarray:
+def not_real(predicted: object) -> str | None:
+    """Why `predicted` is not a flat sequence of real numbers (no bool, str, complex), or None when it is."""
+    if isinstance(predicted, np.ndarray):
+        if predicted.dtype.kind in "fiu":
+            return None
+        values: Any = predicted.ravel().tolist()
+    else:
+        values = predicted
+    if not isinstance(values, (list, tuple)):
+        return f"predictions must be a sequence of real numbers, got {type(values).__name__}"
+    odd = next(
+        (v for v in values if type(v) not in (int, float) and not isinstance(v, (np.floating, np.integer))), None
+    )
+    if odd is None and not any(isinstance(v, (bool, np.bool_)) for v in values):
+        return None
+    odd = odd if odd is not None else True
+    return (
+        f"predictions must be real numbers (floats), got {type(odd).__name__} {str(odd)[:40]!r}: "
+        "no booleans, strings or complex numbers"
+    )
+
+
+def check_predictions(
+    predicted: object, valid: np.ndarray, true_error: np.ndarray, measured: Sequence[Measurement], reference: bool
+) -> np.ndarray:
     """The harness's rules on a method's output; raises ProtocolViolation with the reason."""
-    try:
-        p = np.asarray(predicted, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ProtocolViolation(f"predictions are not numbers ({type(predicted).__name__}: {exc})") from None
+    problem = not_real(predicted)
+    if problem:
+        raise ProtocolViolation(problem)
+    p = np.asarray(predicted, dtype=float)
     if p.shape != (len(valid),):
-        raise ProtocolViolation(f"predictions have shape {p.shape}, expected ({len(valid)},): one per valid configuration")
+        raise ProtocolViolation(
+            f"predictions have shape {p.shape}, expected ({len(valid)},): one per valid configuration"
+        )
     if not np.isfinite(p).all():
         raise ProtocolViolation(f"{int((~np.isfinite(p)).sum())} predictions are NaN or infinite")
     if not reference:
@@ -38,8 +66,14 @@ def check_predictions(predicted: object, valid: np.ndarray, true_error: np.ndarr
     return p
 
 
-def score(predicted: np.ndarray, valid: np.ndarray, measured: Sequence[Measurement],
-          true_error: np.ndarray, memory: np.ndarray, max_memory: float) -> FoldScore:
+def score(
+    predicted: np.ndarray,
+    valid: np.ndarray,
+    measured: Sequence[Measurement],
+    true_error: np.ndarray,
+    memory: np.ndarray,
+    max_memory: float,
+) -> FoldScore:
     """Frontier metrics, best error on the estimated frontier, its regret and the relative memory used."""
     mem_valid = memory[valid]
     on_front = pareto_mask(mem_valid, predicted)

@@ -3,6 +3,7 @@
 The arrays are read at run time from a folder (e.g. ../shared/upstream/peppp); the built suite goes
 to a cache or the Hub, never into git.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,25 +32,45 @@ MEMORY_TOLERANCE_MB = 0.12
 
 # Spec §1.1: CIFAR-100 superclass partitions and their fine-label ids, in row order (rows 1-20).
 CIFAR100_PARTITIONS: tuple[tuple[str, tuple[int, ...]], ...] = (
-    ("aquatic mammals", (4, 30, 55, 72, 95)), ("fish", (1, 32, 67, 73, 91)),
-    ("flowers", (54, 62, 70, 82, 92)), ("food containers", (9, 10, 16, 28, 61)),
-    ("fruit and vegetables", (0, 51, 53, 57, 83)), ("household electrical devices", (22, 39, 40, 86, 87)),
-    ("household furniture", (5, 20, 25, 84, 94)), ("insects", (6, 7, 14, 18, 24)),
-    ("large carnivores", (3, 42, 43, 88, 97)), ("large man-made outdoor things", (12, 17, 37, 68, 76)),
-    ("large natural outdoor scenes", (23, 33, 49, 60, 71)), ("large omnivores and herbivores", (15, 19, 21, 31, 38)),
-    ("medium-sized mammals", (34, 63, 64, 66, 75)), ("non-insect invertebrates", (26, 45, 77, 79, 99)),
-    ("people", (2, 11, 35, 46, 98)), ("reptiles", (27, 29, 44, 78, 93)),
-    ("small mammals", (36, 50, 65, 74, 80)), ("trees", (47, 52, 56, 59, 96)),
-    ("vehicles 1", (8, 13, 48, 58, 90)), ("vehicles 2", (41, 69, 81, 85, 89)),
+    ("aquatic mammals", (4, 30, 55, 72, 95)),
+    ("fish", (1, 32, 67, 73, 91)),
+    ("flowers", (54, 62, 70, 82, 92)),
+    ("food containers", (9, 10, 16, 28, 61)),
+    ("fruit and vegetables", (0, 51, 53, 57, 83)),
+    ("household electrical devices", (22, 39, 40, 86, 87)),
+    ("household furniture", (5, 20, 25, 84, 94)),
+    ("insects", (6, 7, 14, 18, 24)),
+    ("large carnivores", (3, 42, 43, 88, 97)),
+    ("large man-made outdoor things", (12, 17, 37, 68, 76)),
+    ("large natural outdoor scenes", (23, 33, 49, 60, 71)),
+    ("large omnivores and herbivores", (15, 19, 21, 31, 38)),
+    ("medium-sized mammals", (34, 63, 64, 66, 75)),
+    ("non-insect invertebrates", (26, 45, 77, 79, 99)),
+    ("people", (2, 11, 35, 46, 98)),
+    ("reptiles", (27, 29, 44, 78, 93)),
+    ("small mammals", (36, 50, 65, 74, 80)),
+    ("trees", (47, 52, 56, 59, 96)),
+    ("vehicles 1", (8, 13, 48, 58, 90)),
+    ("vehicles 2", (41, 69, 81, 85, 89)),
 )
 # Spec §1.2: DECA rows (released row, classes, best-match name, confidence). Row 28 is dropped.
 DECA_ROWS: tuple[tuple[int, int, str, str], ...] = (
-    (21, 100, "FGVC-Aircraft", "likely"), (22, 200, "CUB-200", "likely"), (23, 47, "DTD", "matched"),
-    (24, 8, "unknown", "unknown"), (25, 21, "UC Merced", "likely"), (26, 67, "MIT Indoor-67", "likely"),
-    (27, 101, "UCF101 dynamic images", "matched"), (29, 2, "Daimler pedestrians", "matched"),
-    (30, 43, "GTSRB", "matched"), (31, 8, "unknown", "unknown"), (32, 1623, "Omniglot", "matched"),
-    (33, 10, "SVHN", "matched"), (34, 102, "VGG-Flowers", "matched"), (35, 4, "unknown", "unknown"),
-    (36, 28, "unknown (perhaps Kylberg textures)", "unknown"), (37, 23, "MINC-2500", "likely"),
+    (21, 100, "FGVC-Aircraft", "likely"),
+    (22, 200, "CUB-200", "likely"),
+    (23, 47, "DTD", "matched"),
+    (24, 8, "unknown", "unknown"),
+    (25, 21, "UC Merced", "likely"),
+    (26, 67, "MIT Indoor-67", "likely"),
+    (27, 101, "UCF101 dynamic images", "matched"),
+    (29, 2, "Daimler pedestrians", "matched"),
+    (30, 43, "GTSRB", "matched"),
+    (31, 8, "unknown", "unknown"),
+    (32, 1623, "Omniglot", "matched"),
+    (33, 10, "SVHN", "matched"),
+    (34, 102, "VGG-Flowers", "matched"),
+    (35, 4, "unknown", "unknown"),
+    (36, 28, "unknown (perhaps Kylberg textures)", "unknown"),
+    (37, 23, "MINC-2500", "likely"),
 )
 # Spec §1.3: class counts of the 50 ImageNet 64×64 partitions, rows 38-87.
 IMAGENET_CLASSES: tuple[int, ...] = (5,) * 15 + (6,) * 15 + (7,) * 12 + (8,) * 7 + (9,)
@@ -68,15 +89,44 @@ def paper_datasets() -> pd.DataFrame:
     """The 87 datasets of the paper suite (spec §1), in row order, with names and their confidence."""
     rows = [("cifar10", "CIFAR-10", "confirmed", "cifar10", 32, 10, "CIFAR-10 (torchvision)")]
     for name, labels in CIFAR100_PARTITIONS:
-        rows.append((f"cifar100-{slug(name)}", f"CIFAR-100 {name}", "confirmed", "cifar100-partition", 32, 5,
-                     f"CIFAR-100 fine labels {list(labels)}, remapped 0-4 in this order"))
+        rows.append(
+            (
+                f"cifar100-{slug(name)}",
+                f"CIFAR-100 {name}",
+                "confirmed",
+                "cifar100-partition",
+                32,
+                5,
+                f"CIFAR-100 fine labels {list(labels)}, remapped 0-4 in this order",
+            )
+        )
     for row, classes, name, confidence in DECA_ROWS:
-        rows.append((f"deca-{row:02d}", name, confidence, "deca", 64, classes,
-                     f"Visual-Decathlon-style dataset, released row {row}, {classes} classes"))
+        rows.append(
+            (
+                f"deca-{row:02d}",
+                name,
+                confidence,
+                "deca",
+                64,
+                classes,
+                f"Visual-Decathlon-style dataset, released row {row}, {classes} classes",
+            )
+        )
     for i, classes in enumerate(IMAGENET_CLASSES):
-        rows.append((f"imagenet64-part-{i:02d}", f"ImageNet 64x64 partition {i}", "confirmed",
-                     "imagenet64-partition", 64, classes, "Downsampled ImageNet 64x64, WordNet subtree (id not released)"))
-    return pd.DataFrame(rows, columns=["dataset_id", "name", "name_confidence", "family", "resolution", "classes", "source"])
+        rows.append(
+            (
+                f"imagenet64-part-{i:02d}",
+                f"ImageNet 64x64 partition {i}",
+                "confirmed",
+                "imagenet64-partition",
+                64,
+                classes,
+                "Downsampled ImageNet 64x64, WordNet subtree (id not released)",
+            )
+        )
+    return pd.DataFrame(
+        rows, columns=["dataset_id", "name", "name_confidence", "family", "resolution", "classes", "source"]
+    )
 
 
 def lr_datasets() -> pd.DataFrame:
@@ -84,9 +134,20 @@ def lr_datasets() -> pd.DataFrame:
     rows = []
     for lr, k in LR_STUDY:
         for name, labels in CIFAR100_PARTITIONS[:k]:
-            rows.append((f"cifar100-{slug(name)}-lr{lr:g}", f"CIFAR-100 {name}, lr {lr:g}", "confirmed",
-                         "cifar100-partition-lr", 32, 5, f"CIFAR-100 fine labels {list(labels)}; SGD lr {lr:g}"))
-    return pd.DataFrame(rows, columns=["dataset_id", "name", "name_confidence", "family", "resolution", "classes", "source"])
+            rows.append(
+                (
+                    f"cifar100-{slug(name)}-lr{lr:g}",
+                    f"CIFAR-100 {name}, lr {lr:g}",
+                    "confirmed",
+                    "cifar100-partition-lr",
+                    32,
+                    5,
+                    f"CIFAR-100 fine labels {list(labels)}; SGD lr {lr:g}",
+                )
+            )
+    return pd.DataFrame(
+        rows, columns=["dataset_id", "name", "name_confidence", "family", "resolution", "classes", "source"]
+    )
 
 
 def model_memory(datasets: pd.DataFrame) -> np.ndarray:
@@ -115,7 +176,9 @@ def _load_array(upstream: Path, name: str, shape: tuple[int, ...], kind: str) ->
         if not np.isfinite(arr).all():
             raise UpstreamError(f"{path}: holds NaN or infinite values")
         if kind == "fraction" and (arr.min() < 0 or arr.max() > 1):
-            raise UpstreamError(f"{path}: values must lie in [0, 1] (accuracy or error), found {arr.min()}..{arr.max()}")
+            raise UpstreamError(
+                f"{path}: values must lie in [0, 1] (accuracy or error), found {arr.min()}..{arr.max()}"
+            )
         if kind == "memory" and arr.min() <= 0:
             raise UpstreamError(f"{path}: memory must be positive MB, found {arr.min()}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -130,7 +193,9 @@ def _load_array(upstream: Path, name: str, shape: tuple[int, ...], kind: str) ->
 def _check_memory(released: np.ndarray, model: np.ndarray, what: str) -> float:
     worst = float(np.abs(released - model).max())
     if worst > MEMORY_TOLERANCE_MB:
-        raise UpstreamError(f"{what}: the memory model differs from the released memory by {worst:.3f} MB (> {MEMORY_TOLERANCE_MB})")
+        raise UpstreamError(
+            f"{what}: the memory model differs from the released memory by {worst:.3f} MB (> {MEMORY_TOLERANCE_MB})"
+        )
     return worst
 
 
@@ -138,7 +203,9 @@ def _provenance(upstream: Path, files: list[str], memory_gap: float, started: fl
     return {
         "source": "Yang et al., ICLR 2022 (PEPPP), arrays released with the authors' code",
         "upstream_files": {f: UPSTREAM_SHA256[f] for f in files},
-        "command": " ".join(["peppp-bench", *sys.argv[1:]]) if Path(sys.argv[0]).name.startswith("peppp") else "peppp_bench.suites.build",
+        "command": " ".join(["peppp-bench", *sys.argv[1:]])
+        if Path(sys.argv[0]).name.startswith("peppp")
+        else "peppp_bench.suites.build",
         "memory_model_max_abs_diff_mb": round(memory_gap, 6),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "build_seconds": round(time.time() - started, 3),
@@ -156,7 +223,12 @@ def build_paper(upstream: Path, out: Path) -> Path:
     datasets = paper_datasets()
     gap = _check_memory(memory, model_memory(datasets), "paper suite")
     return write_suite(
-        out, name="paper", version=SUITE_VERSION, error=error, memory=memory, datasets=datasets,
+        out,
+        name="paper",
+        version=SUITE_VERSION,
+        error=error,
+        memory=memory,
+        datasets=datasets,
         description="The PEPPP paper's error and memory of 99 low-precision configurations on 87 image "
         "datasets (CIFAR-style ResNet-18, 10 epochs); row 28 of the release (full CIFAR-100, a failed run) dropped.",
         provenance=_provenance(upstream, ["acc_matrix_res64_all.npy", "mem_matrix_full.npy"], gap, started),
@@ -176,9 +248,18 @@ def build_paper_lr(upstream: Path, out: Path) -> Path:
     if got != expected:
         raise UpstreamError(f"row names of the learning-rate study are not in the expected order: {got[:3]}...")
     gap = _check_memory(memory, model_memory(datasets), "paper-lr suite")
-    files = ["err_cifar100_epo100_complete.npy", "mem_cifar100_epo100_complete.npy", "rownames_cifar100_epo100_complete.npy"]
+    files = [
+        "err_cifar100_epo100_complete.npy",
+        "mem_cifar100_epo100_complete.npy",
+        "rownames_cifar100_epo100_complete.npy",
+    ]
     return write_suite(
-        out, name="paper-lr", version=SUITE_VERSION, error=error, memory=memory, datasets=datasets,
+        out,
+        name="paper-lr",
+        version=SUITE_VERSION,
+        error=error,
+        memory=memory,
+        datasets=datasets,
         description="The PEPPP paper's learning-rate study: CIFAR-100 partitions trained at learning rates "
         "0.01, 0.001 and 0.0001 in each of the 99 configurations.",
         provenance=_provenance(upstream, files, gap, started),
@@ -188,6 +269,9 @@ def build_paper_lr(upstream: Path, out: Path) -> Path:
 BUILDERS = {"paper": build_paper, "paper-lr": build_paper_lr}
 UPSTREAM_FILES = {  # the released arrays each suite is built from
     "paper": ("acc_matrix_res64_all.npy", "mem_matrix_full.npy"),
-    "paper-lr": ("err_cifar100_epo100_complete.npy", "mem_cifar100_epo100_complete.npy",
-                 "rownames_cifar100_epo100_complete.npy"),
+    "paper-lr": (
+        "err_cifar100_epo100_complete.npy",
+        "mem_cifar100_epo100_complete.npy",
+        "rownames_cifar100_epo100_complete.npy",
+    ),
 }

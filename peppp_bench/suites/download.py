@@ -5,18 +5,19 @@ The arrays are plain `.npy` files, read with `allow_pickle=False`. No licence fi
 upstream. They land in the cache (`$PEPPP_BENCH_CACHE`, else huggingface_hub's) beside the suites
 built from them, which `load` then finds with no Hub.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from ..files import atomic_write
 from .build import UPSTREAM_SHA256, UpstreamError
-from .hub import default_cache_dir
+from .hub import package_cache_dir
 
 UPSTREAM_REPOSITORY = "barterer/lp"
 UPSTREAM_COMMIT = "53c02f5d87823cca414c487d0f4e93b56761dacd"
@@ -30,16 +31,17 @@ def upstream_url(name: str, base_url: str | None = None) -> str:
 
 def upstream_cache() -> Path:
     """Where downloaded arrays are kept: one folder per pinned commit."""
-    return Path(default_cache_dir()) / "peppp-bench" / "upstream" / UPSTREAM_COMMIT
+    return Path(package_cache_dir()) / "upstream" / UPSTREAM_COMMIT
 
 
 def built_cache() -> Path:
     """Where suites built from downloaded arrays are kept; `load` looks here after the bundled suites."""
-    return Path(default_cache_dir()) / "peppp-bench" / "built"
+    return Path(package_cache_dir()) / "built"
 
 
-def download_upstream(files: Iterable[str], dest: Path | None = None, base_url: str | None = None,
-                      timeout: float = 60.0) -> Path:
+def download_upstream(
+    files: Iterable[str], dest: Path | None = None, base_url: str | None = None, timeout: float = 60.0
+) -> Path:
     """Download `files` into `dest` (default: the cache), each refused unless its sha256 is the pinned one.
 
     A file already there with the right sha256 is not fetched again; a failed or refused download
@@ -57,12 +59,15 @@ def download_upstream(files: Iterable[str], dest: Path | None = None, base_url: 
             with urllib.request.urlopen(url, timeout=timeout) as response:
                 data = response.read()
         except (urllib.error.URLError, OSError) as exc:
-            raise UpstreamError(f"could not download {url} ({exc}); check the network, or pass --upstream DIR with "
-                                "the released arrays") from None
+            raise UpstreamError(
+                f"could not download {url} ({exc}); check the network, or pass --upstream DIR with the released arrays"
+            ) from None
         digest = _sha256(data)
         if digest != UPSTREAM_SHA256[name]:
-            raise UpstreamError(f"{url} has sha256 {digest}, not the pinned {UPSTREAM_SHA256[name]}: refused, nothing "
-                                "was built (the file changed upstream or in transit)")
+            raise UpstreamError(
+                f"{url} has sha256 {digest}, not the pinned {UPSTREAM_SHA256[name]}: refused, nothing "
+                "was built (the file changed upstream or in transit)"
+            )
         atomic_write(target, data)
     return dest
 

@@ -4,6 +4,7 @@ Suites live as top-level folders (`paper/`, `paper-lr/`, ...) of one dataset rep
 downloaded file is checked against the suite's manifest; a corrupt cached file is re-fetched, and a
 failed download never deletes what the cache holds.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,11 +31,17 @@ class HubLocation:
     cache_dir: str | None = None
 
 
-def default_cache_dir() -> str:
-    """`PEPPP_BENCH_CACHE`, else huggingface_hub's own cache."""
-    from huggingface_hub import constants
+def package_cache_dir() -> str:
+    """The package's own cache: `PEPPP_BENCH_CACHE`, else the user cache folder (platformdirs), never inside
+    huggingface_hub's managed cache."""
+    from platformdirs import user_cache_dir
 
-    return os.environ.get("PEPPP_BENCH_CACHE") or constants.HF_HUB_CACHE
+    return os.environ.get("PEPPP_BENCH_CACHE") or user_cache_dir("peppp-bench", appauthor=False)
+
+
+def default_cache_dir() -> str:
+    """Where Hub snapshots of suites are kept: `hub/` inside the package's own cache."""
+    return os.path.join(package_cache_dir(), "hub")
 
 
 def offline_by_default() -> bool:
@@ -47,8 +54,13 @@ def _snapshot(name: str, where: HubLocation, local_only: bool) -> Path:
     from huggingface_hub import snapshot_download
 
     root = snapshot_download(
-        where.repo_id, repo_type=REPO_TYPE, revision=where.revision, cache_dir=where.cache_dir or default_cache_dir(),
-        allow_patterns=[f"{name}/*"], local_files_only=local_only, endpoint=where.endpoint,
+        where.repo_id,
+        repo_type=REPO_TYPE,
+        revision=where.revision,
+        cache_dir=where.cache_dir or default_cache_dir(),
+        allow_patterns=[f"{name}/*"],
+        local_files_only=local_only,
+        endpoint=where.endpoint,
     )
     return Path(root) / name
 
@@ -59,8 +71,13 @@ def _refetch(name: str, files: list[str], where: HubLocation) -> None:
     for f in files:
         try:
             hf_hub_download(
-                where.repo_id, f"{name}/{f}", repo_type=REPO_TYPE, revision=where.revision,
-                cache_dir=where.cache_dir or default_cache_dir(), force_download=True, endpoint=where.endpoint,
+                where.repo_id,
+                f"{name}/{f}",
+                repo_type=REPO_TYPE,
+                revision=where.revision,
+                cache_dir=where.cache_dir or default_cache_dir(),
+                force_download=True,
+                endpoint=where.endpoint,
             )
         except ValueError as exc:  # huggingface_hub reports a failed forced download as ValueError
             raise OSError(f"re-download of {name}/{f} failed: {exc.__cause__ or exc}") from exc
@@ -79,37 +96,68 @@ def cached_folder(name: str, where: HubLocation) -> Path | None:
 
 def fetch(name: str, where: HubLocation, offline: bool) -> Path:
     """A verified local folder of suite `name`: from the cache, else downloaded; corrupt files re-fetched."""
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
+    built = name in ("paper", "paper-lr")  # suites `peppp-bench build` makes from the authors' released arrays
     how_to = (
-        f"to get it: connect to the Hub (repository {where.repo_id}, revision {where.revision}), or build it "
-        f"locally (`peppp-bench build {name} --upstream DIR --out DATA_DIR/{name}`) and pass data_dir=DATA_DIR "
-        f"or set PEPPP_BENCH_DATA_DIR=DATA_DIR"
+        (
+            f"to get it, run `peppp-bench build {name}` (downloads the authors' released arrays, sha256-pinned, and "
+            f"builds it into the cache, where load() finds it), or "
+            if built
+            else "to get it, "
+        )
+        + f"connect to the Hub (repository {where.repo_id}, revision {where.revision})"
+        + (
+            f", or build it from a local copy of the arrays "
+            f"(`peppp-bench build {name} --upstream DIR --out DATA_DIR/{name}`) "
+            "and pass data_dir=DATA_DIR or set PEPPP_BENCH_DATA_DIR=DATA_DIR"
+            if built
+            else ""
+        )
     )
     folder = cached_folder(name, where)
     try:
         if folder is None:
             if offline:
-                raise HubUnavailable(f"suite {name!r} is not in the cache and the Hub is switched off (offline); {how_to}")
+                raise HubUnavailable(
+                    f"suite {name!r} is not in the cache and the Hub is switched off (offline); {how_to}"
+                )
             folder = _snapshot(name, where, local_only=False)
             if not (folder / "manifest.json").is_file():
                 raise SuiteError(f"{where.repo_id}@{where.revision} has no suite folder {name!r}/ with a manifest.json")
         bad = verify_suite(folder)
         if bad:
             if offline:
-                raise HubUnavailable(f"cached suite {name!r} is corrupt ({', '.join(bad)}) and the Hub is switched off; {how_to}")
+                raise HubUnavailable(
+                    f"cached suite {name!r} is corrupt ({', '.join(bad)}) and the Hub is switched off; {how_to}"
+                )
             _refetch(name, ["manifest.json", *DATA_FILES] if "manifest.json" in bad else bad, where)
             bad = verify_suite(folder)
             if bad:
-                raise SuiteError(f"suite {name!r} at {where.repo_id}@{where.revision}: {', '.join(bad)} still do not match the manifest after re-download")
+                raise SuiteError(
+                    f"suite {name!r} at {where.repo_id}@{where.revision}: {', '.join(bad)} "
+                    "still do not match the manifest after re-download"
+                )
     except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
-        raise SuiteError(f"suite {name!r}: the Hub has no {where.repo_id}@{where.revision} ({type(exc).__name__}); {how_to}") from exc
+        raise SuiteError(
+            f"suite {name!r}: the Hub has no {where.repo_id}@{where.revision} ({type(exc).__name__}); {how_to}"
+        ) from exc
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
-        raise HubUnavailable(f"suite {name!r} could not be downloaded ({type(exc).__name__}: {exc}); the cache was left as it was; {how_to}") from exc
+        raise HubUnavailable(
+            f"suite {name!r} could not be downloaded ({type(exc).__name__}: {exc}); "
+            f"the cache was left as it was; {how_to}"
+        ) from exc
     return folder
 
 
-def publish(folder: Path, repo_id: str, tag: str | None = None, endpoint: str | None = None, token: str | None = None) -> str:
+def publish(
+    folder: Path, repo_id: str, tag: str | None = None, endpoint: str | None = None, token: str | None = None
+) -> str:
     """Upload a built suite folder to `repo_id` as `<suite name>/` in one commit; return the commit sha.
 
     Creates the dataset repository if missing and tags the commit (`tag`), so loaders can pin it.
@@ -120,7 +168,10 @@ def publish(folder: Path, repo_id: str, tag: str | None = None, endpoint: str | 
     api = HfApi(endpoint=endpoint, token=token)
     api.create_repo(repo_id, repo_type=REPO_TYPE, exist_ok=True)
     info = api.upload_folder(
-        repo_id=repo_id, repo_type=REPO_TYPE, folder_path=str(folder), path_in_repo=bench.name,
+        repo_id=repo_id,
+        repo_type=REPO_TYPE,
+        folder_path=str(folder),
+        path_in_repo=bench.name,
         commit_message=f"Publish suite {bench.name} v{bench.version} (data {bench.data_sha256[:12]})",
     )
     if tag:

@@ -1,17 +1,19 @@
 """Where suites come from and `load()`: explicit folder, PEPPP_BENCH_DATA_DIR, bundled, cache, Hub."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-from ..protocol.rules import ProtocolViolation
+from ..errors import ProtocolViolation
 from .hub import DEFAULT_REPO_ID, HubLocation, cached_folder, fetch, offline_by_default
 from .suite import Benchmark, SuiteError, read_suite
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "data"
+DEFAULT_SUITE = "mini"  # bundled, so the default works offline on a fresh install (Python and CLI alike)
 
 
 @dataclass(frozen=True)
@@ -27,8 +29,18 @@ class SuiteSource:
 # Pins: the tag each suite is published under, and the fingerprint its data must have (built from the
 # authors' arrays, so a rebuilt or downloaded suite is checked to be exactly the published one).
 SUITES: dict[str, SuiteSource] = {
-    "paper": SuiteSource("paper", "paper-v1.1.0", "f796d0822ffb4ca5d0b8c6f1701786de2c306ffb93df49b97c0820c819bfa39e", "87 × 99 error/memory of the PEPPP paper"),
-    "paper-lr": SuiteSource("paper-lr", "paper-lr-v1.1.0", "eb010204680481fc3aaa02c2f07c15dd3a1990b88669a46e6296cdc6dd3db9c8", "45 × 99 learning-rate study of the paper"),
+    "paper": SuiteSource(
+        "paper",
+        "paper-v1.1.0",
+        "f796d0822ffb4ca5d0b8c6f1701786de2c306ffb93df49b97c0820c819bfa39e",
+        "87 × 99 error/memory of the PEPPP paper",
+    ),
+    "paper-lr": SuiteSource(
+        "paper-lr",
+        "paper-lr-v1.1.0",
+        "eb010204680481fc3aaa02c2f07c15dd3a1990b88669a46e6296cdc6dd3db9c8",
+        "45 × 99 learning-rate study of the paper",
+    ),
 }
 
 
@@ -45,8 +57,13 @@ def _find(folder: Path, name: str, itself: bool = False) -> Path | None:
     return None
 
 
-def hub_location(name: str, repo_id: str | None = None, revision: str | None = None,
-                 endpoint: str | None = None, cache_dir: str | None = None) -> HubLocation:
+def hub_location(
+    name: str,
+    repo_id: str | None = None,
+    revision: str | None = None,
+    endpoint: str | None = None,
+    cache_dir: str | None = None,
+) -> HubLocation:
     if revision is None:
         if name not in SUITES:
             raise KeyError(f"unknown suite {name!r}: known suites are {sorted(SUITES)}; pass revision= for another")
@@ -60,7 +77,7 @@ def hub_location(name: str, repo_id: str | None = None, revision: str | None = N
 
 
 def load(
-    name: str = "paper",
+    name: str = DEFAULT_SUITE,
     *,
     data_dir: str | Path | None = None,
     repo_id: str | None = None,
@@ -122,7 +139,9 @@ def _checked(bench: Benchmark, name: str) -> Benchmark:
 
 
 def bundled_suites() -> list[str]:
-    return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / "metadata.json").is_file()) if BUNDLED_DIR.is_dir() else []
+    return (
+        sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / "metadata.json").is_file()) if BUNDLED_DIR.is_dir() else []
+    )
 
 
 def suite_status(cache_dir: str | None = None) -> list[dict[str, str]]:
@@ -139,6 +158,12 @@ def suite_status(cache_dir: str | None = None) -> list[dict[str, str]]:
         else:
             status = "not cached (downloads from the Hub on first load)"
         pin = SUITES.get(name)
-        rows.append({"suite": name, "revision": pin.revision if pin else "-", "status": status,
-                     "description": pin.description if pin else "bundled"})
+        rows.append(
+            {
+                "suite": name,
+                "revision": pin.revision if pin else "-",
+                "status": status,
+                "description": pin.description if pin else "bundled",
+            }
+        )
     return rows

@@ -1,7 +1,9 @@
 """A suite's structure, the properties PEPPP relies on (spec §8): low rank, correlated rows, frontiers."""
+
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,8 +22,9 @@ def frontier_grouping(configurations: pd.DataFrame) -> tuple[str, np.ndarray] | 
     return None
 
 
-def structure_report(error: np.ndarray, memory: np.ndarray,
-                     grouping: tuple[str, np.ndarray] | None = None) -> dict[str, Any]:
+def structure_report(
+    error: np.ndarray, memory: np.ndarray, grouping: tuple[str, np.ndarray] | None = None
+) -> dict[str, Any]:
     """Singular-value decay, Kendall τ between dataset rows, Pareto frontier sizes, and the share of each
     group of columns among frontier configurations (`grouping`: a name and a label per column)."""
     s = np.linalg.svd(error, compute_uv=False)
@@ -56,7 +59,9 @@ def frontier_shares(labels: np.ndarray, on_front: np.ndarray) -> dict[Any, float
     return {key(b): round(float(np.mean(labels[on_front] == b)), 3) for b in sorted(set(labels.tolist()))}
 
 
-def noise_report(error: np.ndarray, memory: np.ndarray, replicates: np.ndarray | None, max_memory: float) -> dict[str, Any]:
+def noise_report(
+    error: np.ndarray, memory: np.ndarray, replicates: np.ndarray | None, max_memory: float
+) -> dict[str, Any]:
     """How much of the matrix is seed noise, from re-trainings of some cells with other seeds.
 
     `replicates` (seeds × datasets × configurations) holds NaN where a cell was not re-trained; the
@@ -66,8 +71,10 @@ def noise_report(error: np.ndarray, memory: np.ndarray, replicates: np.ndarray |
     which no method's HyperDiff means anything.
     """
     if replicates is None or np.isnan(replicates).all():
-        return {"noise_replicated_cells": 0,
-                "noise_note": "one seed per cell: seed-to-seed noise cannot be measured from this suite"}
+        return {
+            "noise_replicated_cells": 0,
+            "noise_note": "one seed per cell: seed-to-seed noise cannot be measured from this suite",
+        }
     runs = np.concatenate([error[None], replicates])  # seeds × datasets × configurations
     replicated = ~np.isnan(replicates).all(axis=0)
     variance = np.full(error.shape, np.nan)
@@ -93,22 +100,30 @@ def noise_report(error: np.ndarray, memory: np.ndarray, replicates: np.ndarray |
     }
 
 
-def architecture_report(error: np.ndarray, memory: np.ndarray, tasks: Sequence[str], architectures: Sequence[str],
-                        grouping: tuple[str, np.ndarray] | None = None) -> dict[str, Any]:
+def architecture_report(
+    error: np.ndarray,
+    memory: np.ndarray,
+    tasks: Sequence[str],
+    architectures: Sequence[str],
+    grouping: tuple[str, np.ndarray] | None = None,
+) -> dict[str, Any]:
     """A multi-architecture suite's structure: each architecture's own report, and whether a task's
     configurations rank alike on different networks (Kendall τ between its rows, pooled over tasks)."""
-    tasks, architectures = np.asarray(tasks), np.asarray(architectures)
-    per = {str(a): structure_report(error[architectures == a], memory[architectures == a], grouping)
-           for a in dict.fromkeys(architectures)}
-    taus = []
-    for t in dict.fromkeys(tasks):
-        rows = np.flatnonzero(tasks == t)
-        taus += [kendalltau(error[i], error[j])[0] for k, i in enumerate(rows) for j in rows[k + 1:]]
-    taus = np.array([t for t in taus if np.isfinite(t)])
+    task_of, arch_of = np.asarray(tasks), np.asarray(architectures)
+    per = {
+        str(a): structure_report(error[arch_of == a], memory[arch_of == a], grouping) for a in dict.fromkeys(arch_of)
+    }
+    pairs: list[float] = []
+    for t in dict.fromkeys(task_of):
+        rows = np.flatnonzero(task_of == t)
+        pairs += [kendalltau(error[i], error[j])[0] for k, i in enumerate(rows) for j in rows[k + 1 :]]
+    taus = np.array([t for t in pairs if np.isfinite(t)])
     return {
         "by_architecture": per,
         "same_task_kendall_tau_across_architectures_mean": round(float(taus.mean()), 3) if len(taus) else None,
-        "same_task_kendall_tau_across_architectures_positive_share": round(float((taus > 0).mean()), 3) if len(taus) else None,
+        "same_task_kendall_tau_across_architectures_positive_share": round(float((taus > 0).mean()), 3)
+        if len(taus)
+        else None,
     }
 
 
@@ -135,16 +150,20 @@ def _noise_share(s: dict[str, Any]) -> str:
 def _noise_floor(s: dict[str, Any]) -> str:
     if s.get("noise_floor_hyperdiff") is None:
         return "unknown"
-    return f"{s['noise_floor_hyperdiff']:.3f} ({s['noise_fully_replicated_datasets']} datasets × {s['noise_replicate_seeds']} seeds)"
+    datasets, seeds = s["noise_fully_replicated_datasets"], s["noise_replicate_seeds"]
+    return f"{s['noise_floor_hyperdiff']:.3f} ({datasets} datasets × {seeds} seeds)"
 
 
 # The rows of `comparison_table`: a label → how one suite's structure report shows it.
 COMPARED: dict[str, Callable[[dict[str, Any]], str]] = {
     "top-5 singular values": lambda s: ", ".join(f"{v:.2f}" for v in s["singular_values_top5"]),
     "top-5 share of the singular-value sum": lambda s: f"{s['top5_share_of_singular_value_sum']:.2f}",
-    "Kendall τ between rows: mean, share positive": lambda s: f"{s['kendall_tau_mean']:.2f}, {s['kendall_tau_positive_share']:.0%}",
-    "Pareto frontier size: mean (min–max)":
-        lambda s: f"{s['frontier_size_mean']:.1f} ({s['frontier_size_min']}–{s['frontier_size_max']})",
+    "Kendall τ between rows: mean, share positive": lambda s: (
+        f"{s['kendall_tau_mean']:.2f}, {s['kendall_tau_positive_share']:.0%}"
+    ),
+    "Pareto frontier size: mean (min–max)": lambda s: (
+        f"{s['frontier_size_mean']:.1f} ({s['frontier_size_min']}–{s['frontier_size_max']})"
+    ),
     "datasets with a frontier of ≥ 3 points": lambda s: f"{s['datasets_with_frontier_of_3_or_more']:.0%}",
     "most frequent on frontiers": _on_frontiers,
     "error range (mean)": lambda s: f"{s['error_min']:.3f}–{s['error_max']:.3f} ({s['error_mean']:.3f})",
@@ -157,7 +176,6 @@ COMPARED: dict[str, Callable[[dict[str, Any]], str]] = {
 def comparison_table(reports: dict[str, dict[str, Any]]) -> str:
     """A Markdown table of suites' structure reports side by side (suite name → its metadata["structure"]):
     the properties PEPPP relies on, and how much of each matrix is seed noise."""
-    lines = ["| property | " + " | ".join(f"`{name}`" for name in reports) + " |",
-             "| --- |" + " --- |" * len(reports)]
+    lines = ["| property | " + " | ".join(f"`{name}`" for name in reports) + " |", "| --- |" + " --- |" * len(reports)]
     lines += [f"| {row} | " + " | ".join(show(s) for s in reports.values()) + " |" for row, show in COMPARED.items()]
     return "\n".join(lines)

@@ -9,30 +9,35 @@ A suite folder holds:
     manifest.json           sha256 of every file above and of the card
     README.md               the Hugging Face dataset card
 """
+
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..configs import CONFIG_IDS, configurations_table
+from ..files import atomic_write, umask
 from .structure import architecture_report, frontier_grouping, noise_report, structure_report
 
 SUITE_FORMAT = 2  # 2: data_sha256 also covers the configuration table, normalizers and cap rule
 DATA_FILES = ("configurations.parquet", "datasets.parquet", "cells.parquet", "metadata.json", "README.md")
 OPTIONAL_FILES = ("replicates.parquet",)
 DATASET_COLUMNS = {
-    "dataset_id": "stable id, e.g. cifar10, cifar100-fish, imagenet64-part-07",
+    "dataset_id": "stable id of the dataset (row)",
     "name": "human-readable name",
-    "name_confidence": "confirmed | likely | unknown: how sure the name is (spec §1.2)",
+    "name_confidence": "how sure the name is: `confirmed`, `matched`, `likely` or `unknown` "
+    "(guesses are never presented as facts)",
     "family": "group of datasets, e.g. cifar100-partition, deca, imagenet64-partition",
     "resolution": "input height = width in pixels",
     "classes": "number of classes",
@@ -46,7 +51,7 @@ CELL_COLUMNS = {
     "dataset_id": "key into datasets.parquet",
     "config_id": "key into configurations.parquet, e.g. e5m3-e7m11",
     "error": "test error (1 - accuracy) after training in this configuration",
-    "memory_mb": "training memory in MB (2^20 bytes), memory model of spec §3",
+    "memory_mb": "training memory in MB (2^20 bytes), from the package's memory model (`peppp_bench.memory`)",
 }
 REPLICATE_COLUMNS = {
     "dataset_id": "key into datasets.parquet",
@@ -55,18 +60,26 @@ REPLICATE_COLUMNS = {
     "error": "test error of the cell trained with that seed",
 }
 CONFIG_COLUMNS = {
-    "config_id": "Format A name - Format B name (qtorch's float semantics: ties away from zero, saturation, no inf/NaN)",
+    "config_id": "Format A name - Format B name "
+    "(qtorch's float semantics: ties away from zero, saturation, no inf/NaN)",
     "index": "column of the matrices (A-major: A option index // 9, B option index % 9)",
-    "a_exp": "Format A exponent bits", "a_man": "Format A mantissa bits", "a_bits": "Format A total bits",
-    "b_exp": "Format B exponent bits", "b_man": "Format B mantissa bits", "b_bits": "Format B total bits",
+    "a_exp": "Format A exponent bits",
+    "a_man": "Format A mantissa bits",
+    "a_bits": "Format A total bits",
+    "b_exp": "Format B exponent bits",
+    "b_man": "Format B mantissa bits",
+    "b_bits": "Format B total bits",
 }
 MODERN_CONFIG_COLUMNS = {
     "config_id": "the modern configuration's id (peppp_bench.MODERN_IDS)",
-    "family": "modern", "note": "what the configuration is",
+    "family": "modern",
+    "note": "what the configuration is",
     "ROLE_format": "per role (weights, activations, errors, gradients, optimizer, master): the number format",
     "ROLE_scaling": "none, current, delayed (per tensor), mx (E8M0 block scales) or nvfp4",
-    "ROLE_block": "MX block size (0 when not MX)", "ROLE_scale_rounding": "MX scale exponent: floor (OCP) or up",
-    "ROLE_rounding": "nearest (even) or stochastic", "ROLE_bits": "storage bits per element, block scales included",
+    "ROLE_block": "MX block size (0 when not MX)",
+    "ROLE_scale_rounding": "MX scale exponent: floor (OCP) or up",
+    "ROLE_rounding": "nearest (even) or stochastic",
+    "ROLE_bits": "storage bits per element, block scales included",
 }
 
 
@@ -92,15 +105,23 @@ def sha256_file(path: Path) -> str:
 SCORED_NORMALIZERS = ("max_memory_mb", "memory_cap_mb", "cap_rule")  # the normalizers a score depends on
 
 
-def content_sha256(error: np.ndarray, memory: np.ndarray, dataset_ids: list[str], configurations: pd.DataFrame,
-                   normalizers: dict[str, Any], datasets: pd.DataFrame | None = None) -> str:
+def content_sha256(
+    error: np.ndarray,
+    memory: np.ndarray,
+    dataset_ids: list[str],
+    configurations: pd.DataFrame,
+    normalizers: dict[str, Any],
+    datasets: pd.DataFrame | None = None,
+) -> str:
     """A fingerprint of everything that changes a score, independent of file encoding: what results cite.
 
     Covers the dataset ids, the configuration table, the error and memory matrices, the normalizers
     and cap rule of the metrics, and the rows' tasks and architectures where a suite has several."""
     h = hashlib.sha256()
     if datasets is not None and set(ROW_KEY_COLUMNS) <= set(datasets.columns):
-        h.update(json.dumps({c: [str(v) for v in datasets[c]] for c in ROW_KEY_COLUMNS}, sort_keys=True).encode() + b"\0")
+        h.update(
+            json.dumps({c: [str(v) for v in datasets[c]] for c in ROW_KEY_COLUMNS}, sort_keys=True).encode() + b"\0"
+        )
     table = configurations.reset_index(drop=True).astype(str).to_dict(orient="list")
     scored = {k: normalizers.get(k, "global-median" if k == "cap_rule" else None) for k in SCORED_NORMALIZERS}
     h.update("\n".join(dataset_ids).encode() + b"\0" + json.dumps(table, sort_keys=True).encode() + b"\0")
@@ -110,84 +131,133 @@ def content_sha256(error: np.ndarray, memory: np.ndarray, dataset_ids: list[str]
     return h.hexdigest()
 
 
-@dataclass(frozen=True)
 class Benchmark:
-    """One suite: error and memory as datasets × configurations DataFrames, its tables and metadata."""
+    """One suite: error and memory as datasets × configurations DataFrames, its tables and metadata.
 
-    name: str
-    error: pd.DataFrame
-    memory: pd.DataFrame
-    datasets: pd.DataFrame
-    configurations: pd.DataFrame
-    metadata: dict[str, Any]
-    replicates: pd.DataFrame | None = None  # REPLICATE_COLUMNS, when some cells were re-trained with other seeds
-    folder: Path | None = None  # where it was read from (method sandboxes may not read it)
+    Read-only: every table and the metadata are handed out as copies, so writing to one never changes
+    the suite, its `E`/`M` or its fingerprint."""
+
+    def __init__(
+        self,
+        name: str,
+        error: pd.DataFrame,
+        memory: pd.DataFrame,
+        datasets: pd.DataFrame,
+        configurations: pd.DataFrame,
+        metadata: dict[str, Any],
+        replicates: pd.DataFrame | None = None,
+        folder: Path | None = None,
+    ) -> None:
+        self._name, self._folder = name, folder  # folder: where it was read from (method sandboxes may not read it)
+        self._error, self._memory = error.copy(), memory.copy()
+        self._datasets, self._configurations = datasets.copy(), configurations.copy()
+        self._replicates = None if replicates is None else replicates.copy()  # REPLICATE_COLUMNS, other seeds' cells
+        self._metadata = copy.deepcopy(metadata)
+        self._E, self._M = _readonly(self._error), _readonly(self._memory)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def folder(self) -> Path | None:
+        return self._folder
+
+    @property
+    def error(self) -> pd.DataFrame:
+        """Test error, datasets × configurations (a copy)."""
+        return self._error.copy()
+
+    @property
+    def memory(self) -> pd.DataFrame:
+        """Training memory in MB, datasets × configurations (a copy)."""
+        return self._memory.copy()
+
+    @property
+    def datasets(self) -> pd.DataFrame:
+        return self._datasets.copy()
+
+    @property
+    def configurations(self) -> pd.DataFrame:
+        return self._configurations.copy()
+
+    @property
+    def replicates(self) -> pd.DataFrame | None:
+        """Cells re-trained with other seeds (REPLICATE_COLUMNS), or None (a copy)."""
+        return None if self._replicates is None else self._replicates.copy()
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return copy.deepcopy(self._metadata)
 
     @property
     def E(self) -> np.ndarray:
         """Error matrix as a read-only numpy array (rows = datasets, columns = configurations)."""
-        return _readonly(self.error)
+        return self._E
 
     @property
     def M(self) -> np.ndarray:
         """Memory matrix in MB as a read-only numpy array."""
-        return _readonly(self.memory)
+        return self._M
 
     @property
     def dataset_ids(self) -> list[str]:
-        return list(self.error.index)
+        return list(self._error.index)
 
     @property
     def max_memory(self) -> float:
         """Memory normalizer of the metrics (spec §6)."""
-        return float(self.metadata["normalizers"]["max_memory_mb"])
+        return float(self._metadata["normalizers"]["max_memory_mb"])
 
     @property
     def memory_cap(self) -> float:
         """The median of the memory matrix (spec §3): the cap of settings II, IV, VI under `global-median`."""
-        return float(self.metadata["normalizers"]["memory_cap_mb"])
+        return float(self._metadata["normalizers"]["memory_cap_mb"])
 
     @property
     def cap_rule(self) -> str:
         """How the cap of settings II, IV, VI is set: one of CAP_RULES."""
-        return str(self.metadata["normalizers"].get("cap_rule", "global-median"))
+        return str(self._metadata["normalizers"].get("cap_rule", "global-median"))
 
     @property
     def multi_architecture(self) -> bool:
         """Whether a row is (task, architecture): the datasets table has task and architecture columns."""
-        return set(ROW_KEY_COLUMNS) <= set(self.datasets.columns)
+        return set(ROW_KEY_COLUMNS) <= set(self._datasets.columns)
 
     def meta_training_rows(self, row: int, architectures: str = "same") -> np.ndarray:
         """The rows that meta-train when `row` is held out: every other row; in a multi-architecture suite,
         the other tasks' rows on the same architecture ('same') or on every other architecture ('other'),
         never a row of the held-out task."""
-        n = self.error.shape[0]
+        n = self._error.shape[0]
         if not self.multi_architecture:
             if architectures != "same":
-                raise ValueError(f"suite {self.name} has one architecture: cross-architecture settings need a suite "
-                                 "whose datasets table has task and architecture columns (e.g. mini-arch)")
+                raise ValueError(
+                    f"suite {self.name} has one architecture: cross-architecture settings need a suite "
+                    "whose datasets table has task and architecture columns (e.g. mini-arch)"
+                )
             return np.delete(np.arange(n), row)
-        task, arch = self.datasets["task"].to_numpy(), self.datasets["architecture"].to_numpy()
+        task, arch = self._datasets["task"].to_numpy(), self._datasets["architecture"].to_numpy()
         same = arch == arch[row]
         return np.flatnonzero((task != task[row]) & (same if architectures == "same" else ~same))
 
     def cap_of(self, row: int) -> float:
         """The memory cap of settings II, IV, VI when dataset `row` is held out."""
         if self.cap_rule == "row-median":
-            return float(np.median(self.memory.iloc[row].to_numpy()))
+            return float(np.median(self._M[row]))
         return self.memory_cap
 
     @property
     def data_sha256(self) -> str:
         """Fingerprint of the data (content_sha256), recorded with every result."""
-        return str(self.metadata["data_sha256"])
+        return str(self._metadata["data_sha256"])
 
     @property
     def version(self) -> str:
-        return str(self.metadata["version"])
+        return str(self._metadata["version"])
 
     def __repr__(self) -> str:
-        return f"Benchmark({self.name!r} v{self.version}, {self.error.shape[0]} datasets × {self.error.shape[1]} configurations)"
+        rows, columns = self._error.shape
+        return f"Benchmark({self.name!r} v{self.version}, {rows} datasets × {columns} configurations)"
 
 
 def _readonly(df: pd.DataFrame) -> np.ndarray:
@@ -230,8 +300,10 @@ def write_suite(
     config_ids = list(configurations["config_id"])
     n, d = error.shape
     if memory.shape != (n, d) or d != len(config_ids) or len(datasets) != n:
-        raise ValueError(f"shapes disagree: error {error.shape}, memory {memory.shape}, {len(datasets)} datasets, "
-                         f"{len(config_ids)} configurations")
+        raise ValueError(
+            f"shapes disagree: error {error.shape}, memory {memory.shape}, {len(datasets)} datasets, "
+            f"{len(config_ids)} configurations"
+        )
     if len(set(config_ids)) != d:
         raise ValueError("configuration ids must be unique")
     if not np.isfinite(error).all() or not np.isfinite(memory).all():
@@ -245,6 +317,7 @@ def write_suite(
     check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+    os.chmod(tmp, 0o777 & ~umask())  # the folder becomes the suite: normal permissions, not mkdtemp's 0700
     configurations.to_parquet(tmp / "configurations.parquet", index=False)
     keys = [c for c in ROW_KEY_COLUMNS if c in datasets.columns]
     datasets[list(DATASET_COLUMNS) + keys].reset_index(drop=True).to_parquet(tmp / "datasets.parquet", index=False)
@@ -259,8 +332,9 @@ def write_suite(
     cells.to_parquet(tmp / "cells.parquet", index=False)
     files = list(DATA_FILES)
     if replicates is not None:
-        replicates[list(REPLICATE_COLUMNS)].sort_values(["dataset_id", "config_id", "seed"]).reset_index(drop=True).to_parquet(
-            tmp / "replicates.parquet", index=False)
+        replicates[list(REPLICATE_COLUMNS)].sort_values(["dataset_id", "config_id", "seed"]).reset_index(
+            drop=True
+        ).to_parquet(tmp / "replicates.parquet", index=False)
         files.append("replicates.parquet")
     normal = normalizers(memory, cap_rule)
     grouping = frontier_grouping(configurations)
@@ -273,10 +347,15 @@ def write_suite(
         "n_configurations": d,
         "normalizers": normal,
         "data_sha256": content_sha256(error, memory, ids, configurations, normal, datasets),
-        "structure": {**structure_report(error, memory, grouping),
-                      **noise_report(error, memory, cube, normal["max_memory_mb"]),
-                      **(architecture_report(error, memory, datasets["task"], datasets["architecture"],
-                                             grouping) if len(keys) == len(ROW_KEY_COLUMNS) else {})},
+        "structure": {
+            **structure_report(error, memory, grouping),
+            **noise_report(error, memory, cube, normal["max_memory_mb"]),
+            **(
+                architecture_report(error, memory, datasets["task"], datasets["architecture"], grouping)
+                if len(keys) == len(ROW_KEY_COLUMNS)
+                else {}
+            ),
+        },
         "provenance": provenance,
     }
     (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
@@ -298,16 +377,23 @@ def check_replaceable(out: Path) -> None:
     if not out.exists() and not out.is_symlink():
         return
     if out.is_symlink() or not out.is_dir():
-        raise SuiteError(f"{out} exists and is not a suite folder: refusing to replace it; choose another output folder")
+        raise SuiteError(
+            f"{out} exists and is not a suite folder: refusing to replace it; choose another output folder"
+        )
     ours = set(DATA_FILES) | set(OPTIONAL_FILES) | {"manifest.json"}
     present = {p.name for p in out.iterdir()}
     if not (out / "metadata.json").is_file() or not (out / "manifest.json").is_file() or present - ours:
         others = sorted(present - ours)[:5]
-        raise SuiteError(f"{out} exists and is not a suite folder" + (f" (it holds {', '.join(others)})" if others else "")
-                         + ": refusing to replace it; choose another output folder")
+        raise SuiteError(
+            f"{out} exists and is not a suite folder"
+            + (f" (it holds {', '.join(others)})" if others else "")
+            + ": refusing to replace it; choose another output folder"
+        )
 
 
-def replicate_cube(replicates: pd.DataFrame, dataset_ids: list[str], config_ids: Sequence[str] = CONFIG_IDS) -> np.ndarray:
+def replicate_cube(
+    replicates: pd.DataFrame, dataset_ids: list[str], config_ids: Sequence[str] = CONFIG_IDS
+) -> np.ndarray:
     """The replicates as an array seeds × datasets × configurations, NaN where a cell has no replicate."""
     missing = set(REPLICATE_COLUMNS) - set(replicates.columns)
     if missing:
@@ -364,8 +450,10 @@ def read_suite(folder: Path) -> Benchmark:
         raise
     except Exception as exc:  # noqa: BLE001 - a file that matches its manifest can still be malformed
         where = getattr(exc, "suite_file", None) or "a suite file"
-        raise SuiteError(f"{folder}: {where} is malformed ({type(exc).__name__}: {exc}); rebuild the suite, or delete it "
-                         "and load again to re-download") from None
+        raise SuiteError(
+            f"{folder}: {where} is malformed ({type(exc).__name__}: {exc}); rebuild the suite, or delete it "
+            "and load again to re-download"
+        ) from None
 
 
 def _file(folder: Path, name: str, read: Any) -> Any:
@@ -382,36 +470,54 @@ def _read_verified(folder: Path) -> Benchmark:
     metadata = _file(folder, "metadata.json", lambda p: json.loads(p.read_text()))
     if not isinstance(metadata, dict) or metadata.get("suite_format") != SUITE_FORMAT:
         found = metadata.get("suite_format") if isinstance(metadata, dict) else None
-        raise SuiteError(f"{folder}: metadata.json has suite format {found}, this package reads {SUITE_FORMAT}: upgrade "
-                         "peppp-bench, or rebuild the suite")
+        raise SuiteError(
+            f"{folder}: metadata.json has suite format {found}, this package reads {SUITE_FORMAT}: upgrade "
+            "peppp-bench, or rebuild the suite"
+        )
     missing = {"name", "version", "normalizers", "data_sha256", "provenance"} - set(metadata)
     if missing or not {"max_memory_mb", "memory_cap_mb"} <= set(metadata["normalizers"]):
         raise SuiteError(f"{folder}: metadata.json lacks {sorted(missing) or 'normalizers'}: rebuild the suite")
     datasets = _file(folder, "datasets.parquet", pd.read_parquet)
     configurations = _file(folder, "configurations.parquet", pd.read_parquet)
     cells = _file(folder, "cells.parquet", pd.read_parquet)
-    for name, table, columns in (("datasets.parquet", datasets, DATASET_COLUMNS), ("cells.parquet", cells, CELL_COLUMNS),
-                                 ("configurations.parquet", configurations, {"config_id": ""})):
+    for name, table, columns in (
+        ("datasets.parquet", datasets, DATASET_COLUMNS),
+        ("cells.parquet", cells, CELL_COLUMNS),
+        ("configurations.parquet", configurations, {"config_id": ""}),
+    ):
         if set(columns) - set(table.columns):
-            raise SuiteError(f"{folder}: {name} lacks columns {sorted(set(columns) - set(table.columns))}: rebuild the suite")
+            raise SuiteError(
+                f"{folder}: {name} lacks columns {sorted(set(columns) - set(table.columns))}: rebuild the suite"
+            )
     ids, config_ids = list(datasets["dataset_id"]), [str(c) for c in configurations["config_id"]]
     n, d = len(ids), len(config_ids)
     if len(set(config_ids)) != d or len(set(ids)) != n:
         raise SuiteError(f"{folder}: configuration or dataset ids repeat: rebuild the suite")
     if len(cells) != n * d or list(cells["config_id"]) != config_ids * n:
-        raise SuiteError(f"{folder}: cells.parquet holds {len(cells)} rows, expected {n} × {d} in configurations.parquet order")
-    error = pd.DataFrame(cells["error"].to_numpy().reshape(n, d), index=pd.Index(ids, name="dataset_id"),
-                         columns=pd.Index(config_ids, name="config_id"))
+        raise SuiteError(
+            f"{folder}: cells.parquet holds {len(cells)} rows, expected {n} × {d} in configurations.parquet order"
+        )
+    error = pd.DataFrame(
+        cells["error"].to_numpy().reshape(n, d),
+        index=pd.Index(ids, name="dataset_id"),
+        columns=pd.Index(config_ids, name="config_id"),
+    )
     memory = pd.DataFrame(cells["memory_mb"].to_numpy().reshape(n, d), index=error.index, columns=error.columns)
     if list(cells["dataset_id"].iloc[::d]) != ids:
         raise SuiteError(f"{folder}: cells.parquet rows are not in datasets.parquet order")
     if metadata["normalizers"].get("cap_rule", "global-median") not in CAP_RULES:
-        raise SuiteError(f"{folder}: metadata.json names cap rule {metadata['normalizers']['cap_rule']!r}; "
-                         f"this package knows {', '.join(CAP_RULES)}: upgrade peppp-bench")
-    fingerprint = content_sha256(error.to_numpy(), memory.to_numpy(), ids, configurations, metadata["normalizers"], datasets)
+        raise SuiteError(
+            f"{folder}: metadata.json names cap rule {metadata['normalizers']['cap_rule']!r}; "
+            f"this package knows {', '.join(CAP_RULES)}: upgrade peppp-bench"
+        )
+    fingerprint = content_sha256(
+        error.to_numpy(), memory.to_numpy(), ids, configurations, metadata["normalizers"], datasets
+    )
     if fingerprint != metadata["data_sha256"]:
-        raise SuiteError(f"{folder}: the data, configuration table or normalizers do not match the fingerprint "
-                         "data_sha256 in metadata.json: the suite was edited; rebuild it")
+        raise SuiteError(
+            f"{folder}: the data, configuration table or normalizers do not match the fingerprint "
+            "data_sha256 in metadata.json: the suite was edited; rebuild it"
+        )
     replicates = None
     if (folder / "replicates.parquet").is_file():
         replicates = _file(folder, "replicates.parquet", pd.read_parquet)
@@ -419,19 +525,42 @@ def _read_verified(folder: Path) -> Benchmark:
             replicate_cube(replicates, ids, config_ids)
         except ValueError as exc:
             raise SuiteError(f"{folder}: replicates.parquet is inconsistent with the suite: {exc}") from None
-    return Benchmark(str(metadata["name"]), error, memory, datasets, configurations, metadata, replicates, folder.resolve())
+    return Benchmark(
+        str(metadata["name"]), error, memory, datasets, configurations, metadata, replicates, folder.resolve()
+    )
+
+
+def _refresh_card(folder: Path, out: Path, metadata: dict[str, Any]) -> Path:
+    """A current-format suite with its dataset card written anew (the data and its fingerprint unchanged)."""
+    if out.resolve() != folder.resolve():
+        check_replaceable(out)
+        shutil.copytree(folder, out, dirs_exist_ok=True)
+    files = [f for f in (*DATA_FILES, *OPTIONAL_FILES) if (out / f).is_file()]
+    configurations = pd.read_parquet(out / "configurations.parquet")
+    atomic_write(
+        out / "README.md", dataset_card(metadata, pd.read_parquet(out / "datasets.parquet"), files, configurations)
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["README.md"] = sha256_file(out / "README.md")
+    atomic_write(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return out
 
 
 def upgrade_suite(folder: Path, out: Path) -> Path:
-    """Write a suite folder of format 1 in the current format: the same tables, metadata and provenance,
-    fingerprinted anew (format 1's fingerprint covered only the ids and the two matrices; it is checked first)."""
+    """Write a suite folder of an older format in the current one. Format 1: the same tables, metadata and
+    provenance, fingerprinted anew (format 1's fingerprint covered only the ids and the two matrices; it is
+    checked first). The current format: its dataset card written anew."""
     folder = Path(folder)
     bad = verify_suite(folder)
     if bad:
         raise SuiteError(f"suite folder {folder} is corrupt: {', '.join(bad)} missing or not matching manifest.json")
     metadata = json.loads((folder / "metadata.json").read_text())
+    if metadata.get("suite_format") == SUITE_FORMAT:
+        return _refresh_card(folder, Path(out), metadata)
     if metadata.get("suite_format") != 1:
-        raise SuiteError(f"{folder} has suite format {metadata.get('suite_format')}; only format 1 is upgraded")
+        raise SuiteError(
+            f"{folder} has suite format {metadata.get('suite_format')}; only formats 1 and {SUITE_FORMAT} are upgraded"
+        )
     cells = pd.read_parquet(folder / "cells.parquet")
     datasets = pd.read_parquet(folder / "datasets.parquet")
     ids, d = list(datasets["dataset_id"]), len(CONFIG_IDS)
@@ -442,10 +571,22 @@ def upgrade_suite(folder: Path, out: Path) -> Path:
     if old.hexdigest() != metadata["data_sha256"]:
         raise SuiteError(f"{folder}: the data does not match its format-1 fingerprint: the suite was edited")
     replicates = pd.read_parquet(folder / "replicates.parquet") if (folder / "replicates.parquet").is_file() else None
-    provenance = {**metadata["provenance"], "upgraded": {"from_suite_format": 1, "format_1_data_sha256": metadata["data_sha256"]}}
-    return write_suite(out, name=metadata["name"], version=metadata["version"], error=error, memory=memory, datasets=datasets,
-                       description=metadata["description"], provenance=provenance,
-                       cap_rule=metadata["normalizers"].get("cap_rule", "global-median"), replicates=replicates)
+    provenance = {
+        **metadata["provenance"],
+        "upgraded": {"from_suite_format": 1, "format_1_data_sha256": metadata["data_sha256"]},
+    }
+    return write_suite(
+        out,
+        name=metadata["name"],
+        version=metadata["version"],
+        error=error,
+        memory=memory,
+        datasets=datasets,
+        description=metadata["description"],
+        provenance=provenance,
+        cap_rule=metadata["normalizers"].get("cap_rule", "global-median"),
+        replicates=replicates,
+    )
 
 
 def _cap_sentence(nz: dict[str, Any]) -> str:
@@ -454,25 +595,73 @@ def _cap_sentence(nz: dict[str, Any]) -> str:
     return f"`global-median`: the median of the memory matrix, {nz['memory_cap_mb']:.3f} MB"
 
 
-def dataset_card(metadata: dict[str, Any], datasets: pd.DataFrame, files: Sequence[str] = DATA_FILES,
-                 configurations: pd.DataFrame | None = None) -> str:
+CITATION_BIBTEX = """@inproceedings{yang2022peppp,
+  title     = {How Low Can We Go: Trading Memory for Error in Low-Precision Training},
+  author    = {Yang, Chengrun and Wu, Ziyang and Chee, Jerry and De Sa, Christopher and Udell, Madeleine},
+  booktitle = {International Conference on Learning Representations (ICLR)},
+  year      = {2022}
+}
+
+@software{peppp_bench,
+  title  = {peppp-bench: a benchmark for picking the numeric precision to train a network in},
+  author = {{The peppp-bench developers}},
+  year   = {2026},
+  note   = {Python package peppp-bench}
+}"""
+_LOCAL_PATH = re.compile(r"(?<![\w.:</])/(?:[^\s\"',:/]+/)*([^\s\"',:/]+)")
+
+
+def portable(value: Any) -> Any:
+    """`value` with every absolute path inside its strings replaced by `<local>/` and its last part."""
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v) for v in value]
+    if isinstance(value, str):
+        return _LOCAL_PATH.sub(lambda m: f"<local>/{m.group(1)}", value)
+    return value
+
+
+def dataset_card(
+    metadata: dict[str, Any],
+    datasets: pd.DataFrame,
+    files: Sequence[str] = DATA_FILES,
+    configurations: pd.DataFrame | None = None,
+) -> str:
     """A Hugging Face dataset card: YAML `configs:` so the Hub viewer and `datasets.load_dataset` read it."""
     nz = metadata["normalizers"]
 
     def table(columns: dict[str, str]) -> str:
-        return "\n".join(f"| `{k}` | {v} |" for k, v in columns.items())
+        return "\n".join(f"| `{k}` | {v.replace('|', '/')} |" for k, v in columns.items())
 
-    replicates_md = "" if "replicates.parquet" not in files else (
-        "### `replicates.parquet`\n| column | meaning |\n| --- | --- |\n" + table(REPLICATE_COLUMNS) + "\n\n")
+    ids = list(datasets["dataset_id"])
+    dataset_columns = {**DATASET_COLUMNS, **{k: v for k, v in ROW_KEY_COLUMNS.items() if k in datasets.columns}}
+    dataset_columns["dataset_id"] += f", e.g. {', '.join(f'`{i}`' for i in ids[:3])}"
+    replicates_config = (
+        "- config_name: replicates\n  data_files: replicates.parquet\n" if "replicates.parquet" in files else ""
+    )
+
+    replicates_md = (
+        ""
+        if "replicates.parquet" not in files
+        else ("### `replicates.parquet`\n| column | meaning |\n| --- | --- |\n" + table(REPLICATE_COLUMNS) + "\n\n")
+    )
+
     def items(d: dict[str, Any], indent: str = "") -> list[str]:
-        return [line for k, v in d.items() for line in
-                ([f"{indent}- {k.replace('_', ' ')}:"] + items(v, indent + "  ") if isinstance(v, dict) and v and
-                 isinstance(next(iter(v.values())), dict) else [f"{indent}- {k.replace('_', ' ')}: {v}"])]
+        return [
+            line
+            for k, v in d.items()
+            for line in (
+                [f"{indent}- {k.replace('_', ' ')}:"] + items(v, indent + "  ")
+                if isinstance(v, dict) and v and isinstance(next(iter(v.values())), dict)
+                else [f"{indent}- {k.replace('_', ' ')}: {v}"]
+            )
+        ]
 
     structure_md = "\n## Structure (what PEPPP relies on)\n\n" + "\n".join(items(metadata["structure"])) + "\n"
     return f"""---
 license: mit
-pretty_name: PEPPP-Bench {metadata['name']}
+pretty_name: PEPPP-Bench {metadata["name"]}
 tags: [low-precision-training, meta-learning, benchmark]
 configs:
 - config_name: cells
@@ -482,18 +671,18 @@ configs:
   data_files: datasets.parquet
 - config_name: configurations
   data_files: configurations.parquet
----
-# PEPPP-Bench suite `{metadata['name']}` v{metadata['version']}
+{replicates_config}---
+# PEPPP-Bench suite `{metadata["name"]}` v{metadata["version"]}
 
-{metadata['description']}
+{metadata["description"]}
 
-{metadata['n_datasets']} datasets × {metadata['n_configurations']} precision configurations.
-Load it with `peppp_bench.load("{metadata['name']}")`.
+{metadata["n_datasets"]} datasets × {metadata["n_configurations"]} precision configurations.
+Load it with `peppp_bench.load("{metadata["name"]}")`.
 
-- Maximum memory (memory normalizer): {nz['max_memory_mb']:.3f} MB
+- Maximum memory (memory normalizer): {nz["max_memory_mb"]:.3f} MB
 - Memory cap of settings II/IV/VI: {_cap_sentence(nz)}
-- Hypervolume reference point: memory 1 (normalized), error {nz['reference_point']['error']}
-- Data fingerprint (`data_sha256`): `{metadata['data_sha256']}`
+- Hypervolume reference point: memory 1 (normalized), error {nz["reference_point"]["error"]}
+- Data fingerprint (`data_sha256`): `{metadata["data_sha256"]}`
 {structure_md}
 ## Files
 
@@ -505,7 +694,7 @@ Load it with `peppp_bench.load("{metadata['name']}")`.
 ### `datasets.parquet`
 | column | meaning |
 | --- | --- |
-{table({**DATASET_COLUMNS, **{k: v for k, v in ROW_KEY_COLUMNS.items() if k in datasets.columns}})}
+{table(dataset_columns)}
 
 ### `configurations.parquet`
 | column | meaning |
@@ -516,7 +705,15 @@ Load it with `peppp_bench.load("{metadata['name']}")`.
 
 ## Provenance
 
+Machine-local paths are shown as `<local>/…` (the folder's last part kept).
+
 ```json
-{json.dumps(metadata['provenance'], indent=2, sort_keys=True)}
+{json.dumps(portable(metadata["provenance"]), indent=2, sort_keys=True)}
+```
+
+## Citation
+
+```bibtex
+{CITATION_BIBTEX}
 ```
 """

@@ -1,4 +1,5 @@
 """A small synthetic suite with an exactly low-rank error matrix: for smoke runs and tests, in seconds."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,15 @@ from ..memory import resnet18_counts
 from .suite import Benchmark, read_suite, write_suite
 
 
-def synthetic_suite(out: Path, n: int = 12, rank: int = 4, seed: int = 0, name: str = "tiny",
-                    cap_rule: str = "global-median", replicates: pd.DataFrame | None = None) -> Path:
+def synthetic_suite(
+    out: Path,
+    n: int = 12,
+    rank: int = 4,
+    seed: int = 0,
+    name: str = "tiny",
+    cap_rule: str = "global-median",
+    replicates: pd.DataFrame | None = None,
+) -> Path:
     """Write a suite whose error matrix has exactly rank `rank` (a constant plus rank − 1 factors)."""
     rng = np.random.default_rng(seed)
     error = 0.55 + 0.12 * (rng.normal(size=(n, rank - 1)) @ rng.normal(size=(rank - 1, 99))) / rank
@@ -20,14 +28,29 @@ def synthetic_suite(out: Path, n: int = 12, rank: int = 4, seed: int = 0, name: 
     classes = [2 + i % 7 for i in range(n)]
     resolution = [32 if i % 4 == 0 else 64 for i in range(n)]
     memory = np.stack([resnet18_counts(r, c).memory_row() for r, c in zip(resolution, classes)])
-    datasets = pd.DataFrame({
-        "dataset_id": [f"toy-{i:02d}" for i in range(n)], "name": [f"toy {i}" for i in range(n)],
-        "name_confidence": "confirmed", "family": "toy", "resolution": resolution, "classes": classes,
-        "source": f"synthetic rank-{rank} matrix, seed {seed}",
-    })
-    return write_suite(out, name=name, version="0.0.1", error=error, memory=memory, datasets=datasets,
-                       description="A synthetic exactly low-rank suite for smoke runs and tests.", provenance={"seed": seed},
-                       cap_rule=cap_rule, replicates=replicates)
+    datasets = pd.DataFrame(
+        {
+            "dataset_id": [f"toy-{i:02d}" for i in range(n)],
+            "name": [f"toy {i}" for i in range(n)],
+            "name_confidence": "confirmed",
+            "family": "toy",
+            "resolution": resolution,
+            "classes": classes,
+            "source": f"synthetic rank-{rank} matrix, seed {seed}",
+        }
+    )
+    return write_suite(
+        out,
+        name=name,
+        version="0.0.1",
+        error=error,
+        memory=memory,
+        datasets=datasets,
+        description="A synthetic exactly low-rank suite for smoke runs and tests.",
+        provenance={"seed": seed},
+        cap_rule=cap_rule,
+        replicates=replicates,
+    )
 
 
 def smoke_benchmark(folder: Path) -> Benchmark:

@@ -1,0 +1,67 @@
+"""Build the board (README.md and index.html) from the submissions on the suites that are present."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..files import atomic_write
+from ..suites.suite import SuiteError
+from .leaderboard import check_all, standard
+from .render import NOT_EMBEDDED, frontier_views, render
+from .verify import SUBMISSIONS, board_keys, read_marks, verified_on_board
+
+
+def suites_for(board: Path, data_dir: str | None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The suites the board's submissions name, loaded (from `data_dir` first, then the usual places), and
+    the ones that cannot be loaded here with why (they are reported as not checked, never a stop)."""
+    from ..suites.sources import load
+
+    names = set()
+    for p in (board / SUBMISSIONS).glob("*.json"):
+        try:
+            names.add(json.loads(p.read_text())["suite"]["name"])
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+            continue
+    loaded, missing = {}, {}
+    for name in sorted(n for n in names if isinstance(n, str)):
+        try:
+            loaded[name] = load(name, data_dir=data_dir if data_dir and (Path(data_dir) / name).is_dir() else None)
+        except (SuiteError, ValueError, OSError) as exc:
+            missing[name] = str(exc).splitlines()[0]
+    return loaded, missing
+
+
+def build_board(board: Path, suites: dict[str, Any], root: Path, say: Callable[[str], None] = print) -> int:
+    """Write board/README.md and board/index.html from the valid, standard submissions; returns how many are on it.
+    A submission is shown verified only with a fresh verification mark (see verify.py)."""
+    checks = check_all(board / SUBMISSIONS, suites, root, rerun=False)
+    for c in checks:
+        if not c.valid:
+            say(f"{'not checked' if not c.checked else 'left off the board'}: {c.path}: {'; '.join(c.problems)}")
+    keys, subs = board_keys(board, checks, suites, root)
+    verdicts = verified_on_board(keys, read_marks(board))
+    ranked, apart, verified = [], [], {}
+    for name, sub in subs.items():
+        if not standard(sub):
+            apart.append(name)
+            say(
+                f"not ranked (not on the standard protocol: settings I-VI, and X, XII on a multi-architecture "
+                f"suite; n = 5-15; seed 0): {name}"
+            )
+            continue
+        ranked.append(sub)
+        verified[sub["method"]["name"] + "@" + sub["suite"]["name"]] = verdicts[name]
+    present = {s["suite"]["name"] for s in ranked}
+    say(f"computing the frontier views of {', '.join(sorted(present - set(NOT_EMBEDDED))) or 'no suite'}")
+    frontiers = {name: frontier_views(bench) for name, bench in suites.items() if name not in NOT_EMBEDDED}
+    noise = {
+        name: {k: v for k, v in bench.metadata["structure"].items() if k.startswith("noise_")}
+        for name, bench in suites.items()
+    }
+    markdown, page = render(ranked, verified, frontiers, noise, apart)
+    atomic_write(board / "README.md", markdown)
+    atomic_write(board / "index.html", page)
+    return len(ranked)

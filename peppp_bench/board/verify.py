@@ -1,0 +1,292 @@
+"""Verification marks: which submissions were re-run and reproduced, bound to everything that makes a score.
+
+A mark is content-addressed. Its key holds the submission file's sha256, the method's code (its file,
+or for a registered method the module defining it and the sibling modules that module imports), a
+fingerprint of the harness code that can change a score, the suite's `data_sha256` and the protocol
+version. A mark whose key no longer matches is stale and counts for nothing.
+
+Validation re-runs only what needs it: submissions with a missing or stale mark, those whose mark
+changed since a git commit (`since`: a mark is never trusted because it matches, since whoever edits
+a submission can also write its mark), and a small rotating sample of the rest.
+`everything=True` re-runs them all. Code fingerprints hash the parsed syntax tree, so comments and
+formatting do not make marks stale.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import subprocess
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..files import atomic_write
+from ..protocol import registry
+from .leaderboard import Check, check_all
+
+PACKAGE = Path(__file__).resolve().parents[1]
+# The code that can change a score: the protocol (rules, sampling, completion use, scoring, sandbox),
+# the completion and frontier maths, the configuration tables, and the Benchmark (caps, normalizers).
+HARNESS_FILES = (
+    "protocol/*.py",
+    "completion.py",
+    "pareto.py",
+    "configs.py",
+    "modern.py",
+    "errors.py",
+    "loading.py",
+    "suites/suite.py",
+)
+KEY_FIELDS = ("submission_sha256", "code_sha256", "harness_sha256", "data_sha256", "protocol_version")
+SUBMISSIONS = "submissions"
+
+
+def _syntax_digest(path: Path) -> bytes:
+    """The file's syntax tree (what runs), or its bytes when it is not Python that parses."""
+    raw = path.read_bytes() if path.is_file() else b""
+    try:
+        return ast.dump(ast.parse(raw)).encode()
+    except (SyntaxError, ValueError):
+        return raw
+
+
+def source_fingerprint(files: Iterable[Path], base: Path) -> str:
+    """sha256 over each file's name relative to `base` and its syntax tree, in name order."""
+    h = hashlib.sha256()
+    for f in sorted(files, key=lambda p: p.relative_to(base).as_posix()):
+        h.update(f.relative_to(base).as_posix().encode() + b"\0" + _syntax_digest(f) + b"\0")
+    return h.hexdigest()
+
+
+def harness_fingerprint() -> str:
+    """Fingerprint of the package code that can change a score (HARNESS_FILES)."""
+    files = {p for pattern in HARNESS_FILES for p in PACKAGE.glob(pattern)}
+    return source_fingerprint(files, PACKAGE)
+
+
+def _sibling_imports(module_file: Path) -> set[Path]:
+    """The module file and the modules of its own package it imports (`from .x import ...`), transitively."""
+    seen: set[Path] = set()
+    todo = [module_file]
+    while todo:
+        f = todo.pop()
+        if f in seen or not f.is_file():
+            continue
+        seen.add(f)
+        for node in ast.walk(ast.parse(f.read_bytes())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                todo.append(f.parent / (node.module.replace(".", "/") + ".py"))
+    return seen
+
+
+def code_fingerprint(sub: dict[str, Any], root: Path) -> str:
+    """Fingerprint of the method's own code: its file (`leaderboard/methods/NAME.py:Class`), or the module of
+    a registered method and the sibling modules it imports. Empty for code that cannot be found."""
+    code = sub["method"]["code"]
+    where = code.rpartition(":")[0]
+    if where.endswith(".py"):
+        path = root / where
+        return source_fingerprint([path], path.parent)
+    found = registry.by_code(code)
+    if found is None:
+        return ""
+    return source_fingerprint(_sibling_imports(found.source), found.source.parent)
+
+
+@dataclass(frozen=True)
+class Key:
+    """What a verification mark is bound to."""
+
+    submission_sha256: str
+    code_sha256: str
+    harness_sha256: str
+    data_sha256: str
+    protocol_version: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {f: getattr(self, f) for f in KEY_FIELDS}
+
+    def stale_because(self, mark: Any) -> str | None:
+        """None when `mark` (a verification.json entry) is fresh for this key, else what changed."""
+        if not isinstance(mark, dict):
+            return "no mark"
+        names = {
+            "submission_sha256": "submission file",
+            "code_sha256": "method code",
+            "harness_sha256": "harness code",
+            "data_sha256": "suite data",
+            "protocol_version": "protocol version",
+        }
+        changed = [names[f] for f in KEY_FIELDS if mark.get(f) != getattr(self, f)]
+        return f"stale mark ({', '.join(changed)} changed)" if changed else None
+
+
+def key_of(path: Path, sub: dict[str, Any], root: Path, data_sha256: str, harness: str) -> Key:
+    return Key(
+        hashlib.sha256(path.read_bytes()).hexdigest(),
+        code_fingerprint(sub, root),
+        harness,
+        data_sha256,
+        str(sub.get("protocol_version", "")),
+    )
+
+
+def read_marks(board: Path) -> dict[str, Any]:
+    path = board / "verification.json"
+    try:
+        marks = json.loads(path.read_text()) if path.exists() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return marks if isinstance(marks, dict) else {}
+
+
+def write_marks(board: Path, marks: dict[str, Any]) -> None:
+    atomic_write(board / "verification.json", json.dumps(marks, indent=1, sort_keys=True) + "\n")
+
+
+def changed_since(root: Path, ref: str, board: Path) -> set[str]:
+    """Submission files whose verification mark differs from their mark at git commit `ref` (or had none).
+
+    A fresh mark binds the submission file, the method's code, the harness and the data; so if a mark is
+    the same as at `ref` and fresh now, nothing it vouches for changed since `ref`, where it was checked.
+    Whoever edits a submission, its code or the harness must write a new mark, and a new mark is re-run."""
+    rel = (board.resolve() / "verification.json").relative_to(root.resolve()).as_posix()
+    try:
+        shown = subprocess.run(
+            ["git", "-C", str(root), "show", f"{ref}:{rel}"], capture_output=True, text=True, timeout=60
+        )
+        subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, FileNotFoundError) as exc:
+        raise ValueError(f"--since {ref!r}: not a git commit of {root} ({exc})") from exc
+    try:
+        old = json.loads(shown.stdout) if shown.returncode == 0 else {}
+    except json.JSONDecodeError:
+        old = {}
+    old = old if isinstance(old, dict) else {}
+    now = read_marks(board)
+    return {name for name in now if old.get(name) != now[name]}
+
+
+def rotating_sample(names: Iterable[str], k: int, seed: str) -> list[str]:
+    """`k` names chosen by hashing each with `seed` (a commit sha rotates the choice from commit to commit)."""
+    return sorted(names, key=lambda n: hashlib.sha256(f"{seed}\0{n}".encode()).hexdigest())[:k]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which valid submissions to re-run, each with why; the rest keep their fresh marks."""
+
+    rerun: dict[str, str]
+    fresh: list[str]
+
+
+def plan(
+    keys: dict[str, Key],
+    marks: dict[str, Any],
+    *,
+    everything: bool = False,
+    changed: Collection[str] = (),
+    sample: int = 0,
+    seed: str = "",
+) -> Plan:
+    """Re-run every submission with a missing or stale mark, every one in `changed`, `sample` of the rest
+    (rotating with `seed`), or all of them with `everything`."""
+    rerun: dict[str, str] = {}
+    for name, key in keys.items():
+        why = "--all" if everything else key.stale_because(marks.get(name))
+        if why is None and name in changed:
+            why = "changed since the compared commit"
+        if why:
+            rerun[name] = why
+    rest = [n for n in keys if n not in rerun]
+    for name in rotating_sample(rest, sample, seed):
+        rerun[name] = "rotating sample"
+    return Plan(rerun, [n for n in rest if n not in rerun])
+
+
+def new_marks(
+    old: dict[str, Any], keys: dict[str, Key], outcome: dict[str, bool], keep: Iterable[str]
+) -> dict[str, Any]:
+    """The verification record after a run: re-run submissions get a mark with their outcome, fresh marks
+    stay, marks in `keep` (submissions not looked at: suite absent, or not named) stay untouched, and the
+    rest (invalid or removed submissions, stale marks) are dropped."""
+    marks: dict[str, Any] = {name: old[name] for name in keep if name in old}
+    for name, key in keys.items():
+        if name in outcome:
+            marks[name] = {**key.as_dict(), "verified": outcome[name]}
+        elif key.stale_because(old.get(name)) is None:
+            marks[name] = old[name]
+    return marks
+
+
+def verified_on_board(keys: dict[str, Key], marks: dict[str, Any]) -> dict[str, bool | None]:
+    """Per submission file: its mark's verdict if the mark is fresh, else None (not verified)."""
+    return {
+        name: (bool(marks[name].get("verified")) if key.stale_because(marks.get(name)) is None else None)
+        for name, key in keys.items()
+    }
+
+
+def board_keys(
+    board: Path, checks: Iterable[Check], suites: dict[str, Any], root: Path
+) -> tuple[dict[str, Key], dict[str, Any]]:
+    """The mark key and the parsed submission of every valid submission among `checks`."""
+    harness = harness_fingerprint()
+    keys, subs = {}, {}
+    for c in checks:
+        if c.valid:
+            path = board / SUBMISSIONS / c.path
+            sub = json.loads(path.read_text())
+            keys[c.path] = key_of(path, sub, root, suites[sub["suite"]["name"]].data_sha256, harness)
+            subs[c.path] = sub
+    return keys, subs
+
+
+def validate_board(
+    board: Path,
+    suites: dict[str, Any],
+    root: Path,
+    *,
+    files: Collection[str] | None = None,
+    rerun: bool = True,
+    everything: bool = False,
+    since: str | None = None,
+    sample: int = 0,
+    seed: str = "",
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[Check], Plan]:
+    """Validate the board's submissions (or only `files`), re-run what `plan` selects (all of `files` when
+    named), and write verification.json. Returns every check and the plan it followed."""
+    folder = board / SUBMISSIONS
+    checks = check_all(folder, suites, root, rerun=False, files=files)
+    if not rerun:
+        return checks, Plan({}, [])
+    keys, _ = board_keys(board, checks, suites, root)
+    marks = read_marks(board)
+    changed = changed_since(root, since, board) if since else set()
+    chosen = plan(keys, marks, everything=everything or files is not None, changed=changed, sample=sample, seed=seed)
+    if progress:
+        progress(f"{len(keys)} valid submissions: {len(chosen.rerun)} to re-run, {len(chosen.fresh)} with a fresh mark")
+    rerun_checks = (
+        {
+            c.path: c
+            for c in check_all(
+                folder, suites, root, rerun=set(chosen.rerun), files=list(chosen.rerun), progress=progress
+            )
+        }
+        if chosen.rerun
+        else {}
+    )
+    checks = [rerun_checks.get(c.path, c) for c in checks]
+    outcome = {name: c.verified is True for name, c in rerun_checks.items()}
+    looked_at = {c.path for c in checks if c.checked}
+    write_marks(board, new_marks(marks, keys, outcome, keep=[name for name in marks if name not in looked_at]))
+    return checks, chosen

@@ -66,3 +66,52 @@ def test_an_unreachable_mirror_says_what_to_do(monkeypatch: pytest.MonkeyPatch, 
     assert main(["build", "paper"]) == 2
     err = capsys.readouterr().err
     assert "could not download" in err and "--upstream DIR" in err
+
+
+class _Hostile(SimpleHTTPRequestHandler):
+    """A mirror that sends an endless body (`/big/...`) or one byte every half second (`/slow/...`)."""
+
+    sent = 0  # bytes of the endless body written before the client hung up
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - the handler's API
+        import time
+
+        self.send_response(200)
+        self.end_headers()
+        try:
+            for _ in range(10_000):  # bounded (655 MB or 10,000 s at most): the server stops by itself
+                if self.path.startswith("/big/"):
+                    self.wfile.write(b"\0" * (1 << 16))
+                    type(self).sent += 1 << 16
+                else:
+                    self.wfile.write(b"\0")
+                    self.wfile.flush()
+                    time.sleep(0.5)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+def test_a_hostile_mirror_can_neither_exhaust_memory_nor_hang_the_download(tmp_path: Path) -> None:
+    from peppp_bench.suites.build import UpstreamError
+    from peppp_bench.suites.download import download_upstream
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        dest = tmp_path / "new" / "upstream"
+        with pytest.raises(UpstreamError, match="larger than the released file"):
+            download_upstream(["acc_matrix_res64_all.npy"], dest=dest, base_url=f"{url}/big")
+        server.shutdown()  # the handler ends once the client has hung up: it has counted what it sent
+        assert _Hostile.sent < 64 << 20  # cut off at the pinned size (plus socket buffers), not the 655 MB sent
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(UpstreamError, match="not downloaded within 2 s"):  # each byte comes within `timeout`
+            download_upstream(["acc_matrix_res64_all.npy"], dest=dest, base_url=f"{url}/slow", timeout=5, deadline=2)
+        assert not (tmp_path / "new").exists()  # nothing left behind, not even the folders it made
+    finally:
+        server.shutdown()

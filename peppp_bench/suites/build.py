@@ -26,6 +26,13 @@ UPSTREAM_SHA256 = {
     "mem_cifar100_epo100_complete.npy": "87e4c6bdfe64699caaef53f8e57b3530335a4a3e85f9ca5893d8dfc7b40c087d",
     "rownames_cifar100_epo100_complete.npy": "827040838cace11157f861946611b6a9cc342d2e7be5a28fa79fd780665422f8",
 }
+UPSTREAM_BYTES = {  # each released file's size: a download is cut off past it, before its sha256 is checked
+    "acc_matrix_res64_all.npy": 69824,
+    "mem_matrix_full.npy": 69824,
+    "err_cifar100_epo100_complete.npy": 35768,
+    "mem_cifar100_epo100_complete.npy": 35768,
+    "rownames_cifar100_epo100_complete.npy": 1883,
+}
 SUITE_VERSION = "1.1.0"  # 1.1.0: suite format 2 (the fingerprint covers normalizers and cap rule)
 DROPPED_ROW = 28  # full 100-class CIFAR-100, a failed run (accuracy ≈ 1 %); the paper drops it
 MEMORY_TOLERANCE_MB = 0.12

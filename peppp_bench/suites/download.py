@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..files import atomic_write
-from .build import UPSTREAM_SHA256, UpstreamError
+from .build import UPSTREAM_BYTES, UPSTREAM_SHA256, UpstreamError
 from .hub import package_cache_dir
 
 UPSTREAM_REPOSITORY = "barterer/lp"
@@ -40,36 +40,64 @@ def built_cache() -> Path:
 
 
 def download_upstream(
-    files: Iterable[str], dest: Path | None = None, base_url: str | None = None, timeout: float = 60.0
+    files: Iterable[str], dest: Path | None = None, base_url: str | None = None, timeout: float = 60.0,
+    deadline: float = 600.0,
 ) -> Path:
     """Download `files` into `dest` (default: the cache), each refused unless its sha256 is the pinned one.
 
+    Each file is streamed with its pinned size as a hard cap and must arrive within `deadline` seconds
+    (`timeout` bounds each read), so a hostile mirror can neither exhaust memory nor hang the download.
     A file already there with the right sha256 is not fetched again; a failed or refused download
-    leaves nothing behind."""
+    leaves nothing behind, not even the folders it made."""
     dest = Path(dest) if dest is not None else upstream_cache()
+    made = [p for p in (dest, *dest.parents) if not p.exists()]
     dest.mkdir(parents=True, exist_ok=True)
-    for name in files:
-        if name not in UPSTREAM_SHA256:
-            raise UpstreamError(f"{name} is not one of the released arrays: {', '.join(UPSTREAM_SHA256)}")
-        target = dest / name
-        if target.is_file() and _sha256(target.read_bytes()) == UPSTREAM_SHA256[name]:
-            continue
-        url = upstream_url(name, base_url)
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                data = response.read()
-        except (urllib.error.URLError, OSError) as exc:
-            raise UpstreamError(
-                f"could not download {url} ({exc}); check the network, or pass --upstream DIR with the released arrays"
-            ) from None
-        digest = _sha256(data)
-        if digest != UPSTREAM_SHA256[name]:
-            raise UpstreamError(
-                f"{url} has sha256 {digest}, not the pinned {UPSTREAM_SHA256[name]}: refused, nothing "
-                "was built (the file changed upstream or in transit)"
-            )
-        atomic_write(target, data)
+    try:
+        for name in files:
+            if name not in UPSTREAM_SHA256:
+                raise UpstreamError(f"{name} is not one of the released arrays: {', '.join(UPSTREAM_SHA256)}")
+            target = dest / name
+            if target.is_file() and _sha256(target.read_bytes()) == UPSTREAM_SHA256[name]:
+                continue
+            url = upstream_url(name, base_url)
+            data = _fetch(url, UPSTREAM_BYTES[name], timeout, deadline)
+            digest = _sha256(data)
+            if digest != UPSTREAM_SHA256[name]:
+                raise UpstreamError(
+                    f"{url} has sha256 {digest}, not the pinned {UPSTREAM_SHA256[name]}: refused, nothing "
+                    "was built (the file changed upstream or in transit)"
+                )
+            atomic_write(target, data)
+    except BaseException:
+        for folder in made:  # innermost first; only the empty folders this call made
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
     return dest
+
+
+def _fetch(url: str, size: int, timeout: float, deadline: float) -> bytes:
+    """The body at `url`, refused past `size` bytes or `deadline` seconds."""
+    import time
+
+    ends = time.monotonic() + deadline
+    chunks, got = [], 0
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            while True:
+                if time.monotonic() > ends:
+                    raise UpstreamError(f"{url}: not downloaded within {deadline:g} s: refused")
+                chunk = response.read1(1 << 16)
+                if not chunk:
+                    return b"".join(chunks)
+                got += len(chunk)
+                if got > size:
+                    raise UpstreamError(f"{url} is larger than the released file ({size} bytes): refused")
+                chunks.append(chunk)
+    except (urllib.error.URLError, OSError) as exc:
+        raise UpstreamError(
+            f"could not download {url} ({exc}); check the network, or pass --upstream DIR with the released arrays"
+        ) from None
 
 
 def _sha256(data: bytes) -> str:

@@ -18,7 +18,7 @@ from peppp_bench.board.leaderboard import make_submission, validate, write_submi
 from peppp_bench.cli import main
 from peppp_bench.suites.suite import SuiteError, read_suite, sha256_file
 from peppp_bench.suites.synthetic import synthetic_suite
-from tests.conftest import USER_METHOD
+from tests.conftest import USER_METHOD, submit_args
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,26 +89,14 @@ def _board(tmp_path: Path) -> tuple[Path, Path]:
     board = tmp_path / "repo" / "leaderboard"
     method = tmp_path / "cheap.py"
     method.write_text(USER_METHOD)
-    common = [
-        "--suite",
-        "tiny",
-        "--data-dir",
-        str(data),
-        "--board",
-        str(board),
-        "--budgets",
-        "5-15",
-        "--workers",
-        "1",
-        "--quiet",
-    ]
+    common = submit_args(data, board)
     assert main(["submit", f"{method}:CheapMean", "--name", "cheap-mean", *common]) == 0
     assert main(["submit", "ed-mf", *common]) == 0
     return board, data
 
 
 @pytest.mark.slow
-def test_escaping_code_is_never_run_and_each_bad_file_is_reported(tmp_path: Path, capsys) -> None:
+def test_escaping_code_is_never_run_and_each_bad_file_is_reported(os_sandbox, tmp_path: Path, capsys) -> None:
     board, data = _board(tmp_path)
     marker = tmp_path / "evil-ran"
     evil = tmp_path / "evil.py"
@@ -162,7 +150,7 @@ def _git(repo: Path, *args: str) -> None:
 
 
 @pytest.mark.slow
-def test_a_forged_verification_mark_is_re_run_and_caught(tmp_path: Path, capsys) -> None:
+def test_a_forged_verification_mark_is_re_run_and_caught(os_sandbox, tmp_path: Path, capsys) -> None:
     """A forger edits the folds and writes a mark with every right hash: a mark is never trusted because it
     matches, so validation against the commit before the edit re-runs the submission and catches it."""
     from peppp_bench.board.leaderboard import _summary_of
@@ -199,7 +187,7 @@ def test_a_forged_verification_mark_is_re_run_and_caught(tmp_path: Path, capsys)
 
 
 @pytest.mark.slow
-def test_validation_re_runs_only_stale_or_missing_marks(tmp_path: Path, capsys) -> None:
+def test_validation_re_runs_only_stale_or_missing_marks(os_sandbox, tmp_path: Path, capsys) -> None:
     board, data = _board(tmp_path)
     assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data)]) == 0
     marks = json.loads((board / "verification.json").read_text())
@@ -292,19 +280,7 @@ def test_submit_never_overwrites_or_escapes_without_being_asked(tmp_path: Path, 
     board, data = _board(tmp_path)
     path = board / "submissions" / "tiny--ed-mf.json"
     before = path.read_bytes()
-    common = [
-        "--suite",
-        "tiny",
-        "--data-dir",
-        str(data),
-        "--board",
-        str(board),
-        "--budgets",
-        "5-15",
-        "--workers",
-        "1",
-        "--quiet",
-    ]
+    common = submit_args(data, board)
     assert main(["submit", "qr-mf", "--name", "ed-mf", *common]) == 2
     assert "exists: pass --replace" in capsys.readouterr().err and path.read_bytes() == before
     assert main(["submit", "qr-mf", "--name", "../../x", *common]) == 2

@@ -14,7 +14,7 @@ import baselines
 import peppp_bench
 from peppp_bench.board.leaderboard import make_submission, validate, write_submission
 from peppp_bench.cli import main
-from tests.conftest import USER_METHOD
+from tests.conftest import USER_METHOD, submit_args
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,19 +60,7 @@ def _board_with_user_method(tmp_path: Path) -> tuple[Path, Path]:
     outside = tmp_path / "elsewhere" / "cheap.py"
     outside.parent.mkdir(parents=True)
     outside.write_text(USER_METHOD)
-    common = [
-        "--suite",
-        "tiny",
-        "--data-dir",
-        str(data),
-        "--board",
-        str(board),
-        "--budgets",
-        "5-15",
-        "--workers",
-        "1",
-        "--quiet",
-    ]
+    common = submit_args(data, board)
     assert main(["submit", f"{outside}:CheapMean", "--smoke", *common]) == 0
     assert main(["submit", f"{outside}:CheapMean", "--name", "cheap-mean", "--authors", "A. Researcher", *common]) == 0
     assert main(["submit", "ed-mf", *common]) == 0
@@ -80,7 +68,7 @@ def _board_with_user_method(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.slow
-def test_submit_validate_build_end_to_end(tmp_path: Path, capsys) -> None:
+def test_submit_validate_build_end_to_end(os_sandbox, tmp_path: Path, capsys) -> None:
     board, data = _board_with_user_method(tmp_path)
     assert (board / "methods" / "cheap-mean.py").read_text() == USER_METHOD  # the code travels with the board
     sub = json.loads((board / "submissions" / "tiny--cheap-mean.json").read_text())
@@ -112,7 +100,7 @@ def test_invalid_submissions_are_listed_and_left_off(tmp_path: Path, capsys) -> 
 
 
 @pytest.mark.slow
-def test_a_method_that_does_not_reproduce_is_not_verified(tmp_path: Path, capsys) -> None:
+def test_a_method_that_does_not_reproduce_is_not_verified(os_sandbox, tmp_path: Path, capsys) -> None:
     board, data = _board_with_user_method(tmp_path)
     code = board / "methods" / "cheap-mean.py"
     code.write_text(USER_METHOD.replace("np.mean(", "0.01 + np.mean("))

@@ -354,6 +354,119 @@ def test_the_harness_owns_the_budget_and_the_wire(suite) -> None:
     assert not ev.meta["methods"]["claims-reference"]["reference"]
 
 
+class ReadsHarnessMemory(_Attack):
+    """Looks for the harness among the processes it can see, to read its memory through /proc."""
+
+    name = "reads-harness-memory"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        with open(f"/proc/{self.where}/maps") as maps:  # the harness's pid, as the harness sees it
+            maps.read()
+        raise RuntimeError("read the harness's memory map")
+
+
+class SeesHarnessProcess(_Attack):
+    name = "sees-harness"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if b"pytest" in f.read():
+                        raise RuntimeError("found the harness")
+            except OSError:
+                continue
+        raise LookupError("no harness in sight")
+
+
+class OpensWithDirFd(_Attack):
+    name = "opens-dir-fd"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        parent = os.open(os.path.dirname(self.where), os.O_RDONLY)  # not a protected folder itself
+        name = os.path.join(os.path.basename(self.where), "cells.parquet")  # a relative path the audit hook misses
+        os.read(os.open(name, os.O_RDONLY, dir_fd=parent), 16)
+        raise RuntimeError("read the suite's file")
+
+
+class FindsTheCheckout(_Attack):
+    """Looks for the authors' arrays and the bundled suites beside the package's own code."""
+
+    name = "finds-the-checkout"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        import peppp_bench as package
+
+        root = Path(package.__file__).parents[1]
+        found = [p for p in (root.parent / "shared").rglob("*.npy")] + list((root / "peppp_bench" / "data").rglob("*"))
+        found += [p for p in root.glob("leaderboard/*")]
+        if found:
+            raise RuntimeError(f"found {found[0]}")
+        raise LookupError("nothing beside the code")
+
+
+class PersistsAcrossFolds(_Attack):
+    """Leaves a mark of its held-out dataset in its temporary folder, in /dev/shm and in a shared mapping made
+    at import, and looks for another held-out dataset's mark (within one held-out dataset it may remember)."""
+
+    name = "persists"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        import glob
+        import hashlib
+        import tempfile
+
+        mine = hashlib.sha256(task.test_memory.tobytes()).hexdigest()[:16].encode()
+        marks = [open(p, "rb").read() for p in glob.glob("/tmp/**/left-behind", recursive=True)]
+        marks += [open(p, "rb").read() for p in glob.glob("/dev/shm/**/left-behind", recursive=True)]
+        marks += [bytes(_SHARED[:16])] if bytes(_SHARED[:16]) != bytes(16) else []
+        others = [m for m in marks if m != mine]
+        if others:
+            raise RuntimeError(f"remembered another held-out dataset: {others[0]!r}")
+        with open(os.path.join(tempfile.gettempdir(), "left-behind"), "wb") as f:
+            f.write(mine)
+        # Around the audit hook: a path relative to the working folder that names the method's own temporary
+        # folder, opened relative to /dev/shm instead (the hook checks the path, not the folder it is opened in).
+        shm, rel = os.open("/dev/shm", os.O_RDONLY), os.path.relpath(tempfile.gettempdir())
+        if rel not in os.listdir("/dev/shm"):  # the second setting of the same held-out dataset made it already
+            os.mkdir(rel, dir_fd=shm)
+        os.write(os.open(os.path.join(rel, "left-behind"), os.O_CREAT | os.O_WRONLY, dir_fd=shm), mine)
+        _SHARED[:16] = mine
+        raise LookupError("nothing from another fold")
+
+
+import mmap  # noqa: E402 - the attack's import-time state
+
+_SHARED = mmap.mmap(-1, 4096, flags=mmap.MAP_SHARED)
+
+
+def test_behind_the_os_boundary_nothing_reaches_the_data_the_harness_or_the_next_fold(os_sandbox, suite) -> None:
+    folder = str(suite.folder)
+    attacks = [
+        ReadsHarnessMemory(str(os.getpid())),
+        SeesHarnessProcess(),
+        OpensWithDirFd(folder),
+        FindsTheCheckout(),
+        PersistsAcrossFolds(),
+    ]
+    ev = peppp_bench.evaluate(
+        [Cheapest(), *attacks], suite, settings=("I", "II"), budgets=(3,), workers=1, progress=False
+    )
+    r = ev.results
+    assert (r[r.method == "cheapest"].status == "ok").all()
+    expected = {
+        "reads-harness-memory": "FileNotFoundError",  # another PID namespace: the harness's pid is not there
+        "sees-harness": "LookupError: no harness in sight",
+        "opens-dir-fd": "FileNotFoundError",  # the suite folder is not in the sandbox at all
+        "finds-the-checkout": "LookupError: nothing beside the code",
+        "persists": "LookupError: nothing from another fold",  # in every fold: each starts clean
+    }
+    reasons = _reasons(ev)
+    for name, pattern in expected.items():
+        g = r[r.method == name]
+        assert (g.status == "failed").all() and g.reason.str.contains(pattern).all(), (name, reasons[name])
+
+
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory):
     from peppp_bench.suites.synthetic import synthetic_suite

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import atomic_write
-from ..protocol import registry
+from ..protocol import boundary, registry
 from .leaderboard import Check, check_all
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -269,6 +269,11 @@ def validate_board(
     checks = check_all(folder, suites, root, rerun=False, files=files)
     if not rerun:
         return checks, Plan({}, [])
+    if not boundary.available():
+        raise RuntimeError(
+            "re-running submissions to verify them needs the OS sandbox, bubblewrap, which does not run here: "
+            f"{boundary.INSTALL_HINT}; or validate without re-running (--no-rerun), which marks nothing verified"
+        )
     keys, _ = board_keys(board, checks, suites, root)
     marks = read_marks(board)
     changed = changed_since(root, since, board) if since else set()

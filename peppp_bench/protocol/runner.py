@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -30,7 +31,7 @@ from ..pareto import pareto_mask
 from ..provenance import environment
 from ..suites.sources import BUNDLED_DIR, DEFAULT_SUITE, load, protected
 from ..suites.suite import Benchmark
-from . import registry
+from . import boundary, registry
 from .rules import Measurement, Method, Oracle, Setting, Task, get_setting, readonly
 from .sampling import observation_mask, probabilities
 from .sandbox import Limits, MethodInfo, MethodRef, Sandbox, describe_failure, unit_payload
@@ -110,6 +111,12 @@ def evaluate(
     run_tmp = tempfile.mkdtemp(prefix="peppp-run-")  # every sandbox's temporary folder is made in here
     _RUN["tmp"] = run_tmp
     try:
+        if isolate and not boundary.available():
+            print(
+                "peppp-bench: bubblewrap is not available, so methods run behind the in-process guard only: this run "
+                f"is not isolated by the operating system (fine for scoring your own method; {boundary.INSTALL_HINT})",
+                file=sys.stderr,
+            )
         if isolate:
             roots = [
                 str(p)
@@ -161,6 +168,7 @@ def evaluate(
             for i in infos
         },
         "isolated": isolate,
+        "os_sandbox": isolate and boundary.available(),
         "settings": [s.name for s in setting_list],
         "budgets": budgets,
         "seeds": seeds,

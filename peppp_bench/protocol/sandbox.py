@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ProtocolViolation
-from . import registry
+from . import boundary, registry
 from .rules import Measurement, Method, Oracle, Task
 from .scoring import not_real
 
@@ -192,8 +192,12 @@ class Sandbox:
             os.setsid()
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
+        argv = [sys.executable, "-m", "peppp_bench.protocol.sandbox"]
+        self.isolated = (
+            boundary.available()
+        )  # behind the OS boundary, or (without bubblewrap) the in-process guard only
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "peppp_bench.protocol.sandbox"],
+            boundary.command(self.ref.spec, argv) if self.isolated else argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -208,9 +212,10 @@ class Sandbox:
                     "init",
                     self.ref,
                     self.protected,
-                    self._tmp,
+                    boundary.HOME if self.isolated else self._tmp,
                     self.limits.seconds_per_fold if warm else 0.0,
                     self.trusted,
+                    self.isolated,
                 )
             ),
         )
@@ -659,8 +664,53 @@ def _warm_up(method: Method, seconds: float) -> None:
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
 
+def _wipe(folder: str) -> None:
+    """Remove everything in `folder` that can be removed (the sandbox's private /tmp or /dev/shm)."""
+    import shutil
+
+    for entry in os.scandir(folder):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass  # a read-only bind of the method's own file
+
+
+def _made(ref: MethodRef, trusted: bool) -> tuple[Method, list[Any]]:
+    """The method `ref` names, and the "ready" message that describes it."""
+    from .methods import make_method
+
+    method = make_method(ref.spec, **ref.params)
+    if ref.name:
+        method.name = ref.name  # type: ignore[misc]
+    made = MethodInfo.of(method)
+    nested = made.nested and trusted  # the harness runs untrusted code one budget at a time
+    info = ["ready", made.name, made.cls, nested, made.reference, made.params, made.doc]
+    json.dumps(info)
+    return method, info
+
+
+def _exit_reason(status: int) -> str | None:
+    """Why a process that ended with wait status `status` failed, or None when it exited with 0."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return f"the method's process was killed by signal {signal.Signals(sig).name}" + (
+            " (out of memory?)" if sig == signal.SIGKILL else ""
+        )
+    if os.WEXITSTATUS(status) != 0:
+        return f"the method's process exited with status {os.WEXITSTATUS(status)}"
+    return None
+
+
 def main() -> None:
-    """The zygote: make the method, guard the process, then fork a fresh copy for every unit."""
+    """The zygote: preload the common libraries, then fork a fresh copy for every unit (one held-out dataset).
+
+    This package's own registered methods are made (and warmed up) once, here. Any other method's code,
+    its import included, runs only in the copy of one unit, under the guard, in a temporary folder of its
+    own: nothing it does at import or in a fold reaches another fold. Behind the OS boundary the zygote
+    also empties the private /tmp and /dev/shm and removes System V IPC objects after every unit."""
     rfd, wfd = os.dup(0), os.dup(1)
     os.dup2(2, 1)  # a method's prints go to stderr, never into the protocol
     out = os.fdopen(wfd, "wb")
@@ -671,32 +721,30 @@ def main() -> None:
     def recv() -> Any:
         return pickle.loads(_read(rfd))
 
-    _, ref, protected, tmpdir, warm_seconds, trusted = recv()
-    os.environ["TMPDIR"] = tmpdir
-    tempfile.tempdir = tmpdir
-    registry.registered()  # the registered methods and what they import (cvxpy, scipy): preloaded before the guard
+    _, ref, protected, tmp_root, warm_seconds, trusted, isolated = recv()
+    registry.registered()  # the registered methods and what they import (cvxpy, scipy): preloaded, trusted code
     import pandas  # noqa: F401
 
-    from .methods import make_method
-
-    serving = [False]
     _disable_loaders()
-    install_guard(protected, tmpdir, serving)  # the method's own code runs only under the guard, from its import on
-    try:
-        method = make_method(ref.spec, **ref.params)
-        if ref.name:
-            method.name = ref.name  # type: ignore[misc]
-        made = MethodInfo.of(method)
-        nested = made.nested and trusted  # the harness runs untrusted code one budget at a time
-        info = ["ready", made.name, made.cls, nested, made.reference, made.params, made.doc]
-        json.dumps(info)
-    except BaseException as exc:  # noqa: BLE001
-        send(["failed", describe_failure(exc)])
-        return
-    if warm_seconds > 0:
-        _warm_up(method, warm_seconds)
-    serving[0] = True
+    method: Method | None = None
+    if trusted:  # this package's own code: made once, warmed up, and forked for every unit
+        tempfile.tempdir = os.environ["TMPDIR"] = tmp_root
+        install_guard(protected, tmp_root, serving := [False])
+        try:
+            method, info = _made(ref, trusted)
+        except BaseException as exc:  # noqa: BLE001
+            send(["failed", describe_failure(exc)])
+            return
+        if warm_seconds > 0:
+            _warm_up(method, warm_seconds)
+        serving[0] = True
+    else:  # describe it from a copy that is thrown away: the zygote never runs its code
+        described = _in_a_copy(lambda: _made(ref, trusted)[1], protected, tmp_root, out)
+        if described is None:
+            return
+        info = described
     send(info)
+    unit = 0
     while True:
         try:
             _, tasks, budgets = recv()
@@ -705,27 +753,90 @@ def main() -> None:
         for task in tasks:
             for a in (task.train_error, task.train_memory, task.train_probability, task.test_memory, task.valid):
                 a.flags.writeable = False
+        unit += 1
+        folder = os.path.join(tmp_root, f"unit-{unit}")
+        os.makedirs(folder, exist_ok=True)
         gc.freeze()  # the copy's collections then skip the zygote's objects: far fewer copy-on-write page faults
+        why_r, why_w = os.pipe()  # the copy tells the zygote here why it could not make the method
         pid = os.fork()
         if pid == 0:  # the fresh copy that runs this unit
+            os.close(why_r)
             code = 0
             try:
-                _run_unit(method, tasks, budgets, send, recv, nested)
-            except BaseException:  # noqa: BLE001 - the harness stopped answering
+                if method is None:
+                    tempfile.tempdir = os.environ["TMPDIR"] = folder
+                    install_guard(protected, folder, [False])  # from the method's import on
+                    try:
+                        this, _ = _made(ref, trusted)
+                    except BaseException as exc:  # noqa: BLE001
+                        os.write(why_w, describe_failure(exc).encode()[:MAX_MESSAGE])
+                        raise
+                else:
+                    this = method
+                _run_unit(this, tasks, budgets, send, recv, bool(info[3]))
+            except BaseException:  # noqa: BLE001 - the harness stopped answering, or the method could not be made
                 code = 1
             finally:
                 out.flush()
                 os._exit(code)
+        os.close(why_w)
         _, status = os.waitpid(pid, 0)
-        reason = None
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-            reason = f"the method's process was killed by signal {signal.Signals(sig).name}" + (
-                " (out of memory?)" if sig == signal.SIGKILL else ""
-            )
-        elif os.WEXITSTATUS(status) != 0:
-            reason = f"the method's process exited with status {os.WEXITSTATUS(status)}"
-        send(["unit-done", reason])
+        with os.fdopen(why_r, "rb") as pipe:
+            why = pipe.read(MAX_MESSAGE).decode(errors="replace")
+        if method is None and isolated:  # nothing a unit leaves behind reaches the next one
+            _wipe(tmp_root)
+            _wipe("/dev/shm")
+            subprocess.run(["ipcrm", "--all"], capture_output=True, check=False)
+        else:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+        send(["unit-done", why or _exit_reason(status)])
+
+
+def _in_a_copy(describe: Any, protected: Sequence[str], tmp_root: str, out: Any) -> list[Any] | None:
+    """Run `describe` (which makes the method) in a forked copy under the guard; its "ready" message, or None
+    after telling the harness why the method cannot be made."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        code = 0
+        try:
+            folder = os.path.join(tmp_root, "describe")
+            os.makedirs(folder, exist_ok=True)
+            tempfile.tempdir = os.environ["TMPDIR"] = folder
+            install_guard(protected, folder, [False])
+            try:
+                message = describe()
+            except BaseException as exc:  # noqa: BLE001
+                message = ["failed", describe_failure(exc)]
+            with os.fdopen(w, "wb") as pipe:
+                pipe.write(json.dumps(message).encode())
+        except BaseException:  # noqa: BLE001
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as pipe:
+        raw = pipe.read(MAX_MESSAGE)
+    _, status = os.waitpid(pid, 0)
+    import shutil
+
+    shutil.rmtree(os.path.join(tmp_root, "describe"), ignore_errors=True)
+    try:
+        message = json.loads(raw) if raw else ["failed", _exit_reason(status) or "the method could not be made"]
+    except ValueError:
+        message = ["failed", "the method's description is not JSON"]
+    if not isinstance(message, list) or not message or message[0] != "ready":
+        _write(
+            out,
+            json.dumps(
+                ["failed", _reason(message[1] if isinstance(message, list) and len(message) > 1 else message)]
+            ).encode(),
+        )
+        return None
+    return message
 
 
 if __name__ == "__main__":

@@ -40,7 +40,10 @@ def built_cache() -> Path:
 
 
 def download_upstream(
-    files: Iterable[str], dest: Path | None = None, base_url: str | None = None, timeout: float = 60.0,
+    files: Iterable[str],
+    dest: Path | None = None,
+    base_url: str | None = None,
+    timeout: float = 60.0,
     deadline: float = 600.0,
 ) -> Path:
     """Download `files` into `dest` (default: the cache), each refused unless its sha256 is the pinned one.
@@ -81,7 +84,8 @@ def _fetch(url: str, size: int, timeout: float, deadline: float) -> bytes:
     import time
 
     ends = time.monotonic() + deadline
-    chunks, got = [], 0
+    chunks: list[bytes] = []
+    got = 0
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             while True:

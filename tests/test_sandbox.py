@@ -10,6 +10,7 @@ import gc
 import inspect
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -435,14 +436,61 @@ class PersistsAcrossFolds(_Attack):
         raise LookupError("nothing from another fold")
 
 
+class MovesOut(_Attack):
+    """Renames a file of its own over a path outside its sandbox, and plants a link there."""
+
+    name = "moves-out"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        import tempfile
+
+        mine = os.path.join(tempfile.gettempdir(), "mine")
+        with open(mine, "w") as f:
+            f.write("overwritten")
+        for move in (lambda: os.symlink("/etc/hostname", self.where + ".link"), lambda: os.rename(mine, self.where)):
+            try:
+                move()
+            except OSError as exc:
+                last = exc
+        raise last
+
+
+class LoadsAParquetReaderByAnotherName(_Attack):
+    """Loads pyarrow's native parquet reader without importing it by its name, and reads the suite with it."""
+
+    name = "aliased-reader"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        import glob
+        import importlib.util
+
+        import pyarrow
+
+        path = glob.glob(os.path.join(os.path.dirname(pyarrow.__file__), "_parquet.*.so"))[0]
+        spec = importlib.util.spec_from_file_location("pyarrow._parquet", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        reader = module.ParquetReader()
+        reader.open(os.path.join(self.where, "cells.parquet"))
+        return reader.read_all().column("error").to_numpy()[:99]
+
+
 import mmap  # noqa: E402 - the attack's import-time state
 
 _SHARED = mmap.mmap(-1, 4096, flags=mmap.MAP_SHARED)
 
 
-def test_behind_the_os_boundary_nothing_reaches_the_data_the_harness_or_the_next_fold(os_sandbox, suite) -> None:
+def test_behind_the_os_boundary_nothing_reaches_the_data_the_harness_or_the_next_fold(
+    os_sandbox, suite, tmp_path: Path
+) -> None:
     folder = str(suite.folder)
+    outside = tmp_path / "outside" / "precious.txt"
+    outside.parent.mkdir()
+    outside.write_text("precious")
+    runs_before = set(Path(tempfile.gettempdir()).glob("peppp-run-*"))
     attacks = [
+        MovesOut(str(outside)),
+        LoadsAParquetReaderByAnotherName(folder),
         ReadsHarnessMemory(str(os.getpid())),
         SeesHarnessProcess(),
         OpensWithDirFd(folder),
@@ -460,11 +508,24 @@ def test_behind_the_os_boundary_nothing_reaches_the_data_the_harness_or_the_next
         "opens-dir-fd": "FileNotFoundError",  # the suite folder is not in the sandbox at all
         "finds-the-checkout": "LookupError: nothing beside the code",
         "persists": "LookupError: nothing from another fold",  # in every fold: each starts clean
+        "moves-out": "PermissionError: sandbox: os.rename of",
+        "aliased-reader": "sandbox|Error",  # refused by the guard, or the file is not there to read
     }
     reasons = _reasons(ev)
     for name, pattern in expected.items():
         g = r[r.method == name]
         assert (g.status == "failed").all() and g.reason.str.contains(pattern).all(), (name, reasons[name])
+    assert outside.read_text() == "precious" and not Path(str(outside) + ".link").exists()
+    assert set(Path(tempfile.gettempdir()).glob("peppp-run-*")) == runs_before  # no temporary folder outlives it
+    leftovers = []  # and no process: no method's interpreter, no sandbox
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if proc.name.isdigit() and (b"peppp_bench.protocol.sandbox" in cmdline or cmdline.startswith(b"bwrap")):
+            leftovers.append(cmdline)
+    assert not leftovers
 
 
 @pytest.fixture(scope="module")

@@ -598,8 +598,13 @@ def install_guard(protected: Sequence[str], tmpdir: str, serving: list[bool]) ->
             name = args[0]
             if any(name == b or name.startswith(b + ".") for b in BLOCKED_IMPORTS):
                 raise ImportError(f"sandbox: importing {name} is not allowed in a method")
-        elif event in PATH_WRITES and args and not under(args[0], (tmp,)):
-            raise PermissionError(f"sandbox: {event} outside {tmp} is not allowed in a method")
+        elif event in PATH_WRITES and args:
+            # both ends of a rename, link, move or copy; of a symlink, the link made (its target may be anywhere:
+            # reading through it is an open of the target, checked above)
+            paths = args[1:2] if event == "os.symlink" else [a for a in args[:2] if isinstance(a, (str, bytes))]
+            outside = next((p for p in paths if not under(p, (tmp,))), None)
+            if outside is not None:
+                raise PermissionError(f"sandbox: {event} of {outside!r} outside {tmp} is not allowed in a method")
         elif event in PATH_READS and args and under(args[0], roots):
             raise PermissionError(f"sandbox: {args[0]} holds benchmark data a method may not read")
 
@@ -662,6 +667,17 @@ def _warm_up(method: Method, seconds: float) -> None:
             break
     signal.setitimer(signal.ITIMER_REAL, 0)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+
+def _kill_strays() -> None:
+    """Kill every process in the sandbox's PID namespace but its init and the zygote: what a unit left running."""
+    keep = {1, os.getpid(), os.getppid()}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) not in keep:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def _wipe(folder: str) -> None:
@@ -784,6 +800,7 @@ def main() -> None:
         with os.fdopen(why_r, "rb") as pipe:
             why = pipe.read(MAX_MESSAGE).decode(errors="replace")
         if method is None and isolated:  # nothing a unit leaves behind reaches the next one
+            _kill_strays()
             _wipe(tmp_root)
             _wipe("/dev/shm")
             subprocess.run(["ipcrm", "--all"], capture_output=True, check=False)

@@ -49,3 +49,27 @@ def test_whole_study(benchmark, paper) -> None:
     )
     for name, sec in shares.items():
         print(f"  {name:<16} {sec:6.1f} s  {100 * sec / total:4.1f} %  {1000 * sec / folds:6.1f} ms per fold")
+
+
+def test_isolation_cost(benchmark, paper) -> None:
+    """The whole study isolated (behind bubblewrap where it runs) against in-process: the same results."""
+    from peppp_bench.protocol import boundary
+
+    methods = [baselines.make(name) for name in baselines.BASELINES]
+    ev = benchmark.pedantic(lambda: peppp_bench.evaluate(methods, paper, progress=False), rounds=1, iterations=1)
+    started = time.perf_counter()
+    plain = peppp_bench.evaluate(methods, paper, progress=False, isolate=False)
+    plain_seconds = time.perf_counter() - started
+    pd.testing.assert_frame_equal(ev.results, plain.results)
+    ratio = ev.meta["wall_seconds"] / plain_seconds
+    benchmark.extra_info.update(
+        {
+            "os_sandbox": boundary.available(),
+            "isolated_seconds": ev.meta["wall_seconds"],
+            "in_process_seconds": plain_seconds,
+        }
+    )
+    print(
+        f"\nwhole study on {os.cpu_count()} workers, OS sandbox {boundary.available()}: isolated "
+        f"{ev.meta['wall_seconds']:.1f} s, in-process {plain_seconds:.1f} s: isolation costs {ratio:.2f}x"
+    )

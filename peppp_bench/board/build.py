@@ -30,7 +30,8 @@ def suites_for(board: Path, data_dir: str | None) -> tuple[dict[str, Any], dict[
         try:
             loaded[name] = load(name, data_dir=data_dir if data_dir and (Path(data_dir) / name).is_dir() else None)
         except (SuiteError, ValueError, OSError) as exc:
-            missing[name] = str(exc).splitlines()[0]
+            hint = f"; `peppp-bench build {name}` makes it" if name in ("paper", "paper-lr") else ""
+            missing[name] = str(exc).splitlines()[0].split(" (")[0] + hint
     return loaded, missing
 
 
@@ -38,9 +39,13 @@ def build_board(board: Path, suites: dict[str, Any], root: Path, say: Callable[[
     """Write board/README.md and board/index.html from the valid, standard submissions; returns how many are on it.
     A submission is shown verified only with a fresh verification mark (see verify.py)."""
     checks = check_all(board / SUBMISSIONS, suites, root, rerun=False)
+    unchecked = [c.path for c in checks if not c.checked]
+    if unchecked:
+        shown = ", ".join(unchecked[:3]) + ("…" if len(unchecked) > 3 else "")
+        say(f"left off the board, their suite not being here: {len(unchecked)} submissions ({shown})")
     for c in checks:
-        if not c.valid:
-            say(f"{'not checked' if not c.checked else 'left off the board'}: {c.path}: {'; '.join(c.problems)}")
+        if c.checked and not c.valid:
+            say(f"left off the board: {c.path}: {'; '.join(c.problems)}")
     keys, subs = board_keys(board, checks, suites, root)
     verdicts = verified_on_board(keys, read_marks(board))
     ranked, apart, verified = [], [], {}

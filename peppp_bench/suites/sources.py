@@ -146,6 +146,8 @@ def bundled_suites() -> list[str]:
 
 def suite_status(cache_dir: str | None = None) -> list[dict[str, str]]:
     """One row per known suite: version pin and where it would load from now (for `peppp-bench info`)."""
+    from .download import built_cache
+
     rows = []
     env_dir = data_dir_from_env()
     for name in sorted(set(SUITES) | set(bundled_suites())):
@@ -155,8 +157,11 @@ def suite_status(cache_dir: str | None = None) -> list[dict[str, str]]:
             status = "bundled with the package"
         elif cached_folder(name, hub_location(name, cache_dir=cache_dir)) is not None:
             status = "cached"
+        elif (built_cache() / name / "manifest.json").is_file():
+            status = f"built: {built_cache() / name}"
         else:
-            status = "not cached (downloads from the Hub on first load)"
+            how = f"`peppp-bench build {name}` makes it, or " if name in ("paper", "paper-lr") else ""
+            status = f"not here: {how}it downloads from the Hub on first load"
         pin = SUITES.get(name)
         rows.append(
             {

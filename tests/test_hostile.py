@@ -116,26 +116,7 @@ def test_escaping_code_is_never_run_and_each_bad_file_is_reported(os_sandbox, tm
     assert "tiny--broken.json: INVALID" in out and "not valid JSON" in out
     assert "tiny--cheap-mean.json: valid, verified" in out and "tiny--ed-mf.json: valid, verified" in out
     # a later submit still works beside the broken file
-    assert (
-        main(
-            [
-                "submit",
-                "qr-mf",
-                "--suite",
-                "tiny",
-                "--data-dir",
-                str(data),
-                "--board",
-                str(board),
-                "--budgets",
-                "5-15",
-                "--workers",
-                "1",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert main(["submit", "qr-mf", *submit_args(data, board)]) == 0
     assert main(["leaderboard", "build", "--board", str(board), "--data-dir", str(data)]) == 0
     readme = (board / "README.md").read_text()
     assert "| evil |" not in readme and "| twin" not in readme and "| cheap-mean | ✓" in readme

@@ -460,27 +460,27 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"peppp-bench {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    b = sub.add_parser(
-        "build", help="build a suite from the authors' released arrays", epilog="example: peppp-bench build paper"
-    )
+    b = _command(sub, "build", "build a suite from the authors' released arrays", "peppp-bench build paper")
     b.add_argument("suite", choices=["paper", "paper-lr"], help="which of the paper's suites to build")
     b.add_argument("--upstream", help="folder of the released .npy arrays (default: download them, sha256-pinned)")
     b.add_argument("--out", help="suite folder to write (default: the cache, where load() finds it)")
     b.set_defaults(handler=_build)
 
-    up = sub.add_parser(
+    up = _command(
+        sub,
         "upgrade",
-        help="write a suite folder of an older format in the current one",
-        epilog="example: peppp-bench upgrade suites/old-suite --out suites/new-suite",
+        "write a suite folder of an older format in the current one",
+        "peppp-bench upgrade suites/old-suite --out suites/new-suite",
     )
     up.add_argument("folder", help="the suite folder to upgrade")
     up.add_argument("--out", help="suite folder to write (default: FOLDER itself)")
     up.set_defaults(handler=_upgrade)
 
-    pub = sub.add_parser(
+    pub = _command(
+        sub,
         "publish",
-        help="upload a built suite folder to a Hugging Face dataset repo",
-        epilog="example: peppp-bench publish suites/paper --repo-id peppp-bench/peppp-bench --tag paper-v1.1.0",
+        "upload a built suite folder to a Hugging Face dataset repo",
+        "peppp-bench publish suites/paper --repo-id peppp-bench/peppp-bench --tag paper-v1.1.0",
     )
     pub.add_argument("folder", help="a built suite folder (e.g. from `peppp-bench build paper --out`)")
     pub.add_argument("--repo-id", required=True, help="the Hub dataset repository, e.g. peppp-bench/peppp-bench")
@@ -492,24 +492,24 @@ def parser() -> argparse.ArgumentParser:
     )
     pub.set_defaults(handler=_publish)
 
-    i = sub.add_parser(
-        "info", help="list suites, their pinned versions and cache status", epilog="example: peppp-bench info"
-    )
+    i = _command(sub, "info", "list suites, their pinned versions and cache status", "peppp-bench info")
     i.set_defaults(handler=_info)
 
-    st = sub.add_parser(
+    st = _command(
+        sub,
         "structure",
-        help="suites' structure reports side by side (a Markdown table)",
-        epilog="example: peppp-bench structure mini mini-arch modern-mini",
+        "suites' structure reports side by side (a Markdown table)",
+        "peppp-bench structure mini mini-arch modern-mini",
     )
     st.add_argument("suites", nargs="+", help="suite names, e.g. paper mini modern-mini")
     _data_dir_arg(st)
     st.set_defaults(handler=_structure)
 
-    e = sub.add_parser(
+    e = _command(
+        sub,
         "evaluate",
-        help="score selection methods by meta-LOOCV",
-        epilog="example: peppp-bench evaluate ed-mf --suite mini --settings I,III --budgets 5,10",
+        "score selection methods by meta-LOOCV",
+        "peppp-bench evaluate ed-mf --suite mini --settings I,III --budgets 5,10",
     )
     e.add_argument("method", help="'all', baseline names (comma-separated), module:Class or path/file.py:Class")
     _suite_args(e)
@@ -527,10 +527,11 @@ def parser() -> argparse.ArgumentParser:
     _limit_args(e)
     e.set_defaults(handler=_evaluate)
 
-    st = sub.add_parser(
+    st = _command(
+        sub,
         "study",
-        help="the meta-training study: completion quality versus sampling (Figures 9/10)",
-        epilog="example: peppp-bench study --suite mini --kind uniform --ratios 0.05,0.1,0.2",
+        "the meta-training study: completion quality versus sampling (Figures 9/10)",
+        "peppp-bench study --suite mini --kind uniform --ratios 0.05,0.1,0.2",
     )
     _suite_args(st)
     st.add_argument(
@@ -545,11 +546,11 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--out", help="long table (.parquet)")
     st.set_defaults(handler=_study)
 
-    g = sub.add_parser(
+    g = _command(
+        sub,
         "generate",
-        help="train the cells a spec names into a resumable store; optionally build a suite",
-        epilog="example: peppp-bench generate datasets/mini/spec.toml --store /tmp/store --workers 2 "
-        "--to-suite out/mini",
+        "train the cells a spec names into a resumable store; optionally build a suite",
+        "peppp-bench generate datasets/mini/spec.toml --store /tmp/store --workers 2 --to-suite out/mini",
     )
     g.add_argument("spec", nargs="?", help="generation spec (.toml)")
     g.add_argument("--store", help="store folder (resumes what is there)")
@@ -567,10 +568,11 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(handler=_generate)
 
-    r = sub.add_parser(
+    r = _command(
+        sub,
         "replicates",
-        help="write a suite again with seed replicates from finished stores (its noise floor)",
-        epilog="example: peppp-bench replicates suites/mini --store /tmp/reps --out suites/mini --version 1.1.0",
+        "write a suite again with seed replicates from finished stores (its noise floor)",
+        "peppp-bench replicates suites/mini --store /tmp/reps --out suites/mini --version 1.1.0",
     )
     r.add_argument("suite_folder", help="the suite folder whose cells the stores re-train with other seeds")
     r.add_argument("--store", action="append", required=True, help="a finished store (repeat for several)")
@@ -579,10 +581,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--cap-rule", choices=["global-median", "row-median"], default=None, help="default: the suite's")
     r.set_defaults(handler=_replicates)
 
-    sm = sub.add_parser(
+    sm = _command(
+        sub,
         "submit",
-        help="run the full protocol on a method and write its leaderboard submission",
-        epilog="example: peppp-bench submit my_method.py:MyMethod --suite mini --authors 'A. Researcher'",
+        "run the full protocol on a method and write its leaderboard submission",
+        "peppp-bench submit my_method.py:MyMethod --suite mini --authors 'A. Researcher'",
     )
     sm.add_argument("method", help="path/to/file.py:Class, module:Class, a baseline's name, or 'all' baselines")
     sm.add_argument("--name", help="the method's name on the board (default: its class's `name`)")
@@ -607,16 +610,18 @@ def parser() -> argparse.ArgumentParser:
     sm.add_argument("--quiet", action="store_true", help="no progress bar")
     sm.set_defaults(handler=_submit)
 
-    lb = sub.add_parser(
+    lb = _command(
+        sub,
         "leaderboard",
-        help="validate submissions, or build the board (README.md, index.html)",
-        epilog="example: peppp-bench leaderboard validate leaderboard/submissions/mini--my-method.json",
+        "validate submissions, or build the board (README.md, index.html)",
+        "peppp-bench leaderboard validate leaderboard/submissions/mini--my-method.json",
     )
     lb_sub = lb.add_subparsers(dest="action", required=True)
-    lv = lb_sub.add_parser(
+    lv = _command(
+        lb_sub,
         "validate",
-        help="check submissions; re-run those whose verification mark is missing or stale",
-        epilog="example: peppp-bench leaderboard validate leaderboard/submissions/mini--my-method.json",
+        "check submissions; re-run those whose verification mark is missing or stale",
+        "peppp-bench leaderboard validate leaderboard/submissions/mini--my-method.json",
     )
     lv.add_argument(
         "files", nargs="*", help="submission files to check and re-run (default: every submission on the board)"
@@ -638,18 +643,20 @@ def parser() -> argparse.ArgumentParser:
     lv.add_argument("--strict", action="store_true", help="fail when a submission's suite is not available (CI)")
     _board_args(lv)
     lv.set_defaults(handler=_leaderboard_validate)
-    lbb = lb_sub.add_parser(
+    lbb = _command(
+        lb_sub,
         "build",
-        help="write the board's README.md and index.html from the valid submissions",
-        epilog="example: peppp-bench leaderboard build --board leaderboard",
+        "write the board's README.md and index.html from the valid submissions",
+        "peppp-bench leaderboard build --board leaderboard",
     )
     _board_args(lbb)
     lbb.set_defaults(handler=_leaderboard_build)
 
-    pl = sub.add_parser(
+    pl = _command(
+        sub,
         "plot",
-        help="figures: frontier, spectrum, kendall, bits (a suite's data) or study (submissions)",
-        epilog="example: peppp-bench plot spectrum --suite mini --out figures",
+        "figures: frontier, spectrum, kendall, bits (a suite's data) or study (submissions)",
+        "peppp-bench plot spectrum --suite mini --out figures",
     )
     pl.add_argument("kind", choices=["frontier", "spectrum", "kendall", "bits", "study"], help="which figure")
     _suite_args(pl)
@@ -685,6 +692,11 @@ def _suite_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--suite", default=DEFAULT_SUITE, help=f"suite name (default: {DEFAULT_SUITE}, bundled)")
     _data_dir_arg(p)
+
+
+def _command(subs: Any, name: str, summary: str, example: str) -> argparse.ArgumentParser:
+    """A subcommand with its one-line help and an example invocation shown under its options."""
+    return subs.add_parser(name, help=summary, epilog=f"example: {example}")
 
 
 def _board_args(p: argparse.ArgumentParser) -> None:

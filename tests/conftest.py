@@ -121,8 +121,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PEPPP_BENCH_CACHE", str(tmp_path / "hf-cache"))
 
 
-def submit_args(data: Path, board: Path) -> list[str]:
-    """The options every test submission to a test board uses: the tiny suite, n = 5-15, one worker, quiet."""
+def submit_args(data: Path, board: Path, budgets: str = "5-15") -> list[str]:
+    """The options every test submission to a test board uses: the tiny suite, one worker, quiet."""
     return [
         "--suite",
         "tiny",
@@ -131,7 +131,7 @@ def submit_args(data: Path, board: Path) -> list[str]:
         "--board",
         str(board),
         "--budgets",
-        "5-15",
+        budgets,
         "--workers",
         "1",
         "--quiet",

@@ -230,26 +230,7 @@ def test_a_board_without_a_suite_reports_it_as_not_checked(tmp_path: Path, capsy
 
 def test_non_standard_submissions_are_listed_apart(tmp_path: Path, capsys) -> None:
     board, data = _board(tmp_path)
-    assert (
-        main(
-            [
-                "submit",
-                "random-mf",
-                "--suite",
-                "tiny",
-                "--data-dir",
-                str(data),
-                "--board",
-                str(board),
-                "--budgets",
-                "5",
-                "--workers",
-                "1",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert main(["submit", "random-mf", *submit_args(data, board, budgets="5")]) == 0
     assert main(["leaderboard", "build", "--board", str(board), "--data-dir", str(data)]) == 0
     assert "not ranked (not on the standard protocol" in capsys.readouterr().out
     readme = (board / "README.md").read_text()

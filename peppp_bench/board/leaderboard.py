@@ -8,6 +8,7 @@ and marked verified only when they reproduce. The board is a pure function of th
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -420,8 +421,6 @@ def check_submission_targets(
     board: Path, suite: str, names: list[str], references: list[tuple[str, Path | None]], replace: bool
 ) -> None:
     """Before the full run: names that are safe file names, and nothing overwritten without --replace."""
-    import re
-
     for name, (code, copy_from) in zip(names, references):
         if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,79}", name):
             raise ValueError(f"method name {name!r} is not a safe file name: lower-case letters, digits, '.', '_', '-'")

@@ -40,7 +40,13 @@ HARNESS_FILES = (
     "loading.py",
     "suites/suite.py",
 )
-KEY_FIELDS = ("submission_sha256", "code_sha256", "harness_sha256", "data_sha256", "protocol_version")
+KEY_FIELDS = {  # what a mark is bound to, and how a stale mark names what changed
+    "submission_sha256": "submission file",
+    "code_sha256": "method code",
+    "harness_sha256": "harness code",
+    "data_sha256": "suite data",
+    "protocol_version": "protocol version",
+}
 SUBMISSIONS = "submissions"
 
 
@@ -113,14 +119,7 @@ class Key:
         """None when `mark` (a verification.json entry) is fresh for this key, else what changed."""
         if not isinstance(mark, dict):
             return "no mark"
-        names = {
-            "submission_sha256": "submission file",
-            "code_sha256": "method code",
-            "harness_sha256": "harness code",
-            "data_sha256": "suite data",
-            "protocol_version": "protocol version",
-        }
-        changed = [names[f] for f in KEY_FIELDS if mark.get(f) != getattr(self, f)]
+        changed = [KEY_FIELDS[f] for f in KEY_FIELDS if mark.get(f) != getattr(self, f)]
         return f"stale mark ({', '.join(changed)} changed)" if changed else None
 
 

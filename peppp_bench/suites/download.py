@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
@@ -81,8 +82,6 @@ def download_upstream(
 
 def _fetch(url: str, size: int, timeout: float, deadline: float) -> bytes:
     """The body at `url`, refused past `size` bytes or `deadline` seconds."""
-    import time
-
     ends = time.monotonic() + deadline
     chunks: list[bytes] = []
     got = 0

@@ -1,5 +1,5 @@
-"""The paper's selection methods (spec §5), their `-plugin` variants and Bayes-ED-MF, each written only
-against peppp_bench's public method API.
+"""The paper's selection methods (spec §5), their `-plugin` variants, Bayes-ED-MF and two negative
+controls, each written only against peppp_bench's public method API.
 
 Address them by short name: `peppp-bench evaluate ed-mf ...` or `baselines.make("ed-mf", rank=5)`.
 """
@@ -10,6 +10,7 @@ from peppp_bench import Method
 
 from .bayesian_design import BayesEDMF
 from .bayesian_optimization import BOMF, BOFull
+from .controls import Constant, TaskMeanMemory
 from .experiment_design import EDMF, QRMF, EDMFMemory, RandomMF
 from .plugin import BOFullPlugIn, BOMFPlugIn, EDMFPlugIn, QRMFPlugIn, RandomMFPlugIn
 from .reference import MaxMemory, OracleBound
@@ -31,8 +32,11 @@ BASELINES: dict[str, type[Method]] = {
         BOMFPlugIn,
         BOFullPlugIn,
         BayesEDMF,
+        Constant,
+        TaskMeanMemory,
     )
 }
+NEGATIVE_CONTROLS = (Constant.name, TaskMeanMemory.name)
 
 
 def make(name: str, **params: object) -> Method:
@@ -49,14 +53,17 @@ __all__ = [
     "BOMF",
     "BOMFPlugIn",
     "BayesEDMF",
+    "Constant",
     "EDMF",
     "EDMFMemory",
     "EDMFPlugIn",
     "MaxMemory",
+    "NEGATIVE_CONTROLS",
     "OracleBound",
     "QRMF",
     "QRMFPlugIn",
     "RandomMF",
     "RandomMFPlugIn",
+    "TaskMeanMemory",
     "make",
 ]

@@ -1,17 +1,18 @@
-"""Bayesian optimization baselines (spec §5): a Gaussian process of error on configuration features,
-k random initial picks, then the highest expected improvement (ξ = 0.01) until n measurements."""
+"""Bayesian optimization baselines (spec §5): a Gaussian process of error on configuration features
+(`gaussian_process.py`), k random initial picks, then the highest expected improvement (ξ = 0.01) until n
+measurements."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from scipy.stats import norm
-from sklearn.exceptions import ConvergenceWarning
 
 from peppp_bench import Measurement, Method, Oracle, Task
+
+from .gaussian_process import GaussianProcess
 
 XI = 0.01
 
@@ -38,19 +39,12 @@ class _GPSearch(Method):
         """One feature row per valid configuration."""
         raise NotImplementedError
 
-    def _fit(self, X: np.ndarray, task: Task, measured: Sequence[Measurement]) -> Any:
-        from sklearn.gaussian_process import GaussianProcessRegressor
-        from sklearn.gaussian_process.kernels import RBF, WhiteKernel
-
+    def _fit(self, X: np.ndarray, task: Task, measured: Sequence[Measurement]) -> GaussianProcess:
         key = tuple(m.config for m in measured)
         if key not in self._fits:
             position = {int(j): i for i, j in enumerate(task.valid)}
             rows = [position[m.config] for m in measured]
-            gp = GaussianProcessRegressor(RBF(20.0) + WhiteKernel(), normalize_y=True, random_state=0)
-            with warnings.catch_warnings():  # hyperparameters at their bounds are expected with few points
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                gp.fit(X[rows], [m.error for m in measured])
-            self._fits[key] = gp
+            self._fits[key] = GaussianProcess().fit(X[rows], np.array([m.error for m in measured]))
         return self._fits[key]
 
     def select(self, task: Task, oracle: Oracle) -> None:
@@ -61,14 +55,14 @@ class _GPSearch(Method):
             oracle.measure(int(task.valid[position]))
         while oracle.remaining > 0 and len(oracle.measured) < len(task.valid):
             gp = self._fit(X, task, oracle.measured)
-            mean, std = gp.predict(X, return_std=True)
+            mean, std = gp.predict(X)
             ei = expected_improvement(mean, std, min(m.error for m in oracle.measured))
             taken = np.isin(task.valid, [m.config for m in oracle.measured])
             ei[taken] = -np.inf
             oracle.measure(int(task.valid[int(np.argmax(ei))]))
 
     def predict(self, task: Task, measured: Sequence[Measurement]) -> np.ndarray:
-        return self._fit(self.features(task), task, measured).predict(self.features(task))
+        return self._fit(self.features(task), task, measured).predict(self.features(task))[0]
 
 
 class BOMF(_GPSearch):

@@ -315,7 +315,7 @@ def _submit(args: argparse.Namespace) -> int:
     name = args.name if args.name and len(specs) == 1 else None
     methods = [MethodRef(spec, params, name) for spec in specs]  # made only inside sandboxes
     with tempfile.TemporaryDirectory() as tmp:  # the smoke run: seconds, on a synthetic suite
-        smoke = evaluate(methods, smoke_benchmark(Path(tmp)), budgets=(4, 5), workers=1, progress=False)
+        smoke = evaluate(methods, smoke_benchmark(Path(tmp)), budgets=(4, 5), seeds=(0,), workers=1, progress=False)
     broken = smoke.results[smoke.results.status != "ok"]
     if len(broken):
         print(f"smoke run: {len(broken)} fold-budgets failed; first: {broken.reason.iloc[0]}", file=sys.stderr)
@@ -352,18 +352,21 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _print_ranks(board: Path, suite: str, names: list[str]) -> None:
-    from .board.leaderboard import average_ranks, read_submissions
     from .board.leaderboard import board as board_table
+    from .board.leaderboard import read_submissions
+    from .board.statistics import average_ranks
     from .protocol.rules import SETTING_ORDER
+    from .protocol.runner import PRIMARY_METRIC
 
     folds = board_table(read_submissions(board / "submissions", suite))
+    ranked = set(folds[~folds.reference.astype(bool)].method)
     for setting in sorted(set(folds.setting), key=SETTING_ORDER.index):
-        ranks = average_ranks(folds[folds.setting == setting]).sort_values()
+        ranks, _, _ = average_ranks(folds[folds.setting == setting], PRIMARY_METRIC, ranked)
         for name in names:
             if name in ranks.index:
                 place = list(ranks.index).index(name) + 1
                 print(
-                    f"setting {setting}: {name} ranks {place} of {len(ranks)} by regret over the folds "
+                    f"setting {setting}: {name} ranks {place} of {len(ranks)} by frontier regret over the folds "
                     f"(average rank {ranks[name]:.2f})"
                 )
 
@@ -387,6 +390,7 @@ def _leaderboard_validate(args: argparse.Namespace) -> int:
         since=args.since,
         sample=args.sample,
         seed=args.sample_seed,
+        most_remarked=args.most_remarked,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     for c in checks:
@@ -518,8 +522,8 @@ def parser() -> argparse.ArgumentParser:
         default="standard",
         help="comma-separated, or standard: I-VI (and X, XII on a multi-architecture suite)",
     )
-    e.add_argument("--budgets", default="5-15", help="e.g. 5-15 or 5,10,15")
-    e.add_argument("--seeds", default="0", help="mask seeds of settings III-VI, e.g. 0-9 (default 0)")
+    e.add_argument("--budgets", default="5,10,15", help="e.g. 5-15 or 5,10,15 (default, the board's)")
+    e.add_argument("--seeds", default="0-9", help="mask and method seeds, e.g. 0 (default 0-9, the board's)")
     e.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     e.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, e.g. rank=5")
     e.add_argument("--out", help="results table (.parquet); metadata goes beside it")
@@ -598,8 +602,8 @@ def parser() -> argparse.ArgumentParser:
         default="standard",
         help="comma-separated, or standard: I-VI (and X, XII on a multi-architecture suite)",
     )
-    sm.add_argument("--budgets", default="5-15", help="budgets n, e.g. 5-15 (default, the board's) or 5,10,15")
-    sm.add_argument("--seeds", default="0", help="mask seeds (default 0, the board's)")
+    sm.add_argument("--budgets", default="5,10,15", help="budgets n (default 5,10,15, the board's)")
+    sm.add_argument("--seeds", default="0-9", help="mask and method seeds (default 0-9, the board's)")
     sm.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     sm.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, e.g. rank=5")
     sm.add_argument("--board", default="leaderboard", help="leaderboard folder (submissions/, methods/)")
@@ -637,6 +641,14 @@ def parser() -> argparse.ArgumentParser:
         "--sample", type=int, default=0, help="also re-run this many others, chosen by --sample-seed (default 0)"
     )
     lv.add_argument("--sample-seed", default="", help="rotates the sample (CI passes the commit sha)")
+    lv.add_argument(
+        "--most-remarked",
+        type=int,
+        default=None,
+        metavar="K",
+        help="of the submissions --since finds re-marked by a change of code, harness, data or protocol, re-run "
+        "only K (rotating with --sample-seed); one whose file alone changed is always re-run (default: all)",
+    )
     lv.add_argument(
         "--no-rerun", action="store_true", help="validate without re-running any code, and leave the marks alone"
     )

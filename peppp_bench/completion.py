@@ -57,14 +57,20 @@ def soft_impute(
 
     previous = objective()
     for _ in range(max_iter):
-        U = np.linalg.solve(np.einsum("ij,jk,jl->ikl", w, V, V) + ridge, (we @ V)[..., None])[..., 0]
-        V = np.linalg.solve(np.einsum("ij,ik,il->jkl", w, U, U) + ridge, (we.T @ U)[..., None])[..., 0]
+        U = np.linalg.solve(_gram(w, V) + ridge, (we @ V)[..., None])[..., 0]
+        V = np.linalg.solve(_gram(w.T, U) + ridge, (we.T @ U)[..., None])[..., 0]
         current = objective()
         if previous - current <= tol * max(previous, 1e-12):
             break
         previous = current
     Z = np.clip(U @ V.T, 0.0, 1.0)
     return fill_unobserved(Z, obs, column_features) if fill else Z
+
+
+def _gram(w: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """Per row i of `w`: Σ_j w_ij F_j F_jᵀ (rows × k × k), as one matrix product."""
+    k = F.shape[1]
+    return (w @ (F[:, :, None] * F[:, None, :]).reshape(len(F), k * k)).reshape(len(w), k, k)
 
 
 def fill_unobserved(

@@ -72,3 +72,37 @@ def relative_error(true_row: np.ndarray, predicted_row: np.ndarray) -> float:
     """Matrix-completion relative error of a row: ‖e − ê‖₂ / ‖e‖₂."""
     true_row = np.asarray(true_row, dtype=float)
     return float(np.linalg.norm(true_row - np.asarray(predicted_row, dtype=float)) / np.linalg.norm(true_row))
+
+
+def _by_budget(memory: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Configurations in order of memory (then position), the last position of each distinct memory, and the
+    columns in that order."""
+    m = np.asarray(memory, dtype=float)
+    order = np.lexsort((np.arange(len(m)), m))
+    m = m[order]
+    ends = np.append(np.flatnonzero(np.diff(m) > 0), len(m) - 1)
+    return ends, [np.asarray(c, dtype=float)[order] for c in columns]
+
+
+def frontier_regret(memory: np.ndarray, true_error: np.ndarray, predicted: np.ndarray) -> float:
+    """The board's primary metric: mean excess error of following the predicted frontier, over memory budgets.
+
+    Each distinct memory of the configurations given is a budget; within it a user takes the configuration
+    predicted best (ties: the smaller memory, then the first), which is the predicted frontier's point for
+    that budget. Its true error minus the truly best error within the budget, averaged over the budgets.
+    It is ≥ 0, 0 only when every choice is right, and needs no reference point: predictions are only ranked,
+    so errors of opposite sign cannot cancel and a constant prediction buys nothing but the cheapest point.
+    """
+    ends, (p, e) = _by_budget(memory, predicted, true_error)
+    best_so_far = np.minimum.accumulate(p)
+    improves = np.append(True, p[1:] < best_so_far[:-1])  # strictly better: ties keep the earlier (cheaper) one
+    pick = np.maximum.accumulate(np.where(improves, np.arange(len(p)), 0))
+    excess = e[pick] - np.minimum.accumulate(e)
+    return float(excess[ends].mean())
+
+
+def worst_frontier_regret(memory: np.ndarray, true_error: np.ndarray) -> float:
+    """frontier_regret of the worst possible choices (the truly worst configuration within every budget): the
+    score of a fold a method failed."""
+    ends, (e,) = _by_budget(memory, true_error)
+    return float((np.maximum.accumulate(e) - np.minimum.accumulate(e))[ends].mean())

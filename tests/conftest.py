@@ -121,8 +121,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PEPPP_BENCH_CACHE", str(tmp_path / "hf-cache"))
 
 
-def submit_args(data: Path, board: Path, budgets: str = "5-15") -> list[str]:
-    """The options every test submission to a test board uses: the tiny suite, one worker, quiet."""
+def submit_args(data: Path, board: Path, budgets: str = "5,10,15", seeds: str = "0-9") -> list[str]:
+    """The options every test submission to a test board uses: the tiny suite, the standard budgets and
+    seeds, one worker, quiet."""
     return [
         "--suite",
         "tiny",
@@ -132,6 +133,8 @@ def submit_args(data: Path, board: Path, budgets: str = "5-15") -> list[str]:
         str(board),
         "--budgets",
         budgets,
+        "--seeds",
+        seeds,
         "--workers",
         "1",
         "--quiet",

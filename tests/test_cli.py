@@ -42,13 +42,14 @@ def test_version_and_every_option_has_help_and_every_subcommand_an_example(capsy
 
 
 def test_python_and_the_command_line_share_the_default_suite_and_budgets() -> None:
-    from peppp_bench.protocol.runner import DEFAULT_BUDGETS, evaluate
+    from peppp_bench.protocol.runner import STANDARD_BUDGETS, STANDARD_SEEDS, evaluate
 
     defaults = inspect.signature(evaluate).parameters
     ev = _subcommands()["evaluate"]
     cli = {a.dest: a.default for a in ev._actions}
     assert defaults["suite"].default == cli["suite"] == inspect.signature(peppp_bench.load).parameters["name"].default
-    assert list(defaults["budgets"].default) == list(DEFAULT_BUDGETS) == list(range(5, 16)) and cli["budgets"] == "5-15"
+    assert list(defaults["budgets"].default) == list(STANDARD_BUDGETS) == [5, 10, 15] and cli["budgets"] == "5,10,15"
+    assert list(defaults["seeds"].default) == list(STANDARD_SEEDS) == list(range(10)) and cli["seeds"] == "0-9"
 
 
 def test_a_method_file_is_found_relative_to_where_the_command_runs(tmp_path: Path, monkeypatch, capsys) -> None:

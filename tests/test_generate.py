@@ -84,7 +84,7 @@ def test_kill_restart_finish_convert_load_evaluate(tmp_path: Path) -> None:
     import baselines
 
     ev = peppp_bench.evaluate(
-        baselines.make("ed-mf", rank=2), bench, settings=("I",), budgets=(2, 3), workers=1, progress=False
+        baselines.make("ed-mf", rank=2), bench, settings=("I",), budgets=(2, 3), workers=1, progress=False, seeds=(0,)
     )
     assert (ev.results.status == "ok").all() and len(ev.results) == 6
 
@@ -265,7 +265,14 @@ def test_column_order_does_not_matter(tmp_path: Path) -> None:
     import baselines
 
     ev = peppp_bench.evaluate(
-        baselines.make("ed-mf", rank=1), a, settings=("I",), budgets=(2,), workers=1, progress=False, isolate=False
+        baselines.make("ed-mf", rank=1),
+        a,
+        settings=("I",),
+        budgets=(2,),
+        workers=1,
+        progress=False,
+        isolate=False,
+        seeds=(0,),
     )
     assert len(ev.results) == 2 and (ev.results.status == "ok").all()
 

@@ -26,7 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def submission(tiny) -> dict:
     ev = peppp_bench.evaluate(
-        baselines.make("ed-mf", rank=4), tiny, settings=("I", "II"), budgets=(4, 5), workers=1, progress=False
+        baselines.make("ed-mf", rank=4),
+        tiny,
+        settings=("I", "II"),
+        budgets=(4, 5),
+        workers=1,
+        progress=False,
+        seeds=(0,),
     )
     return make_submission(ev, "ed-mf", authors="tests", description="ED-MF", code="baselines:EDMF")
 
@@ -47,11 +53,11 @@ def submission(tiny) -> dict:
         (lambda s: s["method"].__setitem__("code", "os:system"), "is not a registered method"),
         (lambda s: s["method"].__setitem__("reference", True), "only this package's own bounds are"),
         (
-            lambda s: s["folds"]["rows"][0].__setitem__(5, -0.5),
+            lambda s: s["folds"]["rows"][0].__setitem__(6, -0.5),
             "rows break the rule 'hyperdiff is null or a number ≥ 0'",
         ),
         (
-            lambda s: s["folds"]["rows"][0].__setitem__(7, 3.0),
+            lambda s: s["folds"]["rows"][0].__setitem__(8, 3.0),
             "rows break the rule 'relative_memory is null or a number ≥ 0 and ≤ 1'",
         ),
         (lambda s: s.__setitem__("rank", 1), "schema: Additional properties are not allowed ('rank'"),
@@ -60,10 +66,14 @@ def submission(tiny) -> dict:
             "schema: Additional properties are not allowed ('verified'",
         ),
         (lambda s: s["folds"]["rows"][0].__setitem__(1, True), "rows break the rule 'seed is an integer'"),
-        (lambda s: s["folds"]["rows"][0].__setitem__(4, "0.1"), "rows break the rule 'convergence is null or a number"),
-        (lambda s: s["folds"]["rows"][0].append(1), "every row has 11 values"),
+        (lambda s: s["folds"]["rows"][0].__setitem__(5, "0.1"), "rows break the rule 'convergence is null or a number"),
         (
-            lambda s: s["folds"]["rows"][0].__setitem__(9, "great"),
+            lambda s: s["folds"]["rows"][0].__setitem__(4, -0.1),
+            "rows break the rule 'frontier_regret is null or a number ≥ 0'",
+        ),
+        (lambda s: s["folds"]["rows"][0].append(1), "every row has 12 values"),
+        (
+            lambda s: s["folds"]["rows"][0].__setitem__(10, "great"),
             "rows break the rule 'status is ok, failed or skipped'",
         ),
     ],
@@ -76,7 +86,9 @@ def test_tampered_submissions_are_refused(submission, tiny, tamper, reason: str)
 
 
 def test_the_oracle_cannot_be_unmarked_as_a_reference(tiny) -> None:
-    ev = peppp_bench.evaluate(baselines.make("oracle"), tiny, settings=("I",), budgets=(4,), workers=1, progress=False)
+    ev = peppp_bench.evaluate(
+        baselines.make("oracle"), tiny, settings=("I",), budgets=(4,), workers=1, progress=False, seeds=(0,)
+    )
     sub = make_submission(ev, "oracle", authors="x", description="", code="baselines:OracleBound")
     assert validate(sub, {"tiny": tiny}, ROOT) == []
     sub["method"]["reference"] = False

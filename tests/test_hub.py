@@ -103,7 +103,8 @@ def test_loading_and_evaluating_never_import_torch(suites_dir: Path) -> None:
 
     code = (
         "import sys, peppp_bench, baselines; b = peppp_bench.load('paper', data_dir=sys.argv[1]); "
-        "peppp_bench.evaluate(baselines.make('ed-mf'), b, settings=('I',), budgets=(5,), workers=1, progress=False); "
+        "peppp_bench.evaluate(baselines.make('ed-mf'), b, settings=('I',), budgets=(5,), workers=1, progress=False, "
+        "seeds=(0,)); "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code, str(suites_dir)], check=True)

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def submission(tiny) -> dict:
     method = baselines.make("ed-mf", rank=4)
-    ev = peppp_bench.evaluate(method, tiny, settings=("I", "II"), budgets=(4, 5), workers=1, progress=False)
+    ev = peppp_bench.evaluate(method, tiny, settings=("I", "II"), budgets=(4, 5), workers=1, progress=False, seeds=(0,))
     return make_submission(ev, method.name, authors="tests", description="ED-MF", code="baselines:EDMF")
 
 
@@ -79,6 +79,8 @@ def test_submit_validate_build_end_to_end(os_sandbox, tmp_path: Path, capsys) ->
     assert main(["leaderboard", "build", "--board", str(board), "--data-dir", str(data)]) == 0
     readme = (board / "README.md").read_text()
     assert "| cheap-mean | ✓ |" in readme and "| ed-mf | ✓ |" in readme
+    data_json = json.loads((board / "board.json").read_text())
+    assert {c["method"] for c in data_json["cells"]} == {"cheap-mean", "ed-mf"}
     first = (board / "index.html").read_bytes(), (board / "README.md").read_bytes()
     assert main(["leaderboard", "build", "--board", str(board), "--data-dir", str(data)]) == 0
     assert ((board / "index.html").read_bytes(), (board / "README.md").read_bytes()) == first  # byte-identical
@@ -167,11 +169,12 @@ def test_index_html_in_headless_chromium(tmp_path: Path) -> None:
         settings = Select(driver.find_element(By.ID, "setting"))
         assert [o.text for o in settings.options] == ["I", "II", "III", "IV", "V", "VI"]
         settings.select_by_visible_text("IV")
-        Select(driver.find_element(By.ID, "budget")).select_by_visible_text("7")
-        header = driver.find_element(By.CSS_SELECTOR, "#board th[data-key='hyperdiff']").text
-        assert "n=7" in header and len(driver.find_elements(By.CSS_SELECTOR, "#charts-n svg")) == 4
+        Select(driver.find_element(By.ID, "budget")).select_by_visible_text("15")
+        header = driver.find_element(By.CSS_SELECTOR, "#board th[data-key='frontier_regret']").text
+        assert "n=15" in header and len(driver.find_elements(By.CSS_SELECTOR, "#charts-n svg")) == 3
         cells = driver.find_elements(By.CSS_SELECTOR, "#board tr[data-method='cheap-mean'] td")
-        assert "p=" in cells[-2].text and cells[-1].text == "–"  # paired with ed-mf; bo-full is not on this board
+        assert "[" in cells[2].text and cells[-1].text == "0"  # mean [interval]; no failed fold
+        assert cells[-2].text in ("top", "") and 0 <= float(cells[-3].text) <= 1  # group, P(best)
         datasets = Select(driver.find_element(By.ID, "dataset"))
         assert len(datasets.options) == 12
         datasets.select_by_visible_text("toy-03")

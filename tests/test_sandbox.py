@@ -498,7 +498,7 @@ def test_behind_the_os_boundary_nothing_reaches_the_data_the_harness_or_the_next
         PersistsAcrossFolds(),
     ]
     ev = peppp_bench.evaluate(
-        [Cheapest(), *attacks], suite, settings=("I", "II"), budgets=(3,), workers=1, progress=False
+        [Cheapest(), *attacks], suite, settings=("I", "II"), budgets=(3,), workers=1, progress=False, seeds=(0,)
     )
     r = ev.results
     assert (r[r.method == "cheapest"].status == "ok").all()
@@ -538,7 +538,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory):
 
 def _run(methods: list, bench, limits: Limits = Limits(), workers: int = 1):
     return peppp_bench.evaluate(
-        methods, bench, settings=("I", "II"), budgets=(3,), workers=workers, progress=False, limits=limits
+        methods, bench, settings=("I", "II"), budgets=(3,), workers=workers, progress=False, limits=limits, seeds=(0,)
     )
 
 
@@ -589,7 +589,7 @@ def test_a_method_cannot_change_another_methods_results(suite) -> None:
 
 
 def test_nothing_is_remembered_between_held_out_datasets(suite) -> None:
-    ev = peppp_bench.evaluate(Remembers(), suite, settings=("I",), budgets=(3,), workers=1, progress=False)
+    ev = peppp_bench.evaluate(Remembers(), suite, settings=("I",), budgets=(3,), workers=1, progress=False, seeds=(0,))
     assert (ev.results.status == "ok").all(), _reasons(ev)
 
 
@@ -643,3 +643,27 @@ def test_a_method_that_cannot_be_made_is_refused_before_any_fold(suite, tmp_path
 
     with pytest.raises(TypeError, match="cannot be re-created in a sandbox"):
         _run([Local()], suite)
+
+
+def test_a_unit_larger_than_a_method_message_reaches_its_method_in_one_process(tmp_path: Path) -> None:
+    """A 600-row suite's unit is over 1 MiB: the method's process must take it and serve the next unit, not
+    die and restart per unit (the 1 MiB limit bounds what a method sends, never what the harness hands it)."""
+    from peppp_bench.protocol.rules import get_setting
+    from peppp_bench.protocol.runner import fold_tasks
+    from peppp_bench.protocol.sampling import observation_mask
+    from peppp_bench.protocol.sandbox import Limits, MethodRef, Sandbox
+    from peppp_bench.suites.suite import read_suite
+    from peppp_bench.suites.synthetic import synthetic_suite
+
+    bench = read_suite(synthetic_suite(tmp_path / "big", n=600, name="big", seed=3))
+    box = Sandbox(MethodRef("ed-mf"), Limits(), [str(tmp_path)], str(tmp_path))
+    try:
+        pids = []
+        for fold in (0, 1):
+            tasks = fold_tasks(bench, fold, 0, "full", observation_mask("full", bench.M, 0), [get_setting("I")], 5)
+            out = box.run_unit(tasks, [5], bench.E[fold], bench.M[fold])
+            assert not isinstance(out[0][5], str), out[0][5]  # measurements and predictions, not a failure
+            pids.append(box._running().pid)
+        assert pids[0] == pids[1]
+    finally:
+        box.close()

@@ -1,4 +1,4 @@
-"""Build the board (README.md and index.html) from the submissions on the suites that are present."""
+"""Build the board (README.md, index.html and board.json) from the submissions on the suites that are present."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from ..files import atomic_write
 from ..suites.suite import SuiteError
 from .leaderboard import check_all, standard
-from .render import NOT_EMBEDDED, frontier_views, render
+from .render import NOT_EMBEDDED, frontier_views, render, results_block, with_results
 from .verify import SUBMISSIONS, board_keys, read_marks, verified_on_board
 
 
@@ -36,7 +36,8 @@ def suites_for(board: Path, data_dir: str | None) -> tuple[dict[str, Any], dict[
 
 
 def build_board(board: Path, suites: dict[str, Any], root: Path, say: Callable[[str], None] = print) -> int:
-    """Write board/README.md and board/index.html from the valid, standard submissions; returns how many are on it.
+    """Write board/README.md, board/index.html and board/board.json from the valid, standard submissions; returns
+    how many are on it.
     A submission is shown verified only with a fresh verification mark (see verify.py)."""
     checks = check_all(board / SUBMISSIONS, suites, root, rerun=False)
     unchecked = [c.path for c in checks if not c.checked]
@@ -54,7 +55,7 @@ def build_board(board: Path, suites: dict[str, Any], root: Path, say: Callable[[
             apart.append(name)
             say(
                 f"not ranked (not on the standard protocol: settings I-VI, and X, XII on a multi-architecture "
-                f"suite; n = 5-15; seed 0): {name}"
+                f"suite; n = 5, 10, 15; seeds 0-9): {name}"
             )
             continue
         ranked.append(sub)
@@ -66,7 +67,14 @@ def build_board(board: Path, suites: dict[str, Any], root: Path, say: Callable[[
         name: {k: v for k, v in bench.metadata["structure"].items() if k.startswith("noise_")}
         for name, bench in suites.items()
     }
-    markdown, page = render(ranked, verified, frontiers, noise, apart)
+    markdown, page, as_json = render(ranked, verified, frontiers, noise, apart)
     atomic_write(board / "README.md", markdown)
     atomic_write(board / "index.html", page)
+    atomic_write(board / "board.json", as_json)
+    readme = root / "README.md"  # the repository's README shows the headline results, from board.json alone
+    if readme.is_file() and "paper" in present:
+        text = readme.read_text()
+        updated = with_results(text, results_block(json.loads(as_json)))
+        if updated != text:
+            atomic_write(readme, updated)
     return len(ranked)

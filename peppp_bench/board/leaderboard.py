@@ -17,18 +17,26 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
 from .. import __version__
 from ..files import atomic_write
 from ..protocol.rules import CROSS_ARCHITECTURE_SETTINGS, PAPER_SETTINGS
-from ..protocol.runner import PROTOCOL_VERSION, Evaluation, summarize
+from ..protocol.runner import (
+    PRIMARY_METRIC,
+    PROTOCOL_VERSION,
+    STANDARD_BUDGETS,
+    STANDARD_SEEDS,
+    Evaluation,
+    summarize,
+)
+from ..protocol.scoring import worst_case
 
 FOLD_COLUMNS = [
     "setting",
     "seed",
     "dataset_id",
     "n",
+    "frontier_regret",
     "convergence",
     "hyperdiff",
     "regret",
@@ -37,9 +45,8 @@ FOLD_COLUMNS = [
     "status",
     "reason",
 ]
-BOARD_METRICS = ("convergence", "hyperdiff", "regret", "relative_memory")
-COMPARED_WITH = ("ed-mf", "bo-full")  # the board pairs every method's folds with these (sign tests)
-SHOWN_BUDGETS = (5, 10, 15)
+BOARD_METRICS = (PRIMARY_METRIC, "convergence", "hyperdiff", "regret", "relative_memory")
+SHOWN_BUDGETS = STANDARD_BUDGETS
 TOLERANCE = 1e-6
 
 
@@ -64,7 +71,7 @@ def make_submission(ev: Evaluation, name: str, *, authors: str, description: str
     method = ev.meta["methods"][name]
     folds = [[_round(v) for v in row] for row in r[FOLD_COLUMNS].itertuples(index=False)]
     sub = {
-        "schema_version": 1,
+        "schema_version": 2,
         "method": {
             "name": name,
             "authors": authors,
@@ -144,7 +151,7 @@ class Check:
     checked: bool = True  # False: its suite is not available here, so nothing was checked
 
 
-STANDARD = {"budgets": list(range(5, 16)), "seeds": [0]}
+STANDARD = {"budgets": list(STANDARD_BUDGETS), "seeds": list(STANDARD_SEEDS)}
 STANDARD_SETTINGS = (
     list(PAPER_SETTINGS),
     list(PAPER_SETTINGS + CROSS_ARCHITECTURE_SETTINGS),
@@ -153,8 +160,8 @@ METHODS_DIR = "leaderboard/methods"  # where submitted method files live, relati
 
 
 def standard(sub: dict[str, Any]) -> bool:
-    """On the standard protocol (settings I–VI, and X, XII on multi-architecture suites; n = 5…15;
-    seed 0): only these are ranked together."""
+    """On the standard protocol (settings I–VI, and X, XII on multi-architecture suites; n = 5, 10, 15;
+    seeds 0–9): only these are ranked together."""
     return sub["settings"] in STANDARD_SETTINGS and all(sub[k] == v for k, v in STANDARD.items())
 
 
@@ -249,12 +256,35 @@ def validate(sub: dict[str, Any], suites: dict[str, Any], root: Path | None = No
     ok = folds[folds.status == "ok"]
     if ok[list(BOARD_METRICS)].isna().any().any():
         problems.append("a fold marked ok lacks a metric")
+    wrong = _not_worst_case(folds[folds.status == "failed"], bench)
+    if wrong:
+        problems.append(
+            f"{wrong} failed folds do not score the worst case in {PRIMARY_METRIC} (a failure counts as the "
+            "worst configuration within every budget)"
+        )
     if (folds.n_measured > folds.n).any() and not sub["method"]["reference"]:
         problems.append("a fold measured more configurations than its budget n")
     recomputed = _summary_of(sub)
     if not _same_table(recomputed, sub["summary"]):
         problems.append("summary does not match the per-fold results (it is recomputed from them)")
     return problems
+
+
+def _not_worst_case(failed: pd.DataFrame, bench: Any) -> int:
+    """How many failed folds claim a primary score other than their worst case (computed from the suite)."""
+    from ..protocol.rules import get_setting
+
+    row_of = {d: i for i, d in enumerate(bench.dataset_ids)}
+    worst: dict[tuple[str, str], float] = {}
+    wrong = 0
+    for setting, dataset, value in zip(failed.setting, failed.dataset_id, failed[PRIMARY_METRIC]):
+        if (setting, dataset) not in worst:
+            i = row_of[dataset]
+            cap = bench.cap_of(i) if get_setting(setting).capped else None
+            valid = np.flatnonzero(bench.M[i] <= cap) if cap is not None else np.arange(bench.M.shape[1])
+            worst[setting, dataset] = worst_case(valid, bench.E[i], bench.M[i])
+        wrong += not _same_value(float(value), worst[setting, dataset])
+    return wrong
 
 
 FOLD_SETTINGS = frozenset(PAPER_SETTINGS + CROSS_ARCHITECTURE_SETTINGS)
@@ -458,23 +488,3 @@ def board(subs: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """Long table of all folds of the given (valid) submissions, with suite and reference flags."""
     frames = [folds_frame(s).assign(suite=s["suite"]["name"], reference=s["method"]["reference"]) for s in subs]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def average_ranks(folds: pd.DataFrame) -> pd.Series:
-    """Mean rank of each non-reference method by regret (equivalently best error) per fold and budget;
-    ties share the lowest rank (spec §6)."""
-    ok = folds[(folds.status == "ok") & ~folds.reference]
-    ranks = ok.groupby(["setting", "seed", "dataset_id", "n"]).regret.rank(method="min")
-    return ranks.groupby(ok.method).mean()
-
-
-def paired_versus(folds: pd.DataFrame, method: str, reference: str, metric: str = "hyperdiff") -> dict[str, Any]:
-    """Wins/ties/losses of `method` against `reference` over shared folds (lower metric wins), sign test."""
-    keys = ["setting", "seed", "dataset_id", "n"]
-    a = folds[(folds.method == method) & (folds.status == "ok")].set_index(keys)[metric]
-    b = folds[(folds.method == reference) & (folds.status == "ok")].set_index(keys)[metric]
-    a, b = a.align(b, join="inner")
-    wins, losses = int((a < b - 1e-12).sum()), int((a > b + 1e-12).sum())
-    ties = int(len(a) - wins - losses)
-    p = binomtest(wins, wins + losses).pvalue if wins + losses else 1.0
-    return {"wins": wins, "ties": ties, "losses": losses, "p": float(p)}

@@ -11,12 +11,14 @@ import numpy as np
 
 from ..pareto import pareto_mask
 from ..protocol.rules import SETTING_ORDER
-from ..protocol.runner import summarize
+from ..protocol.runner import PRIMARY_METRIC, summarize
 from ..suites.structure import frontier_grouping, frontier_shares
 from ..suites.suite import Benchmark
-from .leaderboard import BOARD_METRICS, average_ranks, board
+from .leaderboard import BOARD_METRICS, board
+from .statistics import average_ranks
 
 LABELS = {
+    PRIMARY_METRIC: "frontier regret",
     "convergence": "convergence",
     "hyperdiff": "HyperDiff",
     "regret": "regret",
@@ -48,8 +50,8 @@ def _save(fig: Any, out: Path, stem: str) -> list[Path]:
 def study_figures(
     subs: Sequence[dict[str, Any]], out: Path, noise_floors: dict[str, float | None] | None = None
 ) -> list[Path]:
-    """Per suite: convergence and HyperDiff versus n and versus relative memory (mean ± s.e.) for every
-    setting, and the average best-error rank of the methods per setting.
+    """Per suite: frontier regret and HyperDiff versus n and versus relative memory (mean ± s.e.) for every
+    setting, and a critical-difference view of the methods' average ranks by frontier regret.
 
     The metric axes are logarithmic (linear below 1e-3, where the reference bound sits at 0) so that
     differences of a few thousandths between good methods show; a suite's noise floor (the HyperDiff
@@ -68,7 +70,7 @@ def study_figures(
                 2, len(settings), figsize=(2.6 * len(settings), 4.8), squeeze=False, layout="constrained"
             )
             for col, setting in enumerate(settings):
-                for row, metric in enumerate(("convergence", "hyperdiff")):
+                for row, metric in enumerate((PRIMARY_METRIC, "hyperdiff")):
                     ax = axes[row][col]
                     for method in methods:
                         s = summary[(summary.method == method) & (summary.setting == setting)]
@@ -94,15 +96,17 @@ def study_figures(
             fig.legend(handles, labels, fontsize=7, loc="outside right center")
             fig.suptitle(f"suite {suite}: mean ± s.e. over folds")
             paths += _save(fig, out, f"{suite}-metrics-vs-{'n' if x_axis == 'n' else 'memory'}")
-        fig, axes = plt.subplots(
-            1, len(settings), figsize=(2.6 * len(settings), 2.8), squeeze=False, sharey=True, layout="constrained"
+        ranked = set(folds[~folds.reference].method)
+        ranks, cd, blocks = average_ranks(folds, PRIMARY_METRIC, ranked)
+        fig, ax = plt.subplots(figsize=(6, 0.28 * len(ranks) + 1.2), layout="constrained")
+        y = np.arange(len(ranks))[::-1]
+        ax.errorbar(ranks.values, y, xerr=cd / 2, fmt="o", color="#4c72b0", capsize=3)
+        ax.set_yticks(y, ranks.index)
+        ax.set_xlabel(
+            f"average rank by frontier regret over settings, n and datasets (seed means); bars: Nemenyi CD "
+            f"{cd:.2f} at α = 0.05 with the {blocks} datasets as blocks"
         )
-        for col, setting in enumerate(settings):
-            ranks = average_ranks(folds[folds.setting == setting]).sort_values()
-            axes[0][col].barh(ranks.index[::-1], ranks.values[::-1], color="#4c72b0")
-            axes[0][col].set_title(f"setting {setting}")
-            axes[0][col].set_xlabel("average rank (best error)")
-        fig.suptitle(f"suite {suite}: ranking by best error on the estimated frontier, n = all budgets")
+        ax.set_title(f"suite {suite}: methods whose bars do not overlap differ significantly")
         paths += _save(fig, out, f"{suite}-ranking")
     return paths
 

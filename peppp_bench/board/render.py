@@ -15,10 +15,17 @@ import numpy as np
 import pandas as pd
 
 from ..protocol.rules import SETTING_ORDER
-from ..protocol.runner import summarize
-from .leaderboard import BOARD_METRICS, COMPARED_WITH, SHOWN_BUDGETS, average_ranks, board, paired_versus
+from ..protocol.runner import PRIMARY_METRIC, PROTOCOL_VERSION
+from .leaderboard import board
+from .statistics import ALPHA, RESAMPLES, SEED, board_statistics, compare
 
-LABELS = {"convergence": "convergence", "hyperdiff": "HyperDiff", "regret": "regret", "relative_memory": "rel. memory"}
+LABELS = {PRIMARY_METRIC: "frontier regret", "hyperdiff": "HyperDiff", "convergence": "convergence"}
+REPORTED = ("hyperdiff", "convergence")  # the paper's metrics, kept for fidelity (means over completed folds)
+NEGATIVE_CONTROLS = ("constant", "task-mean-memory")  # a method is better than chance only if it beats both
+# Paired comparisons the README's claims rest on: each method against ED-MF (the paper's method) and the
+# controls, and Bayes-ED-MF against the plug-in variant of ED-MF (its edge over ED-MF could be the plug-in).
+REFERENCES = ("ed-mf", *NEGATIVE_CONTROLS)
+EXTRA_PAIRS = (("bayes-ed-mf", "ed-mf-plugin"),)
 
 
 # Suites built from the authors' released arrays: their values are never embedded in a page.
@@ -55,68 +62,133 @@ def noise_sentence(noise: dict[str, Any] | None) -> str:
     if not noise.get("noise_replicated_cells"):
         return "Noise floor: not measurable, the suite has one seed per cell."
     return (
-        f"Noise floor: HyperDiff {noise['noise_floor_hyperdiff']} between seed replicates of the same row "
-        f"({noise['noise_fully_replicated_datasets']} datasets re-trained in every configuration); seed-to-seed "
-        f"standard deviation of error {noise['noise_seed_std_of_error']} over {noise['noise_replicated_cells']} "
-        f"replicated cells: noise is {noise['noise_share_of_row_variance_median']:.0%} of a row's variance across "
-        f"configurations (median over rows; mean {noise['noise_share_of_row_variance_mean']:.0%}). "
-        "HyperDiff differences below the floor are within seed noise."
+        f"Seed noise: standard deviation of error {noise['noise_seed_std_of_error']} between seeds over "
+        f"{noise['noise_replicated_cells']} replicated cells, {noise['noise_share_of_row_variance_median']:.0%} of a "
+        "row's variance across configurations (median over rows)."
     )
 
 
+def pairs_of(methods: set[str]) -> list[tuple[str, str]]:
+    """The board's paired comparisons among `methods`."""
+    pairs = [(m, ref) for ref in REFERENCES if ref in methods for m in sorted(methods) if m != ref]
+    return pairs + [p for p in EXTRA_PAIRS if set(p) <= methods]
+
+
+def board_tables(subs: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The long table of cells (suite, setting, n, method, metric, mean, interval, P(best), group, folds) and
+    the paired comparisons: everything the board shows, as data (leaderboard/board.json)."""
+    folds = board(subs)
+    if folds.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    ranked = set(folds[~folds.reference.astype(bool)].method)
+    cells = [board_statistics(folds, PRIMARY_METRIC, ranked).assign(metric=PRIMARY_METRIC)]
+    ok = folds[folds.status == "ok"]
+    for metric in REPORTED:
+        cells.append(board_statistics(ok, metric, set()).assign(metric=metric))
+    table = pd.concat(cells, ignore_index=True)
+    table["group"] = np.where(table.top_group, "top", np.where(table.method.isin(ranked), "", "not ranked"))
+    table.loc[table.metric != PRIMARY_METRIC, "group"] = None
+    counts = folds.groupby(["suite", "setting", "n", "method"]).status.agg(
+        folds_ok=lambda s: int((s == "ok").sum()), folds_failed=lambda s: int((s == "failed").sum())
+    )
+    table = table.drop(columns=["folds_ok", "folds_failed"], errors="ignore").merge(
+        counts, left_on=["suite", "setting", "n", "method"], right_index=True
+    )
+    order = {s: i for i, s in enumerate(SETTING_ORDER)}
+    table = table.sort_values(
+        ["suite", "setting", "n", "metric", "mean", "method"], key=lambda c: c.map(order) if c.name == "setting" else c
+    )
+    columns = ["suite", "setting", "n", "method", "metric", "mean", "ci_low", "ci_high", "p_best", "group"]
+    table = table[columns + ["folds_ok", "folds_failed", "p_vs_best", "p_vs_best_holm", "datasets"]]
+    comparisons = compare(folds, PRIMARY_METRIC, pairs_of(set(folds.method)))
+    return table.reset_index(drop=True), comparisons
+
+
+def board_json(subs: list[dict[str, Any]], verified: dict[str, bool | None]) -> dict[str, Any]:
+    """leaderboard/board.json: the board as data, with how every number was computed."""
+    table, comparisons = board_tables(subs)
+    return {
+        "protocol_version": PROTOCOL_VERSION,
+        "primary_metric": PRIMARY_METRIC,
+        "reported_metrics": list(REPORTED),
+        "negative_controls": list(NEGATIVE_CONTROLS),
+        "statistics": {
+            "interval": f"95 % bootstrap percentile interval, {RESAMPLES} resamples of held-out datasets and of "
+            f"seeds (independently, with replacement), seed {SEED}",
+            "p_best": "share of bootstrap resamples in which the method has the lowest mean among ranked methods",
+            "group": f"top: the cell's best ranked method and every ranked method whose two-sided Wilcoxon "
+            f"signed-rank test against it (per-dataset means over seeds) has a Holm-adjusted p ≥ {ALPHA}, "
+            "Holm over every such test on the board; 'not ranked': reference bounds",
+            "failed_folds": f"a failed fold scores the worst case in {PRIMARY_METRIC} (the truly worst "
+            "configuration within every memory budget) and stays in every mean, rank and test; the reported "
+            "metrics average completed folds only",
+            "comparisons": "per cell, method − versus (mean difference of the primary metric, bootstrap interval, "
+            "datasets won/lost, Wilcoxon p, Holm-adjusted over all comparisons on the board)",
+        },
+        "verified": {k: verified[k] for k in sorted(verified)},
+        "cells": _records(table),
+        "comparisons": _records(comparisons),
+    }
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _value(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return None if not np.isfinite(v) else float(f"{float(v):.6g}")
+    return v
+
+
 def board_data(
+    data_json: dict[str, Any],
     subs: list[dict[str, Any]],
-    verified: dict[str, bool | None],
     frontiers: dict[str, dict[str, Any]] | None = None,
     noise: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Everything the page and the README show, per suite and setting."""
-    data: dict[str, Any] = {"suites": {}}
+    """What the page and the README show, per suite and setting, from board.json's cells."""
+    cells = pd.DataFrame(data_json["cells"])
+    verified = data_json["verified"]
+    data: dict[str, Any] = {"primary_metric": PRIMARY_METRIC, "suites": {}}
     for suite in sorted({s["suite"]["name"] for s in subs}):
-        mine = [s for s in subs if s["suite"]["name"] == suite]
-        folds = board(mine)
+        mine = {s["method"]["name"]: s for s in subs if s["suite"]["name"] == suite}
         entry: dict[str, Any] = {
-            "data_sha256": mine[0]["suite"]["data_sha256"],
+            "data_sha256": next(iter(mine.values()))["suite"]["data_sha256"],
             "settings": {},
             "noise": noise_sentence((noise or {}).get(suite)),
             "frontiers": (frontiers or {}).get(suite, {}),
         }
-        for setting in sorted(folds.setting.unique(), key=SETTING_ORDER.index):
-            f = folds[folds.setting == setting]
-            ranks = average_ranks(f)
-            summary = summarize(f, BOARD_METRICS)
+        here = cells[cells.suite == suite]
+        for setting in sorted(set(here.setting), key=SETTING_ORDER.index):
+            rows = here[here.setting == setting]
             methods = []
-            for s in mine:
-                name = s["method"]["name"]
-                rows = summary[summary.method == name]
-                if rows.empty:
+            for name, sub in mine.items():
+                mine_rows = rows[rows.method == name]
+                if mine_rows.empty:
                     continue
-                curve = {
-                    m: [
-                        [int(r.n), _num(getattr(r, f"{m}_mean")), _num(getattr(r, f"{m}_se"))]
-                        for r in rows.itertuples()
-                    ]
-                    for m in BOARD_METRICS
-                }
+                per_n: dict[str, Any] = {}
+                for r in mine_rows.itertuples():
+                    cell = per_n.setdefault(str(r.n), {})
+                    cell[r.metric] = [_num(r.mean), _num(r.ci_low), _num(r.ci_high)]
+                    if r.metric == PRIMARY_METRIC:
+                        cell.update(p_best=_num(r.p_best), top=r.group == "top", failed=int(r.folds_failed))
                 methods.append(
                     {
                         "name": name,
-                        "authors": s["method"]["authors"],
-                        "reference": s["method"]["reference"],
+                        "authors": sub["method"]["authors"],
+                        "reference": sub["method"]["reference"],
+                        "control": name in NEGATIVE_CONTROLS,
                         "verified": verified.get(name + "@" + suite),
-                        "average_rank": _num(ranks.get(name)),
-                        "failed": int(rows.failed.sum()),
-                        "curves": curve,
-                        "versus": {
-                            ref: {str(n): paired_versus(f[f.n == n], name, ref) for n in sorted(set(f.n))}
-                            for ref in COMPARED_WITH
-                            if ref != name and ref in set(f.method)
-                        },
+                        "cells": per_n,
                     }
                 )
-            methods.sort(
-                key=lambda m: (m["reference"], m["average_rank"] if m["average_rank"] is not None else 1e9, m["name"])
-            )
+            mid = str(sorted({int(n) for m in methods for n in m["cells"]})[len(methods[0]["cells"]) // 2])
+            methods.sort(key=lambda m: (m["reference"], (m["cells"].get(mid, {}).get(PRIMARY_METRIC) or [9])[0]))
             entry["settings"][setting] = methods
         data["suites"][suite] = entry
     return data
@@ -126,47 +198,48 @@ def _num(x: Any) -> float | None:
     return None if x is None or pd.isna(x) else round(float(x), 6)
 
 
-def _cell(curve: list[list[Any]], n: int) -> str:
-    for m, mean, se in curve:
-        if m == n and mean is not None:
-            return f"{mean:.4f} ± {se or 0:.4f}"
-    return "–"
+def _cell(values: list[Any] | None, top: bool = False) -> str:
+    if not values or values[0] is None:
+        return "–"
+    mean, low, high = values
+    return f"{'**' if top else ''}{mean:.4f}{'**' if top else ''} [{low:.4f}, {high:.4f}]"
 
 
 def render_markdown(data: dict[str, Any]) -> str:
     lines = [
         "# peppp-bench leaderboard",
         "",
-        "Built by `peppp-bench leaderboard build` from `leaderboard/submissions/` (do not edit by hand). ",
-        "Cells are mean ± standard error over folds. Lower is better for every metric. "
-        "Average rank: by regret (best error on the estimated frontier) per fold and budget n = "
-        "5…15, ties sharing the lowest rank. vs ed-mf, vs bo-full: at n = 5 / 10 / 15, the two-sided sign test's p "
-        "on HyperDiff over paired folds, with the folds the method wins and loses (W/L). ✓ verified: re-run from the repository and reproduced. "
-        "Reference bounds (they see the held-out row) are listed last and never ranked.",
+        "Built by `peppp-bench leaderboard build` from `leaderboard/submissions/` (do not edit by hand); the same "
+        "numbers as data in `board.json`, with how each was computed. Protocol 3.0: ten mask seeds, every held-out "
+        "dataset. Primary metric: **frontier regret** (the mean, over memory budgets, of the excess true error of "
+        "the configuration the predicted frontier picks within the budget; lower is better; a failed fold counts "
+        "at its worst case). Cells: mean [95 % bootstrap interval over held-out datasets and seeds]; **bold**: in "
+        "the cell's top group (not significantly worse than its best, Wilcoxon signed-rank, Holm over the board). "
+        "P(best): share of bootstrap resamples in which the method is best. Negative controls (`constant`, "
+        "`task-mean-memory`) use no structure of the configurations: a method is better than chance only where it "
+        "beats them. ✓ verified: re-run from the repository and reproduced. Reference bounds (they see the "
+        "held-out row) are listed last and never ranked.",
         "",
     ]
     for suite, entry in data["suites"].items():
         lines += [f"## Suite `{suite}`", "", f"Data sha256 `{entry['data_sha256']}`.", "", entry["noise"], ""]
         for setting, methods in entry["settings"].items():
+            budgets = sorted({int(n) for m in methods for n in m["cells"]})
             lines += [f"### Setting {setting}", ""]
-            header = ["method", "verified"] + [f"{LABELS[m]} n={n}" for m in BOARD_METRICS for n in SHOWN_BUDGETS]
-            header += ["avg rank"] + [f"vs {ref} (p, W/L)" for ref in COMPARED_WITH]
+            header = ["method", "verified"] + [f"frontier regret n={n}" for n in budgets]
+            header += [f"P(best) n={n}" for n in budgets] + ["failed folds"] + [f"HyperDiff n={n}" for n in budgets]
             lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             for m in methods:
-                name = m["name"] + (" (reference bound)" if m["reference"] else "")
+                name = m["name"] + (
+                    " (reference bound)" if m["reference"] else " (negative control)" if m["control"] else ""
+                )
                 mark = {True: "✓", False: "✗", None: "–"}[m["verified"]]
-                cells = [_cell(m["curves"][metric], n) for metric in BOARD_METRICS for n in SHOWN_BUDGETS]
-                rank = "–" if m["reference"] or m["average_rank"] is None else f"{m['average_rank']:.2f}"
-                vs = [
-                    " · ".join(
-                        f"{v['p']:.2g} ({v['wins']}/{v['losses']})"
-                        for v in (m["versus"][ref][str(n)] for n in SHOWN_BUDGETS if str(n) in m["versus"][ref])
-                    )
-                    if ref in m["versus"]
-                    else "–"
-                    for ref in COMPARED_WITH
-                ]
-                lines.append("| " + " | ".join([name, mark, *cells, rank, *vs]) + " |")
+                c = [m["cells"].get(str(n), {}) for n in budgets]
+                row = [name, mark] + [_cell(x.get(PRIMARY_METRIC), bool(x.get("top"))) for x in c]
+                row += ["–" if x.get("p_best") is None else f"{x['p_best']:.2f}" for x in c]
+                row += [str(sum(x.get("failed", 0) for x in c))]
+                row += [_cell(x.get("hyperdiff")) for x in c]
+                lines.append("| " + " | ".join(row) + " |")
             lines.append("")
     return "\n".join(lines)
 
@@ -185,15 +258,16 @@ tr.reference td{color:#777;font-style:italic}
 select{font-size:14px;margin-right:1em}
 </style></head><body>
 <h1>peppp-bench leaderboard</h1>
-<p>Mean ± standard error over meta-LOOCV folds; lower is better. Click a column header to sort.
-Average rank by regret (best error on the estimated frontier). Reference bounds see the held-out row and are not ranked.</p>
+<p>Frontier regret (primary; lower is better) and the paper's HyperDiff and convergence: mean [95 % bootstrap
+interval over held-out datasets and seeds]. Group "top": not significantly worse than the cell's best (Wilcoxon,
+Holm over the board). P(best): share of bootstrap resamples in which the method is best. Click a column header
+to sort. Reference bounds see the held-out row and are not ranked; negative controls use no configuration structure.</p>
 <label>Suite <select id="suite"></select></label>
 <label>Setting <select id="setting"></select></label>
 <label>Budget n <select id="budget"></select></label>
 <p id="noise"></p>
 <div id="table"></div>
 <h2>Metrics versus budget n</h2><div class="charts" id="charts-n"></div>
-<h2>Metrics versus relative memory used</h2><div class="charts" id="charts-mem"></div>
 <div id="frontier-section"><h2>A dataset's true and estimated frontiers</h2>
 <p>Grey: every configuration (true memory, true error). Red: the true Pareto frontier. Blue: ED-MF's estimated
 frontier (true memory, predicted error) after 10 measurements in setting I (rings: the measured configurations).</p>
@@ -202,46 +276,45 @@ frontier (true memory, predicted error) after 10 measurements in setting I (ring
 <script>
 "use strict";
 const DATA = JSON.parse(document.getElementById("board-data").textContent);
-const METRICS = ["convergence", "hyperdiff", "regret", "relative_memory"];
-const COMPARED = __COMPARED__;
-const LABELS = {convergence: "convergence", hyperdiff: "HyperDiff", regret: "regret", relative_memory: "relative memory"};
+const METRICS = ["frontier_regret", "hyperdiff", "convergence"];
+const LABELS = {frontier_regret: "frontier regret", hyperdiff: "HyperDiff", convergence: "convergence"};
 const COLORS = ["#1f77b4","#d62728","#2ca02c","#ff7f0e","#9467bd","#8c564b","#e377c2","#7f7f7f","#bcbd22","#17becf",
                 "#aec7e8","#ff9896","#98df8a","#ffbb78","#c5b0d5","#c49c94","#f7b6d2","#dbdb8d"];
 const $ = id => document.getElementById(id);
-let sortKey = "average_rank", sortAsc = true;
+let sortKey = "frontier_regret", sortAsc = true;
 function fill(sel, values) { sel.innerHTML = values.map(v => `<option value="${v}">${v}</option>`).join(""); }
 function methods() { return DATA.suites[$("suite").value].settings[$("setting").value] || []; }
-function at(curve, n) { const r = curve.find(p => p[0] === n); return r && r[1] !== null ? r : null; }
+function cell(m) { return m.cells[$("budget").value] || {}; }
 function value(m, key) {
-  const n = +$("budget").value;
   if (key === "name") return m.name;
-  if (key === "average_rank") return m.reference ? Infinity : (m.average_rank ?? Infinity);
   if (key === "verified") return m.verified === true ? 0 : (m.verified === false ? 2 : 1);
-  const r = at(m.curves[key], n); return r ? r[1] : Infinity;
+  if (key === "p_best") return m.reference ? Infinity : -(cell(m).p_best ?? -1);
+  if (key === "group") return m.reference ? 2 : (cell(m).top ? 0 : 1);
+  if (key === "failed") return cell(m).failed ?? 0;
+  const v = cell(m)[key]; return v && v[0] !== null ? v[0] + (m.reference && key === "frontier_regret" ? 1e9 : 0) : Infinity;
 }
 function renderTable() {
   const rows = methods().slice().sort((a, b) => {
     const x = value(a, sortKey), y = value(b, sortKey);
     if (x < y) return sortAsc ? -1 : 1; if (x > y) return sortAsc ? 1 : -1; return a.name < b.name ? -1 : 1;
   });
-  const n = +$("budget").value;
-  const refs = COMPARED;
-  const head = ["name", "verified", ...METRICS, "average_rank", ...refs.map(r => "vs:" + r)];
-  const titles = {name: "method", verified: "verified", average_rank: "avg rank"};
-  refs.forEach(r => titles["vs:" + r] = `vs ${r} in HyperDiff (W/T/L, p; n=${n})`);
+  const n = $("budget").value;
+  const head = ["name", "verified", ...METRICS, "p_best", "group", "failed"];
+  const titles = {name: "method", verified: "verified", p_best: "P(best)", group: "group", failed: "failed folds"};
   let h = "<table id='board'><thead><tr>" + head.map(k => `<th data-key="${k}">${titles[k] || LABELS[k] + " (n=" + n + ")"}</th>`).join("") + "</tr></thead><tbody>";
   for (const m of rows) {
-    const cells = [m.name + (m.reference ? " (reference bound)" : ""), m.verified === true ? "✓" : (m.verified === false ? "✗" : "–")];
-    for (const k of METRICS) { const r = at(m.curves[k], n); cells.push(r ? r[1].toFixed(4) + " ± " + (r[2] ?? 0).toFixed(4) : "–"); }
-    cells.push(m.reference || m.average_rank === null ? "–" : m.average_rank.toFixed(2));
-    for (const r of refs) { const v = m.versus[r] && m.versus[r][n];
-      cells.push(v ? `${v.wins}/${v.ties}/${v.losses}, p=${v.p.toPrecision(2)}` : "–"); }
-    h += `<tr class="${m.reference ? "reference" : ""}" data-method="${m.name}">` + cells.map(c => `<td>${c}</td>`).join("") + "</tr>";
+    const c = cell(m);
+    const cells = [m.name + (m.reference ? " (reference bound)" : (m.control ? " (negative control)" : "")),
+                   m.verified === true ? "✓" : (m.verified === false ? "✗" : "–")];
+    for (const k of METRICS) { const v = c[k]; cells.push(v && v[0] !== null ? `${v[0].toFixed(4)} [${v[1].toFixed(4)}, ${v[2].toFixed(4)}]` : "–"); }
+    cells.push(c.p_best === null || c.p_best === undefined ? "–" : c.p_best.toFixed(2));
+    cells.push(m.reference ? "not ranked" : (c.top ? "top" : ""));
+    cells.push(String(c.failed ?? 0));
+    h += `<tr class="${m.reference ? "reference" : ""}" data-method="${m.name}">` + cells.map(x => `<td>${x}</td>`).join("") + "</tr>";
   }
   $("table").innerHTML = h + "</tbody></table>";
   document.querySelectorAll("#board th").forEach(th => th.onclick = () => {
-    const k = th.dataset.key; if (k.startsWith("vs:")) return;
-    sortAsc = sortKey === k ? !sortAsc : true; sortKey = k; renderTable();
+    const k = th.dataset.key; sortAsc = sortKey === k ? !sortAsc : true; sortKey = k; renderTable();
   });
 }
 function chart(series, xLabel, yLabel) {
@@ -264,9 +337,8 @@ function chart(series, xLabel, yLabel) {
 }
 function renderCharts() {
   const ms = methods();
-  $("charts-n").innerHTML = METRICS.map(k => chart(ms.map(m => ({name: m.name, points: m.curves[k].filter(p => p[1] !== null).map(p => [p[0], p[1]])})), "budget n", LABELS[k])).join("");
-  $("charts-mem").innerHTML = ["convergence", "hyperdiff", "regret"].map(k => chart(ms.filter(m => !m.reference).map(m => ({name: m.name,
-    points: m.curves[k].map((p, i) => [m.curves.relative_memory[i][1], p[1]]).filter(p => p[0] !== null && p[1] !== null).sort((a, b) => a[0] - b[0])})), "relative memory used", LABELS[k])).join("");
+  $("charts-n").innerHTML = METRICS.map(k => chart(ms.map(m => ({name: m.name, points: Object.keys(m.cells)
+    .map(n => [+n, (m.cells[n][k] || [null])[0]]).filter(p => p[1] !== null).sort((a, b) => a[0] - b[0])})), "budget n", LABELS[k])).join("");
 }
 function renderFrontier() {
   const f = DATA.suites[$("suite").value].frontiers[$("dataset").value];
@@ -290,7 +362,7 @@ function renderFrontier() {
 }
 function renderSettings() {
   fill($("setting"), Object.keys(DATA.suites[$("suite").value].settings));
-  const ns = [...new Set(methods().flatMap(m => m.curves.regret.map(p => p[0])))].sort((a, b) => a - b);
+  const ns = [...new Set(methods().flatMap(m => Object.keys(m.cells).map(Number)))].sort((a, b) => a - b);
   fill($("budget"), ns); $("budget").value = ns.includes(10) ? 10 : ns[0];
   const datasets = Object.keys(DATA.suites[$("suite").value].frontiers);
   $("frontier-section").style.display = datasets.length ? "" : "none";
@@ -308,7 +380,7 @@ renderSettings();
 
 def render_html(data: dict[str, Any]) -> str:
     payload = json.dumps(data, sort_keys=True, separators=(",", ":")).replace("</", "<\\/")
-    return PAGE.replace("__DATA__", payload).replace("__COMPARED__", json.dumps(list(COMPARED_WITH)))
+    return PAGE.replace("__DATA__", payload)
 
 
 def render(
@@ -317,11 +389,74 @@ def render(
     frontiers: dict[str, dict[str, Any]] | None = None,
     noise: dict[str, dict[str, Any]] | None = None,
     apart: Sequence[str] = (),
-) -> tuple[str, str]:
-    """The board's Markdown and page; `apart` names valid submissions not on the standard protocol (not ranked)."""
-    data = board_data(subs, verified, frontiers, noise)
+) -> tuple[str, str, str]:
+    """The board's Markdown, page and board.json; `apart` names valid submissions not on the standard protocol
+    (not ranked)."""
+    as_json = board_json(subs, verified)
+    data = board_data(as_json, subs, frontiers, noise)
     markdown = render_markdown(data)
     if apart:
-        markdown += "\n## Not ranked: not on the standard protocol (settings I–VI, n = 5…15, seed 0)\n\n"
+        markdown += "\n## Not ranked: not on the standard protocol (settings I–VI, n = 5, 10, 15, seeds 0–9)\n\n"
         markdown += "".join(f"- `{p}`\n" for p in apart)
-    return markdown, render_html(data)
+    return markdown, render_html(data), json.dumps(as_json, indent=1, sort_keys=True) + "\n"
+
+
+RESULTS_BEGIN, RESULTS_END = "<!-- results: written by `peppp-bench leaderboard build` -->", "<!-- end of results -->"
+
+
+def results_block(as_json: dict[str, Any], suite: str = "paper") -> str:
+    """The README's result table and claims, from board.json alone: per setting and n on `suite`, the top
+    group, ED-MF and the better negative control; then Bayes-ED-MF against the plug-in ED-MF."""
+    cells = pd.DataFrame(as_json["cells"])
+    cells = cells[(cells.suite == suite) & (cells.metric == PRIMARY_METRIC)]
+    if cells.empty:
+        return f"No results on `{suite}` on the board."
+    lines = [
+        f"Suite `{suite}`, protocol {as_json['protocol_version']}, frontier regret (lower is better): mean [95 % "
+        "bootstrap interval over held-out datasets and ten mask seeds]. Top group: not significantly worse than "
+        "the cell's best (Wilcoxon signed-rank over datasets, Holm over the board).",
+        "",
+        "| setting | n | top group | ed-mf | better negative control |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    controls_below = 0
+    for (setting, n), c in sorted(
+        cells.groupby(["setting", "n"]), key=lambda x: (SETTING_ORDER.index(x[0][0]), x[0][1])
+    ):
+        by = c.set_index("method")
+        top = ", ".join(c[c.group == "top"].sort_values("mean").method)
+        control = by.loc[[m for m in NEGATIVE_CONTROLS if m in by.index]].sort_values("mean").iloc[0]
+        ed = by.loc["ed-mf"] if "ed-mf" in by.index else None
+        controls_below += ed is not None and control["mean"] > ed["mean"]
+        fmt = lambda r: f"{r['mean']:.4f} [{r['ci_low']:.4f}, {r['ci_high']:.4f}]"  # noqa: E731
+        lines.append(
+            f"| {setting} | {n} | {top} | {fmt(ed) if ed is not None else '–'} | {control.name} {fmt(control)} |"
+        )
+    lines += [
+        "",
+        f"Both negative controls score worse than ED-MF in {controls_below} of {cells.groupby(['setting', 'n']).ngroups} cells.",
+    ]
+    comparisons = pd.DataFrame(as_json["comparisons"])
+    if not comparisons.empty:
+        pair = comparisons[
+            (comparisons.suite == suite)
+            & (comparisons.method == "bayes-ed-mf")
+            & (comparisons.versus == "ed-mf-plugin")
+        ]
+        if len(pair):
+            better = int(((pair.p_holm < ALPHA) & (pair.difference < 0)).sum())
+            worse = int(((pair.p_holm < ALPHA) & (pair.difference > 0)).sum())
+            lines.append(
+                f"Bayes-ED-MF against ED-MF with the measured errors plugged in (`ed-mf-plugin`): significantly "
+                f"better in {better}, worse in {worse}, not distinguishable in {len(pair) - better - worse} of "
+                f"{len(pair)} cells (Holm-adjusted p < {ALPHA})."
+            )
+    return "\n".join(lines)
+
+
+def with_results(readme: str, block: str) -> str:
+    """`readme` with the text between the results markers replaced by `block` (unchanged without markers)."""
+    if RESULTS_BEGIN not in readme or RESULTS_END not in readme:
+        return readme
+    head, rest = readme.split(RESULTS_BEGIN, 1)
+    return head + RESULTS_BEGIN + "\n" + block + "\n" + RESULTS_END + rest.split(RESULTS_END, 1)[1]

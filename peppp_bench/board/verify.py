@@ -8,7 +8,10 @@ version. A mark whose key no longer matches is stale and counts for nothing.
 Validation re-runs only what needs it: submissions with a missing or stale mark, those whose mark
 changed since a git commit (`since`: a mark is never trusted because it matches, since whoever edits
 a submission can also write its mark), and a small rotating sample of the rest.
-`everything=True` re-runs them all. Code fingerprints hash the parsed syntax tree, so comments and
+`everything=True` re-runs them all. When a change of the harness, a method's code, the data or the
+protocol re-marked many submissions at once (re-run in full by whoever made the change), `remarked`
+bounds how many of those are re-run again (a rotating sample); a submission whose file changed while
+everything it ran on stayed the same is always re-run. Code fingerprints hash the parsed syntax tree, so comments and
 formatting do not make marks stale.
 """
 
@@ -146,8 +149,9 @@ def write_marks(board: Path, marks: dict[str, Any]) -> None:
     atomic_write(board / "verification.json", json.dumps(marks, indent=1, sort_keys=True) + "\n")
 
 
-def changed_since(root: Path, ref: str, board: Path) -> set[str]:
-    """Submission files whose verification mark differs from their mark at git commit `ref` (or had none).
+def changed_since(root: Path, ref: str, board: Path) -> dict[str, Any]:
+    """Submission files whose verification mark differs from their mark at git commit `ref`, each with its mark
+    at `ref` (None when it had none).
 
     A fresh mark binds the submission file, the method's code, the harness and the data; so if a mark is
     the same as at `ref` and fresh now, nothing it vouches for changed since `ref`, where it was checked.
@@ -171,7 +175,18 @@ def changed_since(root: Path, ref: str, board: Path) -> set[str]:
         old = {}
     old = old if isinstance(old, dict) else {}
     now = read_marks(board)
-    return {name for name in now if old.get(name) != now[name]}
+    return {name: old.get(name) for name in now if old.get(name) != now[name]}
+
+
+RERUN_CAUSES = ("code_sha256", "harness_sha256", "data_sha256", "protocol_version")
+
+
+def remarked(old: Any, new: Any) -> bool:
+    """Whether a mark changed because what the submission runs on changed (code, harness, data or protocol),
+    not only its file: a change made by whoever changed that code, who re-ran every submission it touched."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return False
+    return any(old.get(f) != new.get(f) for f in RERUN_CAUSES)
 
 
 def rotating_sample(names: Iterable[str], k: int, seed: str) -> list[str]:
@@ -192,19 +207,28 @@ def plan(
     marks: dict[str, Any],
     *,
     everything: bool = False,
-    changed: Collection[str] = (),
+    changed: dict[str, Any] | None = None,
     sample: int = 0,
     seed: str = "",
+    most_remarked: int | None = None,
 ) -> Plan:
-    """Re-run every submission with a missing or stale mark, every one in `changed`, `sample` of the rest
-    (rotating with `seed`), or all of them with `everything`."""
+    """Re-run every submission with a missing or stale mark, every one in `changed` (name → its mark at the
+    compared commit), but of those re-marked by a change of code, harness, data or protocol at most
+    `most_remarked` (rotating with `seed`), `sample` of the rest, or all of them with `everything`."""
+    changed = changed or {}
     rerun: dict[str, str] = {}
+    candidates = []
     for name, key in keys.items():
         why = "--all" if everything else key.stale_because(marks.get(name))
         if why is None and name in changed:
+            if most_remarked is not None and remarked(changed[name], marks.get(name)):
+                candidates.append(name)
+                continue
             why = "changed since the compared commit"
         if why:
             rerun[name] = why
+    for name in rotating_sample(candidates, most_remarked or 0, seed):
+        rerun[name] = "re-marked by a change of code, harness, data or protocol (sampled)"
     rest = [n for n in keys if n not in rerun]
     for name in rotating_sample(rest, sample, seed):
         rerun[name] = "rotating sample"
@@ -260,6 +284,7 @@ def validate_board(
     since: str | None = None,
     sample: int = 0,
     seed: str = "",
+    most_remarked: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[Check], Plan]:
     """Validate the board's submissions (or only `files`), re-run what `plan` selects (all of `files` when
@@ -275,8 +300,16 @@ def validate_board(
         )
     keys, _ = board_keys(board, checks, suites, root)
     marks = read_marks(board)
-    changed = changed_since(root, since, board) if since else set()
-    chosen = plan(keys, marks, everything=everything or files is not None, changed=changed, sample=sample, seed=seed)
+    changed = changed_since(root, since, board) if since else {}
+    chosen = plan(
+        keys,
+        marks,
+        everything=everything or files is not None,
+        changed=changed,
+        sample=sample,
+        seed=seed,
+        most_remarked=most_remarked,
+    )
     if progress:
         progress(f"{len(keys)} valid submissions: {len(chosen.rerun)} to re-run, {len(chosen.fresh)} with a fresh mark")
     rerun_checks = (

@@ -35,22 +35,26 @@ from . import boundary, registry
 from .rules import Measurement, Method, Oracle, Setting, Task, get_setting, readonly
 from .sampling import observation_mask, probabilities
 from .sandbox import Limits, MethodInfo, MethodRef, Sandbox, describe_failure, unit_payload
-from .scoring import check_predictions, score
+from .scoring import check_predictions, score, worst_case
 
 # 2.0: a never-observed configuration is completed from its nearest formats (not to 0), and a suite
-# names its cap rule (global-median or row-median).
-PROTOCOL_VERSION = "2.1"  # 2.1: rows of multi-architecture suites; cross-architecture settings X, XII
-METRICS = ("convergence", "hyperdiff", "best_error", "regret", "relative_memory")
+# names its cap rule (global-median or row-median). 2.1: multi-architecture suites, settings X and XII.
+# 3.0: ten mask seeds, budgets 5, 10, 15; frontier regret is the primary metric and a failed fold scores
+# its worst case; no check on what predictions equal; X and XII meta-train on as many rows as I and II.
+PROTOCOL_VERSION = "3.0"
+PRIMARY_METRIC = "frontier_regret"
+METRICS = (PRIMARY_METRIC, "convergence", "hyperdiff", "best_error", "regret", "relative_memory")
 RESULT_COLUMNS = ("method", "setting", "seed", "dataset_id", "n", *METRICS, "n_measured", "status", "reason")
-DEFAULT_BUDGETS = tuple(range(5, 16))
+STANDARD_BUDGETS = (5, 10, 15)
+STANDARD_SEEDS = tuple(range(10))
 HEADLINE_COLUMNS = (
     "method",
     "setting",
     "n",
     "folds",
     "failed",
+    "frontier_regret_mean",
     "hyperdiff_mean",
-    "regret_mean",
     "relative_memory_mean",
 )
 
@@ -65,7 +69,7 @@ class Evaluation:
 
     def __str__(self) -> str:
         """The headline table: per method, setting and budget n, the folds scored and failed, and the mean
-        HyperDiff, regret and relative memory (`summary` has every metric with its standard error)."""
+        frontier regret, HyperDiff and relative memory (`summary` has every metric with its standard error)."""
         return self.summary[list(HEADLINE_COLUMNS)].to_string(index=False, float_format=lambda x: f"{x:.4f}")
 
 
@@ -80,8 +84,8 @@ def evaluate(
     methods: AnyMethod | Sequence[AnyMethod],
     suite: str | Benchmark = DEFAULT_SUITE,
     settings: Iterable[str] = ("I", "II", "III", "IV", "V", "VI"),
-    budgets: Iterable[int] = DEFAULT_BUDGETS,
-    seeds: Iterable[int] = (0,),
+    budgets: Iterable[int] = STANDARD_BUDGETS,
+    seeds: Iterable[int] = STANDARD_SEEDS,
     workers: int | None = None,
     progress: bool = True,
     data_dir: str | None = None,
@@ -295,11 +299,19 @@ def _sandbox(i: int) -> Sandbox:
 
 
 def fold_tasks(
-    bench: Benchmark, fold: int, seed: int, observation: str, mask: np.ndarray, settings: Sequence[Setting], budget: int
+    bench: Benchmark,
+    fold: int,
+    seed: int,
+    observation: str,
+    mask: np.ndarray,
+    settings: Sequence[Setting],
+    budget: int,
 ) -> list[Task]:
     """The Task of each setting (of this observation kind) when dataset `fold` is held out.
 
     The observation `mask` covers the whole matrix (one per seed); only meta-training rows are used.
+    Cross-architecture settings meta-train on a seeded draw of the other architectures' rows, as many as
+    the same-architecture settings have, so that the two differ only in where the rows come from.
     The tasks share one cache, so a completion is computed once for all methods and settings.
     """
     E, M = bench.E, bench.M
@@ -311,6 +323,9 @@ def fold_tasks(
             continue
         if setting.architectures not in shared:
             train = bench.meta_training_rows(fold, setting.architectures)
+            if setting.architectures != "same":
+                size = min(len(train), len(bench.meta_training_rows(fold, "same")))
+                train = np.sort(np.random.default_rng([fold_seed, 1]).choice(train, size, replace=False))
             train_error = np.where(mask[train], E[train], np.nan)
             prob = probabilities(observation, M)[train]
             train_error.flags.writeable = prob.flags.writeable = False
@@ -344,7 +359,13 @@ def _run_unit(unit: tuple[int, str, int]) -> list[dict]:
     seed, observation, fold = unit
     bench: Benchmark = _RUN["bench"]
     tasks = fold_tasks(
-        bench, fold, seed, observation, _RUN["masks"][(seed, observation)], _RUN["settings"], max(_RUN["budgets"])
+        bench,
+        fold,
+        seed,
+        observation,
+        _RUN["masks"][(seed, observation)],
+        _RUN["settings"],
+        max(_RUN["budgets"]),
     )
     budgets, row, memory = _RUN["budgets"], bench.E[fold], bench.M[fold]
     runnable = [t for t in tasks if len(t.valid)]
@@ -360,7 +381,7 @@ def _run_unit(unit: tuple[int, str, int]) -> list[dict]:
         if _RUN["isolate"]:
             per_task = _sandbox(i).run_unit(runnable, budgets, row, memory, payload) if runnable else []
             outcomes = {
-                t.setting: [(n, _score_outcome(o[n], t, info.reference, row, memory)) for n in budgets]
+                t.setting: [(n, _score_outcome(o[n], t, row, memory)) for n in budgets]
                 for t, o in zip(runnable, per_task)
             }
         else:
@@ -370,21 +391,22 @@ def _run_unit(unit: tuple[int, str, int]) -> list[dict]:
         for task in tasks:
             if task.setting not in outcomes:
                 skipped = {**_failure("no configuration fits the memory cap on this dataset"), "status": "skipped"}
+                skipped[PRIMARY_METRIC] = np.nan  # no method is scored here
                 rows.extend({**base, "setting": task.setting, "n": n, **skipped} for n in budgets)
                 continue
             rows.extend({**base, "setting": task.setting, "n": n, **outcome} for n, outcome in outcomes[task.setting])
     return rows
 
 
-def _score_outcome(outcome: Any, task: Task, reference: bool, row: np.ndarray, memory: np.ndarray) -> dict:
+def _score_outcome(outcome: Any, task: Task, row: np.ndarray, memory: np.ndarray) -> dict:
     """A sandboxed method's (measurements, predictions) for one budget, scored; or its failure."""
     if isinstance(outcome, str):
-        return _failure(outcome)
+        return _failure(outcome, task, row, memory)
     measured, raw = outcome
     try:
-        predicted = check_predictions(raw, task.valid, row, measured, reference)
+        predicted = check_predictions(raw, task.valid)
     except ProtocolViolation as exc:
-        return _failure(f"protocol violation: {exc}")
+        return _failure(f"protocol violation: {exc}", task, row, memory)
     return _scored(predicted, task, measured, row, memory)
 
 
@@ -406,8 +428,12 @@ def estimated_frontier(
     }
 
 
-def _failure(reason: str) -> dict:
-    return {**{k: np.nan for k in METRICS}, "n_measured": 0, "status": "failed", "reason": reason}
+def _failure(reason: str, task: Task | None = None, row: Any = None, memory: Any = None) -> dict:
+    """A failed fold: the primary metric at its worst case (`worst_case`), so a failure counts in every
+    mean, rank and test; the other metrics are undefined."""
+    worst = worst_case(task.valid, row, memory) if task is not None else np.nan
+    undefined = {k: np.nan for k in METRICS}
+    return {**undefined, PRIMARY_METRIC: worst, "n_measured": 0, "status": "failed", "reason": reason}
 
 
 def _run_method(
@@ -429,7 +455,7 @@ def _run_method(
             out.append(
                 (
                     n,
-                    _failure(failure)
+                    _failure(failure, task, row, memory)
                     if failure
                     else _predict_and_score(method, replace(task_b, budget=n), oracle.measured[:n], row, memory, sha),
                 )
@@ -456,9 +482,9 @@ def _predict_and_score(
     try:
         with protected(sha):
             raw = method.predict(task, measured)
-        predicted = check_predictions(raw, task.valid, row, measured, method.reference)
+        predicted = check_predictions(raw, task.valid)
     except Exception as exc:  # noqa: BLE001
-        return _failure(describe_failure(exc))
+        return _failure(describe_failure(exc), task, row, memory)
     return _scored(predicted, task, measured, row, memory)
 
 
@@ -467,6 +493,7 @@ def _scored(
 ) -> dict:
     s = score(predicted, task.valid, measured, row, memory, task.max_memory)
     return {
+        PRIMARY_METRIC: s.frontier_regret,
         "convergence": s.convergence,
         "hyperdiff": s.hyperdiff,
         "best_error": s.best_error,
@@ -479,14 +506,19 @@ def _scored(
 
 
 def summarize(results: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.DataFrame:
-    """Mean ± standard error over folds (and seeds) of each metric, per method, setting and budget n."""
+    """Mean ± standard error over folds (and seeds) of each metric, per method, setting and budget n.
+
+    The primary metric averages every fold a method was given, failed ones at their worst case; the
+    others average the folds it completed (`folds`; `failed` counts the rest)."""
     keys = ["method", "setting", "n"]
+    given = results[results.status != "skipped"]
     ok = results[results.status == "ok"]
-    g = ok.groupby(keys)[list(metrics)]
-    mean = g.mean().add_suffix("_mean")
-    sem = g.sem(ddof=1).add_suffix("_se")
+    parts = []
+    for metric in metrics:
+        g = (given if metric == PRIMARY_METRIC else ok).groupby(keys)[metric]
+        parts += [g.mean().rename(f"{metric}_mean"), g.sem(ddof=1).rename(f"{metric}_se")]
     flags = results.assign(ok=results.status == "ok", failed=results.status == "failed")
     counts = flags.groupby(keys).agg(folds=("ok", "sum"), failed=("failed", "sum"))
-    out = counts.join(mean).join(sem).reset_index()
+    out = counts.join(parts).reset_index()
     cols = keys + ["folds", "failed"] + [f"{m}_{s}" for m in metrics for s in ("mean", "se")]
     return out[cols]

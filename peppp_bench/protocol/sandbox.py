@@ -4,7 +4,9 @@ Each method gets a zygote: a fresh interpreter (`python -m peppp_bench.protocol.
 method's code, installs a guard and then serves units of work. For every unit (one held-out dataset:
 its tasks in the settings of one observation kind) the zygote forks a fresh copy that runs the method
 and exits, so nothing a method keeps in memory (module state, caches, the rows it saw as
-meta-training in another fold) reaches another fold, another method or the harness.
+meta-training in another fold) reaches another fold, another method or the harness. This package's
+own registered methods, which keep no state between folds, run in the zygote itself (a fork per unit
+and method was most of the cost of a ten-seed study).
 
 The held-out row never enters these processes. The harness answers `oracle.measure(j)` over a pipe
 and keeps the budget; it scores the predictions itself. What the method sends back is plain JSON
@@ -24,6 +26,7 @@ import json
 import os
 import pickle
 import select
+import shutil
 import signal
 import struct
 import subprocess
@@ -136,9 +139,10 @@ def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
     return b"".join(chunks)
 
 
-def _read(fd: int, deadline: float | None = None) -> bytes:
+def _read(fd: int, deadline: float | None = None, limit: int | None = MAX_MESSAGE) -> bytes:
+    """One frame; a method's messages may not exceed `limit` (the harness's own, a unit's tasks, have none)."""
     (size,) = FRAME.unpack(_read_exact(fd, FRAME.size, deadline))
-    if size > MAX_MESSAGE:
+    if limit is not None and size > limit:
         raise ValueError(f"a message of {size} bytes")
     return _read_exact(fd, size, deadline)
 
@@ -723,7 +727,9 @@ def _exit_reason(status: int) -> str | None:
 def main() -> None:
     """The zygote: preload the common libraries, then fork a fresh copy for every unit (one held-out dataset).
 
-    This package's own registered methods are made (and warmed up) once, here. Any other method's code,
+    This package's own registered methods are made (and warmed up) once, here, and serve every unit here
+    (they keep no state between folds; a unit that kills the zygote fails, and the next starts a new one).
+    Any other method's code,
     its import included, runs only in the copy of one unit, under the guard, in a temporary folder of its
     own: nothing it does at import or in a fold reaches another fold. Behind the OS boundary the zygote
     also empties the private /tmp and /dev/shm and removes System V IPC objects after every unit."""
@@ -735,7 +741,7 @@ def main() -> None:
         _write(out, json.dumps(msg).encode())
 
     def recv() -> Any:
-        return pickle.loads(_read(rfd))
+        return pickle.loads(_read(rfd, limit=None))  # from the harness: its size is the suite's
 
     _, ref, protected, tmp_root, warm_seconds, trusted, isolated = recv()
     registry.registered()  # the registered methods and what they import (cvxpy, scipy): preloaded, trusted code
@@ -743,7 +749,7 @@ def main() -> None:
 
     _disable_loaders()
     method: Method | None = None
-    if trusted:  # this package's own code: made once, warmed up, and forked for every unit
+    if trusted:  # this package's own code: made once, warmed up, and run here for every unit
         tempfile.tempdir = os.environ["TMPDIR"] = tmp_root
         install_guard(protected, tmp_root, serving := [False])
         try:
@@ -772,6 +778,17 @@ def main() -> None:
         unit += 1
         folder = os.path.join(tmp_root, f"unit-{unit}")
         os.makedirs(folder, exist_ok=True)
+        if method is not None:  # this package's own code, stateless between folds: run here, no fork per unit
+            why = ""
+            try:
+                _run_unit(method, tasks, budgets, send, recv, bool(info[3]))
+            except (EOFError, OSError):
+                return  # the harness stopped answering
+            except BaseException as exc:  # noqa: BLE001
+                why = describe_failure(exc)
+            shutil.rmtree(folder, ignore_errors=True)
+            send(["unit-done", why])
+            continue
         gc.freeze()  # the copy's collections then skip the zygote's objects: far fewer copy-on-write page faults
         why_r, why_w = os.pipe()  # the copy tells the zygote here why it could not make the method
         pid = os.fork()
@@ -779,16 +796,13 @@ def main() -> None:
             os.close(why_r)
             code = 0
             try:
-                if method is None:
-                    tempfile.tempdir = os.environ["TMPDIR"] = folder
-                    install_guard(protected, folder, [False])  # from the method's import on
-                    try:
-                        this, _ = _made(ref, trusted)
-                    except BaseException as exc:  # noqa: BLE001
-                        os.write(why_w, describe_failure(exc).encode()[:MAX_MESSAGE])
-                        raise
-                else:
-                    this = method
+                tempfile.tempdir = os.environ["TMPDIR"] = folder
+                install_guard(protected, folder, [False])  # from the method's import on
+                try:
+                    this, _ = _made(ref, trusted)
+                except BaseException as exc:  # noqa: BLE001
+                    os.write(why_w, describe_failure(exc).encode()[:MAX_MESSAGE])
+                    raise
                 _run_unit(this, tasks, budgets, send, recv, bool(info[3]))
             except BaseException:  # noqa: BLE001 - the harness stopped answering, or the method could not be made
                 code = 1
@@ -799,14 +813,12 @@ def main() -> None:
         _, status = os.waitpid(pid, 0)
         with os.fdopen(why_r, "rb") as pipe:
             why = pipe.read(MAX_MESSAGE).decode(errors="replace")
-        if method is None and isolated:  # nothing a unit leaves behind reaches the next one
+        if isolated:  # nothing a unit leaves behind reaches the next one
             _kill_strays()
             _wipe(tmp_root)
             _wipe("/dev/shm")
             subprocess.run(["ipcrm", "--all"], capture_output=True, check=False)
         else:
-            import shutil
-
             shutil.rmtree(folder, ignore_errors=True)
         send(["unit-done", why or _exit_reason(status)])
 
@@ -838,8 +850,6 @@ def _in_a_copy(describe: Any, protected: Sequence[str], tmp_root: str, out: Any)
     with os.fdopen(r, "rb") as pipe:
         raw = pipe.read(MAX_MESSAGE)
     _, status = os.waitpid(pid, 0)
-    import shutil
-
     shutil.rmtree(os.path.join(tmp_root, "describe"), ignore_errors=True)
     try:
         message = json.loads(raw) if raw else ["failed", _exit_reason(status) or "the method could not be made"]

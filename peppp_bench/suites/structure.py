@@ -22,6 +22,17 @@ def frontier_grouping(configurations: pd.DataFrame) -> tuple[str, np.ndarray] | 
     return None
 
 
+def kendall_tau_pairs(rows: np.ndarray) -> np.ndarray:
+    """Kendall's τ-b (scipy's default) of every pair of rows, all at once: each row's signs of its column
+    differences, correlated; pairs with a constant row (τ undefined) are left out."""
+    a, b = np.triu_indices(rows.shape[1], 1)
+    signs = np.sign(rows[:, a] - rows[:, b])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tau = (signs @ signs.T) / np.sqrt(np.outer((signs**2).sum(axis=1), (signs**2).sum(axis=1)))
+    taus = tau[np.triu_indices(len(rows), 1)]
+    return taus[np.isfinite(taus)]
+
+
 def structure_report(
     error: np.ndarray, memory: np.ndarray, grouping: tuple[str, np.ndarray] | None = None
 ) -> dict[str, Any]:
@@ -29,8 +40,7 @@ def structure_report(
     group of columns among frontier configurations (`grouping`: a name and a label per column)."""
     s = np.linalg.svd(error, compute_uv=False)
     n = error.shape[0]
-    taus = np.array([kendalltau(error[i], error[j])[0] for i in range(n) for j in range(i + 1, n)])
-    taus = taus[np.isfinite(taus)]
+    taus = kendall_tau_pairs(error)
     fronts = [np.flatnonzero(pareto_mask(memory[i], error[i])) for i in range(n)]
     sizes = np.array([len(f) for f in fronts])
     on_front = np.concatenate(fronts)

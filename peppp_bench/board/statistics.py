@@ -1,0 +1,193 @@
+"""The board's statistics, a pure function of the long table of folds: per (suite, setting, n, method) the
+mean with a 95 % bootstrap interval, the probability of being best, the top group, and paired tests with a
+Holm correction over the whole board.
+
+The random draws that matter are the held-out datasets and the mask seeds, so the bootstrap resamples both
+(datasets and seeds independently, with replacement, the same draw for every method of a cell: paired).
+A method's score on a dataset is its mean over seeds; paired tests are Wilcoxon signed-rank tests over
+datasets. The top group of a cell is its best method and every method not significantly worse than it
+(Holm-corrected over every such test on the board, α = 0.05). Reference bounds are shown, never ranked.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import studentized_range, wilcoxon
+
+ALPHA = 0.05
+RESAMPLES = 2000
+SEED = 20220425  # the bootstrap's seed (the paper's ICLR 2022 publication date), fixed so the board is reproducible
+CELL = ["suite", "setting", "n"]
+
+
+@dataclass(frozen=True)
+class Cube:
+    """One cell's scores: datasets × seeds × methods (NaN nowhere: skipped folds are dropped for everyone)."""
+
+    methods: list[str]
+    datasets: list[str]
+    values: np.ndarray
+
+
+def cube(folds: pd.DataFrame, metric: str) -> Cube:
+    """The cell's folds as a cube. A (dataset, seed) that some method was not scored on (a skipped fold) is
+    dropped for every method, and so is a dataset that then lacks a seed."""
+    table = folds.pivot_table(index=["dataset_id", "seed"], columns="method", values=metric, aggfunc="first")
+    table = table.dropna(axis=0, how="any").sort_index()
+    seeds = sorted(set(table.index.get_level_values(1)))
+    complete = table.groupby(level=0).size() == len(seeds)
+    table = table[table.index.get_level_values(0).isin(complete[complete].index)]
+    datasets = list(dict.fromkeys(table.index.get_level_values(0)))
+    values = table.to_numpy(dtype=float).reshape(len(datasets), len(seeds), table.shape[1])
+    return Cube(list(table.columns), datasets, values)
+
+
+@functools.cache
+def _weights(datasets: int, seeds: int, resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """How often each dataset and each seed is drawn in each resample, as weights summing to 1."""
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, datasets, (resamples, datasets))
+    cols = rng.integers(0, seeds, (resamples, seeds))
+    w_rows = (rows[:, :, None] == np.arange(datasets)).sum(axis=1) / datasets
+    w_cols = (cols[:, :, None] == np.arange(seeds)).sum(axis=1) / seeds
+    return w_rows, w_cols
+
+
+def bootstrap_means(values: np.ndarray, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
+    """Means over resampled datasets and seeds (datasets × seeds × methods in): resamples × methods.
+
+    A resample's mean is the cube's mean with each dataset and seed weighted by how often it was drawn."""
+    w_rows, w_cols = _weights(values.shape[0], values.shape[1], resamples, seed)
+    return np.einsum("bi,bj,ijm->bm", w_rows, w_cols, values, optimize=True)
+
+
+def p_best(draws: np.ndarray) -> np.ndarray:
+    """Share of bootstrap draws in which each method has the lowest mean (ties shared)."""
+    low = draws.min(axis=1, keepdims=True)
+    winners = np.isclose(draws, low, rtol=0, atol=1e-12)
+    return (winners / winners.sum(axis=1, keepdims=True)).mean(axis=0)
+
+
+def paired_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p of per-dataset scores a vs b (1 when they never differ)."""
+    if np.allclose(a, b, rtol=0, atol=1e-12):
+        return 1.0
+    return float(wilcoxon(a, b, zero_method="zsplit").pvalue)
+
+
+def holm(p: Iterable[float]) -> np.ndarray:
+    """Holm–Bonferroni adjusted p-values (same order as given)."""
+    p = np.asarray(list(p), dtype=float)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order])
+    out = np.empty_like(p)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+def cell_statistics(folds: pd.DataFrame, metric: str, ranked: set[str]) -> pd.DataFrame:
+    """Per method of one cell: mean, 95 % interval, P(best) among `ranked` methods, and the raw p of the
+    test against the cell's best ranked method (NaN for the best itself and for methods not ranked)."""
+    c = cube(folds, metric)
+    if not len(c.datasets):
+        return pd.DataFrame()
+    draws = bootstrap_means(c.values)
+    means = c.values.mean(axis=(0, 1))
+    is_ranked = np.array([m in ranked for m in c.methods])
+    best_prob = np.full(len(c.methods), np.nan)
+    p_vs_best = np.full(len(c.methods), np.nan)
+    if is_ranked.any():
+        best_prob[is_ranked] = p_best(draws[:, is_ranked])
+        best = int(np.flatnonzero(is_ranked)[np.argmin(means[is_ranked])])
+        per_dataset = c.values.mean(axis=1)
+        for j in np.flatnonzero(is_ranked):
+            if j != best:
+                p_vs_best[j] = paired_p(per_dataset[:, j], per_dataset[:, best])
+    return pd.DataFrame(
+        {
+            "method": c.methods,
+            "mean": means,
+            "ci_low": np.percentile(draws, 2.5, axis=0),
+            "ci_high": np.percentile(draws, 97.5, axis=0),
+            "p_best": best_prob,
+            "p_vs_best": p_vs_best,
+            "datasets": len(c.datasets),
+        }
+    )
+
+
+def board_statistics(folds: pd.DataFrame, metric: str, ranked: set[str]) -> pd.DataFrame:
+    """Every cell's statistics, with the Holm-adjusted p against the cell's best (over the whole board), the
+    top group, and each method's folds scored and failed."""
+    frames = []
+    for key, f in folds.groupby(CELL, sort=True):
+        stats = cell_statistics(f, metric, ranked)
+        if stats.empty:
+            continue
+        counts = f.groupby("method").status.agg(
+            folds_ok=lambda s: int((s == "ok").sum()), folds_failed=lambda s: int((s == "failed").sum())
+        )
+        frames.append(stats.assign(**dict(zip(CELL, key))).merge(counts, left_on="method", right_index=True))
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    tested = out.p_vs_best.notna()
+    out["p_vs_best_holm"] = np.nan
+    out.loc[tested, "p_vs_best_holm"] = holm(out.loc[tested, "p_vs_best"])
+    ranked_rows = out.method.isin(ranked)
+    out["top_group"] = ranked_rows & (out.p_vs_best.isna() | (out.p_vs_best_holm >= ALPHA))
+    return out
+
+
+def compare(folds: pd.DataFrame, metric: str, pairs: Iterable[tuple[str, str]]) -> pd.DataFrame:
+    """Paired tests of method a against method b in every cell where both ran: mean difference (a − b) with a
+    bootstrap interval, wins/losses over datasets, Wilcoxon p and Holm-adjusted p over all the pairs × cells."""
+    rows = []
+    pairs = list(pairs)
+    for key, f in folds.groupby(CELL, sort=True):
+        c = cube(f, metric)
+        if not len(c.datasets):
+            continue
+        means = bootstrap_means(c.values)  # a difference of weighted means is the weighted mean of differences
+        for a, b in pairs:
+            if a not in c.methods or b not in c.methods:
+                continue
+            ia, ib = c.methods.index(a), c.methods.index(b)
+            diff = c.values[:, :, ia] - c.values[:, :, ib]
+            draws = means[:, ia] - means[:, ib]
+            per_dataset = diff.mean(axis=1)
+            rows.append(
+                {
+                    **dict(zip(CELL, key)),
+                    "method": a,
+                    "versus": b,
+                    "difference": float(diff.mean()),
+                    "ci_low": float(np.percentile(draws, 2.5)),
+                    "ci_high": float(np.percentile(draws, 97.5)),
+                    "wins": int((per_dataset < -1e-12).sum()),
+                    "losses": int((per_dataset > 1e-12).sum()),
+                    "p": paired_p(c.values[:, :, ia].mean(axis=1), c.values[:, :, ib].mean(axis=1)),
+                }
+            )
+    out = pd.DataFrame(rows)
+    if not out.empty:
+        out["p_holm"] = holm(out.p)
+    return out
+
+
+def average_ranks(folds: pd.DataFrame, metric: str, ranked: set[str]) -> tuple[pd.Series, float, int]:
+    """Mean rank of each ranked method (ties share the mean rank) over every (setting, n, dataset), each a
+    mean over seeds, and the Nemenyi critical difference at α = 0.05 with the held-out datasets as the
+    independent blocks (settings, budgets and seeds of one dataset are not independent), and their number."""
+    f = folds[folds.method.isin(ranked)]
+    table = f.pivot_table(index=["setting", "n", "dataset_id"], columns="method", values=metric, aggfunc="mean")
+    table = table.dropna(axis=0, how="any")
+    ranks = table.rank(axis=1, method="average").mean(axis=0).sort_values()
+    k, blocks = table.shape[1], table.index.get_level_values("dataset_id").nunique()
+    q = float(studentized_range.ppf(1 - ALPHA, k, np.inf)) / np.sqrt(2) if k > 1 else 0.0
+    return ranks, q * float(np.sqrt(k * (k + 1) / (6 * max(blocks, 1)))), blocks

@@ -1,0 +1,113 @@
+"""The board's statistics and protocol 3.0's scoring rules: failures count, intervals, groups, controls."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import baselines
+from baselines.experiment_design import EDMF
+from peppp_bench import Oracle, Task
+from peppp_bench.board.leaderboard import make_submission, validate
+from peppp_bench.board.render import board_tables, results_block, with_results
+from peppp_bench.board.statistics import holm, p_best
+from peppp_bench.board.verify import Key, plan
+from peppp_bench.pareto import frontier_regret, worst_frontier_regret
+from peppp_bench.protocol.runner import evaluate
+
+
+class FailsOnAThird(EDMF):
+    """ED-MF that raises on about a third of the held-out datasets (those whose fold seed is 0 mod 3)."""
+
+    name = "fails-on-a-third"
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        if task.seed % 3 == 0:
+            raise RuntimeError("not this dataset")
+        super().select(task, oracle)
+
+
+def test_a_method_that_fails_on_a_third_of_the_datasets_scores_worse_than_without(tiny) -> None:
+    methods = [EDMF(rank=4), FailsOnAThird(rank=4)]
+    ev = evaluate(methods, tiny, settings=("I", "III"), budgets=(4, 6), seeds=(0, 1), workers=1, progress=False)
+    subs = [make_submission(ev, m.name, authors="t", description="", code="baselines:EDMF") for m in methods]
+    failed = ev.results[ev.results.status == "failed"]
+    assert set(failed.method) == {"fails-on-a-third"} and 0.15 < len(failed) / (len(ev.results) / 2) < 0.6
+    cells, _ = board_tables([{**s, "method": {**s["method"], "reference": False}} for s in subs])
+    primary = cells[cells.metric == "frontier_regret"].set_index(["setting", "n", "method"])
+    for (setting, n), _ in primary.groupby(level=[0, 1]):
+        honest, failing = primary.loc[(setting, n, "ed-mf")], primary.loc[(setting, n, "fails-on-a-third")]
+        assert failing["mean"] > honest["mean"] and failing.folds_failed > 0 == honest.folds_failed
+        assert honest.p_best > failing.p_best
+    # the failed folds sit at their worst case, which validation recomputes from the suite
+    assert not validate(subs[1], {"tiny": tiny})
+    tampered = {**subs[1], "folds": {**subs[1]["folds"], "rows": [list(r) for r in subs[1]["folds"]["rows"]]}}
+    row = next(r for r in tampered["folds"]["rows"] if r[-2] == "failed")
+    row[4] = 0.0
+    assert any("worst case" in p for p in validate(tampered, {"tiny": tiny}))
+
+
+def test_frontier_regret_cannot_be_met_without_measuring() -> None:
+    memory = np.array([1.0, 2.0, 2.0, 4.0, 8.0])
+    error = np.array([0.9, 0.5, 0.6, 0.3, 0.1])
+    assert frontier_regret(memory, error, error) == 0.0
+    constant = frontier_regret(memory, error, np.full(5, 0.4))  # one number: buys only the cheapest point
+    assert constant == np.mean([0.0, 0.4, 0.6, 0.8]) == worst_frontier_regret(memory, error)
+    assert frontier_regret(memory, error, error + 5) == 0.0 and frontier_regret(memory, error, -error) > 0
+
+
+def test_holm_and_p_best() -> None:
+    assert np.allclose(holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+    draws = np.array([[1.0, 2.0], [2.0, 1.0], [1.0, 1.0], [0.5, 3.0]])
+    assert np.allclose(p_best(draws), [0.625, 0.375])
+
+
+def test_negative_controls_measure_nothing_or_no_structure(tiny) -> None:
+    ev = evaluate(
+        [baselines.make(n) for n in baselines.NEGATIVE_CONTROLS],
+        tiny,
+        settings=("I", "V"),
+        budgets=(4,),
+        seeds=(0,),
+        workers=1,
+        progress=False,
+        isolate=False,
+    )
+    r = ev.results.set_index("method")
+    assert (r.loc["constant"].n_measured == 0).all() and (r.loc["task-mean-memory"].n_measured == 4).all()
+    assert (r.status == "ok").all()
+
+
+def _key(sub: str, harness: str = "h") -> Key:
+    return Key(sub, "code", harness, "data", "3.0")
+
+
+def test_a_mass_re_marking_is_sampled_but_an_edited_submission_always_re_runs() -> None:
+    keys = {f"s{i}.json": _key(f"new{i}", "h2") for i in range(6)}
+    keys["edited.json"] = _key("edited", "h2")
+    marks = {name: {**key.as_dict(), "verified": True} for name, key in keys.items()}
+    before = {f"s{i}.json": {**_key(f"old{i}", "h1").as_dict(), "verified": True} for i in range(6)}
+    before["edited.json"] = {**_key("before-edit", "h2").as_dict(), "verified": True}  # same harness: file alone
+    chosen = plan(keys, marks, changed=before, most_remarked=2, seed="abc")
+    assert "edited.json" in chosen.rerun and chosen.rerun["edited.json"] == "changed since the compared commit"
+    sampled = [n for n, why in chosen.rerun.items() if "sampled" in why]
+    assert len(sampled) == 2 and len(chosen.rerun) == 3
+    assert len(plan(keys, marks, changed=before).rerun) == 7  # without the bound, all of them
+    assert pd.Series(chosen.fresh).isin(keys).all()
+
+
+def test_the_readme_results_and_the_board_json_agree() -> None:
+    root = Path(__file__).resolve().parents[1]
+    data = json.loads((root / "leaderboard" / "board.json").read_text())
+    readme = (root / "README.md").read_text()
+    assert results_block(data) in readme and with_results(readme, results_block(data)) == readme
+    fields = {"suite", "setting", "n", "method", "metric", "mean", "ci_low", "ci_high", "p_best", "group"}
+    assert data["primary_metric"] == "frontier_regret" and fields | {"folds_ok", "folds_failed"} <= set(
+        data["cells"][0]
+    )
+    primary = [c for c in data["cells"] if c["metric"] == "frontier_regret"]
+    assert all(c["ci_low"] <= c["mean"] <= c["ci_high"] for c in primary)
+    assert {c["suite"] for c in primary} >= {"paper", "mini", "modern-mini", "mini-arch"}

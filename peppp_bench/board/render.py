@@ -91,9 +91,7 @@ def board_tables(subs: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame
     counts = folds.groupby(["suite", "setting", "n", "method"]).status.agg(
         folds_ok=lambda s: int((s == "ok").sum()), folds_failed=lambda s: int((s == "failed").sum())
     )
-    table = table.drop(columns=["folds_ok", "folds_failed"], errors="ignore").merge(
-        counts, left_on=["suite", "setting", "n", "method"], right_index=True
-    )
+    table = table.merge(counts, left_on=["suite", "setting", "n", "method"], right_index=True)
     order = {s: i for i, s in enumerate(SETTING_ORDER)}
     table = table.sort_values(
         ["suite", "setting", "n", "metric", "mean", "method"], key=lambda c: c.map(order) if c.name == "setting" else c

@@ -122,17 +122,13 @@ def cell_statistics(folds: pd.DataFrame, metric: str, ranked: set[str]) -> pd.Da
 
 
 def board_statistics(folds: pd.DataFrame, metric: str, ranked: set[str]) -> pd.DataFrame:
-    """Every cell's statistics, with the Holm-adjusted p against the cell's best (over the whole board), the
-    top group, and each method's folds scored and failed."""
+    """Every cell's statistics, with the Holm-adjusted p against the cell's best (over the whole board) and the
+    top group."""
     frames = []
     for key, f in folds.groupby(CELL, sort=True):
         stats = cell_statistics(f, metric, ranked)
-        if stats.empty:
-            continue
-        counts = f.groupby("method").status.agg(
-            folds_ok=lambda s: int((s == "ok").sum()), folds_failed=lambda s: int((s == "failed").sum())
-        )
-        frames.append(stats.assign(**dict(zip(CELL, key))).merge(counts, left_on="method", right_index=True))
+        if not stats.empty:
+            frames.append(stats.assign(**dict(zip(CELL, key))))
     if not frames:
         return pd.DataFrame()
     out = pd.concat(frames, ignore_index=True)

@@ -50,6 +50,17 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def cpu_model() -> str:
+    """The processor, as precisely as the OS names it (vendor, family, model, stepping and name on Linux)."""
+    try:
+        info = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().splitlines()[:30] if ":" in line)
+    except OSError:
+        return platform.processor() or platform.machine()
+    info = {k.strip(): v.strip() for k, v in info.items()}
+    fields = ("vendor_id", "cpu family", "model", "stepping", "model name")
+    return " ".join(f"{k.replace(' ', '_')}={info[k]}" for k in fields if k in info) or platform.machine()
+
+
 def environment() -> dict[str, object]:
     return {
         "git_sha": git_sha(),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -141,16 +143,23 @@ def submit_args(data: Path, board: Path, budgets: str = "5,10,15", seeds: str = 
     ]
 
 
-def retrain_unit(spec_path: Path, task_id: str, seed: int, unit_index: int = 0) -> list:
+def retrain_unit(spec_path: Path, task_id: str, seed: int, unit_index: int = 0, configs: int | None = None) -> list:
     """Re-train one unit of a committed spec exactly as generated (one torch thread, the run used
-    workers × 1 thread): CPU training is deterministic given seed, threads and unit, so its cells must
-    equal the committed ones. Returns the unit's cells."""
+    workers × 1 thread), or `configs` of its configurations drawn at random (PEPPP_BENCH_REGEN_SEED): a
+    unit's configurations share their rounding bits, so each cell is the same trained with any others.
+    Returns the cells."""
     torch = pytest.importorskip("torch")
+    import numpy as np
+
     from peppp_bench.generate.backends import run_unit
     from peppp_bench.generate.spec import read_spec
 
     spec = read_spec(spec_path)
     unit = [u for u in spec.units() if u.task.id == task_id and u.seed == seed][unit_index]
+    if configs is not None:
+        rng = np.random.default_rng(int(os.environ.get("PEPPP_BENCH_REGEN_SEED", "2026")))
+        drawn = sorted(rng.choice(len(unit.config_ids), size=configs, replace=False))
+        unit = dataclasses.replace(unit, config_ids=tuple(unit.config_ids[i] for i in drawn))
     threads = torch.get_num_threads()
     try:
         return list(run_unit(spec.text, spec.base, unit, "cpu", 1))
@@ -158,10 +167,65 @@ def retrain_unit(spec_path: Path, task_id: str, seed: int, unit_index: int = 0) 
         torch.set_num_threads(threads)
 
 
+def seed_noise(bench, task_id: str) -> float:
+    """Mean |error difference| between seeds of the same cell in a suite's replicates (seed 0 from its
+    matrix): of `task_id`'s replicated cells when it has 5 or more, else of all of them."""
+    import numpy as np
+
+    reps = bench.replicates.pivot_table(index=["dataset_id", "config_id"], columns="seed", values="error")
+    reps[0] = [bench.error.loc[d, c] for d, c in reps.index]
+    if (reps.index.get_level_values(0) == task_id).sum() >= 5:
+        reps = reps.loc[[task_id]]
+    seeds = list(reps.columns)
+    gaps = [(reps[a] - reps[b]).abs().dropna() for i, a in enumerate(seeds) for b in seeds[i + 1 :]]
+    return float(np.concatenate(gaps).mean())
+
+
+def assert_reproduced(cells: list, committed: dict, trained_on: dict | None, noise: float) -> None:
+    """A re-trained unit against its committed errors. CPU kernels differ by processor and instruction set
+    (measured: 12 of 33 cells of a modern-mini unit differ between two x86 machines with the same packages),
+    so cells must equal bit for bit where every committed cell was trained on this kind of CPU
+    (`trained_on`: the suite's cells_by_cpu) and elsewhere agree within seed noise: mean |difference|
+    over the unit at most `noise`, the suite's mean |difference| between seeds of a cell."""
+    gaps = [abs(c.error - committed[c.config_id]) for c in cells]
+    exact = sum(g == 0 for g in gaps)
+    here = cells[0].provenance["cpu"]
+    if trained_on is not None and set(trained_on) == {here}:
+        assert exact == len(cells), f"{len(cells) - exact} of {len(cells)} cells differ on the generating CPU"
+    else:
+        mean = sum(gaps) / len(gaps)
+        assert mean <= noise, f"mean |difference| {mean:.4f} > seed noise {noise:.4f} ({exact} of {len(cells)} equal)"
+
+
 def make_tiny_suite(out: Path) -> Path:
     from peppp_bench.suites.synthetic import synthetic_suite
 
     return synthetic_suite(out)
+
+
+@pytest.fixture(scope="session")
+def _tiny_board_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A board on the tiny suite with two standard submissions, made once: cheap-mean (a user's file, copied
+    into the board's methods) and ed-mf, once per test process. Tests change copies of it (`tiny_board`)."""
+    from peppp_bench.cli import main
+
+    root = tmp_path_factory.mktemp("board-template")
+    make_tiny_suite(root / "data" / "tiny")
+    board = root / "repo" / "leaderboard"
+    method = root / "cheap.py"
+    method.write_text(USER_METHOD)
+    common = submit_args(root / "data", board)
+    assert main(["submit", f"{method}:CheapMean", "--name", "cheap-mean", *common]) == 0
+    assert main(["submit", "ed-mf", *common]) == 0
+    return root
+
+
+@pytest.fixture
+def tiny_board(_tiny_board_template: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """(board folder, data dir): this test's own copy of the template board and its tiny suite."""
+    for part in ("data", "repo"):
+        shutil.copytree(_tiny_board_template / part, tmp_path / part)
+    return tmp_path / "repo" / "leaderboard", tmp_path / "data"
 
 
 @pytest.fixture(scope="session")

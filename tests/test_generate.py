@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 
 import peppp_bench  # noqa: E402
 from peppp_bench.cli import main  # noqa: E402
 from peppp_bench.generate.spec import SpecError, parse_spec  # noqa: E402
 from peppp_bench.generate.store import Store, StoreError  # noqa: E402
+from peppp_bench.provenance import cpu_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,6 +82,8 @@ def test_kill_restart_finish_convert_load_evaluate(tmp_path: Path) -> None:
     assert sum(prov["cells_by_git_sha"].values()) == 297 and set(prov["cells_by_git_sha"]) == {
         json.loads(p.read_text())["provenance"]["git_sha"] for p in store.glob("cells/*/*/*/*.json")
     }
+    # each cell names the CPU and torch's kernel instruction set it was trained with (cells differ across them)
+    assert prov["cells_by_cpu"] == {f"{cpu_model()}, torch {torch.backends.cpu.get_cpu_capability()}": 297}
     import baselines
 
     ev = peppp_bench.evaluate(

@@ -95,21 +95,11 @@ def test_the_oracle_cannot_be_unmarked_as_a_reference(tiny) -> None:
     assert any("is a reference bound" in p for p in validate(sub, {"tiny": tiny}, ROOT))
 
 
-def _board(tmp_path: Path) -> tuple[Path, Path]:
-    data = tmp_path / "data"
-    synthetic_suite(data / "tiny")
-    board = tmp_path / "repo" / "leaderboard"
-    method = tmp_path / "cheap.py"
-    method.write_text(USER_METHOD)
-    common = submit_args(data, board)
-    assert main(["submit", f"{method}:CheapMean", "--name", "cheap-mean", *common]) == 0
-    assert main(["submit", "ed-mf", *common]) == 0
-    return board, data
-
-
 @pytest.mark.slow
-def test_escaping_code_is_never_run_and_each_bad_file_is_reported(os_sandbox, tmp_path: Path, capsys) -> None:
-    board, data = _board(tmp_path)
+def test_escaping_code_is_never_run_and_each_bad_file_is_reported(
+    os_sandbox, tiny_board, tmp_path: Path, capsys
+) -> None:
+    board, data = tiny_board
     marker = tmp_path / "evil-ran"
     evil = tmp_path / "evil.py"
     evil.write_text(f"open({str(marker)!r}, 'w').close()\n" + USER_METHOD)
@@ -143,13 +133,13 @@ def _git(repo: Path, *args: str) -> None:
 
 
 @pytest.mark.slow
-def test_a_forged_verification_mark_is_re_run_and_caught(os_sandbox, tmp_path: Path, capsys) -> None:
+def test_a_forged_verification_mark_is_re_run_and_caught(os_sandbox, tiny_board, tmp_path: Path, capsys) -> None:
     """A forger edits the folds and writes a mark with every right hash: a mark is never trusted because it
     matches, so validation against the commit before the edit re-runs the submission and catches it."""
     from peppp_bench.board.leaderboard import _summary_of
     from peppp_bench.board.verify import harness_fingerprint, key_of, read_marks, write_marks
 
-    board, data = _board(tmp_path)
+    board, data = tiny_board
     repo = board.parent
     path = board / "submissions" / "tiny--cheap-mean.json"
     assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data)]) == 0
@@ -180,8 +170,8 @@ def test_a_forged_verification_mark_is_re_run_and_caught(os_sandbox, tmp_path: P
 
 
 @pytest.mark.slow
-def test_validation_re_runs_only_stale_or_missing_marks(os_sandbox, tmp_path: Path, capsys) -> None:
-    board, data = _board(tmp_path)
+def test_validation_re_runs_only_stale_or_missing_marks(os_sandbox, tiny_board, tmp_path: Path, capsys) -> None:
+    board, data = tiny_board
     assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data)]) == 0
     marks = json.loads((board / "verification.json").read_text())
     assert set(marks) == {"tiny--cheap-mean.json", "tiny--ed-mf.json"} and all(m["verified"] for m in marks.values())
@@ -223,9 +213,9 @@ def test_validation_re_runs_only_stale_or_missing_marks(os_sandbox, tmp_path: Pa
     assert set(json.loads((board / "verification.json").read_text())) == set(marks)  # the other mark is kept
 
 
-def test_a_board_without_a_suite_reports_it_as_not_checked(tmp_path: Path, capsys, monkeypatch) -> None:
+def test_a_board_without_a_suite_reports_it_as_not_checked(tiny_board, tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("PEPPP_BENCH_OFFLINE", "1")  # `paper` is neither built nor downloadable here
-    board, data = _board(tmp_path)
+    board, data = tiny_board
     other = json.loads((board / "submissions" / "tiny--ed-mf.json").read_text())
     other["suite"]["name"] = "paper"
     (board / "submissions" / "paper--ed-mf.json").write_text(json.dumps(other))
@@ -240,8 +230,8 @@ def test_a_board_without_a_suite_reports_it_as_not_checked(tmp_path: Path, capsy
     assert "| ed-mf |" in (board / "README.md").read_text()
 
 
-def test_non_standard_submissions_are_listed_apart(tmp_path: Path, capsys) -> None:
-    board, data = _board(tmp_path)
+def test_non_standard_submissions_are_listed_apart(tiny_board, tmp_path: Path, capsys) -> None:
+    board, data = tiny_board
     assert main(["submit", "random-mf", *submit_args(data, board, budgets="5")]) == 0
     assert main(["leaderboard", "build", "--board", str(board), "--data-dir", str(data)]) == 0
     assert "not ranked (not on the standard protocol" in capsys.readouterr().out
@@ -250,8 +240,8 @@ def test_non_standard_submissions_are_listed_apart(tmp_path: Path, capsys) -> No
 
 
 @pytest.mark.slow
-def test_submit_never_overwrites_or_escapes_without_being_asked(tmp_path: Path, capsys) -> None:
-    board, data = _board(tmp_path)
+def test_submit_never_overwrites_or_escapes_without_being_asked(tiny_board, tmp_path: Path, capsys) -> None:
+    board, data = tiny_board
     path = board / "submissions" / "tiny--ed-mf.json"
     before = path.read_bytes()
     common = submit_args(data, board)

@@ -86,8 +86,8 @@ def test_submit_validate_build_end_to_end(os_sandbox, tmp_path: Path, capsys) ->
     assert ((board / "index.html").read_bytes(), (board / "README.md").read_bytes()) == first  # byte-identical
 
 
-def test_invalid_submissions_are_listed_and_left_off(tmp_path: Path, capsys) -> None:
-    board, data = _board_with_user_method(tmp_path)
+def test_invalid_submissions_are_listed_and_left_off(tiny_board, tmp_path: Path, capsys) -> None:
+    board, data = tiny_board
     path = board / "submissions" / "tiny--cheap-mean.json"
     sub = json.loads(path.read_text())
     sub["summary"]["rows"][0][5] = 12.34  # convergence_mean of the first row
@@ -102,8 +102,8 @@ def test_invalid_submissions_are_listed_and_left_off(tmp_path: Path, capsys) -> 
 
 
 @pytest.mark.slow
-def test_a_method_that_does_not_reproduce_is_not_verified(os_sandbox, tmp_path: Path, capsys) -> None:
-    board, data = _board_with_user_method(tmp_path)
+def test_a_method_that_does_not_reproduce_is_not_verified(os_sandbox, tiny_board, tmp_path: Path, capsys) -> None:
+    board, data = tiny_board
     code = board / "methods" / "cheap-mean.py"
     code.write_text(USER_METHOD.replace("np.mean(", "0.01 + np.mean("))
     assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data)]) == 1

@@ -481,13 +481,15 @@ _SHARED = mmap.mmap(-1, 4096, flags=mmap.MAP_SHARED)
 
 
 def test_behind_the_os_boundary_nothing_reaches_the_data_the_harness_or_the_next_fold(
-    os_sandbox, suite, tmp_path: Path
+    os_sandbox, suite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = str(suite.folder)
     outside = tmp_path / "outside" / "precious.txt"
     outside.parent.mkdir()
     outside.write_text("precious")
-    runs_before = set(Path(tempfile.gettempdir()).glob("peppp-run-*"))
+    runs = tmp_path / "tmp"  # this test's own temporary folder: tests running beside it make their own runs
+    runs.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(runs))
     attacks = [
         MovesOut(str(outside)),
         LoadsAParquetReaderByAnotherName(folder),
@@ -516,7 +518,7 @@ def test_behind_the_os_boundary_nothing_reaches_the_data_the_harness_or_the_next
         g = r[r.method == name]
         assert (g.status == "failed").all() and g.reason.str.contains(pattern).all(), (name, reasons[name])
     assert outside.read_text() == "precious" and not Path(str(outside) + ".link").exists()
-    assert set(Path(tempfile.gettempdir()).glob("peppp-run-*")) == runs_before  # no temporary folder outlives it
+    assert not list(runs.iterdir())  # no temporary folder outlives the run
     leftovers = []  # and no process: no method's interpreter, no sandbox
     for proc in Path("/proc").iterdir():
         try:

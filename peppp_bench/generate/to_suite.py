@@ -32,6 +32,7 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
     rows, mem_rows, err_rows = [], [], []
     wall = 0.0
     trained_at: Counter[str] = Counter()  # git sha of the checkout that trained a cell → cells
+    trained_on: Counter[str] = Counter()  # CPU (and torch's kernel instruction set) that trained a cell → cells
     loaded: dict[str, ImageData] = {}
     for task, arch_id in spec.rows():
         data = loaded.setdefault(task.id, load_data(task.data, name=task.id))
@@ -43,6 +44,7 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
         for cell in (cell for by_seed in cells for cell in by_seed):
             wall += cell["wall_seconds"]
             trained_at[cell["provenance"]["git_sha"]] += 1
+            trained_on[cell["provenance"].get("cpu", "not recorded")] += 1
         row = {
             "dataset_id": spec.row_id(task, arch_id),
             "name": task.name,
@@ -70,6 +72,7 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
         "cells": total,
         "training_seconds_summed_over_units": round(wall, 1),
         "cells_by_git_sha": dict(trained_at),
+        "cells_by_cpu": dict(trained_on),
         "generate_runs": store.runs(),
         "generation_wall_seconds": round(sum(r["seconds"] for r in store.runs()), 1),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -98,6 +101,7 @@ def add_replicates(
 
     bench = read_suite(suite_folder)
     records, runs, taken = [], [], set()
+    trained_on: Counter[str] = Counter()  # as in `to_suite`: the CPU that trained each replicate cell
     for store in stores:
         done, total = store.count()
         if done < total:
@@ -124,14 +128,9 @@ def add_replicates(
             for cid in u.config_ids:
                 if (row, cid, u.seed) not in taken:  # a cell in two stores: the first store's is kept
                     taken.add((row, cid, u.seed))
-                    records.append(
-                        {
-                            "dataset_id": row,
-                            "config_id": cid,
-                            "seed": u.seed,
-                            "error": store.read(u.task.id, u.arch_id, u.seed, cid)["error"],
-                        }
-                    )
+                    cell = store.read(u.task.id, u.arch_id, u.seed, cid)
+                    trained_on[cell["provenance"].get("cpu", "not recorded")] += 1
+                    records.append({"dataset_id": row, "config_id": cid, "seed": u.seed, "error": cell["error"]})
         runs.append(
             {
                 "spec": store.spec.name,
@@ -142,7 +141,10 @@ def add_replicates(
                 "generate_runs": store.runs(),
             }
         )
-    provenance = {**bench.metadata["provenance"], "replicates": {"command": command, "stores": runs, **environment()}}
+    provenance = {
+        **bench.metadata["provenance"],
+        "replicates": {"command": command, "stores": runs, "cells_by_cpu": dict(trained_on), **environment()},
+    }
     return write_suite(
         out,
         name=bench.name,

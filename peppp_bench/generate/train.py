@@ -25,7 +25,7 @@ from torch import nn
 
 from ..configs import Configuration
 from ..modern import ModernConfiguration, resolve_configuration
-from ..provenance import environment
+from ..provenance import cpu_model, environment
 from .architectures import Architecture
 from .data import ImageData
 from .fused import available as fused_available
@@ -289,6 +289,8 @@ def device_record(dev: torch.device) -> dict[str, Any]:
         "tf32_cudnn": torch.backends.cudnn.allow_tf32,
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
     }
+    if dev.type == "cpu":  # CPU kernels differ by instruction set: cells reproduce bit for bit only on the same
+        record["cpu"] = f"{cpu_model()}, torch {torch.backends.cpu.get_cpu_capability()}"
     if dev.type == "cuda":
         record.update(
             gpu=torch.cuda.get_device_name(dev), cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version()

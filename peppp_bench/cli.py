@@ -187,7 +187,7 @@ def _generate(args: argparse.Namespace) -> int:
     import time
     import warnings
 
-    from .generate.backends import generate
+    from .generate.backends import check_device, generate
     from .generate.spec import SpecError, check_spec, read_spec
     from .generate.store import Store
 
@@ -196,14 +196,7 @@ def _generate(args: argparse.Namespace) -> int:
     if not args.store or not args.spec:
         raise SpecError("give a spec and --store STORE (or --status STORE)")
     spec = read_spec(args.spec)  # every check below runs before anything is written
-    if args.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise SpecError(
-                f"--device {args.device}: this machine has no CUDA device (torch {torch.__version__}); "
-                "use --device cpu, or --device auto on a Ray cluster"
-            )
+    check_device(args.device)
     if args.threads < 1 or args.workers < 1:
         raise SpecError("--threads and --workers must be at least 1")
     if args.to_suite:
@@ -241,6 +234,12 @@ def _generate(args: argparse.Namespace) -> int:
         print(
             f"{status['failed']} cells failed (see {store.root / 'failures.jsonl'}); run the same command to retry them"
         )
+    for row, floor in store.rows_that_learned_nothing():
+        print(
+            f"warning: every cell of {row} has error ≥ {floor:.3f}, what always answering the commonest class gets: "
+            "the recipe may be too short (epochs, learning rate) to learn this task",
+            file=sys.stderr,
+        )
     if args.to_suite:
         from .generate.to_suite import store_to_suite
 
@@ -252,7 +251,7 @@ def _generate(args: argparse.Namespace) -> int:
         command = " ".join(["peppp-bench generate", args.spec, "--store", args.store, "--to-suite", args.to_suite])
         folder = store_to_suite(store, Path(args.to_suite), command)
         print(f"suite written to {folder}")
-    return 0
+    return 1 if status["failed"] else 0  # a script sees that cells failed
 
 
 def _generate_status(root: Path, spec_path: str | None) -> int:

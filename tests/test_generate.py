@@ -202,10 +202,12 @@ def test_bad_task_options_and_networks_are_refused_before_the_store_exists(tmp_p
         (_small(FOUR).replace("classes = [0, 1]", "classes = [0]"), "at least two"),
         (_small(FOUR).replace('name = "mlp", hidden = [8]', 'name = "vit", patch = 3'), "multiple of the patch size"),
         (_small(FOUR), "no CUDA device"),
+        (_small(FOUR), "'gpu' is not a device: give cpu, cuda"),  # a typo: refused, not a store of failed units
     ]:
         spec = tmp_path / "spec.toml"
         spec.write_text(text)
-        extra = ["--device", "cuda"] if message == "no CUDA device" else []
+        extra = {"no CUDA device": ["--device", "cuda"]}.get(message, [])
+        extra = ["--device", "gpu"] if "gpu" in message else extra
         assert main(["generate", str(spec), "--store", str(store), "--quiet", *extra]) != 0
         assert message in capsys.readouterr().err
         assert not store.exists(), message
@@ -305,6 +307,54 @@ def test_a_failing_unit_is_recorded_and_retried_in_halves(tmp_path: Path, monkey
     assert _cells(store) == 4 and (tmp_path / "out" / "cells.parquet").is_file()
 
 
+def test_a_unit_that_fails_before_training_is_not_retried_and_its_traceback_is_whole(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """A unit that cannot start (its device, data or network) fails every part of it alike: one attempt,
+    not 2N − 1, and the failure records the whole traceback down to where it was raised."""
+    from peppp_bench.generate import train
+
+    def broken(*_args, **_kwargs):
+        def deeper(depth: int):
+            if depth == 0:
+                raise ValueError("the device cannot be set up")
+            deeper(depth - 1)
+
+        deeper(5)
+
+    monkeypatch.setattr(train, "configure_device", broken)
+    spec, store = tmp_path / "spec.toml", tmp_path / "store"
+    spec.write_text(_small(FOUR))
+    assert main(["generate", str(spec), "--store", str(store), "--quiet"]) == 1
+    failures = [json.loads(line) for line in (store / "failures.jsonl").read_text().splitlines()]
+    assert [len(f["config_ids"]) for f in failures] == [4]
+    error = failures[0]["error"]
+    assert (
+        "SetupError: ValueError: the device cannot be set up" in error and error.count('File "') > 4
+    )  # not cut to 4 frames
+    assert "4 configuration(s) failed" in capsys.readouterr().out
+
+
+def test_a_row_that_learned_nothing_is_warned_about(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Every cell of a row at the error of always answering the commonest class: the recipe learned nothing."""
+    import numpy as np
+
+    from peppp_bench.generate import train
+
+    def commonest_class(model, data, copies, *_args):
+        return np.full(copies, 1 - np.bincount(data.y_test.numpy()).max() / len(data.y_test), dtype=np.float32)
+
+    spec, store = tmp_path / "spec.toml", tmp_path / "store"
+    spec.write_text(_small(FOUR[:2]))
+    assert main(["generate", str(spec), "--store", str(store), "--quiet"]) == 0
+    assert "warning: every cell" not in capsys.readouterr().err  # trained for real: not every cell at chance
+    monkeypatch.setattr(train, "_test_errors", commonest_class)
+    spec.write_text(_small(FOUR[:2], tasks=MORE_TASKS))
+    assert main(["generate", str(spec), "--store", str(store), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: every cell of digits-3v8/mlp-8/0 has error" in err and "digits-0v1" not in err
+
+
 def _children(pid: int) -> set[int]:
     out = set()
     for task in Path(f"/proc/{pid}/task").glob("*"):
@@ -399,7 +449,8 @@ hidden = [8]
         assert main(["generate", str(spec), "--store", str(tmp_path / "store"), "--quiet", "--to-suite", str(out)]) == 0
     finally:
         os.chdir(cwd)
-    assert "left unquantized" in capsys.readouterr().err  # the add and the mean are not declared
+    err = capsys.readouterr().err  # the add and the mean are not declared; both could be
+    assert "left unquantized" in err and "declare ['add', 'mean'] in quantize.functions" in err
     bench = peppp_bench.load("small", data_dir=out)
     assert bench.dataset_ids == ["digits-0v1--mine", "digits-0v1--mlp", "digits-3v8--mine", "digits-3v8--mlp"]
     assert list(bench.datasets.task) == ["digits-0v1", "digits-0v1", "digits-3v8", "digits-3v8"]

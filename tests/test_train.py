@@ -76,6 +76,81 @@ def test_matches_qtorch_optimlp_bit_for_bit() -> None:
             assert torch.equal(pa, pb), step
 
 
+class _Residual(nn.Module):
+    def __init__(self, add: bool) -> None:
+        super().__init__()
+        self.conv, self.head, self.add = nn.Conv2d(2, 2, 3, padding=1), nn.Linear(8, 2), add
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.head((x + y if self.add else y).flatten(1))
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_declared_function_sites_see_the_networks_operations_not_the_quantizers(residual: bool) -> None:
+    """A quantizer that adds and multiplies (as scaling does), run by module sites, never fires the declared
+    `add` and `mul` sites; the network's own addition fires `add` once per forward pass."""
+    net = QuantizedNetwork(_Residual(residual), modules=("Conv2d", "Linear"), functions=("add", "mul"))
+    fired = {name: 0 for name in net.function_sites}
+    for name, site in net.function_sites.items():
+        site.register_forward_hook(lambda *_a, name=name: fired.__setitem__(name, fired[name] + 1))
+    for m in net.modules():
+        if isinstance(m, Quant):
+            m.fn = lambda x: (x + 0.5) * 2.0 - 1.0  # arithmetic of the quantizer's own
+    net(torch.randn(3, 2, 2, 2))
+    assert fired == {"add": int(residual), "mul": 0}
+
+
+class _InPlace(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.head = nn.Conv2d(2, 2, 3, padding=1), nn.Linear(8, 2)
+
+    def forward(self, x):
+        out = self.conv(x)
+        out += x  # an in-place residual
+        return self.head((out / 2).flatten(1))
+
+
+def test_an_in_place_residual_is_a_declared_add_and_undeclarable_operations_are_named() -> None:
+    from peppp_bench.generate.sites import unquantized_operations
+
+    plain = QuantizedNetwork(_InPlace(), modules=("Conv2d", "Linear"))
+    assert unquantized_operations(plain, (2, 2, 2)) == {"add": 1, "div": 1}  # `+=` was not reported before
+    net = QuantizedNetwork(_InPlace(), modules=("Conv2d", "Linear"), functions=("add",))
+    assert unquantized_operations(net, (2, 2, 2)) == {"div": 1}
+    fired = []
+    net.function_sites["add"].register_forward_hook(lambda *_a: fired.append(1))
+    net(torch.randn(3, 2, 2, 2))
+    assert fired == [1]
+
+
+class _Attention(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed, self.head = nn.Linear(2, 8), nn.Linear(8, 2)  # tokens: the pixels, of 2 channels
+        self.attention = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, x):
+        tokens = self.embed(x.flatten(2).transpose(1, 2))
+        out, _ = self.attention(tokens, tokens, tokens, need_weights=False)
+        return self.head(out.mean(1))
+
+
+def test_multihead_attention_is_reported_and_can_be_declared() -> None:
+    """nn.MultiheadAttention returns a tuple: it was neither reported unquantized nor declarable (a crash)."""
+    from peppp_bench.generate.sites import unquantized_operations
+
+    plain = QuantizedNetwork(_Attention(), modules=("Linear",))
+    assert "multi_head_attention_forward" in unquantized_operations(plain, (2, 2, 2))
+    net = QuantizedNetwork(_Attention(), modules=("Linear", "MultiheadAttention"), functions=("mean",))
+    assert unquantized_operations(net, (2, 2, 2)) == {}
+    for m in net.modules():
+        if isinstance(m, Quant):
+            m.fn = lambda x: native_float_quantize(x, 3, 1, "nearest")
+    assert net(torch.randn(3, 2, 2, 2)).shape == (3, 2)
+
+
 def test_hooks_quantize_a_plain_user_network_forward_and_backward() -> None:
     net = QuantizedNetwork(nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.ReLU(), nn.Linear(5, 2)))
     seen = []

@@ -9,6 +9,7 @@ single configuration that fails stays failed and the run goes on. SIGTERM and SI
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 import traceback
@@ -16,11 +17,28 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-from .spec import GenerationSpec, Unit, parse_spec
+from .spec import GenerationSpec, SpecError, Unit, parse_spec
 from .store import Store
 from .train import CellResult
 
 Outcome = tuple[Unit, "list[CellResult] | None", str]  # (unit, results or None, error)
+
+
+DEVICE = re.compile(r"cpu|auto|cuda(:[0-9]+)?")
+
+
+def check_device(device: str) -> None:
+    """Refuse a device name no worker can train on (before a store exists), with the names that work."""
+    if not DEVICE.fullmatch(device):
+        raise SpecError(f"--device {device!r} is not a device: give cpu, cuda (a GPU per worker), cuda:N or auto")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SpecError(
+                f"--device {device}: this machine has no CUDA device (torch {torch.__version__}); "
+                "use --device cpu, or --device auto on a Ray cluster"
+            )
 
 
 def resolve_device(device: str, worker: int = 0) -> str:
@@ -34,6 +52,10 @@ def resolve_device(device: str, worker: int = 0) -> str:
     return device
 
 
+class SetupError(Exception):
+    """A unit failed before training (its spec, device, data or network): retrying a part of it cannot help."""
+
+
 def run_unit(spec_text: str, base: str, unit: Unit, device: str, threads: int) -> list[CellResult]:
     """Train one unit (in a worker): load its data, train its configurations together."""
     import torch
@@ -42,9 +64,14 @@ def run_unit(spec_text: str, base: str, unit: Unit, device: str, threads: int) -
     from .train import configure_device, train_cells
 
     torch.set_num_threads(threads)
-    spec = parse_spec(spec_text, base=base)
-    configure_device(device, spec.deterministic)
-    data = load_data(unit.task.data, name=unit.task.id)
+    try:
+        spec = parse_spec(spec_text, base=base)
+        configure_device(device, spec.deterministic)
+        data = load_data(unit.task.data, name=unit.task.id)
+        with torch.random.fork_rng(devices=[]):  # a trial build: training draws its weights as if it never ran
+            spec.architecture(unit.arch_id).build(data.classes, data.shape)
+    except Exception as exc:  # noqa: BLE001 - whatever breaks here breaks every configuration
+        raise SetupError(f"{type(exc).__name__}: {exc}") from exc
     return train_cells(
         data,
         list(unit.config_ids),
@@ -57,12 +84,18 @@ def run_unit(spec_text: str, base: str, unit: Unit, device: str, threads: int) -
     )
 
 
+def _failed_with(error: str) -> str:
+    """The exception's class name on a traceback's last line ('package.module.Name: message')."""
+    lines = error.strip().splitlines()
+    return lines[-1].split(":", 1)[0].rsplit(".", 1)[-1] if lines else ""
+
+
 def _attempt(job: tuple[str, str, Unit, str, int]) -> Outcome:
     """run_unit, with any failure returned as text rather than raised."""
     try:
         return job[2], run_unit(*job), ""
     except (Exception, MemoryError):  # noqa: BLE001 - recorded in the store, then retried in halves
-        return job[2], None, traceback.format_exc(limit=4)
+        return job[2], None, traceback.format_exc()
 
 
 _WORKER: dict[str, Any] = {}
@@ -204,14 +237,20 @@ def generate(
     units = deque(store.pending())
     bar = tqdm(total=total, initial=done, desc=f"{spec.name} cells", unit="cell", disable=not progress)
 
+    gave_up = [0]  # configurations that failed for good
+
     def retry(outcome: Outcome) -> None:
+        """A failed unit is retried in halves, to find the configurations that fail, unless it failed before
+        training (its data or network): that fails every half alike."""
         unit, results, error = outcome
         if results is None:
             store.record_failure(unit, error)
-            if len(unit.config_ids) > 1:
-                half = len(unit.config_ids) // 2
-                units.append(Unit(unit.task, unit.arch_id, unit.seed, unit.config_ids[:half]))
-                units.append(Unit(unit.task, unit.arch_id, unit.seed, unit.config_ids[half:]))
+            if len(unit.config_ids) == 1 or _failed_with(error) == SetupError.__name__:
+                gave_up[0] += len(unit.config_ids)
+                return
+            half = len(unit.config_ids) // 2
+            units.append(Unit(unit.task, unit.arch_id, unit.seed, unit.config_ids[:half]))
+            units.append(Unit(unit.task, unit.arch_id, unit.seed, unit.config_ids[half:]))
 
     if backend == "local":
         stream = _local(spec, units, max(1, workers), device, threads, retry)
@@ -219,12 +258,11 @@ def generate(
         stream = _ray(spec, units, address, device, threads, retry)
     else:
         raise ValueError(f"unknown back end {backend!r}: 'local' or 'ray'")
-    computed, failed = 0, 0
+    computed = 0
     previous = _stop_on_sigterm()
     try:
         for unit, results, error in stream:
             if results is None:
-                failed += len(unit.config_ids) == 1
                 bar.write(
                     f"unit {unit.task.id}/{unit.arch_id}/seed {unit.seed} ({len(unit.config_ids)} configurations) "
                     f"failed: {error.strip().splitlines()[-1]}"
@@ -239,6 +277,6 @@ def generate(
         bar.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    if failed:
-        bar.write(f"{failed} configuration(s) failed alone; see {store.root / 'failures.jsonl'}")
+    if gave_up[0]:
+        bar.write(f"{gave_up[0]} configuration(s) failed; see {store.root / 'failures.jsonl'}")
     return computed, time.time() - started

@@ -25,6 +25,8 @@ from torch.overrides import TorchFunctionMode
 
 from .quantize import QuantizeFn
 
+_QUANTIZING = [0]  # how many sites are quantizing right now (a module-site hook runs inside the network's forward)
+
 
 class Quant(nn.Module):
     """A quantization site: Format `role` ("A" or "B") on the values forward and their error backward.
@@ -42,7 +44,13 @@ class Quant(nn.Module):
         self.fn: QuantizeFn | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.fn is None else self.fn(x)
+        if self.fn is None:
+            return x
+        _QUANTIZING[0] += 1  # the quantizer's own arithmetic is not the network's: no function site sees it
+        try:
+            return self.fn(x)
+        finally:
+            _QUANTIZING[0] -= 1
 
     def extra_repr(self) -> str:
         return f"role={self.role}"
@@ -80,11 +88,14 @@ DEFAULT_MODULE_SITES = ("Conv2d", "Linear", "BatchNorm2d", "ReLU")
 
 # Functional operations a spec may name, and the torch functions that perform them. "softmax_input"
 # quantizes the input of softmax (the attention scores); every other name quantizes the output.
-_ADD = (torch.add, torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__)
+# In-place forms (`out += y` runs `add_`) count as their operation: the tensor changed in place holds the
+# site's values too.
+_IN_PLACE = (torch.Tensor.add_, torch.Tensor.sub_, torch.Tensor.mul_)
+_ADD = (torch.add, torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__, torch.Tensor.add_)
 FUNCTION_SITES: dict[str, tuple[Callable[..., Any], ...]] = {
     "add": _ADD,
-    "sub": (torch.sub, torch.Tensor.sub, torch.Tensor.__sub__, torch.Tensor.__rsub__),
-    "mul": (torch.mul, torch.Tensor.mul, torch.Tensor.__mul__, torch.Tensor.__rmul__),
+    "sub": (torch.sub, torch.Tensor.sub, torch.Tensor.__sub__, torch.Tensor.__rsub__, torch.Tensor.sub_),
+    "mul": (torch.mul, torch.Tensor.mul, torch.Tensor.__mul__, torch.Tensor.__rmul__, torch.Tensor.mul_),
     "matmul": (torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.bmm, torch.einsum),
     "softmax_input": (torch.softmax, F.softmax, torch.Tensor.softmax),
     "softmax": (torch.softmax, F.softmax, torch.Tensor.softmax),
@@ -121,7 +132,9 @@ class _OutputSite:
     def __init__(self, site: Quant) -> None:
         self.site = site
 
-    def __call__(self, _module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor:
+    def __call__(self, _module: nn.Module, _inputs: object, output: Any) -> Any:
+        if isinstance(output, tuple):  # nn.MultiheadAttention: (output, weights); the output is quantized
+            return (self.site(output[0]), *output[1:])
         return self.site(output)
 
 
@@ -135,13 +148,19 @@ class _FunctionSites(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
         hit = self.by_function.get(func)
-        if hit is None:
+        if hit is None or _QUANTIZING[0]:
             return func(*args, **kwargs)
         name, site = hit
         if name == "softmax_input":
             return func(site(args[0]), *args[1:], **kwargs)
         out = func(*args, **kwargs)
-        return site(out) if isinstance(out, torch.Tensor) and out.is_floating_point() else out
+        if not (isinstance(out, torch.Tensor) and out.is_floating_point()):
+            return out
+        quantized = site(out)
+        if func in _IN_PLACE:  # `x.add_(y)` as a statement: x itself holds the rounded values
+            with torch.no_grad():
+                out.copy_(quantized)
+        return quantized
 
 
 class QuantizedNetwork(nn.Module):
@@ -201,6 +220,7 @@ _MOVES = {
     "to",
     "float",
     "clone",
+    "copy_",
     "detach",
     "max_pool2d",
     "max_pool1d",
@@ -223,20 +243,31 @@ class _Recorder(TorchFunctionMode):
 
     def __init__(self) -> None:
         super().__init__()
-        self.results: list[tuple[str, torch.Tensor]] = []
-        self.quantized: set[int] = set()
+        self.results: list[tuple[str, torch.Tensor, int]] = []  # an in-place result is the tensor at a new version
+        self.quantized: set[tuple[int, int]] = set()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         out = func(*args, **(kwargs or {}))
-        name = getattr(func, "__name__", str(func))
-        if (
-            isinstance(out, torch.Tensor)
-            and out.is_floating_point()
-            and name not in _MOVES
-            and not name.startswith("_")
-        ):
-            self.results.append((name, out))
+        name = _operation(getattr(func, "__name__", str(func)))
+        first = out[0] if isinstance(out, tuple) and out else out  # of (output, weights), the output
+        if isinstance(first, torch.Tensor) and first.is_floating_point() and name not in _MOVES and name:
+            self.results.append((name, first, first._version))
         return out
+
+
+def _operation(name: str) -> str:
+    """The operation a torch function performs, as a spec names it: `__radd__`, `add_` → add, `__truediv__`
+    → div; '' for torch's private helpers (leading underscore) and other dunders."""
+    if name.endswith("_") and not name.startswith("_") and name[:-1] in _ARITHMETIC:
+        return name[:-1]
+    if name.startswith("__") and name.endswith("__"):
+        core = name[2:-2]
+        core = core[1:] if core[:1] in ("i", "r") and core[1:] in _ARITHMETIC else core
+        return {"truediv": "div", "floordiv": "floor_divide"}.get(core, core) if core in _ARITHMETIC else ""
+    return "" if name.startswith("_") else name
+
+
+_ARITHMETIC = {"add", "sub", "mul", "div", "truediv", "floordiv", "matmul", "pow", "neg"}
 
 
 def unquantized_operations(model: nn.Module, input_shape: Sequence[int], batch: int = 2) -> dict[str, int]:
@@ -252,10 +283,10 @@ def unquantized_operations(model: nn.Module, input_shape: Sequence[int], batch: 
 
     def mark(_site: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
         t = inputs[0]
-        recorder.quantized.add(id(t))
+        recorder.quantized.add((id(t), t._version))
         while t._base is not None:
             t = t._base
-            recorder.quantized.add(id(t))
+            recorder.quantized.add((id(t), t._version))
 
     handles = [m.register_forward_pre_hook(mark) for m in probe.modules() if isinstance(m, Quant)]
     try:
@@ -264,5 +295,13 @@ def unquantized_operations(model: nn.Module, input_shape: Sequence[int], batch: 
     finally:
         for h in handles:
             h.remove()
-    left = Counter(name for name, t in recorder.results if id(t) not in recorder.quantized and t is not out)
+
+    def root(t: torch.Tensor) -> torch.Tensor:  # a view's storage: a site that receives any view of it counts
+        return t if t._base is None else t._base
+
+    left = Counter(
+        name
+        for name, t, version in recorder.results
+        if {(id(t), version), (id(root(t)), version)}.isdisjoint(recorder.quantized) and t is not out
+    )
     return dict(sorted(left.items()))

@@ -358,10 +358,20 @@ def check_spec(spec: GenerationSpec) -> dict[str, tuple[int, tuple[int, int, int
             classes, shape = next(iter(shapes.values()))
             left = arch.unquantized(classes, shape)
             if left:
+                from .sites import FUNCTION_SITES  # torch: only where a factory's network is checked
+
+                declarable = {n: c for n, c in left.items() if n in FUNCTION_SITES}
+                other = {n: c for n, c in left.items() if n not in FUNCTION_SITES}
+                advice = [f"declare {sorted(declarable)} in quantize.functions"] if declarable else []
+                if other:
+                    advice.append(
+                        f"{sorted(other)} cannot be declared as functions (quantize.functions knows "
+                        f"{', '.join(sorted(FUNCTION_SITES))}): compute them with a module that quantize.modules "
+                        "names, or with a declarable operation"
+                    )
                 warnings.warn(
                     f"architecture {arch_id}: these floating-point operations are left unquantized "
-                    f"(name: calls per forward pass): {left}; declare them in quantize.modules or "
-                    "quantize.functions if they should be",
+                    f"(name: calls per forward pass): {left}; if they should be, " + "; ".join(advice),
                     stacklevel=2,
                 )
     return shapes

@@ -145,6 +145,21 @@ class Store:
         cells = [(u.task.id, u.arch_id, u.seed, c) for u in self.spec.units() for c in u.config_ids]
         return sum(1 for c in cells if self.done(*c)), len(cells)
 
+    def rows_that_learned_nothing(self) -> list[tuple[str, float]]:
+        """(task/architecture/seed, error) of each finished row whose every cell sits at (or above) the error
+        of always answering the commonest class: a sign that the recipe is too short to learn the task."""
+        out = []
+        for task, arch_id in self.spec.rows():
+            for seed in self.spec.seeds:
+                ids = [(task.id, arch_id, seed, c) for c in self.spec.config_ids]
+                if not all(self.done(*c) for c in ids):
+                    continue
+                cells = [self.read(*c) for c in ids]
+                floor = cells[0]["provenance"].get("majority_class_error")
+                if floor is not None and all(c["error"] >= floor - 1e-6 for c in cells):  # errors are float32
+                    out.append((f"{task.id}/{arch_id}/{seed}", floor))
+        return out
+
     # -- failures and runs -------------------------------------------------------------------------
     def record_failure(self, unit: Unit, error: str) -> None:
         self._append(

@@ -19,7 +19,7 @@ from typing import Any
 
 from .spec import GenerationSpec, SpecError, Unit, parse_spec
 from .store import Store
-from .train import CellResult
+from .train import CellResult, SetupError
 
 Outcome = tuple[Unit, "list[CellResult] | None", str]  # (unit, results or None, error)
 
@@ -52,10 +52,6 @@ def resolve_device(device: str, worker: int = 0) -> str:
     return device
 
 
-class SetupError(Exception):
-    """A unit failed before training (its spec, device, data or network): retrying a part of it cannot help."""
-
-
 def run_unit(spec_text: str, base: str, unit: Unit, device: str, threads: int) -> list[CellResult]:
     """Train one unit (in a worker): load its data, train its configurations together."""
     import torch
@@ -68,9 +64,7 @@ def run_unit(spec_text: str, base: str, unit: Unit, device: str, threads: int) -
         spec = parse_spec(spec_text, base=base)
         configure_device(device, spec.deterministic)
         data = load_data(unit.task.data, name=unit.task.id)
-        with torch.random.fork_rng(devices=[]):  # a trial build: training draws its weights as if it never ran
-            spec.architecture(unit.arch_id).build(data.classes, data.shape)
-    except Exception as exc:  # noqa: BLE001 - whatever breaks here breaks every configuration
+    except Exception as exc:  # noqa: BLE001 - breaks every configuration alike, as a network that cannot be built
         raise SetupError(f"{type(exc).__name__}: {exc}") from exc
     return train_cells(
         data,
@@ -237,16 +231,17 @@ def generate(
     units = deque(store.pending())
     bar = tqdm(total=total, initial=done, desc=f"{spec.name} cells", unit="cell", disable=not progress)
 
-    gave_up = [0]  # configurations that failed for good
+    gave_up = 0  # configurations that failed for good
 
     def retry(outcome: Outcome) -> None:
         """A failed unit is retried in halves, to find the configurations that fail, unless it failed before
         training (its data or network): that fails every half alike."""
+        nonlocal gave_up
         unit, results, error = outcome
         if results is None:
             store.record_failure(unit, error)
             if len(unit.config_ids) == 1 or _failed_with(error) == SetupError.__name__:
-                gave_up[0] += len(unit.config_ids)
+                gave_up += len(unit.config_ids)
                 return
             half = len(unit.config_ids) // 2
             units.append(Unit(unit.task, unit.arch_id, unit.seed, unit.config_ids[:half]))
@@ -277,6 +272,6 @@ def generate(
         bar.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    if gave_up[0]:
-        bar.write(f"{gave_up[0]} configuration(s) failed; see {store.root / 'failures.jsonl'}")
+    if gave_up:
+        bar.write(f"{gave_up} configuration(s) failed; see {store.root / 'failures.jsonl'}")
     return computed, time.time() - started

@@ -54,6 +54,10 @@ class CellResult:
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
+class SetupError(Exception):
+    """A unit failed before training (its spec, device, data or network): retrying a part of it cannot help."""
+
+
 class LowPrecisionSGD:
     """SGD with momentum and weight decay in qtorch OptimLP's low-precision order (see module doc).
 
@@ -367,7 +371,10 @@ def _train_together(
     dev = torch.device(device)
     copies = len(configs)
     torch.manual_seed(seed)
-    single = arch.build(data.classes, data.shape)  # the same initial weights for every configuration
+    try:
+        single = arch.build(data.classes, data.shape)  # the same initial weights for every configuration
+    except Exception as exc:  # a network that cannot be built fails every configuration alike
+        raise SetupError(f"{type(exc).__name__}: {exc}") from exc
     data_gen = torch.Generator().manual_seed(seed)
     if backend == "native":
         quant_gen = torch.Generator(device=dev).manual_seed(seed + 1)

@@ -261,9 +261,9 @@ def _generate_status(root: Path, spec_path: str | None) -> int:
     store = Store.open(root) if spec_path is None else Store(root, read_spec(spec_path), create=False)
     st = store.status()
     left = (
-        "unknown (no finished run yet)"
+        "unknown (no finished cell yet)"
         if st["seconds_left"] is None
-        else f"{st['seconds_left'] / 60:.1f} min at the rate so far"
+        else f"{st['seconds_left'] / 60:.1f} min at the pace of the finished cells"
     )
     print(
         f"{store.spec.name} v{store.spec.version} in {root}: {st['done']} done, {st['failed']} failed, "

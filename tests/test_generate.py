@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ torch = pytest.importorskip("torch")
 
 import peppp_bench  # noqa: E402
 from peppp_bench.cli import main  # noqa: E402
-from peppp_bench.generate.spec import SpecError, parse_spec  # noqa: E402
+from peppp_bench.generate.spec import SpecError, parse_spec, read_spec  # noqa: E402
 from peppp_bench.generate.store import Store, StoreError  # noqa: E402
 from peppp_bench.provenance import cpu_model  # noqa: E402
 
@@ -287,10 +288,10 @@ def test_a_failing_unit_is_recorded_and_retried_in_halves(tmp_path: Path, monkey
 
     real = backends.run_unit
 
-    def flaky(text, base, unit, device, threads):
+    def flaky(text, base, unit, device, threads, **kwargs):
         if "e5m3-e8m11" in unit.config_ids:
             raise MemoryError("pretend the unit ran out of memory")
-        return real(text, base, unit, device, threads)
+        return real(text, base, unit, device, threads, **kwargs)
 
     monkeypatch.setattr(backends, "run_unit", flaky)
     spec, store = tmp_path / "spec.toml", tmp_path / "store"
@@ -456,7 +457,7 @@ hidden = [8]
     assert list(bench.datasets.task) == ["digits-0v1", "digits-0v1", "digits-3v8", "digits-3v8"]
     assert list(bench.datasets.architecture) == ["mine", "mlp", "mine", "mlp"]
     record = bench.metadata["provenance"]["architectures"]["mine"]
-    assert record["args"] == {"width": 4} and len(record["source_sha256"]) == 64
+    assert record["args"] == {"width": 4} and sorted(record["source"]) == ["mynets.py:SmallVGG", "mynets.py:small_vgg"]
     assert bench.M[0, 0] != bench.M[1, 0]  # each architecture's own memory
 
 
@@ -475,3 +476,173 @@ def test_ray_back_end_generates_a_tiny_matrix(tmp_path: Path) -> None:
     finally:
         ray.shutdown()
     assert _cells(tmp_path / "store") == 6
+
+
+OWN = """
+[configurations.fp8w-bf16]
+note = "FP8 E4M3 weights with delayed scaling, bf16 elsewhere"
+base = "bf16"
+weights = { format = "fp8_e4m3", scaling = "delayed" }
+
+[configurations.mx6-all]
+weights = { format = "fp6_e2m3", scaling = "mx", block = 16 }
+activations = { format = "fp6_e2m3", scaling = "mx", block = 16 }
+errors = { format = "fp6_e3m2", scaling = "mx", rounding = "stochastic" }
+gradients = { format = "fp6_e3m2", scaling = "mx" }
+optimizer = "bf16"
+master = "fp32"
+"""
+
+
+def test_a_spec_defines_its_own_modern_configurations(tmp_path: Path) -> None:
+    """[configurations.ID] tables: a format per role (or a base configuration's), validated like every key,
+    trained batched beside bundled ones, keyed by id in the store and the suite; redefining one whose
+    cells are finished is refused, naming it."""
+    spec = parse_spec(_small(["mx6-all", "fp8w-bf16", "fp32"]) + OWN)
+    own = spec.configuration("fp8w-bf16")
+    assert own["weights"].scaling == "delayed" and own["activations"].format == "bf16"
+    assert spec.configuration("mx6-all")["errors"].rounding == "stochastic"
+    assert parse_spec(_small(["fp32"]).replace('configurations = ["fp32"]', "") + OWN).config_ids == (
+        "fp8w-bf16",
+        "mx6-all",
+    )  # no list: the spec's own
+    bad = {
+        OWN.replace('scaling = "delayed"', 'scaling = "weekly"'): "fp8w-bf16.weights: unknown scaling 'weekly'",
+        OWN.replace(
+            'format = "fp6_e2m3", scaling = "mx", block = 16 }\nact',
+            'format = "fp6_e2m3", scaling = "mx", block = 7 }\nact',
+        ): "block",
+        OWN.replace('base = "bf16"\n', ""): "fp8w-bf16 gives no format for ['activations'",
+        OWN.replace("[configurations.fp8w-bf16]", "[configurations.bf16]"): "'bf16' is a bundled configuration's id",
+        OWN.replace('optimizer = "bf16"', 'optimiser = "bf16"'): "unknown key(s) ['optimiser']",
+    }
+    for text, message in bad.items():
+        with pytest.raises(SpecError, match=re.escape(message)):
+            parse_spec(_small(["fp8w-bf16", "mx6-all"]) + text)
+    with pytest.raises(SpecError, match=re.escape("leaves out ['mx6-all']")):
+        parse_spec(_small(["fp8w-bf16"]) + OWN)
+    with pytest.raises(SpecError, match="mixes paper and modern"):
+        parse_spec(_small(["fp8w-bf16", "mx6-all", "e3m1-e6m7"]) + OWN)
+
+    path, store, out = tmp_path / "spec.toml", tmp_path / "store", tmp_path / "suites" / "small"
+    path.write_text(_small(["mx6-all", "fp8w-bf16", "fp32"]) + OWN)
+    assert main(["generate", str(path), "--store", str(store), "--quiet", "--to-suite", str(out)]) == 0
+    cell = json.loads((store / "cells/digits-0v1/mlp-8/0/fp8w-bf16.json").read_text())
+    assert cell["batched_with"] == 3 and cell["configuration"]["weights"]["scaling"] == "delayed"
+    bench = peppp_bench.load("small", data_dir=tmp_path / "suites")
+    assert list(bench.configurations.config_id) == [
+        "fp32",
+        "fp8w-bf16",
+        "mx6-all",
+    ]  # bundled in their order, then the spec's by id
+    table = bench.configurations.set_index("config_id")
+    assert table.loc["mx6-all", "weights_block"] == 16 and table.loc["fp8w-bf16", "weights_scaling"] == "delayed"
+    assert table.loc["fp8w-bf16", "note"].startswith("FP8 E4M3 weights")
+    from peppp_bench.modern import modern_table
+
+    assert table.loc[["fp32"]].reset_index().equals(modern_table(["fp32"]))  # the bundled table's columns
+    assert bench.M[0, 1] < bench.M[0, 0] and bench.M[0, 2] < bench.M[0, 1]  # fewer bits, less memory
+    path.write_text(_small(["mx6-all", "fp8w-bf16", "fp32"]) + OWN.replace('base = "bf16"', 'base = "fp16"'))
+    with pytest.raises(StoreError, match=r"1 finished cell\(s\).*configuration fp8w-bf16"):
+        Store(store, parse_spec(path.read_text()))
+
+
+FACTORY_FILE = '''
+"""Networks."""
+from torch import nn
+
+WIDTH = 4
+
+
+def unrelated():
+    return 1
+
+
+def stem(ch):
+    return nn.Conv2d(ch, WIDTH, 3, padding=1)
+
+
+def net(classes, ch):
+    """The factory."""
+    return nn.Sequential(stem(ch), nn.ReLU(), nn.Flatten(), nn.Linear(WIDTH * 64, classes))
+'''
+
+
+def test_a_cells_meaning_is_the_factory_and_what_it_uses_not_its_file(tmp_path: Path) -> None:
+    """Comments, docstrings and functions the factory does not use change nothing; an edit of a function
+    or a value it uses is refused, naming it."""
+    (tmp_path / "nets.py").write_text(FACTORY_FILE)
+    path, store = tmp_path / "spec.toml", tmp_path / "store"
+    path.write_text(
+        _small(["e3m1-e6m7"]).replace(
+            'architecture = { name = "mlp", hidden = [8] }',
+            'architecture = { factory = "nets.py:net", quantize = { modules = ["Conv2d", "Linear", "ReLU"] } }',
+        )
+    )
+    assert main(["generate", str(path), "--store", str(store), "--quiet"]) == 0
+    record = json.loads(next(store.glob("cells/*/*/*/*.json")).read_text())["meaning"]["architecture"]
+    assert sorted(record["source"]) == ["nets.py:WIDTH", "nets.py:net", "nets.py:stem"]
+    for harmless in (
+        FACTORY_FILE.replace('"""The factory."""', '"""Another docstring."""  # and a comment'),
+        FACTORY_FILE.replace("return 1", "return 2") + "\n\ndef more():\n    pass\n",
+    ):
+        (tmp_path / "nets.py").write_text(harmless)
+        Store(store, read_spec(path))  # not refused
+    for edit, named in (
+        (FACTORY_FILE.replace("3, padding=1", "5, padding=2"), "architecture.source.nets.py:stem"),
+        (FACTORY_FILE.replace("WIDTH = 4", "WIDTH = 5"), "architecture.source.nets.py:WIDTH"),
+    ):
+        (tmp_path / "nets.py").write_text(edit)
+        with pytest.raises(StoreError, match=re.escape(named)):
+            Store(store, read_spec(path))
+
+
+def test_progress_inside_a_unit_and_the_status_estimate(tmp_path: Path, capsys) -> None:
+    """Each epoch a unit finishes reaches the progress bar from the worker processes (epochs and the unit's
+    time left); --status prices each unfinished cell at its row's finished cells' unit seconds."""
+    from peppp_bench.generate.backends import generate, in_progress
+    from peppp_bench.generate.data import DataSpec, load_data
+    from peppp_bench.generate.train import train_cells
+
+    spec = parse_spec(_small(FOUR, tasks=MORE_TASKS, recipe="epochs = 3, lr = 0.05, batch_size = 16"))
+    data = load_data(DataSpec("digits", {"classes": [0, 1]}))
+    heard: list[tuple[int, int]] = []
+    train_cells(data, FOUR[:2], spec.architectures[0][1], spec.recipe, 0, progress=lambda *a: heard.append(a))
+    assert heard == [(1, 3), (2, 3), (3, 3)]
+    heard.clear()
+    train_cells(
+        data, FOUR[:2], spec.architectures[0][1], spec.recipe, 0, backend="qtorch", progress=lambda *a: heard.append(a)
+    )
+    assert heard == [(1, 6), (2, 6), (3, 6), (4, 6), (5, 6), (6, 6)]  # one configuration after the other
+    assert in_progress({"t/a/seed 0": (2, 8, 100.0)}, 110.0) == "t/a/seed 0: epoch 2/8, ~30 s left"
+
+    store = Store(tmp_path / "store", spec)
+    generate(spec, store, workers=2, progress=True)
+    store.log_run(spec, time.time(), 1.0, 8, "local", 2, 1, "cpu")  # as the CLI does: 2 workers
+    assert "epoch 3/3" in capsys.readouterr().err  # reported by the worker processes as they went
+    cells = [json.loads(p.read_text()) for p in (tmp_path / "store").glob("cells/*/*/*/*.json")]
+    assert len(cells) == 8 and all(c["provenance"]["unit_seconds"] >= c["wall_seconds"] for c in cells)
+    more = parse_spec(spec.text.replace("seeds = [0]", "seeds = [0, 1]"))
+    status = Store(tmp_path / "store", more).status()
+    per_row = {}
+    for c in cells:
+        per_row.setdefault(c["dataset"], []).append(c["provenance"]["unit_seconds"] / c["batched_with"])
+    expected = sum(sum(v) / len(v) * 4 for v in per_row.values())  # the new seed: 4 cells per row
+    assert status["remaining"] == 8 and status["seconds_left"] == pytest.approx(expected / 2, abs=0.1)
+
+
+def test_a_replacement_worker_takes_the_slot_of_the_one_that_exited() -> None:
+    """Local workers are recycled (a fresh process every 20 units); each takes the slot (and with `--device
+    cuda` the GPU) of a worker that no longer runs, never one a live worker holds."""
+    from peppp_bench.generate.backends import claim_slot
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    new = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        slots = [os.getpid(), gone.pid, 0]  # a live worker, one that exited, one never taken
+        assert claim_slot(slots, new.pid) == 1 and slots == [os.getpid(), new.pid, 0]
+        assert claim_slot(slots, os.getpid()) == 2  # the live ones' slots are not taken
+    finally:
+        new.kill()
+        new.wait()

@@ -169,3 +169,24 @@ def test_hook_counter_rejects_a_non_classifier() -> None:
 def test_closed_form_needs_resolution_multiple_of_8() -> None:
     with pytest.raises(ValueError, match="multiple of 8"):
         resnet18_counts(30, 10)
+
+
+def test_the_cards_memory_convention_and_its_worked_example_are_the_model() -> None:
+    """Every suite card states what memory counts, with a worked example; its numbers are the model's."""
+    from peppp_bench.configs import get_config
+    from peppp_bench.modern import get_modern
+    from peppp_bench.suites.suite import MEMORY_CONVENTION
+
+    c = resnet18_counts(32, 10)
+    e5m3 = get_config("e5m3-e7m11")
+    for number in (c.params, c.activations, c.inputs, c.logits, c.params + 2 * c.activations):
+        assert f"{number:,}" in MEMORY_CONVENTION
+    assert f"a = {e5m3.a.bits}, b = {e5m3.b.bits} bits" in MEMORY_CONVENTION
+    assert f"{c.memory_mb(e5m3.a.bits, e5m3.b.bits):.2f} MB" in MEMORY_CONVENTION
+    assert f"{c.memory_row([get_modern('fp32')])[0]:.2f} MB" in MEMORY_CONVENTION
+    from pathlib import Path
+
+    import peppp_bench
+
+    for card in (Path(peppp_bench.__file__).parent / "data").glob("*/README.md"):  # the bundled suites' cards
+        assert MEMORY_CONVENTION in card.read_text(), card

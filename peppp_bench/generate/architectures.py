@@ -13,8 +13,11 @@ copies under torch.func.vmap (train.StackedNetwork).
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
+import sysconfig
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,16 +155,9 @@ class Architecture:
             out.update(
                 factory=self.factory,
                 quantize={"modules": list(self.modules), "functions": list(self.functions)},
-                source_sha256=self._source_sha256(),
+                source=definitions(self._callable) if self._callable is not None else {},
             )
         return out
-
-    def _source_sha256(self) -> str | None:
-        try:
-            source = inspect.getsourcefile(self._callable)  # type: ignore[arg-type]
-            return hashlib.sha256(Path(source).read_bytes()).hexdigest() if source else None
-        except (TypeError, OSError):
-            return None
 
     # -- building ---------------------------------------------------------------------------------
     def build(self, classes: int, input_shape: Sequence[int], copies: int = 1) -> nn.Module:
@@ -186,6 +182,15 @@ class Architecture:
         net = self._callable(classes, c, **o)
         if not isinstance(net, nn.Module):
             raise ArchitectureError(f"{self.factory} returned {type(net).__name__}, not a torch.nn.Module")
+        opaque = sorted({type(m).__name__ for m in net.modules() if isinstance(m, nn.MultiheadAttention)})
+        if opaque:
+            raise ArchitectureError(
+                f"{self.name} uses {opaque[0]} (also inside nn.Transformer layers), whose projections, scores and "
+                "softmax run inside one torch call that no site can enter: they would train unquantized and "
+                "uncounted in memory. Write attention from parts instead: nn.Linear for the q, k, v and output "
+                "projections, `q @ k.transpose(-2, -1)` and `attn @ v` (declare matmul) and torch.softmax "
+                "(declare softmax_input and/or softmax), as the built-in vit does"
+            )
         return QuantizedNetwork(net, self.modules, self.functions)
 
     def counts(self, classes: int, input_shape: Sequence[int], batch: int = BATCH_SIZE) -> NetworkCounts:
@@ -210,6 +215,98 @@ class Architecture:
     def unquantized(self, classes: int, input_shape: Sequence[int]) -> dict[str, int]:
         """Floating-point operations a forward pass leaves unquantized (name → calls); see sites.py."""
         return unquantized_operations(self.build(classes, input_shape), input_shape)
+
+
+def definitions(fn: Callable[..., Any]) -> dict[str, str]:
+    """What defines a factory's network: the sha256 of the syntax of the factory and of every function,
+    class and module-level value of the user's code it uses, transitively, by qualified name. Comments,
+    docstrings and code it does not use are left out; library code (torch, numpy, ...) is not followed."""
+    out: dict[str, str] = {}
+    todo: list[tuple[str, Any]] = [(_qualified(fn), fn)]
+    while todo:
+        name, obj = todo.pop()
+        if name in out:
+            continue
+        source = _user_source(obj)
+        if source is None:  # a value: its repr is what it means
+            out[name] = hashlib.sha256(repr(obj).encode()).hexdigest()
+            continue
+        try:
+            syntax = ast.dump(_without_docstrings(ast.parse(source)))
+        except SyntaxError:  # a lambda's line, say: its text
+            syntax = source.strip()
+        out[name] = hashlib.sha256(syntax.encode()).hexdigest()
+        scope = getattr(inspect.getmodule(obj), "__dict__", {})
+        for used in sorted(_names_used(obj)):
+            value = scope.get(used)
+            if value is None or used in out:
+                continue
+            if inspect.ismodule(value) or callable(value):
+                if _user_source(value) is not None:
+                    todo.append((_qualified(value), value))
+            elif not used.startswith("__"):
+                todo.append((f"{_module_label(inspect.getmodule(obj))}:{used}", value))
+    return dict(sorted(out.items()))
+
+
+def _qualified(obj: Any) -> str:
+    """module:name, a spec's factory file named by its file name (not the path-keyed module it loads as)."""
+    return f"{_module_label(inspect.getmodule(obj))}:{getattr(obj, '__qualname__', '')}"
+
+
+def _module_label(module: Any) -> str:
+    name = getattr(module, "__name__", "?")
+    if name.startswith("peppp_user_") and getattr(module, "__file__", None):  # loading.load_attribute's file modules
+        return Path(module.__file__).name
+    return str(name)
+
+
+def _user_source(obj: Any) -> str | None:
+    """The source of a function, class or module written by the user (not installed as a library)."""
+    if not (inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismodule(obj) or inspect.ismethod(obj)):
+        return None
+    try:
+        path = inspect.getsourcefile(obj)
+        if path is None or any(Path(path).is_relative_to(p) for p in _LIBRARY_PATHS):
+            return None
+        return textwrap.dedent(inspect.getsource(obj))
+    except (TypeError, OSError):
+        return None
+
+
+_LIBRARY_PATHS = tuple(
+    {
+        Path(p)
+        for p in (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"])
+    }
+)
+
+
+def _names_used(obj: Any) -> set[str]:
+    """Global names the code of a function, or a class's methods and base classes, refer to (nested code
+    included); a module's source is hashed whole and not followed."""
+    if inspect.isclass(obj):
+        codes = [v.__code__ for v in vars(obj).values() if inspect.isfunction(v)]
+        names = {b.__name__ for b in obj.__bases__}
+    elif hasattr(obj, "__code__"):
+        codes, names = [obj.__code__], set()
+    else:
+        return set()
+    while codes:
+        code = codes.pop()
+        names.update(code.co_names)
+        codes.extend(c for c in code.co_consts if inspect.iscode(c))
+    return names
+
+
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+                if isinstance(body[0].value.value, str):
+                    node.body = body[1:] or [ast.Pass()]
+    return tree
 
 
 def parse_architecture(raw: Any, where: str = "architecture") -> Architecture:

@@ -14,7 +14,8 @@ import signal
 import time
 import traceback
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from .spec import GenerationSpec, SpecError, Unit, parse_spec
@@ -22,6 +23,7 @@ from .store import Store
 from .train import CellResult, SetupError
 
 Outcome = tuple[Unit, "list[CellResult] | None", str]  # (unit, results or None, error)
+Progress = Callable[[str, int, int, float], None]  # (unit, epochs done, epochs, the unit's start time)
 
 
 DEVICE = re.compile(r"cpu|auto|cuda(:[0-9]+)?")
@@ -52,13 +54,17 @@ def resolve_device(device: str, worker: int = 0) -> str:
     return device
 
 
-def run_unit(spec_text: str, base: str, unit: Unit, device: str, threads: int) -> list[CellResult]:
-    """Train one unit (in a worker): load its data, train its configurations together."""
+def run_unit(
+    spec_text: str, base: str, unit: Unit, device: str, threads: int, progress: Progress | None = None
+) -> list[CellResult]:
+    """Train one unit (in a worker): load its data, train its configurations together. Each cell records
+    the unit's seconds in the worker (data loading included), from which `--status` estimates."""
     import torch
 
     from .data import load_data
     from .train import configure_device, train_cells
 
+    started = time.time()
     torch.set_num_threads(threads)
     try:
         spec = parse_spec(spec_text, base=base)
@@ -66,16 +72,24 @@ def run_unit(spec_text: str, base: str, unit: Unit, device: str, threads: int) -
         data = load_data(unit.task.data, name=unit.task.id)
     except Exception as exc:  # noqa: BLE001 - breaks every configuration alike, as a network that cannot be built
         raise SetupError(f"{type(exc).__name__}: {exc}") from exc
-    return train_cells(
+    results = train_cells(
         data,
-        list(unit.config_ids),
+        [spec.configuration(c) for c in unit.config_ids],
         spec.architecture(unit.arch_id),
         spec.recipe,
         unit.seed,
         device,
         spec.backend,
         spec.fused_quantizer,
+        None if progress is None else lambda done, total: progress(_label(unit), done, total, started),
     )
+    for r in results:
+        r.provenance["unit_seconds"] = round(time.time() - started, 3)
+    return results
+
+
+def _label(unit: Unit) -> str:
+    return f"{unit.task.id}/{unit.arch_id}/seed {unit.seed}"
 
 
 def _failed_with(error: str) -> str:
@@ -84,10 +98,10 @@ def _failed_with(error: str) -> str:
     return lines[-1].split(":", 1)[0].rsplit(".", 1)[-1] if lines else ""
 
 
-def _attempt(job: tuple[str, str, Unit, str, int]) -> Outcome:
+def _attempt(job: tuple[str, str, Unit, str, int], progress: Progress | None = None) -> Outcome:
     """run_unit, with any failure returned as text rather than raised."""
     try:
-        return job[2], run_unit(*job), ""
+        return job[2], run_unit(*job, progress=progress), ""
     except (Exception, MemoryError):  # noqa: BLE001 - recorded in the store, then retried in halves
         return job[2], None, traceback.format_exc()
 
@@ -95,35 +109,69 @@ def _attempt(job: tuple[str, str, Unit, str, int]) -> Outcome:
 _WORKER: dict[str, Any] = {}
 
 
-def _start_worker(counter: Any, device: str, threads: int) -> None:
-    """Die with the parent (Linux), take a worker index for the device, one thread by default."""
+def _start_worker(slots: Any, device: str, threads: int, reports: Any) -> None:
+    """Die with the parent (Linux), take a free worker slot (its GPU, for `cuda`), one thread by default."""
     import ctypes
+    import os
 
     try:
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides how to stop
-    with counter.get_lock():
-        index = counter.value
-        counter.value += 1
+    with slots.get_lock():
+        index = claim_slot(slots, os.getpid())
     _WORKER["device"] = resolve_device(device, index)
     _WORKER["threads"] = threads
+    _WORKER["reports"] = reports
+
+
+def claim_slot(slots: Any, pid: int) -> int:
+    """The first worker slot no live process holds, now held by `pid`: a worker that replaces a recycled one
+    takes its slot (and GPU), so no two live workers share one."""
+    index = next((i for i, holder in enumerate(slots) if not _alive(holder)), pid % len(slots))
+    slots[index] = pid
+    return index
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process runs under this pid (0: never taken)."""
+    import os
+
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a worker that has exited but is not yet reaped is a zombie: its slot is free
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _attempt_in_worker(job: tuple[str, str, Unit]) -> Outcome:
-    return _attempt((*job, _WORKER["device"], _WORKER["threads"]))
+    reports = _WORKER["reports"]
+    return _attempt((*job, _WORKER["device"], _WORKER["threads"]), lambda *report: reports.put(report))
 
 
 def _local(
-    spec: GenerationSpec, units: deque[Unit], workers: int, device: str, threads: int, retry: Any
+    spec: GenerationSpec,
+    units: deque[Unit],
+    workers: int,
+    device: str,
+    threads: int,
+    retry: Any,
+    progress: Progress,
 ) -> Iterator[Outcome]:
     """Run units on `workers` processes (or in this process for one worker); `retry(outcome)` may push
-    more units onto `units` while they run."""
+    more units onto `units` while they run; `progress` hears of every epoch a unit finishes."""
     if workers == 1:
         dev = resolve_device(device)
         while units:
-            outcome = _attempt((spec.text, spec.base, units.popleft(), dev, threads))
+            outcome = _attempt((spec.text, spec.base, units.popleft(), dev, threads), progress)
             retry(outcome)
             yield outcome
         return
@@ -132,13 +180,14 @@ def _local(
     from concurrent.futures.process import BrokenProcessPool
 
     ctx = multiprocessing.get_context("spawn")
-    counter = ctx.Value("i", 0)
+    slots = ctx.Array("i", workers)  # the pid holding each worker slot (0: free)
+    reports = ctx.SimpleQueue()  # (unit, epochs done, epochs, started) from the workers
     while units:
         pool = ProcessPoolExecutor(
             workers,
             mp_context=ctx,
             initializer=_start_worker,
-            initargs=(counter, device, threads),
+            initargs=(slots, device, threads, reports),
             max_tasks_per_child=20,
         )
         running: dict[Any, Unit] = {}
@@ -147,7 +196,9 @@ def _local(
                 while units and len(running) < 2 * workers:
                     u = units.popleft()
                     running[pool.submit(_attempt_in_worker, (spec.text, spec.base, u))] = u
-                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                finished, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
+                while not reports.empty():
+                    progress(*reports.get())
                 for fut in finished:
                     unit = running.pop(fut)
                     try:
@@ -178,7 +229,8 @@ def _ray(
 
     if not ray.is_initialized():
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
-    # GPUs are requested from the cluster's resources; each worker detects its own device (`auto`).
+    # A GPU is requested for each task where the cluster has them; the worker that trains decides its device
+    # (`auto`: its own GPU if Ray gave it one, else its CPU).
     gpus = 1 if device.startswith("cuda") or (device == "auto" and ray.cluster_resources().get("GPU", 0) > 0) else 0
 
     def attempt(text: str, base: str, unit: Unit, dev: str, n: int) -> Outcome:
@@ -189,7 +241,7 @@ def _ray(
     while units or refs:
         while units:
             u = units.popleft()
-            refs[remote.remote(spec.text, spec.base, u, "cuda" if gpus else "cpu", threads)] = u
+            refs[remote.remote(spec.text, spec.base, u, device, threads)] = u
         ready, _ = ray.wait(list(refs), num_returns=1)
         for r in ready:
             unit = refs.pop(r)
@@ -199,6 +251,25 @@ def _ray(
                 outcome = (unit, None, f"the Ray task failed: {exc}")
             retry(outcome)
             yield outcome
+
+
+def in_progress(in_flight: dict[str, tuple[int, int, float]], now: float) -> str:
+    """The units in progress for the progress bar: each one's epochs and its time left at its pace so far."""
+    parts = []
+    for unit, (done, total, started) in sorted(in_flight.items()):
+        left = (now - started) / done * (total - done) if done else None
+        parts.append(f"{unit}: epoch {done}/{total}" + ("" if left is None else f", ~{_duration(left)} left"))
+    return "; ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    return (
+        f"{seconds:.0f} s"
+        if seconds < 90
+        else f"{seconds / 60:.0f} min"
+        if seconds < 5400
+        else f"{seconds / 3600:.1f} h"
+    )
 
 
 def _stop_on_sigterm() -> Any:
@@ -230,6 +301,11 @@ def generate(
     done, total = store.count()
     units = deque(store.pending())
     bar = tqdm(total=total, initial=done, desc=f"{spec.name} cells", unit="cell", disable=not progress)
+    in_flight: dict[str, tuple[int, int, float]] = {}  # unit → (epochs done, epochs, started)
+
+    def heard(unit: str, epochs_done: int, epochs: int, unit_started: float) -> None:
+        in_flight[unit] = (epochs_done, epochs, unit_started)
+        bar.set_postfix_str(in_progress(in_flight, time.time()), refresh=True)
 
     gave_up = 0  # configurations that failed for good
 
@@ -248,7 +324,7 @@ def generate(
             units.append(Unit(unit.task, unit.arch_id, unit.seed, unit.config_ids[half:]))
 
     if backend == "local":
-        stream = _local(spec, units, max(1, workers), device, threads, retry)
+        stream = _local(spec, units, max(1, workers), device, threads, retry, heard)
     elif backend == "ray":
         stream = _ray(spec, units, address, device, threads, retry)
     else:
@@ -266,6 +342,8 @@ def generate(
             for r in results:
                 store.write(unit, r)
             computed += len(results)
+            in_flight.pop(_label(unit), None)
+            bar.set_postfix_str(in_progress(in_flight, time.time()), refresh=False)
             bar.update(len(results))
     finally:
         stream.close()  # stops the workers

@@ -17,12 +17,13 @@ import torch
 
 
 @functools.cache
-def available() -> bool:
-    """Whether torch.compile can build a kernel here (tried once, on a tiny function)."""
-    if not hasattr(torch, "compile") or not (shutil.which("g++") or shutil.which("c++") or torch.cuda.is_available()):
+def _available(device_type: str) -> bool:
+    if not hasattr(torch, "compile"):
+        return False
+    if device_type == "cpu" and not (shutil.which("g++") or shutil.which("c++")):
         return False
     try:
-        torch.compile(lambda x: x * 2 + 1, dynamic=True)(torch.ones(3))
+        torch.compile(lambda x: x * 2 + 1, dynamic=True)(torch.ones(3, device=device_type))
     except Exception:  # noqa: BLE001 - any failure to build means: use the plain functions
         return False
     from torch import _dynamo
@@ -30,6 +31,12 @@ def available() -> bool:
     # One compiled variant per number format and scaling a network uses (a modern unit has a dozen).
     _dynamo.config.cache_size_limit = max(_dynamo.config.cache_size_limit, 64)
     return True
+
+
+def available(device: str = "cpu") -> bool:
+    """Whether torch.compile can build a kernel for `device` here (C++ on a CPU, Triton on CUDA), tried
+    once per kind of device on a tiny function on that device."""
+    return _available(torch.device(device).type)
 
 
 @functools.cache

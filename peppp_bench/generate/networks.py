@@ -2,9 +2,10 @@
 
 Every built-in takes `copies`: that many independent networks side by side in one module, so that many
 precision configurations of one task train in one pass. The input is (B, copies·channels, H, W) and the
-logits (B, copies·classes); convolutional networks keep copies along the channels (grouped convolutions),
-the MLP and the transformer put them first and use batched matrix products. `side_by_side` fills a
-grouped network with copies of one network's weights.
+logits (B, copies·classes); convolutional networks keep copies along the channels (a grouped
+convolution's weights, each copy computed as a plain convolution, so that a copy computes what it does
+alone, bit for bit), the MLP and the transformer put them first and use batched matrix products.
+`side_by_side` fills a grouped network with copies of one network's weights.
 
 Rules shared by all: Format B on the input and on the logits; Format A on the output of every
 convolution and linear layer, of every activation function (after BatchNorm where there is one), and
@@ -22,9 +23,57 @@ from torch import nn
 from .sites import Quant
 
 
+class SideBySideConv2d(nn.Conv2d):
+    """`groups` independent convolutions side by side (a grouped convolution's weights), each computed as a
+    plain convolution of its own channels: a grouped kernel may sum in another order than the plain one a
+    network of one copy runs (oneDNN does, for 3-channel inputs and for 1×1 weight gradients), and a
+    configuration must train the same batched or alone. The price: a batched unit of 33 takes 1.4× (ResNet)
+    to 1.6× (VGG) the grouped kernel's time on a CPU (`benchmarks/test_batching.py`)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.groups == 1:
+            return super().forward(x)
+        biases = self.bias.chunk(self.groups) if self.bias is not None else [None] * self.groups
+        return torch.cat(
+            [
+                F.conv2d(part, w, b, self.stride, self.padding, self.dilation)
+                for part, w, b in zip(x.chunk(self.groups, 1), self.weight.chunk(self.groups), biases)
+            ],
+            1,
+        )
+
+
+class SideBySideLinear(nn.Module):
+    """`copies` linear layers side by side on batch-first input (B, copies·in) → (B, copies·out), each computed
+    as nn.Linear computes one (so a copy trains as it does alone); weights (copies·out, in), each copy
+    initialised as nn.Linear initialises one."""
+
+    def __init__(self, features_in: int, features_out: int, copies: int) -> None:
+        super().__init__()
+        layers = [nn.Linear(features_in, features_out) for _ in range(copies)]
+        self.copies = copies
+        self.weight = nn.Parameter(torch.cat([layer.weight.detach() for layer in layers]))
+        self.bias = nn.Parameter(torch.cat([layer.bias.detach() for layer in layers]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = zip(x.chunk(self.copies, 1), self.weight.chunk(self.copies), self.bias.chunk(self.copies))
+        return torch.cat([F.linear(part, w, b) for part, w, b in parts], 1)
+
+
 def _conv(cin: int, cout: int, kernel: int, stride: int, copies: int) -> nn.Conv2d:
-    """A bias-free conv; with copies > 1, `copies` independent convs side by side (grouped)."""
-    return nn.Conv2d(cin * copies, cout * copies, kernel, stride=stride, padding=kernel // 2, bias=False, groups=copies)
+    """A bias-free conv; with copies > 1, `copies` independent convs side by side."""
+    return SideBySideConv2d(
+        cin * copies, cout * copies, kernel, stride=stride, padding=kernel // 2, bias=False, groups=copies
+    )
+
+
+class GlobalAvgPool(nn.Module):
+    """nn.AdaptiveAvgPool2d(1) as a mean over height and width: bit for bit the same on a CPU (tested), and
+    its backward has a deterministic CUDA kernel, which adaptive pooling's lacks. A module, so the memory
+    model counts its output as before."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((-2, -1), keepdim=True)
 
 
 class BasicBlock(nn.Module):
@@ -65,8 +114,8 @@ class ResNet(nn.Module):
     `blocks=(2, 2, 2, 2), width=64` is the paper's ResNet-18; smaller ones serve CPU work. Format B
     quantizes the input and the logits; Format A every other site.
 
-    copies > 1 builds that many independent networks side by side (grouped convolutions, per-copy
-    BatchNorm channels, a grouped linear head): input (B, copies·in_channels, H, W), logits
+    copies > 1 builds that many independent networks side by side (side-by-side convolutions, per-copy
+    BatchNorm channels, side-by-side linear heads): input (B, copies·in_channels, H, W), logits
     (B, copies·classes). It trains many precision configurations in one pass (`train.py`).
     """
 
@@ -92,10 +141,8 @@ class ResNet(nn.Module):
             stages.append(nn.Sequential(*stage))
             cin = cout
         self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.linear: nn.Module = (
-            nn.Linear(cin, classes) if copies == 1 else nn.Conv1d(cin * copies, classes * copies, 1, groups=copies)
-        )
+        self.pool = GlobalAvgPool()
+        self.linear: nn.Module = nn.Linear(cin, classes) if copies == 1 else SideBySideLinear(cin, classes, copies)
         self.q_head = Quant("A")
         self.q_logits = Quant("B")
         for m in self.modules():
@@ -107,11 +154,7 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.q_stem(self.relu(self.bn(self.conv(self.q_input(x)))))
-        out = torch.flatten(self.pool(self.stages(out)), 1)
-        if self.copies > 1:
-            out = self.linear(out.unsqueeze(-1)).squeeze(-1)
-        else:
-            out = self.linear(out)
+        out = self.linear(torch.flatten(self.pool(self.stages(out)), 1))
         return self.q_logits(self.q_head(out))
 
 
@@ -131,22 +174,6 @@ def side_by_side(single: nn.Module, grouped: nn.Module, copies: int) -> nn.Modul
         else:
             value.copy_(src.reshape(src.shape[0], *value.shape[1:]).repeat(copies, *([1] * (value.dim() - 1))))
     return grouped
-
-
-class _Head(nn.Module):
-    """The linear head of a batch-first network: (B, copies·features) → (B, copies·classes)."""
-
-    def __init__(self, features: int, classes: int, copies: int) -> None:
-        super().__init__()
-        self.copies = copies
-        self.linear = (
-            nn.Linear(features, classes)
-            if copies == 1
-            else nn.Conv1d(features * copies, classes * copies, 1, groups=copies)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x) if self.copies == 1 else self.linear(x.unsqueeze(-1)).squeeze(-1)
 
 
 class VGG(nn.Module):
@@ -178,9 +205,9 @@ class VGG(nn.Module):
                 cin = cout
             body.append(nn.MaxPool2d(2, ceil_mode=True))
         self.body = nn.Sequential(*body)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = GlobalAvgPool()
         self.q_pool = Quant("A")
-        self.head = _Head(cin, classes, copies)
+        self.head = nn.Linear(cin, classes) if copies == 1 else SideBySideLinear(cin, classes, copies)
         self.q_head = Quant("A")
         self.q_logits = Quant("B")
         for m in self.modules():
@@ -320,7 +347,7 @@ class VisionTransformer(nn.Module):
             raise ValueError(f"the image side ({image}) must be a multiple of the patch size ({patch})")
         self.copies = copies
         self.q_input = Quant("B")
-        self.embed = nn.Conv2d(in_channels * copies, dim * copies, patch, stride=patch, groups=copies)
+        self.embed = SideBySideConv2d(in_channels * copies, dim * copies, patch, stride=patch, groups=copies)
         self.q_embed = Quant("A")
         self.position = nn.Parameter(torch.randn(copies, 1, (image // patch) ** 2, dim) * 0.02)
         self.q_position = Quant("A", 0)

@@ -78,7 +78,6 @@ MODULE_SITES: dict[str, type[nn.Module]] = {
         nn.Sigmoid,
         nn.LeakyReLU,
         nn.Softmax,
-        nn.MultiheadAttention,
         nn.AvgPool2d,
         nn.AdaptiveAvgPool2d,
         nn.Embedding,
@@ -87,15 +86,25 @@ MODULE_SITES: dict[str, type[nn.Module]] = {
 DEFAULT_MODULE_SITES = ("Conv2d", "Linear", "BatchNorm2d", "ReLU")
 
 # Functional operations a spec may name, and the torch functions that perform them. "softmax_input"
-# quantizes the input of softmax (the attention scores); every other name quantizes the output.
+# quantizes the input of softmax (the attention scores); every other name quantizes the output (name both
+# softmax sides to quantize both, as the built-in vit does).
 # In-place forms (`out += y` runs `add_`) count as their operation: the tensor changed in place holds the
 # site's values too.
-_IN_PLACE = (torch.Tensor.add_, torch.Tensor.sub_, torch.Tensor.mul_)
+_IN_PLACE = (torch.Tensor.add_, torch.Tensor.sub_, torch.Tensor.mul_, torch.Tensor.div_)
 _ADD = (torch.add, torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__, torch.Tensor.add_)
 FUNCTION_SITES: dict[str, tuple[Callable[..., Any], ...]] = {
     "add": _ADD,
     "sub": (torch.sub, torch.Tensor.sub, torch.Tensor.__sub__, torch.Tensor.__rsub__, torch.Tensor.sub_),
     "mul": (torch.mul, torch.Tensor.mul, torch.Tensor.__mul__, torch.Tensor.__rmul__, torch.Tensor.mul_),
+    "div": (
+        torch.div,
+        torch.true_divide,
+        torch.Tensor.div,
+        torch.Tensor.__truediv__,
+        torch.Tensor.__rtruediv__,
+        torch.Tensor.__rdiv__,
+        torch.Tensor.div_,
+    ),
     "matmul": (torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.bmm, torch.einsum),
     "softmax_input": (torch.softmax, F.softmax, torch.Tensor.softmax),
     "softmax": (torch.softmax, F.softmax, torch.Tensor.softmax),
@@ -106,6 +115,9 @@ FUNCTION_SITES: dict[str, tuple[Callable[..., Any], ...]] = {
     "scaled_dot_product_attention": (F.scaled_dot_product_attention,),
     "mean": (torch.mean, torch.Tensor.mean),
 }
+
+
+_INPUT_SITES = ("softmax_input",)
 
 
 def module_types(names: Sequence[str], where: str = "quantize.modules") -> tuple[type[nn.Module], ...]:
@@ -120,8 +132,6 @@ def check_functions(names: Sequence[str], where: str = "quantize.functions") -> 
     unknown = [n for n in names if n not in FUNCTION_SITES]
     if unknown:
         raise ValueError(f"{where}: unknown function(s) {unknown}; known: {', '.join(sorted(FUNCTION_SITES))}")
-    if {"softmax", "softmax_input"} <= set(names):
-        raise ValueError(f"{where}: name softmax (its output) or softmax_input (its input), not both")
     return tuple(names)
 
 
@@ -132,9 +142,7 @@ class _OutputSite:
     def __init__(self, site: Quant) -> None:
         self.site = site
 
-    def __call__(self, _module: nn.Module, _inputs: object, output: Any) -> Any:
-        if isinstance(output, tuple):  # nn.MultiheadAttention: (output, weights); the output is quantized
-            return (self.site(output[0]), *output[1:])
+    def __call__(self, _module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor:
         return self.site(output)
 
 
@@ -143,20 +151,20 @@ class _FunctionSites(TorchFunctionMode):
 
     def __init__(self, sites: nn.ModuleDict) -> None:
         super().__init__()
-        self.by_function = {fn: (name, sites[name]) for name in sites for fn in FUNCTION_SITES[name]}
+        self.inputs = {fn: sites[name] for name in sites if name in _INPUT_SITES for fn in FUNCTION_SITES[name]}
+        self.outputs = {fn: sites[name] for name in sites if name not in _INPUT_SITES for fn in FUNCTION_SITES[name]}
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
-        hit = self.by_function.get(func)
-        if hit is None or _QUANTIZING[0]:
+        if _QUANTIZING[0]:
             return func(*args, **kwargs)
-        name, site = hit
-        if name == "softmax_input":
-            return func(site(args[0]), *args[1:], **kwargs)
+        before, after = self.inputs.get(func), self.outputs.get(func)
+        if before is not None:
+            args = (before(args[0]), *args[1:])
         out = func(*args, **kwargs)
-        if not (isinstance(out, torch.Tensor) and out.is_floating_point()):
+        if after is None or not (isinstance(out, torch.Tensor) and out.is_floating_point()):
             return out
-        quantized = site(out)
+        quantized = after(out)
         if func in _IN_PLACE:  # `x.add_(y)` as a statement: x itself holds the rounded values
             with torch.no_grad():
                 out.copy_(quantized)

@@ -6,12 +6,13 @@
     description = "..."
     seeds = [0]
     configurations = "all"        # the paper's 99, "modern", or a list of ids such as ["e5m3-e7m11"], in any order
+                                  # (with [configurations.ID] tables and no such key: those configurations)
     architecture = { name = "resnet", blocks = [1, 1], width = 8 }    # or [architectures.ID] tables
     recipe = { name = "clean", epochs = 8, lr = 0.05 }
     backend = "native"            # quantizer back end: native (batched) or qtorch (reference)
     configs_per_unit = 33         # configurations trained together in one network
     cap_rule = "row-median"       # memory cap of settings II/IV/VI: row-median (default) or global-median
-    deterministic = false         # torch's deterministic algorithms (GPU runs; recorded)
+    deterministic = true          # torch's deterministic algorithms (default: on for CUDA; recorded)
     fused_quantizer = false       # quantizers as torch.compile kernels (same results, faster; recorded)
 
     [architectures.vgg]           # several architectures: a suite row is (task, architecture)
@@ -23,6 +24,11 @@
     name = "Digits 0-9"
     source = "digits"
     options = { classes = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] }
+
+    [configurations.fp8w-bf16]    # a modern configuration of your own: a format per tensor role
+    note = "FP8 E4M3 weights with delayed scaling, bf16 elsewhere"
+    base = "bf16"                 # roles not given are this bundled configuration's (optional)
+    weights = { format = "fp8_e4m3", scaling = "delayed" }    # or just a format: activations = "bf16"
 
 `parse_spec` checks every key, type and range and refuses with the key's path; `check_spec` then loads
 every task's data and builds every network once on the meta device. Both run before a store exists.
@@ -41,8 +47,8 @@ from typing import Any
 
 import tomllib
 
-from ..configs import CONFIG_IDS
-from ..modern import MODERN_IDS, resolve_configuration
+from ..configs import CONFIG_IDS, Configuration
+from ..modern import MODERN_IDS, ROLES, ModernConfiguration, TensorFormat, get_modern, resolve_configuration
 from ..suites.suite import CAP_RULES
 from .architectures import Architecture, ArchitectureError, parse_architecture
 from .data import SOURCES, DataError, DataSpec, load_data
@@ -87,11 +93,19 @@ class GenerationSpec:
     backend: str
     configs_per_unit: int
     cap_rule: str
-    deterministic: bool
+    deterministic: bool | None  # None: on for CUDA devices
     fused_quantizer: bool
     tasks: tuple[Task, ...]
     text: str  # the spec file as written, kept with the store
     base: str = ""  # the spec file's folder: relative factory files are found there
+    own_configurations: tuple[ModernConfiguration, ...] = ()  # [configurations.ID] tables
+
+    def configuration(self, config_id: str) -> Configuration | ModernConfiguration:
+        """A configuration by id: one the spec defines, else a bundled one."""
+        for c in self.own_configurations:
+            if c.id == config_id:
+                return c
+        return resolve_configuration(config_id)
 
     @property
     def sha256(self) -> str:
@@ -215,13 +229,72 @@ def _check_table(
     return raw
 
 
-def _config_ids(value: Any, where: str) -> tuple[str, ...]:
+ROLE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "format": (_string, "a format name"),
+    "scaling": (_string, "a scaling name"),
+    "block": (_int(1), "an integer ≥ 1"),
+    "scale_rounding": (_string, "floor or up"),
+    "rounding": (_string, "nearest or stochastic"),
+}
+CONFIGURATION_KEYS = ("note", "base", *ROLES)
+
+
+def _own_configurations(tables: Any) -> tuple[ModernConfiguration, ...]:
+    """[configurations.ID] tables: a format (a name, or a table of format, scaling, block, scale_rounding,
+    rounding) for each tensor role; roles not given come from `base`, a bundled modern configuration."""
+    if not isinstance(tables, dict) or not tables:
+        raise SpecError("configurations must hold at least one [configurations.ID] table")
+    out = []
+    for config_id, table in tables.items():
+        where = f"configurations.{config_id}"
+        if not _safe_id(config_id):
+            raise SpecError(f"{where}: the id must be {SAFE_ID_RULE}")
+        try:
+            resolve_configuration(config_id)
+        except KeyError:
+            pass
+        else:
+            raise SpecError(f"{where}: {config_id!r} is a bundled configuration's id; give yours another")
+        if not isinstance(table, dict):
+            raise SpecError(f"{where} must be a table")
+        unknown = sorted(set(table) - set(CONFIGURATION_KEYS))
+        if unknown:
+            raise SpecError(f"{where}: unknown key(s) {unknown}; allowed: {', '.join(CONFIGURATION_KEYS)}")
+        roles: dict[str, TensorFormat] = {}
+        if "base" in table:
+            try:
+                roles.update(get_modern(str(table["base"])).roles)
+            except KeyError as exc:
+                raise SpecError(f"{where}.base: {exc.args[0]}") from None
+        for role in ROLES:
+            if role not in table:
+                continue
+            raw = table[role]
+            fields = {"format": raw} if isinstance(raw, str) else _check_table(raw, ROLE_KEYS, f"{where}.{role}")
+            try:
+                roles[role] = TensorFormat(**fields)
+            except (KeyError, ValueError, TypeError) as exc:
+                raise SpecError(f"{where}.{role}: {exc.args[0] if exc.args else exc}") from None
+        missing = [r for r in ROLES if r not in roles]
+        if missing:
+            raise SpecError(
+                f"{where} gives no format for {missing}: give each role ({', '.join(ROLES)}) or a base configuration"
+            )
+        note = table.get("note", "")
+        if not isinstance(note, str):
+            raise SpecError(f"{where}.note must be a string")
+        out.append(ModernConfiguration.of(config_id, roles, note or "defined in the spec"))
+    return tuple(out)
+
+
+def _config_ids(value: Any, where: str, own: tuple[ModernConfiguration, ...] = ()) -> tuple[str, ...]:
     if value == "all":
         return tuple(CONFIG_IDS)
     if value == "modern":
         return tuple(MODERN_IDS)
+    mine = {c.id: c for c in own}
     try:
-        configs = [resolve_configuration(c) for c in value]
+        configs = [mine[c] if c in mine else resolve_configuration(c) for c in value]
     except KeyError as exc:
         raise SpecError(f"{where}: {exc.args[0]}") from exc
     if len({type(c) for c in configs}) > 1:
@@ -276,9 +349,11 @@ def parse_spec(text: str, where: str = "spec", base: str = "") -> GenerationSpec
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{where} is not valid TOML: {exc}") from exc
-    unknown = sorted(set(raw) - {"suite", "tasks", "architectures"})
+    unknown = sorted(set(raw) - {"suite", "tasks", "architectures", "configurations"})
     if unknown:
-        raise SpecError(f"{where}: unknown top-level key(s) {unknown}; allowed: suite, architectures, tasks")
+        raise SpecError(
+            f"{where}: unknown top-level key(s) {unknown}; allowed: suite, architectures, configurations, tasks"
+        )
     if "suite" not in raw:
         raise SpecError(f"{where} needs a [suite] table")
     try:
@@ -296,7 +371,12 @@ def parse_spec(text: str, where: str = "spec", base: str = "") -> GenerationSpec
         ids = [t.id for t in tasks]
         if len(set(ids)) != len(ids):
             raise SpecError(f"tasks: ids must be unique; repeated: {sorted({i for i in ids if ids.count(i) > 1})}")
-        config_ids = _config_ids(suite.get("configurations", "all"), "suite.configurations")
+        own = _own_configurations(raw["configurations"]) if "configurations" in raw else ()
+        default = [c.id for c in own] if own else "all"
+        config_ids = _config_ids(suite.get("configurations", default), "suite.configurations", own)
+        unused = sorted({c.id for c in own} - set(config_ids))
+        if unused:
+            raise SpecError(f"suite.configurations leaves out {unused}, defined in [configurations]: list them")
         architectures, multi = _architectures(suite, raw, base)
         backend = suite.get("backend", "native")
         per_unit = suite.get("configs_per_unit", len(config_ids) if backend == "native" else 1)
@@ -318,11 +398,12 @@ def parse_spec(text: str, where: str = "spec", base: str = "") -> GenerationSpec
         backend=backend,
         configs_per_unit=per_unit,
         cap_rule=suite.get("cap_rule", "row-median"),
-        deterministic=suite.get("deterministic", False),
+        deterministic=suite.get("deterministic"),
         fused_quantizer=suite.get("fused_quantizer", False),
         tasks=tuple(tasks),
         text=text,
         base=base,
+        own_configurations=own,
     )
 
 

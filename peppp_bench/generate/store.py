@@ -7,9 +7,10 @@
     STORE/runs.jsonl                            one line per generate run
 
 A cell is (task, architecture, configuration, seed) and records the sha256 of what it means (data,
-network, recipe, quantizer back end): adding tasks, seeds, architectures or configurations to a spec
-reuses every finished cell, editing a comment changes nothing, and a spec that changes what a finished
-cell means is refused with the list of those cells. A run killed at any moment loses only its units
+network, recipe, quantizer back end) and, for a modern configuration, its formats: adding tasks, seeds,
+architectures or configurations to a spec reuses every finished cell, editing a comment changes nothing,
+and a spec that changes what a finished cell means (or redefines one of its own configurations) is
+refused with the list of those cells and what changed. A run killed at any moment loses only its units
 in progress.
 """
 
@@ -21,7 +22,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from ..configs import Configuration
 from ..files import atomic_write
+from ..modern import ModernConfiguration
 from .spec import GenerationSpec, Unit
 from .train import CellResult
 
@@ -87,18 +92,29 @@ class Store:
         raise StoreError(f"{root} holds {len(specs)} specs and no finished run: name the spec to use")
 
     def _refuse_changed_meaning(self) -> None:
-        changed = []
+        changed, what = [], set()
         for task, arch_id in self.spec.rows():
+            meaning = self.spec.meaning(task, arch_id)
             expected = self.spec.meaning_sha256(task, arch_id)
             for path in sorted((self.root / "cells" / task.id / arch_id).glob("*/*.json")):
-                if self._read_path(path).get("meaning_sha256") != expected:
+                cell = self._read_path(path)
+                stale = cell.get("meaning_sha256") != expected
+                differs = _what_differs(cell["meaning"], meaning) if stale and "meaning" in cell else []
+                config = path.stem
+                if config in self.spec.config_ids and "configuration" in cell:
+                    if cell["configuration"] != _definition(self.spec.configuration(config)):
+                        differs.append(f"configuration {config}")
+                if stale and not differs:
+                    differs.append("data options, network, recipe or back end")
+                if differs:
                     changed.append(str(path.relative_to(self.root / "cells").with_suffix("")))
+                    what.update(differs)
         if changed:
             shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
             raise StoreError(
-                f"the spec changes what {len(changed)} finished cell(s) of {self.root} mean (data options, "
-                f"network, recipe or back end): {shown}. Use a new --store folder, or a new task or "
-                "architecture id for the changed rows"
+                f"the spec changes what {len(changed)} finished cell(s) of {self.root} mean "
+                f"({'; '.join(sorted(what))}): {shown}. Use a new --store folder, or a new task, architecture or "
+                "configuration id for what changed"
             )
 
     # -- cells ------------------------------------------------------------------------------------
@@ -121,8 +137,12 @@ class Store:
         record = {
             **asdict(result),
             "arch_id": unit.arch_id,
+            "meaning": self.spec.meaning(unit.task, unit.arch_id),
             "meaning_sha256": self.spec.meaning_sha256(unit.task, unit.arch_id),
         }
+        definition = _definition(self.spec.configuration(result.config_id))
+        if definition is not None:
+            record["configuration"] = definition
         atomic_write(
             self.cell_path(unit.task.id, unit.arch_id, result.seed, result.config_id),
             json.dumps(record, indent=1, sort_keys=True),
@@ -217,19 +237,33 @@ class Store:
         return self._lines("runs.jsonl")
 
     def status(self) -> dict[str, Any]:
-        """Done, failed and remaining cells, and the time left at the rate of the runs so far."""
+        """Done, failed and remaining cells, and the time left: each unfinished cell costs what the finished
+        cells of its row cost in their workers (their unit's seconds, data loading included, shared by the
+        unit's cells; all finished cells where its row has none), spread over the last run's workers. Runs'
+        wall clocks are not used: they include work lost to interruptions."""
         done, total = self.count()
         spec_cells = {(u.task.id, u.arch_id, u.seed, c) for u in self.spec.units() for c in u.config_ids}
         failed = len(self.failed() & spec_cells)
-        runs = self.runs()
-        cells, seconds = sum(r["cells"] for r in runs), sum(r["seconds"] for r in runs)
-        left = total - done
+        per_row: dict[tuple[str, str], list[float]] = {}
+        for task, arch_id, seed, config in sorted(spec_cells):
+            if self.done(task, arch_id, seed, config):
+                cell = self.read(task, arch_id, seed, config)
+                unit = cell.get("provenance", {}).get("unit_seconds", cell["wall_seconds"] * cell["batched_with"])
+                per_row.setdefault((task, arch_id), []).append(unit / cell["batched_with"])
+        seconds_left = None
+        if per_row:
+            overall = float(np.mean([s for costs in per_row.values() for s in costs]))
+            mean = {row: float(np.mean(costs)) for row, costs in per_row.items()}
+            runs = self.runs()
+            workers = runs[-1]["workers"] if runs else 1
+            cost = sum(mean.get((t, a), overall) for t, a, s, c in spec_cells if not self.done(t, a, s, c))
+            seconds_left = round(cost / workers, 1)
         return {
             "done": done,
             "failed": failed,
-            "remaining": left - failed,
+            "remaining": total - done - failed,
             "total": total,
-            "seconds_left": round(left * seconds / cells, 1) if cells else None,
+            "seconds_left": seconds_left,
         }
 
     def _append(self, name: str, record: dict[str, Any]) -> None:
@@ -242,3 +276,24 @@ class Store:
     @staticmethod
     def _read_lines(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def _definition(config: Configuration | ModernConfiguration) -> dict[str, Any] | None:
+    """A modern configuration's formats per role, as a cell records them (a paper id says all it is)."""
+    if not isinstance(config, ModernConfiguration):
+        return None
+    return {role: asdict(fmt) for role, fmt in config.roles}
+
+
+def _what_differs(recorded: dict[str, Any], now: dict[str, Any], path: str = "") -> list[str]:
+    """The keys (dotted) whose values differ between a cell's recorded meaning and the spec's."""
+    if not isinstance(recorded, dict) or not isinstance(now, dict):
+        return [path or "meaning"] if recorded != now else []
+    out = []
+    for key in sorted(set(recorded) | set(now)):
+        where = f"{path}.{key}" if path else key
+        if key not in recorded or key not in now:
+            out.append(where)
+        elif recorded[key] != now[key]:
+            out.extend(_what_differs(recorded[key], now[key], where))
+    return out

@@ -10,11 +10,47 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..modern import configuration_table, resolve_configuration
+from ..configs import Configuration
+from ..modern import MODERN_IDS, ModernConfiguration, configuration_table
 from ..provenance import environment
 from ..suites.suite import write_suite
 from .data import ImageData, load_data
+from .spec import GenerationSpec
 from .store import Store, StoreError
+
+
+def _configurations(spec: GenerationSpec) -> tuple[pd.DataFrame, list[Configuration | ModernConfiguration]]:
+    """The suite's configuration table and configurations in canonical order: the paper's index, or the
+    bundled modern table's order followed by the spec's own configurations by id."""
+    own = {c.id for c in spec.own_configurations}
+    if not own:
+        table = configuration_table(list(spec.config_ids))
+        return table, [spec.configuration(c) for c in table["config_id"]]
+    configs = sorted(
+        (spec.configuration(c) for c in spec.config_ids),
+        key=lambda c: (c.id in own, 0 if c.id in own else MODERN_IDS.index(c.id), c.id),
+    )
+    rows = []
+    for c in configs:
+        assert isinstance(c, ModernConfiguration)  # a spec's own configurations are modern ones
+        row: dict[str, object] = {"config_id": c.id, "family": "modern", "note": c.note}
+        for role, f in c.roles:
+            mx = f.scaling == "mx"
+            row.update(
+                {
+                    f"{role}_{key}": value
+                    for key, value in (
+                        ("format", f.format),
+                        ("scaling", f.scaling),
+                        ("block", f.block if mx else 0),
+                        ("scale_rounding", f.scale_rounding if mx else ""),
+                        ("rounding", f.rounding),
+                        ("bits", f.bits),
+                    )
+                }
+            )
+        rows.append(row)
+    return pd.DataFrame(rows), list(configs)
 
 
 def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
@@ -26,9 +62,8 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
     done, total = store.count()
     if done < total:
         raise StoreError(f"store {store.root} has {done} of {total} cells; finish it with `peppp-bench generate` first")
-    table = configuration_table(list(spec.config_ids))  # canonical order
+    table, configs = _configurations(spec)  # canonical order
     config_ids = list(table["config_id"])
-    configs = [resolve_configuration(c) for c in config_ids]
     rows, mem_rows, err_rows = [], [], []
     wall = 0.0
     trained_at: Counter[str] = Counter()  # git sha of the checkout that trained a cell → cells
@@ -66,7 +101,7 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
         "architectures": records,
         "recipe": spec.recipe.record(),
         "quantizer_backend": spec.backend,
-        "deterministic": spec.deterministic,
+        "deterministic": "on for CUDA" if spec.deterministic is None else spec.deterministic,
         "fused_quantizer": spec.fused_quantizer,
         "seeds": list(spec.seeds),
         "cells": total,

@@ -229,10 +229,11 @@ class _VmapQuantize(torch.autograd.Function):
 class StackedNetwork(nn.Module):
     """`copies` copies of any network (one set of weights each, stacked along a new first dimension), run
     with torch.func.vmap: input (B, copies·C, H, W) as the built-ins take it, logits (B, copies·classes).
-    Equal to training each copy alone up to float summation order; the random bits are shared as in
-    the grouped networks (vmap's randomness="same")."""
+    A factory's network trains this way even alone (one copy), because vmap's kernels round differently
+    from the plain ones; each copy then computes what it computes alone, bit for bit, with the random bits
+    shared as in the grouped networks (vmap's randomness="same")."""
 
-    def __init__(self, single: nn.Module, copies: int, sites: _NativeSites) -> None:
+    def __init__(self, single: nn.Module, copies: int, sites: _NativeSites | ModernSites) -> None:
         super().__init__()
         self.copies, self.sites = copies, sites
         object.__setattr__(self, "single", single)  # not a child: its own weights are not trained
@@ -243,10 +244,8 @@ class StackedNetwork(nn.Module):
         )
         for i, b in enumerate(single.buffers()):
             self.register_buffer(f"buffer_{i}", b.detach().unsqueeze(0).repeat(copies, *([1] * b.dim())).clone())
-        self.formats = sites.stacked_fields()
-        for m in single.modules():
-            if isinstance(m, Quant):
-                m.fn = sites.stacked_activation(m.role)
+        self.formats = sites.stacked_fields() if isinstance(sites, _NativeSites) else {}
+        _install_sites(single, sites, stacked=True)
 
     def train(self, mode: bool = True) -> StackedNetwork:
         self.single.train(mode)
@@ -266,15 +265,35 @@ class StackedNetwork(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         one = x[:, : x.shape[1] // self.copies]  # the copies of the input are repeats
         buffers = [getattr(self, f"buffer_{i}") for i in range(len(self.buffer_names))]
-        logits = torch.func.vmap(self._one, in_dims=(0, 0, 0, None), randomness="same")(
-            list(self.stacked), buffers, self.formats, one
+        copies = one.expand(self.copies, *one.shape)  # batched from the start, so every site sees all copies
+        logits = torch.func.vmap(self._one, in_dims=(0, 0, 0, 0), randomness="same")(
+            list(self.stacked), buffers, self.formats, copies
         )
         return logits.transpose(0, 1).reshape(one.shape[0], -1)
 
 
-def configure_device(device: str, deterministic: bool) -> None:
+def _install_sites(model: nn.Module, sites: _NativeSites | ModernSites, stacked: bool) -> None:
+    """Set every site's quantizer: paper formats by role, modern ones by site (each its own scaling
+    state). `stacked`: the sites of a factory's network, one copy per call or all under vmap."""
+    for k, m in enumerate(model.modules()):
+        if not isinstance(m, Quant):
+            continue
+        if isinstance(sites, _NativeSites):
+            m.fn = sites.stacked_activation(m.role) if stacked else sites.activation(m.role, m.copies_dim)
+        else:
+            m.fn = sites.stacked_activation(k) if stacked else sites.activation(k, m.copies_dim)
+    if isinstance(sites, ModernSites):
+        model.register_forward_pre_hook(lambda *_: sites.new_pass())
+
+
+def configure_device(device: str, deterministic: bool | None) -> None:
     """GPU numerics this package trains with: TF32 off for matmuls and convolutions, no cuDNN autotuning,
-    and torch's deterministic algorithms when `deterministic` (the spec's switch)."""
+    and torch's deterministic algorithms when `deterministic` (the spec's switch; unset: on for CUDA, where
+    some kernels are otherwise not; a CPU's are already). A CUDA worker works on its own GPU only."""
+    if deterministic is None:
+        deterministic = device.startswith("cuda")
+    if device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(device))  # else pinned memory and contexts open on GPU 0 in every worker
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = False
@@ -292,6 +311,9 @@ def device_record(dev: torch.device) -> dict[str, Any]:
         "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
         "tf32_cudnn": torch.backends.cudnn.allow_tf32,
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        # CPU and GPU cells differ by construction: other kernels, and stochastic rounding's bits come from
+        # a generator on the training device (seeded alike, a different stream)
+        "random_bits": f"torch.Generator on {dev.type}",
     }
     if dev.type == "cpu":  # CPU kernels differ by instruction set: cells reproduce bit for bit only on the same
         record["cpu"] = f"{cpu_model()}, torch {torch.backends.cpu.get_cpu_capability()}"
@@ -337,9 +359,11 @@ def train_cells(
     device: str = "cpu",
     backend: str = "native",
     fused_quantizer: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[CellResult]:
     """Train `configs` on `data` and return their test errors. `fused_quantizer`: the quantizers as
-    compiled kernels (fused.py; the same results), where torch.compile works.
+    compiled kernels (fused.py; the same results), where torch.compile works. `progress(done, total)` is
+    called after every epoch (of every configuration where they train one at a time).
 
     The native back end trains the configurations all at once: a built-in network side by side in one
     network (networks.py), a factory's network as stacked copies under torch.func.vmap
@@ -350,11 +374,25 @@ def train_cells(
     if device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = False  # never TF32, whoever calls (configure_device sets the rest)
         torch.backends.cudnn.allow_tf32 = False
-    modern = isinstance(configs[0], ModernConfiguration)
-    fuse = fused_quantizer and fused_available()
-    if backend == "native" and not (modern and arch.kind == "factory"):
-        return _train_together(data, configs, arch, recipe, seed, device, backend, fuse)
-    return [r for c in configs for r in _train_together(data, [c], arch, recipe, seed, device, backend, fuse)]
+    fuse = fused_quantizer and fused_available(device)
+    if backend == "native":
+        return _train_together(data, configs, arch, recipe, seed, device, backend, fuse, progress)
+    epochs = recipe.epochs * len(configs)
+    return [
+        r
+        for i, c in enumerate(configs)
+        for r in _train_together(
+            data,
+            [c],
+            arch,
+            recipe,
+            seed,
+            device,
+            backend,
+            fuse,
+            None if progress is None else lambda e, _n, i=i: progress(i * recipe.epochs + e, epochs),
+        )
+    ]
 
 
 def _train_together(
@@ -366,6 +404,7 @@ def _train_together(
     device: str,
     backend: str,
     fuse: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[CellResult]:
     started = time.time()
     dev = torch.device(device)
@@ -379,46 +418,43 @@ def _train_together(
     if backend == "native":
         quant_gen = torch.Generator(device=dev).manual_seed(seed + 1)
         modern = isinstance(configs[0], ModernConfiguration)
+        # paper formats on a factory quantize one copy inside vmap, where a compiled kernel does not run:
+        # no fused quantizer there (so the provenance says what ran)
+        fuse = fuse and (modern or arch.kind != "factory")
         sites: Any = (
             ModernSites(configs, quant_gen, dev, fuse)
             if modern
             else _NativeSites(configs, recipe.rounding, quant_gen, dev, fuse)
         )
-        if copies > 1 and arch.kind == "factory":
+        factory = arch.kind == "factory"
+        if factory:  # stacked even alone: vmap's kernels differ from plain ones (a linear layer's bias add, say)
             model: nn.Module = StackedNetwork(single.to(dev), copies, sites)
         else:
             model = (
                 side_by_side(single, arch.build(data.classes, data.shape, copies), copies) if copies > 1 else single
             ).to(dev)
-            for k, m in enumerate(model.modules()):
-                if isinstance(m, Quant):
-                    m.fn = sites.activation(k, m.copies_dim) if modern else sites.activation(m.role, m.copies_dim)
+            _install_sites(model, sites, stacked=False)
         params = list(model.parameters())
         opt: Any = LowPrecisionSGD(
-            params, recipe.lr, recipe.momentum, recipe.weight_decay, recipe.loss_scale, sites.optimizer
+            params,
+            recipe.lr,
+            recipe.momentum,
+            recipe.weight_decay,
+            recipe.loss_scale,
+            sites.stacked_optimizer if modern and factory else sites.optimizer,
         )
     else:
         model, opt = _qtorch_model_and_optimizer(single.to(dev), configs[0], recipe)
 
-    x_train, y_train = _on_device(data.x_train, dev), _on_device(data.y_train, dev)
-    n, bs = x_train.shape[0], recipe.batch_size
-    for _ in range(recipe.epochs):
-        model.train()
-        order = torch.randperm(n, generator=data_gen) if recipe.shuffle else torch.arange(n)
-        for start in range(0, n - bs + 1, bs):  # drop_last
-            idx = order[start : start + bs].to(dev)
-            x = _augment(x_train[idx], recipe.augment, data.flip, data_gen)
-            y = y_train[idx]
-            logits = model(x.repeat(1, copies, 1, 1) if copies > 1 else x)
-            # Sum over configurations of each one's mean loss: every copy gets exactly its own gradient.
-            loss = (
-                F.cross_entropy(logits.view(bs * copies, data.classes), y.repeat_interleave(copies), reduction="sum")
-                / bs
-            )
-            opt.zero_grad()
-            (loss * recipe.loss_scale).backward()
-            opt.step()
-    errors = _test_errors(model, data, copies, recipe, data_gen, dev)
+    try:
+        errors = _train_and_test(model, opt, data, copies, recipe, data_gen, dev, progress)
+    except RuntimeError as exc:
+        if "deterministic implementation" not in str(exc):
+            raise
+        raise SetupError(
+            f"{exc}. Set deterministic = false in the spec's [suite] table, or compute this operation another "
+            "way (the built-in networks average-pool with a mean for this reason)"
+        ) from exc
     wall = time.time() - started
     majority = float(1 - np.bincount(data.y_test.numpy()).max() / len(data.y_test))  # always the commonest class
     prov = {**environment(), **device_record(dev), "fused_quantizer": fuse, "majority_class_error": majority}
@@ -438,6 +474,40 @@ def _train_together(
         )
         for c, e in zip(configs, errors)
     ]
+
+
+def _train_and_test(
+    model: nn.Module,
+    opt: Any,
+    data: ImageData,
+    copies: int,
+    recipe: Recipe,
+    data_gen: torch.Generator,
+    dev: torch.device,
+    progress: Callable[[int, int], None] | None,
+) -> np.ndarray:
+    """The recipe's epochs of training (`progress` told after each), then each copy's test error."""
+    x_train, y_train = _on_device(data.x_train, dev), _on_device(data.y_train, dev)
+    n, bs = x_train.shape[0], recipe.batch_size
+    for epoch in range(recipe.epochs):
+        model.train()
+        order = torch.randperm(n, generator=data_gen) if recipe.shuffle else torch.arange(n)
+        for start in range(0, n - bs + 1, bs):  # drop_last
+            idx = order[start : start + bs].to(dev)
+            x = _augment(x_train[idx], recipe.augment, data.flip, data_gen)
+            y = y_train[idx]
+            logits = model(x.repeat(1, copies, 1, 1) if copies > 1 else x)
+            # Sum over configurations of each one's mean loss: every copy gets exactly its own gradient.
+            loss = (
+                F.cross_entropy(logits.view(bs * copies, data.classes), y.repeat_interleave(copies), reduction="sum")
+                / bs
+            )
+            opt.zero_grad()
+            (loss * recipe.loss_scale).backward()
+            opt.step()
+        if progress is not None:
+            progress(epoch + 1, recipe.epochs)
+    return _test_errors(model, data, copies, recipe, data_gen, dev)
 
 
 def _test_errors(

@@ -622,6 +622,26 @@ def portable(value: Any) -> Any:
     return value
 
 
+MEMORY_CONVENTION = """
+## Memory: what `memory_mb` counts
+
+Training memory at batch 32, in MB (2^20 bytes), from element counts of the network as trained:
+P trainable parameters; A the outputs of every leaf-module call in one forward pass, quantizer sites
+included, so an activation and its quantized copy both count (the PEPPP paper's convention: it
+reproduces the released matrix within 0.12 MB; a framework that frees the unquantized output keeps
+about half); I the input batch; L the logits. The weights' gradient is not counted (the step consumes it).
+
+- Paper configurations, Format A of a bits and Format B of b bits:
+  (a·(P + 2A) + b·(2P + I + 2L)) / (8·2^20). A holds the weights, activations and their errors; B the
+  momentum and master copy, the input, the logits and their gradient.
+- Modern configurations, each role's element bits plus its block scales' bits per element:
+  ((weights + optimizer + master)·P + (activations + errors)·A + activations·(I + L) + errors·L) / (8·2^20).
+- Worked example: the paper's ResNet-18 on a 32×32 RGB task of 10 classes has P = 11,173,962,
+  A = 114,410,432, I = 98,304, L = 320; in `e5m3-e7m11` (a = 9, b = 19 bits) that is
+  (9·239,994,826 + 19·22,446,868) / 8,388,608 = 308.33 MB; in fp32 everywhere, 1001.14 MB.
+"""
+
+
 def dataset_card(
     metadata: dict[str, Any],
     datasets: pd.DataFrame,
@@ -683,7 +703,7 @@ Load it with `peppp_bench.load("{metadata["name"]}")`.
 - Memory cap of settings II/IV/VI: {_cap_sentence(nz)}
 - Hypervolume reference point: memory 1 (normalized), error {nz["reference_point"]["error"]}
 - Data fingerprint (`data_sha256`): `{metadata["data_sha256"]}`
-{structure_md}
+{MEMORY_CONVENTION}{structure_md}
 ## Files
 
 ### `cells.parquet`

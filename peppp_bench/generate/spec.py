@@ -139,8 +139,10 @@ class GenerationSpec:
             "backend": self.backend,
         }
 
-    def meaning_sha256(self, task: Task, arch_id: str) -> str:
-        return hashlib.sha256(json.dumps(self.meaning(task, arch_id), sort_keys=True).encode()).hexdigest()
+
+def meaning_sha256(meaning: dict[str, Any]) -> str:
+    """The fingerprint of a row's meaning (GenerationSpec.meaning) that every cell of the row records."""
+    return hashlib.sha256(json.dumps(meaning, sort_keys=True).encode()).hexdigest()
 
 
 # -- the schema --------------------------------------------------------------------------------------

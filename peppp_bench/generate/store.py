@@ -27,7 +27,7 @@ import numpy as np
 from ..configs import Configuration
 from ..files import atomic_write
 from ..modern import ModernConfiguration
-from .spec import GenerationSpec, Unit
+from .spec import GenerationSpec, Task, Unit, meaning_sha256
 from .train import CellResult
 
 STORE_FORMAT = 2
@@ -41,6 +41,7 @@ class Store:
     def __init__(self, root: str | Path, spec: GenerationSpec, create: bool = True) -> None:
         self.root = Path(root)
         self.spec = spec
+        self._meanings: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
         marker = self.root / "store.json"
         if marker.is_file():
             try:
@@ -94,8 +95,7 @@ class Store:
     def _refuse_changed_meaning(self) -> None:
         changed, what = [], set()
         for task, arch_id in self.spec.rows():
-            meaning = self.spec.meaning(task, arch_id)
-            expected = self.spec.meaning_sha256(task, arch_id)
+            meaning, expected = self._meaning(task, arch_id)
             for path in sorted((self.root / "cells" / task.id / arch_id).glob("*/*.json")):
                 cell = self._read_path(path)
                 stale = cell.get("meaning_sha256") != expected
@@ -134,12 +134,8 @@ class Store:
         return out
 
     def write(self, unit: Unit, result: CellResult) -> None:
-        record = {
-            **asdict(result),
-            "arch_id": unit.arch_id,
-            "meaning": self.spec.meaning(unit.task, unit.arch_id),
-            "meaning_sha256": self.spec.meaning_sha256(unit.task, unit.arch_id),
-        }
+        meaning, sha256 = self._meaning(unit.task, unit.arch_id)
+        record = {**asdict(result), "arch_id": unit.arch_id, "meaning": meaning, "meaning_sha256": sha256}
         definition = _definition(self.spec.configuration(result.config_id))
         if definition is not None:
             record["configuration"] = definition
@@ -147,6 +143,14 @@ class Store:
             self.cell_path(unit.task.id, unit.arch_id, result.seed, result.config_id),
             json.dumps(record, indent=1, sort_keys=True),
         )
+
+    def _meaning(self, task: Task, arch_id: str) -> tuple[dict[str, Any], str]:
+        """A row's meaning and its sha256, computed once per store (a factory's reads its source files)."""
+        key = (task.id, arch_id)
+        if key not in self._meanings:
+            meaning = self.spec.meaning(task, arch_id)
+            self._meanings[key] = (meaning, meaning_sha256(meaning))
+        return self._meanings[key]
 
     def read(self, task: str, arch_id: str, seed: int, config_id: str) -> dict[str, Any]:
         return self._read_path(self.cell_path(task, arch_id, seed, config_id))
@@ -244,19 +248,19 @@ class Store:
         done, total = self.count()
         spec_cells = {(u.task.id, u.arch_id, u.seed, c) for u in self.spec.units() for c in u.config_ids}
         failed = len(self.failed() & spec_cells)
+        finished = {c for c in spec_cells if self.done(*c)}
         per_row: dict[tuple[str, str], list[float]] = {}
-        for task, arch_id, seed, config in sorted(spec_cells):
-            if self.done(task, arch_id, seed, config):
-                cell = self.read(task, arch_id, seed, config)
-                unit = cell.get("provenance", {}).get("unit_seconds", cell["wall_seconds"] * cell["batched_with"])
-                per_row.setdefault((task, arch_id), []).append(unit / cell["batched_with"])
+        for task, arch_id, seed, config in sorted(finished):
+            cell = self.read(task, arch_id, seed, config)
+            unit = cell.get("provenance", {}).get("unit_seconds", cell["wall_seconds"] * cell["batched_with"])
+            per_row.setdefault((task, arch_id), []).append(unit / cell["batched_with"])
         seconds_left = None
         if per_row:
             overall = float(np.mean([s for costs in per_row.values() for s in costs]))
             mean = {row: float(np.mean(costs)) for row, costs in per_row.items()}
             runs = self.runs()
             workers = runs[-1]["workers"] if runs else 1
-            cost = sum(mean.get((t, a), overall) for t, a, s, c in spec_cells if not self.done(t, a, s, c))
+            cost = sum(mean.get((t, a), overall) for t, a, _s, _c in spec_cells - finished)
             seconds_left = round(cost / workers, 1)
         return {
             "done": done,

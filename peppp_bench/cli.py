@@ -390,6 +390,7 @@ def _leaderboard_validate(args: argparse.Namespace) -> int:
         sample=args.sample,
         seed=args.sample_seed,
         most_remarked=args.most_remarked,
+        spot_seeds=args.spot_seeds,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     for c in checks:
@@ -647,6 +648,14 @@ def parser() -> argparse.ArgumentParser:
         metavar="K",
         help="of the submissions --since finds re-marked by a change of code, harness, data or protocol, re-run "
         "only K (rotating with --sample-seed); one whose file alone changed is always re-run (default: all)",
+    )
+    lv.add_argument(
+        "--spot-seeds",
+        type=int,
+        default=None,
+        metavar="K",
+        help="the sampled re-runs (--sample, --most-remarked) re-run only K of their mask seeds, rotating with "
+        "--sample-seed: a spot check; missing, stale and changed marks are re-run in full (default: all seeds)",
     )
     lv.add_argument(
         "--no-rerun", action="store_true", help="validate without re-running any code, and leave the marks alone"

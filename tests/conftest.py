@@ -197,6 +197,9 @@ def assert_reproduced(cells: list, committed: dict, trained_on: dict | None, noi
         assert mean <= noise, f"mean |difference| {mean:.4f} > seed noise {noise:.4f} ({exact} of {len(cells)} equal)"
 
 
+BOARD_ROWS = 8  # the test boards' tiny suite: every re-run of a standard submission costs per row
+
+
 def make_tiny_suite(out: Path) -> Path:
     from peppp_bench.suites.synthetic import synthetic_suite
 
@@ -204,19 +207,32 @@ def make_tiny_suite(out: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def _tiny_board_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A board on the tiny suite with two standard submissions, made once: cheap-mean (a user's file, copied
-    into the board's methods) and ed-mf, once per test process. Tests change copies of it (`tiny_board`)."""
-    from peppp_bench.cli import main
+def _tiny_board_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A board on the tiny suite with two standard submissions, cheap-mean (a user's file, copied into the
+    board's methods) and ed-mf, re-run and marked verified where bubblewrap is installed. Made once per test
+    run: test processes share it (under a lock) and tests change copies of it (`tiny_board`)."""
+    from filelock import FileLock
 
-    root = tmp_path_factory.mktemp("board-template")
-    make_tiny_suite(root / "data" / "tiny")
-    board = root / "repo" / "leaderboard"
-    method = root / "cheap.py"
-    method.write_text(USER_METHOD)
-    common = submit_args(root / "data", board)
-    assert main(["submit", f"{method}:CheapMean", "--name", "cheap-mean", *common]) == 0
-    assert main(["submit", "ed-mf", *common]) == 0
+    from peppp_bench.cli import main
+    from peppp_bench.protocol import boundary
+    from peppp_bench.suites.synthetic import synthetic_suite
+
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    root = shared / "board-template"
+    with FileLock(str(root) + ".lock"):
+        if (root / "done").is_file():
+            return root
+        shutil.rmtree(root, ignore_errors=True)  # a half-made template of an interrupted process
+        synthetic_suite(root / "data" / "tiny", n=BOARD_ROWS)
+        board = root / "repo" / "leaderboard"
+        method = root / "cheap.py"
+        method.write_text(USER_METHOD)
+        common = submit_args(root / "data", board)
+        assert main(["submit", f"{method}:CheapMean", "--name", "cheap-mean", *common]) == 0
+        assert main(["submit", "ed-mf", *common]) == 0
+        if boundary.available():
+            assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(root / "data")]) == 0
+        (root / "done").touch()
     return root
 
 

@@ -118,7 +118,7 @@ def test_escaping_code_is_never_run_and_each_bad_file_is_reported(
     assert "tiny--broken.json: INVALID" in out and "not valid JSON" in out
     assert "tiny--cheap-mean.json: valid, verified" in out and "tiny--ed-mf.json: valid, verified" in out
     # a later submit still works beside the broken file
-    assert main(["submit", "qr-mf", *submit_args(data, board)]) == 0
+    assert main(["submit", "qr-mf", *submit_args(data, board, budgets="5", seeds="0")]) == 0
     assert main(["leaderboard", "build", "--board", str(board), "--data-dir", str(data)]) == 0
     readme = (board / "README.md").read_text()
     assert "| evil |" not in readme and "| twin" not in readme and "| cheap-mean | ✓" in readme
@@ -141,8 +141,7 @@ def test_a_forged_verification_mark_is_re_run_and_caught(os_sandbox, tiny_board,
 
     board, data = tiny_board
     repo = board.parent
-    path = board / "submissions" / "tiny--cheap-mean.json"
-    assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data)]) == 0
+    path = board / "submissions" / "tiny--cheap-mean.json"  # verified when the template board was made
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "board")
@@ -171,11 +170,9 @@ def test_a_forged_verification_mark_is_re_run_and_caught(os_sandbox, tiny_board,
 
 @pytest.mark.slow
 def test_validation_re_runs_only_stale_or_missing_marks(os_sandbox, tiny_board, tmp_path: Path, capsys) -> None:
-    board, data = tiny_board
-    assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data)]) == 0
+    board, data = tiny_board  # its two submissions were re-run and marked when the template was made
     marks = json.loads((board / "verification.json").read_text())
     assert set(marks) == {"tiny--cheap-mean.json", "tiny--ed-mf.json"} and all(m["verified"] for m in marks.values())
-    capsys.readouterr()
     assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data)]) == 0
     out = capsys.readouterr().out
     assert out.count("(mark fresh)") == 2 and "re-run" not in out
@@ -199,7 +196,7 @@ def test_validation_re_runs_only_stale_or_missing_marks(os_sandbox, tiny_board, 
             [
                 "leaderboard",
                 "validate",
-                str(board / "submissions" / "tiny--ed-mf.json"),
+                str(board / "submissions" / "tiny--cheap-mean.json"),
                 "--board",
                 str(board),
                 "--data-dir",
@@ -209,7 +206,7 @@ def test_validation_re_runs_only_stale_or_missing_marks(os_sandbox, tiny_board, 
         == 0
     )
     out = capsys.readouterr().out
-    assert "tiny--ed-mf.json: valid, verified (re-run: --all)" in out and "cheap-mean" not in out.split("valid, 0")[0]
+    assert "tiny--cheap-mean.json: valid, verified (re-run: --all)" in out and "ed-mf" not in out.split("valid, 0")[0]
     assert set(json.loads((board / "verification.json").read_text())) == set(marks)  # the other mark is kept
 
 
@@ -232,7 +229,7 @@ def test_a_board_without_a_suite_reports_it_as_not_checked(tiny_board, tmp_path:
 
 def test_non_standard_submissions_are_listed_apart(tiny_board, tmp_path: Path, capsys) -> None:
     board, data = tiny_board
-    assert main(["submit", "random-mf", *submit_args(data, board, budgets="5")]) == 0
+    assert main(["submit", "random-mf", *submit_args(data, board, budgets="5", seeds="0")]) == 0
     assert main(["leaderboard", "build", "--board", str(board), "--data-dir", str(data)]) == 0
     assert "not ranked (not on the standard protocol" in capsys.readouterr().out
     readme = (board / "README.md").read_text()
@@ -244,7 +241,7 @@ def test_submit_never_overwrites_or_escapes_without_being_asked(tiny_board, tmp_
     board, data = tiny_board
     path = board / "submissions" / "tiny--ed-mf.json"
     before = path.read_bytes()
-    common = submit_args(data, board)
+    common = submit_args(data, board, budgets="5", seeds="0")  # what is refused or replaced, not what it scores
     assert main(["submit", "qr-mf", "--name", "ed-mf", *common]) == 2
     assert "exists: pass --replace" in capsys.readouterr().err and path.read_bytes() == before
     assert main(["submit", "qr-mf", "--name", "../../x", *common]) == 2
@@ -344,3 +341,32 @@ def test_a_format_1_suite_is_upgraded(tmp_path: Path) -> None:
     assert main(["upgrade", str(folder)]) == 0
     again = read_suite(folder)
     assert again.data_sha256 == new.data_sha256 and again.metadata["provenance"]["upgraded"]["from_suite_format"] == 1
+
+
+@pytest.mark.slow
+def test_a_spot_check_re_runs_some_mask_seeds_and_catches_a_forgery_there(os_sandbox, tiny_board, capsys) -> None:
+    """CI's sampled re-runs re-run only some mask seeds (--spot-seeds): the output names them, and a forged
+    submission whose mark carries every right hash is caught when the seeds it forged are the ones re-run."""
+    from peppp_bench.board.leaderboard import _summary_of
+    from peppp_bench.board.verify import harness_fingerprint, key_of, read_marks, write_marks
+
+    board, data = tiny_board
+    spot = ["leaderboard", "validate", "--board", str(board), "--data-dir", str(data), "--sample", "2"]
+    spot += ["--spot-seeds", "1", "--sample-seed", "abc"]
+    assert main(spot) == 0
+    out = capsys.readouterr().out
+    assert out.count("valid, verified (re-run: rotating sample; mask seeds ") == 2 and out.count(" of 10)") == 2
+    path = board / "submissions" / "tiny--cheap-mean.json"
+    sub = json.loads(path.read_text())
+    for row in sub["folds"]["rows"]:  # every mask seed forged: whichever the spot check draws
+        row[5] = 0.0  # made-up HyperDiff
+    sub["summary"] = _summary_of(sub)
+    write_submission(sub, board / "submissions")
+    marks = read_marks(board)
+    key = key_of(path, sub, board.parent, peppp_bench.load("tiny", data_dir=data).data_sha256, harness_fingerprint())
+    marks["tiny--cheap-mean.json"] = {**key.as_dict(), "verified": True}
+    write_marks(board, marks)
+    assert main(spot) == 1
+    out = capsys.readouterr().out
+    assert "tiny--cheap-mean.json: INVALID" in out and "does not reproduce its folds" in out
+    assert "tiny--ed-mf.json: valid, verified (re-run: rotating sample; mask seeds " in out

@@ -14,7 +14,7 @@ import baselines
 import peppp_bench
 from peppp_bench.board.leaderboard import make_submission, validate, write_submission
 from peppp_bench.cli import main
-from tests.conftest import USER_METHOD, submit_args
+from tests.conftest import BOARD_ROWS, USER_METHOD, submit_args
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,7 +55,7 @@ def _board_with_user_method(tmp_path: Path) -> tuple[Path, Path]:
     from peppp_bench.suites.synthetic import synthetic_suite
 
     data = tmp_path / "data"
-    synthetic_suite(data / "tiny")
+    synthetic_suite(data / "tiny", n=BOARD_ROWS)
     board = tmp_path / "repo" / "leaderboard"
     outside = tmp_path / "elsewhere" / "cheap.py"
     outside.parent.mkdir(parents=True)
@@ -128,7 +128,7 @@ def _chromium() -> str | None:
     return None
 
 
-def test_index_html_in_headless_chromium(tmp_path: Path) -> None:
+def test_index_html_in_headless_chromium(tiny_board, tmp_path: Path) -> None:
     if _chromium() is None or shutil.which("chromedriver") is None:
         if os.environ.get("CI"):
             pytest.fail("CI must install chromium and chromium-driver (.ci/run does)")
@@ -137,7 +137,7 @@ def test_index_html_in_headless_chromium(tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    board, data = _board_with_user_method(tmp_path)
+    board, data = tiny_board
     main(["leaderboard", "build", "--board", str(board), "--data-dir", str(data)])
     options = webdriver.ChromeOptions()
     options.binary_location = _chromium()
@@ -176,7 +176,7 @@ def test_index_html_in_headless_chromium(tmp_path: Path) -> None:
         assert "[" in cells[2].text and cells[-1].text == "0"  # mean [interval]; no failed fold
         assert cells[-2].text in ("top", "") and 0 <= float(cells[-3].text) <= 1  # group, P(best)
         datasets = Select(driver.find_element(By.ID, "dataset"))
-        assert len(datasets.options) == 12
+        assert len(datasets.options) == BOARD_ROWS
         datasets.select_by_visible_text("toy-03")
         assert len(driver.find_elements(By.CSS_SELECTOR, "#frontier-svg circle")) >= 99
         artifacts = Path(os.environ.get("PEPPP_BENCH_ARTIFACTS", ROOT / "artifacts"))

@@ -154,3 +154,30 @@ def test_a_benchmark_hands_out_copies_so_writing_changes_nothing() -> None:
     assert np.array_equal(bench.E, E) and np.array_equal(bench.M, M) and bench.data_sha256 == sha
     assert bench.error.iloc[0, 0] == E[0, 0] and bench.datasets.iloc[0, 0] != "changed"
     assert bench.configurations.iloc[0, 0] != "changed" and bench.replicates.iloc[0, 0] != "changed"
+
+
+def test_two_way_analysis_separates_configurations_interaction_and_seed_noise() -> None:
+    """issue 22's criteria on cubes errors[task, configuration, seed] with known structure: a configuration
+    effect with task-specific orders is detected against seed noise; noise alone is not; a column the recipe
+    cannot tell from another is named; seed groups of a noiseless cube order configurations alike."""
+    from peppp_bench.suites.structure import duplicate_columns, seed_group_tau, two_way
+
+    rng = np.random.default_rng(0)
+    tasks, configs, seeds = 6, 20, 3
+    effect = np.linspace(0, 0.3, configs)[None, :] * rng.uniform(0.5, 1.5, (tasks, 1))  # interaction too
+    noise = rng.normal(0, 0.01, (tasks, configs, seeds))
+    strong = two_way(0.2 + effect[:, :, None] + noise)
+    assert strong["configuration_p"] < 1e-6 and strong["interaction_over_noise"] > 3
+    assert strong["degrees_of_freedom"] == {"task": 5, "configuration": 19, "interaction": 95, "seed_noise": 240}
+    null = two_way(0.2 + noise)
+    assert null["configuration_p"] > 1e-3 and 0.5 < null["interaction_over_noise"] < 2
+    shifted = two_way(0.2 + noise + rng.normal(0, 0.05, (tasks, 1, seeds)))  # each seed moves its whole row
+    assert shifted["row_shift_share_of_seed_noise"] > 0.8
+    cube = 0.2 + effect[:, :, None] + noise
+    cube[:, 7] = cube[:, 3]
+    assert duplicate_columns(cube, [f"c{j}" for j in range(configs)]) == [["c3", "c7"]]
+    assert np.allclose(seed_group_tau(np.repeat(effect[:, :, None], 4, axis=2), ([0, 1], [2, 3])), 1)
+    with pytest.raises(ValueError, match="overlap"):
+        seed_group_tau(cube, ([0, 1], [1, 2]))
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        two_way(cube[:, :, :1])

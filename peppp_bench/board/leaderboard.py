@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -341,9 +341,12 @@ def _same_value(x: Any, y: Any) -> bool:
     return x == y
 
 
-def reproduces(subs: list[dict[str, Any]], bench: Any, root: Path) -> dict[str, bool | str]:
+def reproduces(
+    subs: list[dict[str, Any]], bench: Any, root: Path, seeds: Sequence[int] | None = None
+) -> dict[str, bool | str]:
     """Re-run submissions that share a suite, settings, budgets and seeds in one evaluation (their
-    completions are shared); per method name: True if every fold reproduces, False, or why it failed."""
+    completions are shared), or only mask `seeds` of theirs (a spot check); per method name: True if every
+    re-run fold reproduces, False, or why it failed."""
     from ..protocol.runner import evaluate
     from ..protocol.sandbox import MethodRef
 
@@ -360,7 +363,7 @@ def reproduces(subs: list[dict[str, Any]], bench: Any, root: Path) -> dict[str, 
             bench,
             settings=first["settings"],
             budgets=first["budgets"],
-            seeds=first["seeds"],
+            seeds=first["seeds"] if seeds is None else seeds,
             progress=False,
         )
 
@@ -377,8 +380,16 @@ def reproduces(subs: list[dict[str, Any]], bench: Any, root: Path) -> dict[str, 
     for ev, group in runs:
         for sub in group:
             again = make_submission(ev, sub["method"]["name"], authors="", description="", code=sub["method"]["code"])
-            out[sub["method"]["name"]] = _same_table(again["folds"], sub["folds"])
+            out[sub["method"]["name"]] = _same_table(again["folds"], _of_seeds(sub["folds"], seeds))
     return out
+
+
+def _of_seeds(folds: dict[str, Any], seeds: Sequence[int] | None) -> dict[str, Any]:
+    """The fold table's rows of these mask seeds (all rows for None)."""
+    if seeds is None:
+        return folds
+    at = folds["columns"].index("seed")
+    return {**folds, "rows": [r for r in folds["rows"] if r[at] in set(seeds)]}
 
 
 def check_all(
@@ -388,11 +399,14 @@ def check_all(
     rerun: bool | Collection[str],
     files: Collection[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    spot: Mapping[str, Sequence[int]] | None = None,
 ) -> list[Check]:
     """Validate every submission file (or only `files`, by name), each on its own: a broken one is reported
     by name and the others still validate. A submission on a suite not in `suites` is not checked.
     `rerun`: True re-runs every valid one, a collection of file names re-runs those, each method in its
-    own sandbox; `progress` is told what is being re-run."""
+    own sandbox, and of those named in `spot` only the mask seeds given there; `progress` is told what is
+    being re-run."""
+    spot = spot or {}
     found: list[tuple[str, dict[str, Any] | None, list[str]]] = []
     unchecked: dict[str, str] = {}
     paths = sorted(Path(folder).glob("*.json"))
@@ -423,14 +437,15 @@ def check_all(
     groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for name, sub, problems in found:
         if sub is not None and not problems and (rerun is True or (rerun is not False and name in rerun)):
-            key = json.dumps([sub["suite"]["name"], sub["settings"], sub["budgets"], sub["seeds"]])
+            key = json.dumps([sub["suite"]["name"], sub["settings"], sub["budgets"], sub["seeds"], spot.get(name)])
             groups.setdefault(key, []).append((name, sub))
     outcome: dict[str, bool | str] = {}
     for key, group in groups.items():
-        suite = json.loads(key)[0]
+        suite, seeds = json.loads(key)[0], json.loads(key)[4]
         if progress:
-            progress(f"re-running {len(group)} submission(s) on {suite}: {', '.join(n for n, _ in group)}")
-        results = reproduces([s for _, s in group], suites[suite], root)
+            which = "" if seeds is None else f" (mask seeds {', '.join(map(str, seeds))} only)"
+            progress(f"re-running {len(group)} submission(s) on {suite}{which}: {', '.join(n for n, _ in group)}")
+        results = reproduces([s for _, s in group], suites[suite], root, seeds)
         outcome.update({name: results[sub["method"]["name"]] for name, sub in group})
     checks = []
     for name, _sub, problems in found:

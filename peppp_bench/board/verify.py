@@ -194,6 +194,20 @@ def rotating_sample(names: Iterable[str], k: int, seed: str) -> list[str]:
     return sorted(names, key=lambda n: hashlib.sha256(f"{seed}\0{n}".encode()).hexdigest())[:k]
 
 
+SAMPLED = ("rotating sample", "re-marked by a change of code, harness, data or protocol (sampled)")
+
+
+def spot_check_seeds(chosen: Plan, subs: dict[str, Any], k: int | None, seed: str) -> dict[str, list[int]]:
+    """For each sampled re-run (`SAMPLED`), `k` of its mask seeds, rotating with `seed`; none for None."""
+    if k is None:
+        return {}
+    return {
+        name: sorted(int(s) for s in rotating_sample(map(str, subs[name]["seeds"]), k, f"{seed}\0{name}"))
+        for name, why in chosen.rerun.items()
+        if why in SAMPLED and len(subs[name]["seeds"]) > k
+    }
+
+
 @dataclass(frozen=True)
 class Plan:
     """Which valid submissions to re-run, each with why; the rest keep their fresh marks."""
@@ -228,10 +242,10 @@ def plan(
         if why:
             rerun[name] = why
     for name in rotating_sample(candidates, most_remarked or 0, seed):
-        rerun[name] = "re-marked by a change of code, harness, data or protocol (sampled)"
+        rerun[name] = SAMPLED[1]
     rest = [n for n in keys if n not in rerun]
     for name in rotating_sample(rest, sample, seed):
-        rerun[name] = "rotating sample"
+        rerun[name] = SAMPLED[0]
     return Plan(rerun, [n for n in rest if n not in rerun])
 
 
@@ -285,10 +299,15 @@ def validate_board(
     sample: int = 0,
     seed: str = "",
     most_remarked: int | None = None,
+    spot_seeds: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[Check], Plan]:
     """Validate the board's submissions (or only `files`), re-run what `plan` selects (all of `files` when
-    named), and write verification.json. Returns every check and the plan it followed."""
+    named), and write verification.json. Returns every check and the plan it followed.
+
+    `spot_seeds`: the sampled re-runs (a rotating sample of fresh marks, and the re-marked ones `most_remarked`
+    picks) re-run only this many of their mask seeds, rotating with `seed`: a spot check of marks whoever
+    renewed them made by re-running everything. Missing, stale and changed marks are always re-run in full."""
     folder = board / SUBMISSIONS
     checks = check_all(folder, suites, root, rerun=False, files=files)
     if not rerun:
@@ -298,7 +317,7 @@ def validate_board(
             "re-running submissions to verify them needs the OS sandbox, bubblewrap, which does not run here: "
             f"{boundary.INSTALL_HINT}; or validate without re-running (--no-rerun), which marks nothing verified"
         )
-    keys, _ = board_keys(board, checks, suites, root)
+    keys, subs = board_keys(board, checks, suites, root)
     marks = read_marks(board)
     changed = changed_since(root, since, board) if since else {}
     chosen = plan(
@@ -310,13 +329,16 @@ def validate_board(
         seed=seed,
         most_remarked=most_remarked,
     )
+    spot = spot_check_seeds(chosen, subs, spot_seeds, seed)
+    for name, seeds in spot.items():
+        chosen.rerun[name] += f"; mask seeds {', '.join(map(str, seeds))} of {len(subs[name]['seeds'])}"
     if progress:
         progress(f"{len(keys)} valid submissions: {len(chosen.rerun)} to re-run, {len(chosen.fresh)} with a fresh mark")
     rerun_checks = (
         {
             c.path: c
             for c in check_all(
-                folder, suites, root, rerun=set(chosen.rerun), files=list(chosen.rerun), progress=progress
+                folder, suites, root, rerun=set(chosen.rerun), files=list(chosen.rerun), progress=progress, spot=spot
             )
         }
         if chosen.rerun

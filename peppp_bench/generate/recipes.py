@@ -21,6 +21,7 @@ class Recipe:
     shuffle: bool = True
     rounding: str = "stochastic"
     augment: bool = True  # training-time random crops and flips (spec §4); off: train images as test images
+    curves: bool = False  # also the test error after every epoch (learning curves); training is the same
     # The authors' quirk: test batches of these sources went through the training augmentation.
     train_augmentation_at_test_for: tuple[str, ...] = ()
 
@@ -32,10 +33,13 @@ class Recipe:
         return replace(self, **changes)
 
     def record(self) -> dict[str, Any]:
-        """Every field; `augment` only when off, so records made before it existed stay equal."""
+        """Every field; `augment` only when off and `curves` only when on, so records made before they
+        existed stay equal."""
         out = asdict(self)
         if out["augment"]:
             del out["augment"]
+        if not out["curves"]:
+            del out["curves"]
         return out
 
 

@@ -199,6 +199,7 @@ RECIPE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "loss_scale": (_number(0, open_lo=True), "a number > 0"),
     "shuffle": (lambda v: isinstance(v, bool), "true or false"),
     "augment": (lambda v: isinstance(v, bool), "true or false"),
+    "curves": (lambda v: isinstance(v, bool), "true or false"),
     "rounding": (lambda v: v in ROUNDINGS, " or ".join(ROUNDINGS)),
     "train_augmentation_at_test_for": (
         lambda v: isinstance(v, list) and all(s in SOURCES for s in v),

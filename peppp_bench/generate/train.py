@@ -11,10 +11,12 @@ a time with qtorch's own quantizer and OptimLP, as the reference.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -52,6 +54,7 @@ class CellResult:
     wall_seconds: float
     batched_with: int
     provenance: dict[str, Any] = field(default_factory=dict)
+    curve: list[float] | None = None  # the test error after each epoch, where the recipe asks (recipe.curves)
 
 
 class SetupError(Exception):
@@ -445,9 +448,17 @@ def _train_together(
         )
     else:
         model, opt = _qtorch_model_and_optimizer(single.to(dev), configs[0], recipe)
+        sites = None
+    gens = [data_gen] + ([quant_gen] if backend == "native" else [])
+
+    def test_aside() -> np.ndarray:  # a learning curve's point: the test error, leaving training as it was
+        with _untouched(gens, sites, dev):
+            return _test_errors(model, data, copies, recipe, data_gen, dev)
 
     try:
-        errors = _train_and_test(model, opt, data, copies, recipe, data_gen, dev, progress)
+        errors, curves = _train_and_test(
+            model, opt, data, copies, recipe, data_gen, dev, progress, test_aside if recipe.curves else None
+        )
     except RuntimeError as exc:
         if "deterministic implementation" not in str(exc):
             raise
@@ -471,9 +482,32 @@ def _train_together(
             round(wall / copies, 4),
             copies,
             prov,
+            None if curves is None else [float(v) for v in curves[i]],
         )
-        for c, e in zip(configs, errors)
+        for i, (c, e) in enumerate(zip(configs, errors))
     ]
+
+
+@contextmanager
+def _untouched(gens: Sequence[torch.Generator], sites: Any, dev: torch.device) -> Iterator[None]:
+    """What runs inside leaves training as it was: its random streams (the data order and rounding bits,
+    torch's global generator that qtorch rounds with) and delayed scaling's amax histories."""
+    states = [g.get_state() for g in gens]
+    global_state = torch.get_rng_state()
+    cuda_state = torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None
+    history = getattr(sites, "history", None)
+    saved = None if history is None else {k: copy.deepcopy(v) for k, v in history.items()}
+    try:
+        yield
+    finally:
+        for g, state in zip(gens, states):
+            g.set_state(state)
+        torch.set_rng_state(global_state)
+        if cuda_state is not None:
+            torch.cuda.set_rng_state(cuda_state, dev)
+        if history is not None and saved is not None:
+            history.clear()
+            history.update(saved)
 
 
 def _train_and_test(
@@ -485,10 +519,13 @@ def _train_and_test(
     data_gen: torch.Generator,
     dev: torch.device,
     progress: Callable[[int, int], None] | None,
-) -> np.ndarray:
-    """The recipe's epochs of training (`progress` told after each), then each copy's test error."""
+    test_aside: Callable[[], np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The recipe's epochs of training (`progress` told after each), then each copy's test error; with
+    `test_aside`, also each copy's test error after every epoch (copies × epochs; the last is the final)."""
     x_train, y_train = _on_device(data.x_train, dev), _on_device(data.y_train, dev)
     n, bs = x_train.shape[0], recipe.batch_size
+    curve: list[np.ndarray] = []
     for epoch in range(recipe.epochs):
         model.train()
         order = torch.randperm(n, generator=data_gen) if recipe.shuffle else torch.arange(n)
@@ -505,9 +542,12 @@ def _train_and_test(
             opt.zero_grad()
             (loss * recipe.loss_scale).backward()
             opt.step()
+        if test_aside is not None and epoch + 1 < recipe.epochs:
+            curve.append(test_aside())
         if progress is not None:
             progress(epoch + 1, recipe.epochs)
-    return _test_errors(model, data, copies, recipe, data_gen, dev)
+    errors = _test_errors(model, data, copies, recipe, data_gen, dev)
+    return errors, None if test_aside is None else np.stack([*curve, errors], axis=1)
 
 
 def _test_errors(

@@ -189,3 +189,59 @@ def comparison_table(reports: dict[str, dict[str, Any]]) -> str:
     lines = ["| property | " + " | ".join(f"`{name}`" for name in reports) + " |", "| --- |" + " --- |" * len(reports)]
     lines += [f"| {row} | " + " | ".join(show(s) for s in reports.values()) + " |" for row, show in COMPARED.items()]
     return "\n".join(lines)
+
+
+def two_way(errors: np.ndarray) -> dict[str, Any]:
+    """Two-way analysis of errors with seed replication, `errors[task, configuration, seed]` (issue 22's
+    criteria): the task, configuration and task × configuration mean squares against seed noise.
+
+    Seed noise is every difference between seeds of a cell, the shift of a whole row by its seed (shared
+    initial weights, data order and rounding bits) included: `row_shift_share` says how much of it that is.
+    F and p of the configuration effect are against seed noise (fixed effects)."""
+    from scipy.stats import f as f_dist
+
+    t, c, s = errors.shape
+    if s < 2:
+        raise ValueError("a two-way analysis with replication needs at least 2 seeds per cell")
+    cell = errors.mean(axis=2)
+    grand, task, config = cell.mean(), cell.mean(axis=1), cell.mean(axis=0)
+    ss = {
+        "task": c * s * float(((task - grand) ** 2).sum()),
+        "configuration": t * s * float(((config - grand) ** 2).sum()),
+        "interaction": s * float(((cell - task[:, None] - config[None, :] + grand) ** 2).sum()),
+        "seed_noise": float(((errors - cell[:, :, None]) ** 2).sum()),
+    }
+    df = {"task": t - 1, "configuration": c - 1, "interaction": (t - 1) * (c - 1), "seed_noise": t * c * (s - 1)}
+    ms = {k: ss[k] / df[k] if df[k] else float("nan") for k in ss}
+    rows = errors.mean(axis=1)  # each (task, seed) row's mean: its shift
+    row_shift = c * float(((rows - rows.mean(axis=1, keepdims=True)) ** 2).sum())
+    f_config = ms["configuration"] / ms["seed_noise"]
+    return {
+        "tasks": t,
+        "configurations": c,
+        "seeds": s,
+        "mean_squares": {k: float(v) for k, v in ms.items()},
+        "degrees_of_freedom": df,
+        "configuration_f": float(f_config),
+        "configuration_p": float(f_dist.sf(f_config, df["configuration"], df["seed_noise"])),
+        "interaction_over_noise": float(ms["interaction"] / ms["seed_noise"]),
+        "row_shift_share_of_seed_noise": float(row_shift / ss["seed_noise"]) if ss["seed_noise"] else 0.0,
+    }
+
+
+def seed_group_tau(errors: np.ndarray, groups: tuple[Sequence[int], Sequence[int]]) -> np.ndarray:
+    """Per task, Kendall's τ-b between the configuration orders of two disjoint groups of seeds (each group's
+    mean error per configuration), `errors[task, configuration, seed]`; NaN where a group's row is constant."""
+    if set(groups[0]) & set(groups[1]):
+        raise ValueError(f"seed groups {groups} overlap")
+    a, b = (errors[:, :, list(g)].mean(axis=2) for g in groups)
+    return np.array([kendalltau(x, y).statistic if np.ptp(x) and np.ptp(y) else np.nan for x, y in zip(a, b)])
+
+
+def duplicate_columns(errors: np.ndarray, ids: Sequence[str]) -> list[list[str]]:
+    """Groups of configurations whose errors are identical in every task and seed, `errors[task,
+    configuration, seed]`: the recipe cannot tell them apart (e.g. Format B exponents that never overflow)."""
+    groups: dict[bytes, list[str]] = {}
+    for j, cid in enumerate(ids):
+        groups.setdefault(np.ascontiguousarray(errors[:, j, :]).tobytes(), []).append(cid)
+    return [g for g in groups.values() if len(g) > 1]

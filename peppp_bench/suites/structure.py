@@ -196,7 +196,7 @@ def two_way(errors: np.ndarray) -> dict[str, Any]:
     criteria): the task, configuration and task × configuration mean squares against seed noise.
 
     Seed noise is every difference between seeds of a cell, the shift of a whole row by its seed (shared
-    initial weights, data order and rounding bits) included: `row_shift_share` says how much of it that is.
+    initial weights, data order and rounding bits) included: `row_shift_share_of_seed_noise` says how much.
     F and p of the configuration effect are against seed noise (fixed effects)."""
     from scipy.stats import f as f_dist
 

@@ -39,13 +39,13 @@ def test_modern_mini_is_the_mini_tasks_in_every_modern_configuration(modern) -> 
 
 @pytest.mark.slow
 def test_regenerated_cells_equal_the_committed_ones(modern) -> None:
-    """11 random configurations of one randomly chosen unit of a cheap task, retrained exactly as generated. These
+    """7 random configurations of one randomly chosen unit of a cheap task, retrained exactly as generated. These
     tasks were trained by the first commit that trained cells of this suite (2dc25f2, see the provenance's
     `cells_by_git_sha`): the committed errors (bit for bit on the generating CPU, else within seed noise)
     show the training code has not changed what it computes since."""
     cheap = ["digits-0v1", "digits-5v6"]
     task = cheap[np.random.default_rng(int(os.environ.get("PEPPP_BENCH_REGEN_SEED", "2026"))).integers(len(cheap))]
-    cells = retrain_unit(SPECS / "spec.toml", task, 0, configs=11)
+    cells = retrain_unit(SPECS / "spec.toml", task, 0, configs=7)
     trained_on = modern.metadata["provenance"].get("cells_by_cpu")
     assert_reproduced(cells, modern.error.loc[task].to_dict(), trained_on, seed_noise(modern, task))
 
@@ -61,6 +61,6 @@ def test_modern_mini_has_seed_replicates_and_a_noise_floor(modern) -> None:
         and s["noise_seed_std_of_error"] > 0
     )
     committed = reps[(reps.dataset_id == "lfw-8") & (reps.seed == 2)].set_index("config_id").error.to_dict()
-    cells = retrain_unit(SPECS / "replicates-tasks.toml", "lfw-8", 2, configs=11)
+    cells = retrain_unit(SPECS / "replicates-tasks.toml", "lfw-8", 2, configs=7)
     trained_on = modern.metadata["provenance"]["replicates"].get("cells_by_cpu")
     assert_reproduced(cells, committed, trained_on, seed_noise(modern, "lfw-8"))

@@ -24,11 +24,14 @@ from peppp_bench.suites.structure import duplicate_columns, seed_group_tau, two_
 
 
 def read(root: Path) -> tuple[list[str], list[str], list[int], np.ndarray, np.ndarray | None]:
-    """Tasks, configuration ids, seeds, errors[task, config, seed] and curves[task, config, seed, epoch]."""
+    """Tasks, configuration ids, seeds, errors[task, config, seed] and curves[task, config, seed, epoch], of
+    the tasks whose every cell is finished (a generation still under way is analysed so far)."""
     store = Store.open(root)
     spec = store.spec
-    rows = spec.rows()
     ids, seeds = list(spec.config_ids), list(spec.seeds)
+    rows = [(t, a) for t, a in spec.rows() if all(store.done(t.id, a, s, c) for s in seeds for c in ids)]
+    if not rows:
+        sys.exit(f"{root}: no task has all its cells yet")
     cells = [[[store.read(t.id, a, s, c) for s in seeds] for c in ids] for t, a in rows]
     errors = np.array([[[cell["error"] for cell in by_seed] for by_seed in by_config] for by_config in cells])
     curves = None
@@ -39,12 +42,14 @@ def read(root: Path) -> tuple[list[str], list[str], list[int], np.ndarray, np.nd
 
 def main(pilot: Path, fp32: Path | None = None) -> None:
     tasks, ids, seeds, errors, curves = read(pilot)
-    print(f"## {len(tasks)} tasks × {len(ids)} configurations × {len(seeds)} seeds ({pilot.name})\n")
+    print(f"## {len(tasks)} finished tasks × {len(ids)} configurations × {len(seeds)} seeds ({pilot.name})\n")
     if fp32 is not None:
         f_tasks, _, f_seeds, f_errors, _ = read(fp32)
         print("| task | fp32 error per seed | best paper configuration (seed mean) | median | worst |")
         print("| --- | --- | --- | --- | --- |")
         for i, task in enumerate(tasks):
+            if task not in f_tasks:
+                continue
             mine = f_errors[f_tasks.index(task), 0, :]
             means = errors[i].mean(axis=1)
             print(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class Recipe:
     rounding: str = "stochastic"
     augment: bool = True  # training-time random crops and flips (spec §4); off: train images as test images
     curves: bool = False  # also the test error after every epoch (learning curves); training is the same
+    schedule: str = "constant"  # the learning rate: "constant", or "cosine" (decays to 0 over the steps)
     # The authors' quirk: test batches of these sources went through the training augmentation.
     train_augmentation_at_test_for: tuple[str, ...] = ()
 
@@ -30,17 +34,24 @@ class Recipe:
         unknown = set(changes) - set(asdict(self))
         if unknown:
             raise ValueError(f"unknown recipe fields {sorted(unknown)}: fields are {sorted(asdict(self))}")
+        if changes.get("schedule", "constant") not in SCHEDULES:
+            raise ValueError(f"unknown schedule {changes['schedule']!r}: {' or '.join(SCHEDULES)}")
         return replace(self, **changes)
 
     def record(self) -> dict[str, Any]:
-        """Every field; `augment` only when off and `curves` only when on, so records made before they
-        existed stay equal."""
+        """Every field; `augment` only when off, `curves` only when on and `schedule` only when not
+        constant, so records made before they existed stay equal."""
         out = asdict(self)
-        if out["augment"]:
-            del out["augment"]
-        if not out["curves"]:
-            del out["curves"]
+        for name, default in (("augment", True), ("curves", False), ("schedule", "constant")):
+            if out[name] == default:
+                del out[name]
         return out
+
+    def lr_at(self, step: int, steps: int) -> float:
+        """The learning rate of optimizer step `step` of `steps` (0-based)."""
+        if self.schedule == "cosine":
+            return self.lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+        return self.lr
 
 
 RECIPES: dict[str, Recipe] = {

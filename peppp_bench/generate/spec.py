@@ -53,7 +53,7 @@ from ..suites.suite import CAP_RULES
 from .architectures import Architecture, ArchitectureError, parse_architecture
 from .data import SOURCES, DataError, DataSpec, load_data
 from .quantize import ROUNDINGS
-from .recipes import RECIPES, Recipe, get_recipe
+from .recipes import RECIPES, SCHEDULES, Recipe, get_recipe
 
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # ids become file and folder names
 BACKENDS = ("native", "qtorch")
@@ -200,6 +200,7 @@ RECIPE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "shuffle": (lambda v: isinstance(v, bool), "true or false"),
     "augment": (lambda v: isinstance(v, bool), "true or false"),
     "curves": (lambda v: isinstance(v, bool), "true or false"),
+    "schedule": (lambda v: v in SCHEDULES, " or ".join(SCHEDULES)),
     "rounding": (lambda v: v in ROUNDINGS, " or ".join(ROUNDINGS)),
     "train_augmentation_at_test_for": (
         lambda v: isinstance(v, list) and all(s in SOURCES for s in v),

@@ -526,10 +526,11 @@ def _train_and_test(
     x_train, y_train = _on_device(data.x_train, dev), _on_device(data.y_train, dev)
     n, bs = x_train.shape[0], recipe.batch_size
     curve: list[np.ndarray] = []
+    per_epoch = n // bs
     for epoch in range(recipe.epochs):
         model.train()
         order = torch.randperm(n, generator=data_gen) if recipe.shuffle else torch.arange(n)
-        for start in range(0, n - bs + 1, bs):  # drop_last
+        for step, start in enumerate(range(0, n - bs + 1, bs)):  # drop_last
             idx = order[start : start + bs].to(dev)
             x = _augment(x_train[idx], recipe.augment, data.flip, data_gen)
             y = y_train[idx]
@@ -541,6 +542,7 @@ def _train_and_test(
             )
             opt.zero_grad()
             (loss * recipe.loss_scale).backward()
+            _set_lr(opt, recipe.lr_at(epoch * per_epoch + step, recipe.epochs * per_epoch))
             opt.step()
         if test_aside is not None and epoch + 1 < recipe.epochs:
             curve.append(test_aside())
@@ -548,6 +550,15 @@ def _train_and_test(
             progress(epoch + 1, recipe.epochs)
     errors = _test_errors(model, data, copies, recipe, data_gen, dev)
     return errors, None if test_aside is None else np.stack([*curve, errors], axis=1)
+
+
+def _set_lr(opt: Any, lr: float) -> None:
+    """The next step's learning rate, for LowPrecisionSGD or qtorch's OptimLP (torch's parameter groups)."""
+    if isinstance(opt, LowPrecisionSGD):
+        opt.lr = lr
+    else:
+        for group in opt.param_groups:
+            group["lr"] = lr
 
 
 def _test_errors(

@@ -1,6 +1,7 @@
 """Analyse the pilot for mini's successor (issue 22) from its generation stores; prints Markdown.
 
     python datasets/mini/pilot.py PILOT_STORE [FP32_STORE]
+    python datasets/mini/pilot.py --cells OUT.parquet STORE...   # every cell: error, curve, seed, git sha
 
 PILOT_STORE holds datasets/mini/pilot.toml's cells (tasks × 99 paper configurations × seeds, with the test
 error after every epoch); FP32_STORE, optionally, datasets/mini/pilot-fp32.toml's (the same tasks and
@@ -88,7 +89,35 @@ def main(pilot: Path, fp32: Path | None = None) -> None:
                 print(f"| {task} | {e} | {means.max() - means.min():.3f} | {f:.1f} |")
 
 
+def export(out: Path, roots: list[Path]) -> None:
+    """The stores' cells as one table (what PILOT.md's numbers are computed from, committed beside it)."""
+    import pandas as pd
+
+    records = []
+    for root in roots:
+        store = Store.open(root)
+        for t, a in store.spec.rows():
+            for seed in store.spec.seeds:
+                for c in store.spec.config_ids:
+                    cell = store.read(t.id, a, seed, c)
+                    records.append(
+                        {
+                            "store": store.spec.name,
+                            "dataset_id": t.id,
+                            "config_id": c,
+                            "seed": seed,
+                            "error": cell["error"],
+                            "curve": cell["curve"],
+                            "git_sha": cell["provenance"]["git_sha"],
+                        }
+                    )
+    pd.DataFrame(records).to_parquet(out, index=False)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3):
+    if len(sys.argv) > 3 and sys.argv[1] == "--cells":
+        export(Path(sys.argv[2]), [Path(a) for a in sys.argv[3:]])
+    elif len(sys.argv) in (2, 3):
+        main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) == 3 else None)
+    else:
         sys.exit(__doc__)
-    main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) == 3 else None)

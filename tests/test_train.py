@@ -373,18 +373,23 @@ class _TinyTransformer(nn.Module):
         return self.head(h.mean(1) * self.beta)
 
 
+def _tiny_transformer() -> Architecture:
+    """_TinyTransformer as a factory with every operation it uses declared."""
+    return Architecture.from_factory(
+        _TinyTransformer,
+        modules=("Linear", "LayerNorm"),
+        functions=("add", "mul", "matmul", "mean", "softmax_input", "softmax"),
+        label="tiny-transformer",
+    )
+
+
 def test_a_transformer_factory_trains_batched_exactly_as_alone_modern_and_paper_configurations() -> None:
     """Declared add, mul, matmul, mean and both softmax sides, stochastic rounding: every configuration trained
     with others equals it trained alone, bit for bit, modern ones (batched on factories too) included. FP8
     delayed scaling keeps one amax history per call of a site: `mul` runs on tensors of two shapes, which
     crashed (IndexError) when one history served every call."""
     data = load_data(DataSpec("digits", {"classes": [3, 8]}))
-    arch = Architecture.from_factory(
-        _TinyTransformer,
-        modules=("Linear", "LayerNorm"),
-        functions=("add", "mul", "matmul", "mean", "softmax_input", "softmax"),
-        label="tiny-transformer",
-    )
+    arch = _tiny_transformer()
     assert arch.unquantized(data.classes, data.shape) == {}
     recipe = get_recipe("clean", epochs=2, lr=0.05, augment=False, rounding="stochastic")
     for configs in (
@@ -421,12 +426,7 @@ def test_learning_curves_leave_training_unchanged() -> None:
     for bit, and the curve ends at it. A built-in network with paper configurations (stochastic rounding) and
     a factory with modern ones (FP8 delayed scaling, MXFP4 stochastic rounding)."""
     data = load_data(DataSpec("digits", {"classes": [3, 8]}))
-    factory = Architecture.from_factory(
-        _TinyTransformer,
-        modules=("Linear", "LayerNorm"),
-        functions=("add", "mul", "matmul", "mean", "softmax_input", "softmax"),
-        label="tiny-transformer",
-    )
+    factory = _tiny_transformer()
     for arch, configs in (
         (Architecture.resnet((1, 1), 4), ["e3m1-e6m7", "e4m3-e7m9", "e5m2-e8m11"]),
         (factory, ["fp8-delayed-e4m3-e5m2-opt-fp32", "mxfp4-sr-b32-opt-fp32"]),

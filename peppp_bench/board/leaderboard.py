@@ -441,7 +441,7 @@ def check_all(
             groups.setdefault(key, []).append((name, sub))
     outcome: dict[str, bool | str] = {}
     for key, group in groups.items():
-        suite, seeds = json.loads(key)[0], json.loads(key)[4]
+        suite, _, _, _, seeds = json.loads(key)
         if progress:
             which = "" if seeds is None else f" (mask seeds {', '.join(map(str, seeds))} only)"
             progress(f"re-running {len(group)} submission(s) on {suite}{which}: {', '.join(n for n, _ in group)}")

@@ -19,7 +19,7 @@ scales and an FP32 tensor scale). Casts saturate. Rounding is to nearest-even un
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -234,8 +234,12 @@ def get_modern(config_id: str) -> ModernConfiguration:
 
 
 def modern_table(config_ids: list[str] | None = None) -> pd.DataFrame:
-    """The configurations as a suite's configurations.parquet: per role its format, scaling and bits."""
-    configs = MODERN if config_ids is None else [get_modern(c) for c in config_ids]
+    """The bundled configurations (all, or these ids) as a suite's configurations.parquet."""
+    return modern_rows(MODERN if config_ids is None else [get_modern(c) for c in config_ids])
+
+
+def modern_rows(configs: Sequence[ModernConfiguration]) -> pd.DataFrame:
+    """Modern configurations as a suite's configurations.parquet: per role its format, scaling and bits."""
     rows = []
     for c in configs:
         row: dict[str, object] = {"config_id": c.id, "family": "modern", "note": c.note}

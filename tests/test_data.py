@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 
 from peppp_bench.generate.data import DataError, DataSpec, load_data  # noqa: E402
 from peppp_bench.suites.build import CIFAR100_PARTITIONS  # noqa: E402
@@ -81,3 +81,15 @@ def test_offline_sources() -> None:
         load_data(DataSpec("photo-patches", {"photos": ["mona-lisa", "camera"]}))
     with pytest.raises(DataError, match="does not exist"):
         load_data(DataSpec("cifar10", {"root": "/nonexistent"}))
+
+
+def test_gain_scales_every_sources_pixels_and_refuses_nonsense() -> None:
+    plain = load_data(DataSpec("digits", {"classes": [1, 7]}))
+    loud = load_data(DataSpec("digits", {"classes": [1, 7], "gain": 16}))
+    assert torch.equal(loud.x_train, plain.x_train * 16) and torch.equal(loud.x_test, plain.x_test * 16)
+    assert torch.equal(loud.y_train, plain.y_train) and "times 16" in loud.description
+    quiet = load_data(DataSpec("photo-patches", {"photos": ["camera", "coins"], "patch": 8, "gain": 0.0625}))
+    assert 0 < float(quiet.x_train.max()) <= 0.0625
+    for bad in (0, -1, "2", True, 1e9):
+        with pytest.raises(DataError, match="gain must be a number"):
+            load_data(DataSpec("digits", {"gain": bad}))

@@ -264,3 +264,37 @@ def test_cross_architecture_settings_run_and_are_refused_on_one_architecture() -
         peppp_bench.evaluate(
             baselines.make("ed-mf"), "mini", settings=("X",), budgets=(3,), progress=False, isolate=False, seeds=(0,)
         )
+
+
+def test_a_large_suite_holds_datasets_out_in_groups_and_completes_once_per_group(tmp_path: Path, monkeypatch) -> None:
+    """Above GROUPED_ABOVE tasks, datasets are held out in HOLDOUT_GROUPS groups: a fold meta-trains on the
+    rows outside its group only, one completion serves the whole group, and sharing it changes no result."""
+    import baselines
+    from peppp_bench.protocol import rules, runner
+    from peppp_bench.suites.suite import GROUPED_ABOVE, HOLDOUT_GROUPS, read_suite
+    from peppp_bench.suites.synthetic import synthetic_suite
+
+    assert peppp_bench.load("mini").holdout_groups is None  # 42 tasks: meta-LOOCV
+    n = GROUPED_ABOVE + 5
+    bench = read_suite(synthetic_suite(tmp_path / "big", n=n, name="big", seed=1))
+    assert bench.holdout_groups == HOLDOUT_GROUPS
+    for row in (0, 7, n - 1):
+        together = [r for r in range(n) if r % HOLDOUT_GROUPS == row % HOLDOUT_GROUPS]
+        assert list(bench.meta_training_rows(row)) == [r for r in range(n) if r not in together]
+
+    completions = [0]
+    real = rules.soft_impute
+
+    def counted(*args, **kwargs):
+        completions[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rules, "soft_impute", counted)
+    run = dict(settings=("III", "IV"), budgets=(3,), seeds=(0,), workers=1, progress=False, isolate=False)
+    shared = evaluate(baselines.make("ed-mf", rank=3), bench, **run)
+    assert completions[0] == HOLDOUT_GROUPS and (shared.results.status == "ok").all()
+    assert not runner._COMPLETIONS  # emptied after the run: another suite may have the same rows
+    monkeypatch.setattr(runner, "_shared_cache", lambda *_: {})  # every fold completes on its own
+    alone = evaluate(baselines.make("ed-mf", rank=3), bench, **run)
+    assert completions[0] == HOLDOUT_GROUPS + n
+    pd.testing.assert_frame_equal(shared.results, alone.results)

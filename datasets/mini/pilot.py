@@ -38,7 +38,8 @@ def read(root: Path) -> tuple[list[str], list[str], list[int], np.ndarray, np.nd
     curves = None
     if all(cell.get("curve") for by_config in cells for by_seed in by_config for cell in by_seed):
         curves = np.array([[[cell["curve"] for cell in by_seed] for by_seed in by_config] for by_config in cells])
-    return [t.id for t, _ in rows], ids, seeds, errors, curves
+    labels = [t.id if len(spec.architectures) == 1 else f"{t.id}--{a}" for t, a in rows]
+    return labels, ids, seeds, errors, curves
 
 
 def main(pilot: Path, fp32: Path | None = None) -> None:
@@ -73,6 +74,17 @@ def main(pilot: Path, fp32: Path | None = None) -> None:
         one = two_way(errors[i : i + 1])  # one task: its configuration F against its seed noise
         print(f"| {task} | {taus[i]:.2f} | {one['configuration_f']:.1f} |")
     print(f"\nτ ≥ 0.5 in {np.mean(taus >= 0.5):.0%} of tasks.\n")
+    subsets = groups(tasks)
+    if subsets:
+        print("| rows | count | configuration F | interaction / seed noise | τ ≥ 0.5 |")
+        print("| --- | --- | --- | --- | --- |")
+        for label, rows in subsets.items():
+            part = two_way(errors[rows])
+            print(
+                f"| {label} | {len(rows)} | {part['configuration_f']:.1f} | {part['interaction_over_noise']:.2f} "
+                f"| {np.mean(taus[rows] >= 0.5):.0%} |"
+            )
+        print()
     duplicates = duplicate_columns(errors, ids)
     print(f"Configurations identical in every task and seed: {len(duplicates)} groups")
     for group in duplicates:
@@ -89,6 +101,20 @@ def main(pilot: Path, fp32: Path | None = None) -> None:
                 print(f"| {task} | {e} | {means.max() - means.min():.3f} | {f:.1f} |")
 
 
+def groups(tasks: list[str]) -> dict[str, list[int]]:
+    """Subsets of rows by network (`TASK--NETWORK` ids) and by pixel gain (task ids ending `-gGAIN`), each
+    with at least two rows; empty when the ids name neither."""
+    out: dict[str, list[int]] = {}
+    for i, label in enumerate(tasks):
+        task, _, network = label.partition("--")
+        if network:
+            out.setdefault(f"network {network}", []).append(i)
+        gain = task.rsplit("-", 1)[-1]
+        if gain.startswith("g") and len(task.split("-")) > 2:
+            out.setdefault(f"gain {gain[1:]}", []).append(i)
+    return {label: rows for label, rows in out.items() if len(rows) > 1}
+
+
 def export(out: Path, roots: list[Path]) -> None:
     """The stores' cells as one table (what PILOT.md's numbers are computed from, committed beside it)."""
     import pandas as pd
@@ -96,14 +122,17 @@ def export(out: Path, roots: list[Path]) -> None:
     records = []
     for root in roots:
         store = Store.open(root)
+        several = len(store.spec.architectures) > 1
         for t, a in store.spec.rows():
             for seed in store.spec.seeds:
                 for c in store.spec.config_ids:
+                    if not store.done(t.id, a, seed, c):  # a pilot stopped early: its finished cells
+                        continue
                     cell = store.read(t.id, a, seed, c)
                     records.append(
                         {
                             "store": store.spec.name,
-                            "dataset_id": t.id,
+                            "dataset_id": f"{t.id}--{a}" if several else t.id,
                             "config_id": c,
                             "seed": seed,
                             "error": cell["error"],

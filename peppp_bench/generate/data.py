@@ -47,7 +47,12 @@ SOURCES = ("digits", "photo-patches", "lfw", "cifar10", "cifar100-partition", "i
 
 @dataclass(frozen=True)
 class DataSpec:
-    """What to load: a source and its options (e.g. classes, photos, patch size, colour, sizes, seed)."""
+    """What to load: a source and its options (e.g. classes, photos, patch size, colour, sizes, seed).
+
+    Every source also takes `gain`: pixel values are multiplied by it (default 1), the way raw sensor
+    units or unnormalised inputs reach a network. Without normalisation the formats' ranges then meet
+    different activation scales on different tasks.
+    """
 
     source: str
     options: dict[str, Any] = field(default_factory=dict)
@@ -58,7 +63,7 @@ class DataSpec:
 
 @dataclass(frozen=True, eq=False)
 class ImageData:
-    """A classification task in memory: float32 images in [0, 1], shape (N, C, H, W), integer labels."""
+    """A classification task in memory: float32 images in [0, gain], shape (N, C, H, W), integer labels."""
 
     name: str
     x_train: torch.Tensor
@@ -91,12 +96,20 @@ def load_data(spec: DataSpec, name: str | None = None) -> ImageData:
     }
     if spec.source not in loaders:
         raise DataError(f"unknown data source {spec.source!r}: choose from {', '.join(SOURCES)}")
-    allowed = list(inspect.signature(loaders[spec.source]).parameters)
+    allowed = [*inspect.signature(loaders[spec.source]).parameters, "gain"]
     unknown = sorted(set(spec.options) - set(allowed))
     if unknown:
         raise DataError(f"unknown option(s) {unknown} for source {spec.source!r}; allowed: {allowed}")
-    data = loaders[spec.source](**spec.options)
-    return ImageData(name or spec.describe(), *data, source=spec.source)
+    options = dict(spec.options)
+    gain = options.pop("gain", 1.0)
+    if isinstance(gain, bool) or not isinstance(gain, int | float) or not 0 < gain < 1e6:
+        raise DataError(f"gain must be a number in (0, 1e6), got {gain!r}")
+    x_train, y_train, x_test, y_test, classes, flip, description = loaders[spec.source](**options)
+    if gain != 1.0:
+        x_train, x_test = x_train * float(gain), x_test * float(gain)
+        description += f", pixel values times {gain}"
+    name = name or spec.describe()
+    return ImageData(name, x_train, y_train, x_test, y_test, classes, flip, description, source=spec.source)
 
 
 def _tensor(x: np.ndarray) -> torch.Tensor:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..configs import Configuration
-from ..modern import MODERN_IDS, ModernConfiguration, configuration_table
+from ..modern import MODERN_IDS, ModernConfiguration, configuration_table, modern_rows
 from ..provenance import environment
 from ..suites.suite import write_suite
 from .data import ImageData, load_data
@@ -30,27 +30,9 @@ def _configurations(spec: GenerationSpec) -> tuple[pd.DataFrame, list[Configurat
         (spec.configuration(c) for c in spec.config_ids),
         key=lambda c: (c.id in own, 0 if c.id in own else MODERN_IDS.index(c.id), c.id),
     )
-    rows = []
-    for c in configs:
-        assert isinstance(c, ModernConfiguration)  # a spec's own configurations are modern ones
-        row: dict[str, object] = {"config_id": c.id, "family": "modern", "note": c.note}
-        for role, f in c.roles:
-            mx = f.scaling == "mx"
-            row.update(
-                {
-                    f"{role}_{key}": value
-                    for key, value in (
-                        ("format", f.format),
-                        ("scaling", f.scaling),
-                        ("block", f.block if mx else 0),
-                        ("scale_rounding", f.scale_rounding if mx else ""),
-                        ("rounding", f.rounding),
-                        ("bits", f.bits),
-                    )
-                }
-            )
-        rows.append(row)
-    return pd.DataFrame(rows), list(configs)
+    modern = [c for c in configs if isinstance(c, ModernConfiguration)]
+    assert len(modern) == len(configs)  # a spec's own configurations are modern ones
+    return modern_rows(modern), list(configs)
 
 
 def store_to_suite(store: Store, out: Path, command: str = "") -> Path:

@@ -120,6 +120,12 @@ class Task:
         return self._cache[key]
 
 
+def meta_training_only(cache: dict[Any, np.ndarray]) -> dict[Any, np.ndarray]:
+    """The entries of a fold's cache computed from its meta-training rows alone (completions): folds that
+    meta-train on the same rows may share them. Embeddings also depend on the fold's valid set."""
+    return {key: value for key, value in cache.items() if key[0] == "completed"}
+
+
 def readonly(a: np.ndarray) -> np.ndarray:
     """A read-only float copy: what methods are handed, so shared state cannot be changed."""
     a = np.array(a, dtype=float)

@@ -1,8 +1,10 @@
 """`evaluate()`: run methods through meta-LOOCV folds in parallel and return one long results table.
 
 A unit of work is (seed, observation kind, held-out dataset): its mask, completion and embeddings are
-computed once and shared by every method and by the capped and uncapped settings. BLAS runs on one
-thread everywhere, so results are identical whatever the number of worker processes.
+computed once and shared by every method and by the capped and uncapped settings. In a suite of more
+than GROUPED_ABOVE tasks, datasets are held out in groups (`Benchmark.holdout_key`), and a worker
+computes a group's completion once for all its datasets. BLAS runs on one thread everywhere, so results
+are identical whatever the number of worker processes.
 
 By default every method runs isolated (`sandbox.py`): in a process of its own, forked afresh for each
 held-out dataset, that never holds the held-out row and cannot read the suite. `isolate=False` runs
@@ -32,7 +34,7 @@ from ..provenance import environment
 from ..suites.sources import BUNDLED_DIR, DEFAULT_SUITE, load, protected
 from ..suites.suite import Benchmark
 from . import boundary, registry
-from .rules import Measurement, Method, Oracle, Setting, Task, get_setting, readonly
+from .rules import Measurement, Method, Oracle, Setting, Task, get_setting, meta_training_only, readonly
 from .sampling import observation_mask, probabilities
 from .sandbox import Limits, MethodInfo, MethodRef, Sandbox, describe_failure, unit_payload
 from .scoring import check_predictions, score, worst_case
@@ -40,7 +42,8 @@ from .scoring import check_predictions, score, worst_case
 # 2.0: a never-observed configuration is completed from its nearest formats (not to 0), and a suite
 # names its cap rule (global-median or row-median). 2.1: multi-architecture suites, settings X and XII.
 # 3.0: ten mask seeds, budgets 5, 10, 15; frontier regret is the primary metric and a failed fold scores
-# its worst case; no check on what predictions equal; X and XII meta-train on as many rows as I and II.
+# its worst case; no check on what predictions equal; X and XII meta-train on as many rows as I and II;
+# a suite of more than 200 tasks holds them out in 10 groups (no bundled suite has as many).
 PROTOCOL_VERSION = "3.0"
 PRIMARY_METRIC = "frontier_regret"
 METRICS = (PRIMARY_METRIC, "convergence", "hyperdiff", "best_error", "regret", "relative_memory")
@@ -144,7 +147,8 @@ def evaluate(
         if len(set(names)) != len(names):
             raise ValueError(f"method names must be unique, got {names}")
         observations = sorted({s.observation for s in setting_list})
-        units = [(seed, obs, fold) for seed in seeds for obs in observations for fold in range(bench.E.shape[0])]
+        folds = sorted(range(bench.E.shape[0]), key=bench.holdout_key)  # a group's datasets one after another
+        units = [(seed, obs, fold) for seed in seeds for obs in observations for fold in folds]
         _RUN.update(
             bench=bench,
             infos=infos,
@@ -153,9 +157,11 @@ def evaluate(
             budgets=budgets,
             masks={(seed, obs): observation_mask(obs, bench.M, seed) for seed in seeds for obs in observations},
         )
+        _COMPLETIONS.clear()
         rows = _run_units(units, workers, progress)
     finally:
         _RUN.clear()
+        _COMPLETIONS.clear()
         shutil.rmtree(run_tmp, ignore_errors=True)  # no temporary folder outlives the run
     results = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
     results = results.sort_values(["method", "setting", "seed", "dataset_id", "n"], kind="stable").reset_index(
@@ -176,6 +182,7 @@ def evaluate(
         "settings": [s.name for s in setting_list],
         "budgets": budgets,
         "seeds": seeds,
+        "holdout_groups": bench.holdout_groups,
         "wall_seconds": round(time.time() - started, 2),
         **environment(),
     }
@@ -306,16 +313,23 @@ def fold_tasks(
     mask: np.ndarray,
     settings: Sequence[Setting],
     budget: int,
+    completions: dict[tuple[int, str, bytes], dict[Any, np.ndarray]] | None = None,
 ) -> list[Task]:
     """The Task of each setting (of this observation kind) when dataset `fold` is held out.
 
     The observation `mask` covers the whole matrix (one per seed); only meta-training rows are used.
     Cross-architecture settings meta-train on a seeded draw of the other architectures' rows, as many as
     the same-architecture settings have, so that the two differ only in where the rows come from.
-    The tasks share one cache, so a completion is computed once for all methods and settings.
+    The tasks share one cache, so a completion is computed once for all methods and settings. With
+    `completions` (one run's memo, `_COMPLETIONS`) it starts with those made for an earlier fold on the
+    same meta-training rows.
     """
     E, M = bench.E, bench.M
     fold_seed = int(np.random.SeedSequence([seed, fold]).generate_state(1)[0])
+    draw_seed = fold_seed  # folds held out together draw the same rows
+    if bench.holdout_groups is not None:
+        group = [seed, bench.holdout_groups, bench.holdout_key(fold)]
+        draw_seed = int(np.random.SeedSequence(group).generate_state(1)[0])
     shared: dict[str, tuple] = {}  # per kind of meta-training rows: (rows' errors, memory, probabilities, cache)
     tasks = []
     for setting in settings:
@@ -325,11 +339,12 @@ def fold_tasks(
             train = bench.meta_training_rows(fold, setting.architectures)
             if setting.architectures != "same":
                 size = min(len(train), len(bench.meta_training_rows(fold, "same")))
-                train = np.sort(np.random.default_rng([fold_seed, 1]).choice(train, size, replace=False))
+                train = np.sort(np.random.default_rng([draw_seed, 1]).choice(train, size, replace=False))
             train_error = np.where(mask[train], E[train], np.nan)
             prob = probabilities(observation, M)[train]
             train_error.flags.writeable = prob.flags.writeable = False
-            shared[setting.architectures] = (train_error, M[train], prob, {})
+            cache = {} if completions is None else _shared_cache(completions, (seed, observation, train.tobytes()))
+            shared[setting.architectures] = (train_error, M[train], prob, cache)
         train_error, train_memory, prob, cache = shared[setting.architectures]
         cap = bench.cap_of(fold) if setting.capped else None
         valid = np.flatnonzero(M[fold] <= cap) if cap is not None else np.arange(E.shape[1])
@@ -354,6 +369,21 @@ def fold_tasks(
     return tasks
 
 
+# In a run, this process's latest fold cache per (seed, observation kind, meta-training rows): folds held out
+# together meta-train on the same rows, so a later one starts with the completions of an earlier one.
+# Emptied at the start and end of every run: another suite may have the same rows.
+_COMPLETIONS: dict[tuple[int, str, bytes], dict[Any, np.ndarray]] = {}
+
+
+def _shared_cache(memo: dict[tuple[int, str, bytes], dict[Any, np.ndarray]], key: tuple[int, str, bytes]) -> dict:
+    """A new fold cache holding the completions `memo` has for the same meta-training rows; it becomes the memo's."""
+    cache = meta_training_only(memo.get(key, {}))
+    if key not in memo and len(memo) >= 8:
+        memo.clear()
+    memo[key] = cache
+    return cache
+
+
 def _run_unit(unit: tuple[int, str, int]) -> list[dict]:
     """All methods × settings of one observation kind on one held-out dataset and seed."""
     seed, observation, fold = unit
@@ -366,6 +396,7 @@ def _run_unit(unit: tuple[int, str, int]) -> list[dict]:
         _RUN["masks"][(seed, observation)],
         _RUN["settings"],
         max(_RUN["budgets"]),
+        _COMPLETIONS,
     )
     budgets, row, memory = _RUN["budgets"], bench.E[fold], bench.M[fold]
     runnable = [t for t in tasks if len(t.valid)]

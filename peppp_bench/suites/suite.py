@@ -53,6 +53,8 @@ CELL_COLUMNS = {
     "error": "test error (1 - accuracy) after training in this configuration",
     "memory_mb": "training memory in MB (2^20 bytes), from the package's memory model (`peppp_bench.memory`)",
 }
+GROUPED_ABOVE = 200  # suites of more tasks than this hold out tasks in groups, not one at a time
+HOLDOUT_GROUPS = 10  # task k is in group k mod HOLDOUT_GROUPS (tasks in order of first row)
 REPLICATE_COLUMNS = {
     "dataset_id": "key into datasets.parquet",
     "config_id": "key into configurations.parquet",
@@ -154,6 +156,7 @@ class Benchmark:
         self._replicates = None if replicates is None else replicates.copy()  # REPLICATE_COLUMNS, other seeds' cells
         self._metadata = copy.deepcopy(metadata)
         self._E, self._M = _readonly(self._error), _readonly(self._memory)
+        self._task_number = self._task_numbers()
 
     @property
     def name(self) -> str:
@@ -224,21 +227,44 @@ class Benchmark:
         """Whether a row is (task, architecture): the datasets table has task and architecture columns."""
         return set(ROW_KEY_COLUMNS) <= set(self._datasets.columns)
 
-    def meta_training_rows(self, row: int, architectures: str = "same") -> np.ndarray:
-        """The rows that meta-train when `row` is held out: every other row; in a multi-architecture suite,
-        the other tasks' rows on the same architecture ('same') or on every other architecture ('other'),
-        never a row of the held-out task."""
-        n = self._error.shape[0]
+    @property
+    def holdout_groups(self) -> int | None:
+        """How many groups of tasks are held out together: HOLDOUT_GROUPS in a suite of more than
+        GROUPED_ABOVE tasks (one completion per group, not per task, keeps large suites affordable);
+        None for meta-LOOCV, one task at a time."""
+        return HOLDOUT_GROUPS if int(self._task_number.max(initial=-1)) + 1 > GROUPED_ABOVE else None
+
+    def holdout_key(self, row: int) -> int:
+        """Rows with the same key are held out together: the row's task, or its task's group."""
+        return int(self._holdout_keys()[row])
+
+    def _holdout_keys(self) -> np.ndarray:
+        return self._task_number if self.holdout_groups is None else self._task_number % HOLDOUT_GROUPS
+
+    def _task_numbers(self) -> np.ndarray:
+        """Each row's task as a number, tasks in order of their first row (in a one-architecture suite a row
+        is a task)."""
         if not self.multi_architecture:
-            if architectures != "same":
-                raise ValueError(
-                    f"suite {self.name} has one architecture: cross-architecture settings need a suite "
-                    "whose datasets table has task and architecture columns (e.g. mini-arch)"
-                )
-            return np.delete(np.arange(n), row)
-        task, arch = self._datasets["task"].to_numpy(), self._datasets["architecture"].to_numpy()
+            return np.arange(self._error.shape[0])
+        _, first, numbers = np.unique(self._datasets["task"].to_numpy(), return_index=True, return_inverse=True)
+        return np.argsort(np.argsort(first))[numbers]
+
+    def meta_training_rows(self, row: int, architectures: str = "same") -> np.ndarray:
+        """The rows that meta-train when `row` is held out: every row not held out with it (`holdout_key`);
+        in a multi-architecture suite, of those, the rows on the same architecture ('same') or on every
+        other architecture ('other'). Never a row of the held-out task."""
+        if not self.multi_architecture and architectures != "same":
+            raise ValueError(
+                f"suite {self.name} has one architecture: cross-architecture settings need a suite "
+                "whose datasets table has task and architecture columns (e.g. mini-arch)"
+            )
+        keys = self._holdout_keys()
+        kept = keys != keys[row]
+        if not self.multi_architecture:
+            return np.flatnonzero(kept)
+        arch = self._datasets["architecture"].to_numpy()
         same = arch == arch[row]
-        return np.flatnonzero((task != task[row]) & (same if architectures == "same" else ~same))
+        return np.flatnonzero(kept & (same if architectures == "same" else ~same))
 
     def cap_of(self, row: int) -> float:
         """The memory cap of settings II, IV, VI when dataset `row` is held out."""

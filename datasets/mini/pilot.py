@@ -102,8 +102,8 @@ def main(pilot: Path, fp32: Path | None = None) -> None:
 
 
 def groups(tasks: list[str]) -> dict[str, list[int]]:
-    """Subsets of rows by network (`TASK--NETWORK` ids) and by pixel gain (task ids ending `-gGAIN`), each
-    with at least two rows; empty when the ids name neither."""
+    """Subsets of rows by network (`TASK--NETWORK` ids), by pixel gain (task ids ending `-gGAIN`) and by
+    data source (the id's first word), each with at least two rows and fewer than all."""
     out: dict[str, list[int]] = {}
     for i, label in enumerate(tasks):
         task, _, network = label.partition("--")
@@ -112,7 +112,8 @@ def groups(tasks: list[str]) -> dict[str, list[int]]:
         gain = task.rsplit("-", 1)[-1]
         if gain.startswith("g") and len(task.split("-")) > 2:
             out.setdefault(f"gain {gain[1:]}", []).append(i)
-    return {label: rows for label, rows in out.items() if len(rows) > 1}
+        out.setdefault(f"source {task.split('-')[0]}", []).append(i)
+    return {label: rows for label, rows in out.items() if 1 < len(rows) < len(tasks)}
 
 
 def export(out: Path, roots: list[Path]) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,8 +39,12 @@ def read(root: Path) -> tuple[list[str], list[str], list[int], np.ndarray, np.nd
     curves = None
     if all(cell.get("curve") for by_config in cells for by_seed in by_config for cell in by_seed):
         curves = np.array([[[cell["curve"] for cell in by_seed] for by_seed in by_config] for by_config in cells])
-    labels = [t.id if len(spec.architectures) == 1 else f"{t.id}--{a}" for t, a in rows]
-    return labels, ids, seeds, errors, curves
+    return [label(spec, t.id, a) for t, a in rows], ids, seeds, errors, curves
+
+
+def label(spec: Any, task: str, arch: str) -> str:
+    """A row's name: its task, or TASK--NETWORK when the spec trains several networks."""
+    return task if len(spec.architectures) == 1 else f"{task}--{arch}"
 
 
 def main(pilot: Path, fp32: Path | None = None) -> None:
@@ -123,7 +128,6 @@ def export(out: Path, roots: list[Path]) -> None:
     records = []
     for root in roots:
         store = Store.open(root)
-        several = len(store.spec.architectures) > 1
         for t, a in store.spec.rows():
             for seed in store.spec.seeds:
                 for c in store.spec.config_ids:
@@ -133,7 +137,7 @@ def export(out: Path, roots: list[Path]) -> None:
                     records.append(
                         {
                             "store": store.spec.name,
-                            "dataset_id": f"{t.id}--{a}" if several else t.id,
+                            "dataset_id": label(store.spec, t.id, a),
                             "config_id": c,
                             "seed": seed,
                             "error": cell["error"],

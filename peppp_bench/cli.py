@@ -421,6 +421,26 @@ def _leaderboard_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _leaderboard_agreement(args: argparse.Namespace) -> int:
+    import json
+
+    import pandas as pd
+
+    from .board.agreement import ranking_agreement
+
+    board = json.loads((Path(args.board) / "board.json").read_text())
+    table = ranking_agreement(pd.DataFrame(board["cells"]), args.suite, args.reference)
+    print("| " + " | ".join(table.columns) + " |\n|" + " --- |" * len(table.columns))
+    for row in table.itertuples(index=False):
+        print("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row) + " |")
+    held = table.family_in_top_group.sum()
+    print(
+        f"\nmean Kendall τ {table.kendall_tau.mean():.2f} over {len(table)} cells; the family of {args.reference}'s "
+        f"best method is in {args.suite}'s top group in {held} of {len(table)}"
+    )
+    return 0
+
+
 def _noise_floor(suite: str, data_dir: str | None) -> float | None:
     """The suite's HyperDiff between seed replicates (its structure report), if the suite is at hand offline."""
     from .suites.sources import load
@@ -671,6 +691,16 @@ def parser() -> argparse.ArgumentParser:
     )
     _board_args(lbb)
     lbb.set_defaults(handler=_leaderboard_build)
+    lba = _command(
+        lb_sub,
+        "agreement",
+        "whether a suite ranks methods like another (Kendall τ per board cell, from board.json)",
+        "peppp-bench leaderboard agreement mini --reference paper",
+    )
+    lba.add_argument("suite", help="the suite whose ranking is checked")
+    lba.add_argument("--reference", default="paper", help="the suite it should rank like (default: paper)")
+    lba.add_argument("--board", default="leaderboard", help="leaderboard folder holding board.json")
+    lba.set_defaults(handler=_leaderboard_agreement)
 
     pl = _command(
         sub,

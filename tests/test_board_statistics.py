@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import baselines
 from baselines.experiment_design import EDMF
@@ -111,3 +112,48 @@ def test_the_readme_results_and_the_board_json_agree() -> None:
     primary = [c for c in data["cells"] if c["metric"] == "frontier_regret"]
     assert all(c["ci_low"] <= c["mean"] <= c["ci_high"] for c in primary)
     assert {c["suite"] for c in primary} >= {"paper", "mini", "modern-mini"}
+
+
+def test_ranking_agreement_compares_two_suites_cell_by_cell(tmp_path, capsys) -> None:
+    """τ is 1 when a suite orders the compared methods like the reference and −1 when reversed; trivial
+    methods and reference bounds are left out; the reference's best family is looked for in the top group."""
+    import json
+
+    from peppp_bench.board.agreement import family, ranking_agreement
+    from peppp_bench.cli import main
+
+    methods = ["ed-mf", "bayes-ed-mf", "qr-mf", "bo-full", "random-mf"]
+    rows = []
+    for suite, means in (("paper", [1, 2, 3, 4, 5]), ("same", [10, 20, 30, 40, 50]), ("reversed", [5, 4, 3, 2, 1])):
+        for setting in ("I", "III", "V"):
+            for m, v in zip(methods, means):
+                group = "top" if v == min(means) else ""
+                rows.append(
+                    dict(suite=suite, setting=setting, n=5, method=m, metric="frontier_regret", mean=v, group=group)
+                )
+            rows.append(
+                dict(suite=suite, setting=setting, n=5, method="constant", metric="frontier_regret", mean=0.0, group="")
+            )
+            rows.append(
+                dict(
+                    suite=suite,
+                    setting=setting,
+                    n=5,
+                    method="oracle",
+                    metric="frontier_regret",
+                    mean=0.0,
+                    group="not ranked",
+                )
+            )
+    cells = pd.DataFrame(rows)
+    same = ranking_agreement(cells, "same")
+    assert list(same.setting) == ["I", "III"] and np.allclose(same.kendall_tau, 1) and (same.methods == 5).all()
+    assert (same.reference_best == "ed-mf").all() and same.family_in_top_group.all()
+    rev = ranking_agreement(cells, "reversed")
+    assert np.allclose(rev.kendall_tau, -1) and not rev.family_in_top_group.any()
+    assert family("bayes-ed-mf") == family("ed-mf-plugin") == "ed" and family("mine") == "mine"
+    with pytest.raises(ValueError, match="no cell"):
+        ranking_agreement(cells, "absent")
+    (tmp_path / "board.json").write_text(json.dumps({"cells": rows}))
+    assert main(["leaderboard", "agreement", "reversed", "--board", str(tmp_path)]) == 0
+    assert "mean Kendall τ -1.00 over 2 cells" in capsys.readouterr().out

@@ -20,7 +20,9 @@ import peppp_bench  # noqa: E402
 from peppp_bench.cli import main  # noqa: E402
 from peppp_bench.generate.spec import SpecError, parse_spec, read_spec  # noqa: E402
 from peppp_bench.generate.store import Store, StoreError  # noqa: E402
+from peppp_bench.generate.to_suite import add_replicates  # noqa: E402
 from peppp_bench.provenance import cpu_model  # noqa: E402
+from peppp_bench.suites.suite import read_suite  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,6 +95,28 @@ def test_kill_restart_finish_convert_load_evaluate(tmp_path: Path) -> None:
     assert (ev.results.status == "ok").all() and len(ev.results) == 6
 
 
+def test_a_scoring_seed_is_kept_apart_from_the_measured_mean(tmp_path: Path) -> None:
+    """With `scoring_seed`, the suite's matrix is the other seeds' mean, every seed's cells are its replicates,
+    and `truth`, what frontiers are scored against, is the scoring seed's cells."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(_small(FOUR, MORE_TASKS).replace("seeds = [0]", "seeds = [0, 1, 2]\nscoring_seed = 1"))
+    store, out = tmp_path / "store", tmp_path / "suites" / "scored"
+    assert main(["generate", str(spec), "--store", str(store), "--quiet", "--to-suite", str(out)]) == 0
+    bench = read_suite(out)
+    cells = {
+        (p.parts[-4], int(p.parts[-2]), p.stem): json.loads(p.read_text())["error"]
+        for p in store.glob("cells/*/*/*/*.json")
+    }
+    for i, task in enumerate(bench.dataset_ids):
+        for j, cid in enumerate(bench.error.columns):
+            assert bench.E[i, j] == pytest.approx((cells[task, 0, cid] + cells[task, 2, cid]) / 2, abs=1e-15)
+            assert bench.truth[i, j] == cells[task, 1, cid]
+    assert bench.scoring_seed == 1 and bench.metadata["seeds"] == {"measured": [0, 2], "scoring": 1}
+    assert len(bench.replicates) == 3 * 2 * 4 and "two_way_configuration_f" in bench.metadata["structure"]
+    with pytest.raises(StoreError, match="already holds every seed"):
+        add_replicates(out, [Store.open(store)], tmp_path / "again", "0.0.2")
+
+
 def _small(
     configs: list[str], tasks: str = "", extra: str = "", recipe: str = "epochs = 1, lr = 0.05, batch_size = 16"
 ) -> str:
@@ -151,6 +175,9 @@ def test_suite_keys_are_checked(change: str, key: str | None) -> None:
         ("lr = 0.05", "lrate = 0.05", "suite.recipe: unknown key(s) ['lrate']"),
         ("seeds = [0]", "seeds = []", "suite.seeds = []: expected a non-empty list"),
         ("seeds = [0]", "seeds = [1, 1]", "suite.seeds = [1, 1]"),
+        ("seeds = [0]", "seeds = [0, 1, 2]\nscoring_seed = 5", "suite.scoring_seed = 5: it must be one of seeds"),
+        ("seeds = [0]", "seeds = [0, 1]\nscoring_seed = 1", "at least two other seeds"),
+        ("seeds = [0]", "seeds = [0, 1, 2]\nscoring_seed = true", "suite.scoring_seed = True: expected an integer"),
         ("hidden = [8]", "hidden = [0]", "suite.architecture.hidden = [0]: expected a list of integers ≥ 1"),
         ('name = "mlp", hidden = [8]', 'name = "resnet", blocks = [0]', "suite.architecture.blocks = [0]"),
         (

@@ -271,7 +271,9 @@ def test_build_and_generate_refuse_to_replace_a_folder_that_is_not_a_suite(
 def test_a_task_id_that_escapes_the_store_is_refused() -> None:
     from peppp_bench.generate.spec import SpecError, parse_spec
 
-    text = (ROOT / "datasets" / "mini" / "spec.toml").read_text().replace('id = "digits-0to9"', 'id = "../../../x"')
+    text = (
+        (ROOT / "datasets" / "mini" / "spec.toml").read_text().replace('id = "digits-0to9-g32th"', 'id = "../../../x"')
+    )
     with pytest.raises(SpecError, match=r"tasks\[0\]\.id = '\.\./\.\./\.\./x': expected a safe file name"):
         parse_spec(text)
 

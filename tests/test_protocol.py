@@ -239,7 +239,7 @@ def test_rows_of_a_multi_architecture_suite_never_leak_the_held_out_task() -> No
         assert (task[same] != task[row]).all() and (arch[same] == arch[row]).all()
         assert (task[other] != task[row]).all() and (arch[other] != arch[row]).all()
     mini = peppp_bench.load("mini")
-    assert list(mini.meta_training_rows(3)) == [i for i in range(42) if i != 3]
+    assert list(mini.meta_training_rows(3)) == [i for i in range(len(mini.dataset_ids)) if i != 3]
     with pytest.raises(ValueError, match="one architecture: cross-architecture settings need"):
         mini.meta_training_rows(3, "other")
 
@@ -274,7 +274,7 @@ def test_a_large_suite_holds_datasets_out_in_groups_and_completes_once_per_group
     from peppp_bench.suites.suite import GROUPED_ABOVE, HOLDOUT_GROUPS, read_suite
     from peppp_bench.suites.synthetic import synthetic_suite
 
-    assert peppp_bench.load("mini").holdout_groups is None  # 42 tasks: meta-LOOCV
+    assert peppp_bench.load("mini").holdout_groups is None  # 34 tasks: meta-LOOCV
     n = GROUPED_ABOVE + 5
     bench = read_suite(synthetic_suite(tmp_path / "big", n=n, name="big", seed=1))
     assert bench.holdout_groups == HOLDOUT_GROUPS

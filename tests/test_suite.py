@@ -109,14 +109,14 @@ def test_structure_command_compares_suites_side_by_side(tmp_path: Path, monkeypa
     monkeypatch.setenv("PEPPP_BENCH_DATA_DIR", str(tmp_path))
     assert main(["structure", "tiny", "noisy", "mini"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "| property | `tiny` | `noisy` | `mini` |" and len(lines) == 12
+    assert lines[0] == "| property | `tiny` | `noisy` | `mini` |" and len(lines) == 15
     floor = next(line for line in lines if line.startswith("| noise floor"))
     tiny_floor, noisy_floor, mini_floor = (c.strip() for c in floor.strip("|").split("|")[1:])
     assert tiny_floor == "unknown" and noisy_floor.startswith(
         f"{read_suite(tmp_path / 'noisy').metadata['structure']['noise_floor_hyperdiff']:.3f}"
     )
-    assert mini_floor.startswith("0.026")  # the bundled mini's, from its replicates
-    assert "Format A bits: 5 43%" in next(line for line in lines if line.startswith("| most frequent"))
+    assert mini_floor.startswith("frontier regret 0.028 [0.017, 0.040]")  # the bundled mini's, against seed 3
+    assert "Format A bits: 5 24%" in next(line for line in lines if line.startswith("| most frequent"))
 
 
 @pytest.mark.parametrize("name", ["mini", "mini-arch", "modern-mini"])
@@ -181,3 +181,88 @@ def test_two_way_analysis_separates_configurations_interaction_and_seed_noise() 
         seed_group_tau(cube, ([0, 1], [1, 2]))
     with pytest.raises(ValueError, match="at least 2 seeds"):
         two_way(cube[:, :, :1])
+    exact = np.add.outer(np.arange(tasks), np.arange(configs)) % 5 / 8  # dyadic: every mean is exact
+    at_chance = two_way(np.repeat(exact[:, :, None], 3, axis=2))  # seeds agree exactly: no noise to divide by
+    assert at_chance["configuration_f"] == np.inf and at_chance["configuration_p"] == 0
+    assert np.isnan(two_way(np.full((2, 3, 2), 0.9))["configuration_f"])
+
+
+class Raises(peppp_bench.Method):
+    """Fails every fold (scored at its worst case)."""
+
+    name = "raises"
+
+    def select(self, task, oracle) -> None:
+        raise RuntimeError("no")
+
+    def predict(self, task, measured):
+        raise AssertionError("never reached")
+
+
+def test_a_scoring_seed_makes_the_oracle_score_the_noise_floor(tmp_path: Path) -> None:
+    """In a suite with a scoring seed, a method measures the measured seeds' mean and is scored against the
+    scoring seed: the oracle, which knows every measured cell, scores the suite's noise floor, not 0; a
+    failure scores its worst case against the scoring seed; the fingerprint covers the scoring seed."""
+    from peppp_bench.pareto import frontier_regret, pareto_mask, worst_frontier_regret
+
+    bench = read_suite(synthetic_suite(tmp_path / "scored", seed_noise=0.03))
+    assert bench.scoring_seed == 3 and not np.array_equal(bench.truth, bench.E)
+    reps = bench.replicates
+    measured = reps[reps.seed < 3].groupby(["dataset_id", "config_id"]).error.mean().unstack()
+    assert np.allclose(measured.loc[bench.dataset_ids, list(bench.error.columns)].to_numpy(), bench.E, atol=1e-15)
+    s = bench.metadata["structure"]
+    floor = np.mean([frontier_regret(m, t, e) for m, t, e in zip(bench.M, bench.truth, bench.E)])
+    lo, hi = s["noise_floor_frontier_regret_ci95"]
+    assert s["noise_floor_frontier_regret"] == pytest.approx(floor, abs=1e-4) and 0 < lo <= floor <= hi
+    assert s["two_way_configuration_p"] < 1e-6 and s["seeds_per_cell"] == 4 and s["duplicate_column_groups"] == 0
+    from peppp_bench.board.render import noise_sentence
+
+    assert f"regret {s['noise_floor_frontier_regret']:.3f} (95 % interval {lo:.3f}–{hi:.3f})" in noise_sentence(s)
+
+    for isolate in (False, True):
+        ev = peppp_bench.evaluate(
+            [baselines.make("oracle"), Raises()],
+            bench,
+            settings=("I",),
+            budgets=(2,),
+            seeds=(0,),
+            workers=1,
+            progress=False,
+            isolate=isolate,
+        )
+        r = ev.results.set_index(["method", "dataset_id"])
+        assert ev.meta["scoring_seed"] == 3
+        assert r.loc["oracle"].frontier_regret.mean() == pytest.approx(floor)  # measuring exactly is not scoring 0
+        best = [t[pareto_mask(m, e)].min() for m, t, e in zip(bench.M, bench.truth, bench.E)]  # of E's frontier
+        assert np.allclose(r.loc["oracle"].loc[bench.dataset_ids].best_error, best)
+        worst = [worst_frontier_regret(m, t) for m, t in zip(bench.M, bench.truth)]
+        assert np.allclose(r.loc["raises"].loc[bench.dataset_ids].frontier_regret, worst)
+
+    other = read_suite(synthetic_suite(tmp_path / "other", seed_noise=0.03, seed=0))
+    assert other.data_sha256 == bench.data_sha256  # deterministic
+    edited = bench.replicates
+    edited.loc[edited.seed == 3, "error"] = 0.5
+    with pytest.raises(ValueError, match="mean of the measured seeds"):
+        write_suite_like(bench, tmp_path / "bad", edited.assign(error=edited.error + (edited.seed == 0) * 0.01))
+    changed = read_suite(write_suite_like(bench, tmp_path / "changed", edited))
+    assert changed.data_sha256 != bench.data_sha256 and np.array_equal(changed.E, bench.E)
+    with pytest.raises(ValueError, match="must hold seeds"):
+        write_suite_like(bench, tmp_path / "gap", edited.iloc[1:])
+
+
+def write_suite_like(bench, out: Path, replicates: pd.DataFrame) -> Path:
+    """`bench` written again with other replicates (its scoring seed kept)."""
+    from peppp_bench.suites.suite import write_suite
+
+    return write_suite(
+        out,
+        name=bench.name,
+        version=bench.version,
+        error=bench.E,
+        memory=bench.M,
+        datasets=bench.datasets,
+        description="edited",
+        provenance={},
+        replicates=replicates,
+        seeds=bench.metadata["seeds"],
+    )

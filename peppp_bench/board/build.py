@@ -64,7 +64,7 @@ def build_board(board: Path, suites: dict[str, Any], root: Path, say: Callable[[
     say(f"computing the frontier views of {', '.join(sorted(present - set(NOT_EMBEDDED))) or 'no suite'}")
     frontiers = {name: frontier_views(bench) for name, bench in suites.items() if name not in NOT_EMBEDDED}
     noise = {
-        name: {k: v for k, v in bench.metadata["structure"].items() if k.startswith("noise_")}
+        name: {k: v for k, v in bench.metadata["structure"].items() if k.startswith(("noise_", "two_way_", "seed"))}
         for name, bench in suites.items()
     }
     markdown, page, as_json = render(ranked, verified, frontiers, noise, apart)

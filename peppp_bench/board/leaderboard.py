@@ -282,7 +282,7 @@ def _not_worst_case(failed: pd.DataFrame, bench: Any) -> int:
             i = row_of[dataset]
             cap = bench.cap_of(i) if get_setting(setting).capped else None
             valid = np.flatnonzero(bench.M[i] <= cap) if cap is not None else np.arange(bench.M.shape[1])
-            worst[setting, dataset] = worst_case(valid, bench.E[i], bench.M[i])
+            worst[setting, dataset] = worst_case(valid, bench.truth[i], bench.M[i])
         wrong += not _same_value(float(value), worst[setting, dataset])
     return wrong
 

@@ -5,6 +5,8 @@
     version = "1.0.0"
     description = "..."
     seeds = [0]
+    scoring_seed = 3              # optional, one of seeds: kept apart as the scoring replicate (a method
+                                  # measures the mean of the other seeds and is scored against this one)
     configurations = "all"        # the paper's 99, "modern", or a list of ids such as ["e5m3-e7m11"], in any order
                                   # (with [configurations.ID] tables and no such key: those configurations)
     architecture = { name = "resnet", blocks = [1, 1], width = 8 }    # or [architectures.ID] tables
@@ -99,6 +101,12 @@ class GenerationSpec:
     text: str  # the spec file as written, kept with the store
     base: str = ""  # the spec file's folder: relative factory files are found there
     own_configurations: tuple[ModernConfiguration, ...] = ()  # [configurations.ID] tables
+    scoring_seed: int | None = None  # the independent replicate methods are scored against (one of seeds)
+
+    @property
+    def measured_seeds(self) -> tuple[int, ...]:
+        """The seeds whose mean error is the suite's matrix: every seed but the scoring one."""
+        return tuple(s for s in self.seeds if s != self.scoring_seed)
 
     def configuration(self, config_id: str) -> Configuration | ModernConfiguration:
         """A configuration by id: one the spec defines, else a bundled one."""
@@ -175,6 +183,7 @@ SUITE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: isinstance(v, list) and len(v) >= 1 and all(_int(0)(s) for s in v) and len(set(v)) == len(v),
         "a non-empty list of distinct integers ≥ 0",
     ),
+    "scoring_seed": (_int(0), "an integer ≥ 0, one of seeds"),
     "configurations": (
         lambda v: (
             v in ("all", "modern") or (isinstance(v, list) and len(v) >= 1 and all(isinstance(c, str) for c in v))
@@ -381,6 +390,12 @@ def parse_spec(text: str, where: str = "spec", base: str = "") -> GenerationSpec
         unused = sorted({c.id for c in own} - set(config_ids))
         if unused:
             raise SpecError(f"suite.configurations leaves out {unused}, defined in [configurations]: list them")
+        scoring_seed = suite.get("scoring_seed")
+        if scoring_seed is not None and (scoring_seed not in suite["seeds"] or len(suite["seeds"]) < 3):
+            raise SpecError(
+                f"suite.scoring_seed = {scoring_seed}: it must be one of seeds, and at least two other seeds "
+                "must remain to measure (e.g. seeds = [0, 1, 2, 3], scoring_seed = 3)"
+            )
         architectures, multi = _architectures(suite, raw, base)
         backend = suite.get("backend", "native")
         per_unit = suite.get("configs_per_unit", len(config_ids) if backend == "native" else 1)
@@ -408,6 +423,7 @@ def parse_spec(text: str, where: str = "spec", base: str = "") -> GenerationSpec
         text=text,
         base=base,
         own_configurations=own,
+        scoring_seed=scoring_seed,
     )
 
 

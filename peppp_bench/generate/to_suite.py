@@ -39,14 +39,17 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
     """Error = mean over seeds of each cell; memory from the memory model of the network as trained.
 
     Columns are the spec's configurations in canonical order, each cell read by its id: the order a spec
-    lists them in does not matter. A row is a task, or (task, architecture) when the spec has several."""
+    lists them in does not matter. A row is a task, or (task, architecture) when the spec has several.
+    A spec with a scoring seed makes the error the mean of the other seeds and keeps every seed's cells as
+    the suite's replicates, the scoring seed's to score against."""
     spec = store.spec
     done, total = store.count()
     if done < total:
         raise StoreError(f"store {store.root} has {done} of {total} cells; finish it with `peppp-bench generate` first")
     table, configs = _configurations(spec)  # canonical order
     config_ids = list(table["config_id"])
-    rows, mem_rows, err_rows = [], [], []
+    rows, mem_rows, err_rows, replicates = [], [], [], []
+    measured = [spec.seeds.index(s) for s in spec.measured_seeds]
     wall = 0.0
     trained_at: Counter[str] = Counter()  # git sha of the checkout that trained a cell → cells
     trained_on: Counter[str] = Counter()  # CPU (and torch's kernel instruction set) that trained a cell → cells
@@ -57,7 +60,14 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
         arch = spec.architecture(arch_id)
         mem_rows.append(arch.counts(data.classes, data.shape).memory_row(configs))
         cells = [[store.read(task.id, arch_id, seed, cid) for cid in config_ids] for seed in spec.seeds]
-        err_rows.append(np.array([[cell["error"] for cell in by_seed] for by_seed in cells]).mean(axis=0))
+        errors = np.array([[cell["error"] for cell in by_seed] for by_seed in cells])  # seeds × configurations
+        err_rows.append(errors[measured].mean(axis=0))
+        if spec.scoring_seed is not None:
+            replicates += [
+                {"dataset_id": spec.row_id(task, arch_id), "config_id": cid, "seed": seed, "error": errors[k, j]}
+                for k, seed in enumerate(spec.seeds)
+                for j, cid in enumerate(config_ids)
+            ]
         for cell in (cell for by_seed in cells for cell in by_seed):
             wall += cell["wall_seconds"]
             trained_at[cell["provenance"]["git_sha"]] += 1
@@ -86,6 +96,7 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
         "deterministic": "on for CUDA" if spec.deterministic is None else spec.deterministic,
         "fused_quantizer": spec.fused_quantizer,
         "seeds": list(spec.seeds),
+        "scoring_seed": spec.scoring_seed,
         "cells": total,
         "training_seconds_summed_over_units": round(wall, 1),
         "cells_by_git_sha": dict(trained_at),
@@ -106,6 +117,10 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
         provenance=provenance,
         cap_rule=spec.cap_rule,
         configurations=table,
+        replicates=pd.DataFrame(replicates) if replicates else None,
+        seeds=None
+        if spec.scoring_seed is None
+        else {"measured": list(spec.measured_seeds), "scoring": spec.scoring_seed},
     )
 
 
@@ -117,6 +132,8 @@ def add_replicates(
     from ..suites.suite import read_suite
 
     bench = read_suite(suite_folder)
+    if bench.scoring_seed is not None:
+        raise StoreError(f"suite {bench.name} already holds every seed of every cell (it has a scoring seed)")
     records, runs, taken = [], [], set()
     trained_on: Counter[str] = Counter()  # as in `to_suite`: the CPU that trained each replicate cell
     for store in stores:

@@ -43,7 +43,9 @@ from .scoring import check_predictions, score, worst_case
 # names its cap rule (global-median or row-median). 2.1: multi-architecture suites, settings X and XII.
 # 3.0: ten mask seeds, budgets 5, 10, 15; frontier regret is the primary metric and a failed fold scores
 # its worst case; no check on what predictions equal; X and XII meta-train on as many rows as I and II;
-# a suite of more than 200 tasks holds them out in 10 groups (no bundled suite has as many).
+# a suite of more than 200 tasks holds them out in 10 groups (no bundled suite has as many); a suite with a
+# scoring seed scores frontiers against it, not against what a method measures (added within 3.0: results on
+# suites without one are unchanged).
 PROTOCOL_VERSION = "3.0"
 PRIMARY_METRIC = "frontier_regret"
 METRICS = (PRIMARY_METRIC, "convergence", "hyperdiff", "best_error", "regret", "relative_memory")
@@ -183,6 +185,7 @@ def evaluate(
         "budgets": budgets,
         "seeds": seeds,
         "holdout_groups": bench.holdout_groups,
+        "scoring_seed": bench.scoring_seed,
         "wall_seconds": round(time.time() - started, 2),
         **environment(),
     }
@@ -399,6 +402,7 @@ def _run_unit(unit: tuple[int, str, int]) -> list[dict]:
         _COMPLETIONS,
     )
     budgets, row, memory = _RUN["budgets"], bench.E[fold], bench.M[fold]
+    truth = bench.truth[fold]  # what a frontier is scored against: `row`, or the suite's scoring seed
     runnable = [t for t in tasks if len(t.valid)]
     payload = None
     if _RUN["isolate"] and runnable:
@@ -412,12 +416,13 @@ def _run_unit(unit: tuple[int, str, int]) -> list[dict]:
         if _RUN["isolate"]:
             per_task = _sandbox(i).run_unit(runnable, budgets, row, memory, payload) if runnable else []
             outcomes = {
-                t.setting: [(n, _score_outcome(o[n], t, row, memory)) for n in budgets]
+                t.setting: [(n, _score_outcome(o[n], t, truth, memory)) for n in budgets]
                 for t, o in zip(runnable, per_task)
             }
         else:
             outcomes = {
-                t.setting: _run_method(_RUN["methods"][i], t, row, memory, budgets, bench.data_sha256) for t in runnable
+                t.setting: _run_method(_RUN["methods"][i], t, row, truth, memory, budgets, bench.data_sha256)
+                for t in runnable
             }
         for task in tasks:
             if task.setting not in outcomes:
@@ -429,16 +434,16 @@ def _run_unit(unit: tuple[int, str, int]) -> list[dict]:
     return rows
 
 
-def _score_outcome(outcome: Any, task: Task, row: np.ndarray, memory: np.ndarray) -> dict:
-    """A sandboxed method's (measurements, predictions) for one budget, scored; or its failure."""
+def _score_outcome(outcome: Any, task: Task, truth: np.ndarray, memory: np.ndarray) -> dict:
+    """A sandboxed method's (measurements, predictions) for one budget, scored against `truth`; or its failure."""
     if isinstance(outcome, str):
-        return _failure(outcome, task, row, memory)
+        return _failure(outcome, task, truth, memory)
     measured, raw = outcome
     try:
         predicted = check_predictions(raw, task.valid)
     except ProtocolViolation as exc:
-        return _failure(f"protocol violation: {exc}", task, row, memory)
-    return _scored(predicted, task, measured, row, memory)
+        return _failure(f"protocol violation: {exc}", task, truth, memory)
+    return _scored(predicted, task, measured, truth, memory)
 
 
 def estimated_frontier(
@@ -459,18 +464,19 @@ def estimated_frontier(
     }
 
 
-def _failure(reason: str, task: Task | None = None, row: Any = None, memory: Any = None) -> dict:
-    """A failed fold: the primary metric at its worst case (`worst_case`), so a failure counts in every
-    mean, rank and test; the other metrics are undefined."""
-    worst = worst_case(task.valid, row, memory) if task is not None else np.nan
+def _failure(reason: str, task: Task | None = None, truth: Any = None, memory: Any = None) -> dict:
+    """A failed fold: the primary metric at its worst case against `truth` (`worst_case`), so a failure counts
+    in every mean, rank and test; the other metrics are undefined."""
+    worst = worst_case(task.valid, truth, memory) if task is not None else np.nan
     undefined = {k: np.nan for k in METRICS}
     return {**undefined, PRIMARY_METRIC: worst, "n_measured": 0, "status": "failed", "reason": reason}
 
 
 def _run_method(
-    method: Method, task: Task, row: np.ndarray, memory: np.ndarray, budgets: list[int], sha: str
+    method: Method, task: Task, row: np.ndarray, truth: np.ndarray, memory: np.ndarray, budgets: list[int], sha: str
 ) -> list[tuple[int, dict]]:
-    """Run one method on one fold for every budget; a failure fails those budgets with its reason.
+    """Run one method on one fold for every budget, measuring `row` and scored against `truth`; a failure
+    fails those budgets with its reason.
 
     A nested method selects once under the largest budget and is scored on every prefix; any other
     method selects anew under each budget."""
@@ -486,9 +492,9 @@ def _run_method(
             out.append(
                 (
                     n,
-                    _failure(failure, task, row, memory)
+                    _failure(failure, task, truth, memory)
                     if failure
-                    else _predict_and_score(method, replace(task_b, budget=n), oracle.measured[:n], row, memory, sha),
+                    else _predict_and_score(method, replace(task_b, budget=n), oracle.measured[:n], truth, memory, sha),
                 )
             )
     return out
@@ -508,21 +514,21 @@ def _select(method: Method, task: Task, row: np.ndarray, memory: np.ndarray, sha
 
 
 def _predict_and_score(
-    method: Method, task: Task, measured: Sequence[Measurement], row: np.ndarray, memory: np.ndarray, sha: str
+    method: Method, task: Task, measured: Sequence[Measurement], truth: np.ndarray, memory: np.ndarray, sha: str
 ) -> dict:
     try:
         with protected(sha):
             raw = method.predict(task, measured)
         predicted = check_predictions(raw, task.valid)
     except Exception as exc:  # noqa: BLE001
-        return _failure(describe_failure(exc), task, row, memory)
-    return _scored(predicted, task, measured, row, memory)
+        return _failure(describe_failure(exc), task, truth, memory)
+    return _scored(predicted, task, measured, truth, memory)
 
 
 def _scored(
-    predicted: np.ndarray, task: Task, measured: Sequence[Measurement], row: np.ndarray, memory: np.ndarray
+    predicted: np.ndarray, task: Task, measured: Sequence[Measurement], truth: np.ndarray, memory: np.ndarray
 ) -> dict:
-    s = score(predicted, task.valid, measured, row, memory, task.max_memory)
+    s = score(predicted, task.valid, measured, truth, memory, task.max_memory)
     return {
         PRIMARY_METRIC: s.frontier_regret,
         "convergence": s.convergence,

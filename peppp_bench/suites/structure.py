@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
-from ..pareto import frontier_scores, pareto_mask
+from ..pareto import frontier_regret, frontier_scores, pareto_mask
 
 
 def frontier_grouping(configurations: pd.DataFrame) -> tuple[str, np.ndarray] | None:
@@ -110,6 +110,64 @@ def noise_report(
     }
 
 
+SEED_SPLIT_TAU = 0.5  # issue 22: a row's configuration order must hold up across seeds at least this well
+
+
+def seed_report(
+    cube: np.ndarray, error: np.ndarray, truth: np.ndarray, memory: np.ndarray, max_memory: float, seed: int = 0
+) -> dict[str, Any]:
+    """Structure against seed noise in a suite with a scoring seed: `cube` holds every seed of every cell
+    (seeds × datasets × configurations, seeds in order), `error` the measured seeds' mean, `truth` the scoring
+    seed's errors.
+
+    Reports the two-way analysis of all seeds (task, configuration, interaction, seed noise), the share of rows
+    whose configuration order agrees between the first and second half of the seeds (Kendall τ ≥ 0.5), τ
+    between what is measured and what is scored, and the noise floor: the frontier regret and HyperDiff of a
+    method that knows the measured cells exactly, scored against the scoring seed (setting I), with a 95 %
+    bootstrap interval over datasets (`seed` draws the resamples)."""
+    by_task = np.moveaxis(cube, 0, 2)  # datasets × configurations × seeds
+    k = by_task.shape[2]
+    halves = (list(range(k // 2)), list(range(k // 2, k)))
+    split = seed_group_tau(by_task, halves)
+    scored = np.array([kendalltau(e, t).statistic if np.ptp(e) and np.ptp(t) else np.nan for e, t in zip(error, truth)])
+    regret = np.array([frontier_regret(m, t, e) for m, t, e in zip(memory, truth, error)])
+    hyperdiff = np.array(
+        [
+            frontier_scores(m, t, m[pareto_mask(m, e)], e[pareto_mask(m, e)], max_memory).hyperdiff
+            for m, t, e in zip(memory, truth, error)
+        ]
+    )
+    draws = np.random.default_rng(seed).integers(0, len(regret), (2000, len(regret)))
+    lo, hi = np.percentile(regret[draws].mean(axis=1), [2.5, 97.5])
+    analysis = two_way(by_task)
+    spread = error.var(axis=1, ddof=1)  # each row's variance across configurations, against its cells' seed variance
+    shares = by_task.var(axis=2, ddof=1).mean(axis=1)[spread > 0] / spread[spread > 0]
+    return {
+        "seeds_per_cell": k,
+        "two_way_mean_squares": {key: round(v, 6) for key, v in analysis["mean_squares"].items()},
+        "two_way_configuration_f": round(analysis["configuration_f"], 2),
+        "two_way_configuration_p": float(f"{analysis['configuration_p']:.3g}"),
+        "two_way_interaction_over_noise": round(analysis["interaction_over_noise"], 2),
+        "two_way_row_shift_share_of_seed_noise": round(analysis["row_shift_share_of_seed_noise"], 3),
+        "noise_share_of_row_variance_mean": round(float(shares.mean()), 3) if len(shares) else None,
+        "noise_share_of_row_variance_median": round(float(np.median(shares)), 3) if len(shares) else None,
+        "seed_split": [halves[0], halves[1]],
+        "seed_split_tau_median": _median(split),
+        "seed_split_tau_share_at_least_0_5": round(float(np.mean(np.nan_to_num(split) >= SEED_SPLIT_TAU)), 3),
+        "measured_vs_scoring_tau_median": _median(scored),
+        "duplicate_column_groups": len(duplicate_columns(by_task, [str(j) for j in range(by_task.shape[1])])),
+        "noise_floor_frontier_regret": round(float(regret.mean()), 4),
+        "noise_floor_frontier_regret_ci95": [round(float(lo), 4), round(float(hi), 4)],
+        "noise_floor_hyperdiff": round(float(hyperdiff.mean()), 4),
+    }
+
+
+def _median(values: np.ndarray) -> float | None:
+    """The median of the finite values (τ is undefined on a constant row), or None when there are none."""
+    finite = values[np.isfinite(values)]
+    return round(float(np.median(finite)), 3) if len(finite) else None
+
+
 def architecture_report(
     error: np.ndarray,
     memory: np.ndarray,
@@ -146,6 +204,8 @@ def _on_frontiers(s: dict[str, Any]) -> str:
 
 
 def _seed_std(s: dict[str, Any]) -> str:
+    if "two_way_mean_squares" in s:
+        return f"{np.sqrt(s['two_way_mean_squares']['seed_noise']):.3f} (every cell, {s['seeds_per_cell']} seeds)"
     if s.get("noise_seed_std_of_error") is None:
         return "unknown: one seed per cell"
     return f"{s['noise_seed_std_of_error']:.3f} ({s['noise_replicated_cells']} cells)"
@@ -157,7 +217,30 @@ def _noise_share(s: dict[str, Any]) -> str:
     return f"{s['noise_share_of_row_variance_median']:.0%}, {s['noise_share_of_row_variance_mean']:.0%}"
 
 
+def _two_way(s: dict[str, Any]) -> str:
+    if "two_way_mean_squares" not in s:
+        return "not measured: not every cell has several seeds"
+    return (
+        f"F {s['two_way_configuration_f']:.1f} (p {s['two_way_configuration_p']:.2g}), "
+        f"interaction {s['two_way_interaction_over_noise']:.2f}× seed noise"
+    )
+
+
+def _seed_split(s: dict[str, Any]) -> str:
+    if "seed_split_tau_share_at_least_0_5" not in s:
+        return "not measured"
+    first, second = s["seed_split"]
+    median = "–" if s["seed_split_tau_median"] is None else f"{s['seed_split_tau_median']:.2f}"
+    return f"{s['seed_split_tau_share_at_least_0_5']:.0%} of rows (seeds {first} vs {second}; median τ {median})"
+
+
 def _noise_floor(s: dict[str, Any]) -> str:
+    if "noise_floor_frontier_regret" in s:
+        lo, hi = s["noise_floor_frontier_regret_ci95"]
+        return (
+            f"frontier regret {s['noise_floor_frontier_regret']:.3f} [{lo:.3f}, {hi:.3f}], HyperDiff "
+            f"{s['noise_floor_hyperdiff']:.3f}: the measured cells' frontier scored against the scoring seed"
+        )
     if s.get("noise_floor_hyperdiff") is None:
         return "unknown"
     datasets, seeds = s["noise_fully_replicated_datasets"], s["noise_replicate_seeds"]
@@ -179,7 +262,10 @@ COMPARED: dict[str, Callable[[dict[str, Any]], str]] = {
     "error range (mean)": lambda s: f"{s['error_min']:.3f}–{s['error_max']:.3f} ({s['error_mean']:.3f})",
     "seed-to-seed std of error (replicated cells)": _seed_std,
     "seed noise as a share of a row's variance: median, mean": _noise_share,
-    "noise floor: HyperDiff of a seed replicate's frontier against the row's": _noise_floor,
+    "two-way analysis with seed replication: configuration effect, interaction": _two_way,
+    "rows whose configuration order holds across seed halves (τ ≥ 0.5)": _seed_split,
+    "groups of configurations identical in every cell and seed": lambda s: str(s.get("duplicate_column_groups", "–")),
+    "noise floor, from seed replicates (what measuring every cell exactly scores)": _noise_floor,
 }
 
 
@@ -215,7 +301,9 @@ def two_way(errors: np.ndarray) -> dict[str, Any]:
     ms = {k: ss[k] / df[k] if df[k] else float("nan") for k in ss}
     rows = errors.mean(axis=1)  # each (task, seed) row's mean: its shift
     row_shift = c * float(((rows - rows.mean(axis=1, keepdims=True)) ** 2).sum())
-    f_config = ms["configuration"] / ms["seed_noise"]
+    with np.errstate(divide="ignore", invalid="ignore"):  # no seed noise at all (e.g. every run at chance): inf or NaN
+        f_config = float(np.float64(ms["configuration"]) / ms["seed_noise"])
+        interaction = float(np.float64(ms["interaction"]) / ms["seed_noise"])
     return {
         "tasks": t,
         "configurations": c,
@@ -224,7 +312,7 @@ def two_way(errors: np.ndarray) -> dict[str, Any]:
         "degrees_of_freedom": df,
         "configuration_f": float(f_config),
         "configuration_p": float(f_dist.sf(f_config, df["configuration"], df["seed_noise"])),
-        "interaction_over_noise": float(ms["interaction"] / ms["seed_noise"]),
+        "interaction_over_noise": interaction,
         "row_shift_share_of_seed_noise": float(row_shift / ss["seed_noise"]) if ss["seed_noise"] else 0.0,
     }
 

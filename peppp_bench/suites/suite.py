@@ -4,8 +4,14 @@ A suite folder holds:
     configurations.parquet  the configurations, one row per column of the matrices (any subset of the 99, in any order)
     datasets.parquet        one row per dataset (DATASET_COLUMNS)
     cells.parquet           long form: dataset_id, config_id, error, memory_mb
-    replicates.parquet      optional: cells re-trained with other seeds (REPLICATE_COLUMNS)
-    metadata.json           name, version, shape, normalizers, cap rule, structure and noise, provenance
+    replicates.parquet      optional: cells re-trained with other seeds (REPLICATE_COLUMNS); in a suite with a
+                            scoring seed, every seed of every cell
+    metadata.json           name, version, shape, normalizers, cap rule, seeds, structure and noise, provenance
+
+A suite with a scoring seed (metadata "seeds": {"measured": [...], "scoring": s}) keeps one independent
+re-training apart: cells.parquet is the mean of the measured seeds, what a method measures, and a method's
+frontier is scored against the scoring seed's errors (`Benchmark.truth`), so measuring exactly is not scoring
+perfectly and the oracle's score is a real noise floor.
     manifest.json           sha256 of every file above and of the card
     README.md               the Hugging Face dataset card
 """
@@ -28,7 +34,7 @@ import pandas as pd
 
 from ..configs import CONFIG_IDS, configurations_table
 from ..files import atomic_write, umask
-from .structure import architecture_report, frontier_grouping, noise_report, structure_report
+from .structure import architecture_report, frontier_grouping, noise_report, seed_report, structure_report
 
 SUITE_FORMAT = 2  # 2: data_sha256 also covers the configuration table, normalizers and cap rule
 DATA_FILES = ("configurations.parquet", "datasets.parquet", "cells.parquet", "metadata.json", "README.md")
@@ -58,7 +64,8 @@ HOLDOUT_GROUPS = 10  # task k is in group k mod HOLDOUT_GROUPS (tasks in order o
 REPLICATE_COLUMNS = {
     "dataset_id": "key into datasets.parquet",
     "config_id": "key into configurations.parquet",
-    "seed": "training seed of this replicate (the matrix in cells.parquet is seed 0)",
+    "seed": "training seed of this replicate: not 0 (the matrix in cells.parquet is seed 0), or, in a suite with "
+    "a scoring seed, every measured seed and the scoring seed of every cell",
     "error": "test error of the cell trained with that seed",
 }
 CONFIG_COLUMNS = {
@@ -114,11 +121,13 @@ def content_sha256(
     configurations: pd.DataFrame,
     normalizers: dict[str, Any],
     datasets: pd.DataFrame | None = None,
+    truth: np.ndarray | None = None,
 ) -> str:
     """A fingerprint of everything that changes a score, independent of file encoding: what results cite.
 
     Covers the dataset ids, the configuration table, the error and memory matrices, the normalizers
-    and cap rule of the metrics, and the rows' tasks and architectures where a suite has several."""
+    and cap rule of the metrics, the rows' tasks and architectures where a suite has several, and the
+    scoring seed's errors where a suite has one (`truth`)."""
     h = hashlib.sha256()
     if datasets is not None and set(ROW_KEY_COLUMNS) <= set(datasets.columns):
         h.update(
@@ -130,6 +139,8 @@ def content_sha256(
     h.update(json.dumps(scored, sort_keys=True).encode() + b"\0")
     h.update(np.ascontiguousarray(error, dtype="<f8").tobytes())
     h.update(np.ascontiguousarray(memory, dtype="<f8").tobytes())
+    if truth is not None:
+        h.update(b"\0truth\0" + np.ascontiguousarray(truth, dtype="<f8").tobytes())
     return h.hexdigest()
 
 
@@ -156,7 +167,18 @@ class Benchmark:
         self._replicates = None if replicates is None else replicates.copy()  # REPLICATE_COLUMNS, other seeds' cells
         self._metadata = copy.deepcopy(metadata)
         self._E, self._M = _readonly(self._error), _readonly(self._memory)
+        self._truth = self._E
+        if "seeds" in self._metadata:  # a scoring seed: checked against the replicates when the suite was read
+            seeds = self._metadata["seeds"]
+            if self._replicates is None:
+                raise ValueError("a suite with a scoring seed needs its replicates (every seed of every cell)")
+            cube = replicate_cube(self._replicates, self.dataset_ids, list(self._error.columns), every_seed=True)
+            self._truth = scoring_matrix(cube, self._error.to_numpy(), seeds["measured"], seeds["scoring"])
+            self._truth.flags.writeable = False
         self._task_number = self._task_numbers()
+        groups = int(self._task_number.max(initial=-1)) + 1 > GROUPED_ABOVE
+        self._holdout_groups = HOLDOUT_GROUPS if groups else None
+        self._holdout_keys = self._task_number % HOLDOUT_GROUPS if groups else self._task_number
 
     @property
     def name(self) -> str:
@@ -204,6 +226,17 @@ class Benchmark:
         return self._M
 
     @property
+    def truth(self) -> np.ndarray:
+        """The errors a method's frontier is scored against (read-only): the scoring seed's, in a suite that
+        has one; otherwise `E`, what a method measures."""
+        return self._truth
+
+    @property
+    def scoring_seed(self) -> int | None:
+        """The independent re-training methods are scored against, or None (scored against `E`)."""
+        return int(self._metadata["seeds"]["scoring"]) if "seeds" in self._metadata else None
+
+    @property
     def dataset_ids(self) -> list[str]:
         return list(self._error.index)
 
@@ -232,14 +265,11 @@ class Benchmark:
         """How many groups of tasks are held out together: HOLDOUT_GROUPS in a suite of more than
         GROUPED_ABOVE tasks (one completion per group, not per task, keeps large suites affordable);
         None for meta-LOOCV, one task at a time."""
-        return HOLDOUT_GROUPS if int(self._task_number.max(initial=-1)) + 1 > GROUPED_ABOVE else None
+        return self._holdout_groups
 
     def holdout_key(self, row: int) -> int:
         """Rows with the same key are held out together: the row's task, or its task's group."""
-        return int(self._holdout_keys()[row])
-
-    def _holdout_keys(self) -> np.ndarray:
-        return self._task_number if self.holdout_groups is None else self._task_number % HOLDOUT_GROUPS
+        return int(self._holdout_keys[row])
 
     def _task_numbers(self) -> np.ndarray:
         """Each row's task as a number, tasks in order of their first row (in a one-architecture suite a row
@@ -258,7 +288,7 @@ class Benchmark:
                 f"suite {self.name} has one architecture: cross-architecture settings need a suite "
                 "whose datasets table has task and architecture columns (e.g. mini-arch)"
             )
-        keys = self._holdout_keys()
+        keys = self._holdout_keys
         kept = keys != keys[row]
         if not self.multi_architecture:
             return np.flatnonzero(kept)
@@ -317,11 +347,13 @@ def write_suite(
     cap_rule: str = "global-median",
     replicates: pd.DataFrame | None = None,
     configurations: pd.DataFrame | None = None,
+    seeds: dict[str, Any] | None = None,
 ) -> Path:
     """Write a suite folder atomically (to a temporary sibling, then renamed) and return its path.
 
     `configurations` is the table of the matrices' columns (default: the 99, in spec order); its
-    `config_id` column keys every cell."""
+    `config_id` column keys every cell. `seeds` ({"measured": [...], "scoring": s}) makes a suite with a
+    scoring seed: `error` is the measured seeds' mean and `replicates` hold every seed of every cell."""
     configurations = configurations_table() if configurations is None else configurations.reset_index(drop=True)
     config_ids = list(configurations["config_id"])
     n, d = error.shape
@@ -338,7 +370,15 @@ def write_suite(
     if missing:
         raise ValueError(f"datasets table lacks columns {sorted(missing)}")
     ids = list(datasets["dataset_id"])
-    cube = None if replicates is None else replicate_cube(replicates, ids, config_ids)
+    truth = None
+    if seeds is not None:
+        if replicates is None:
+            raise ValueError("a suite with a scoring seed needs every seed's cells as its replicates")
+        seeds = {"measured": [int(x) for x in seeds["measured"]], "scoring": int(seeds["scoring"])}
+        truth = scoring_matrix(
+            replicate_cube(replicates, ids, config_ids, every_seed=True), error, seeds["measured"], seeds["scoring"]
+        )
+    cube = None if replicates is None else replicate_cube(replicates, ids, config_ids, every_seed=seeds is not None)
     out = Path(out)
     check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -364,6 +404,11 @@ def write_suite(
         files.append("replicates.parquet")
     normal = normalizers(memory, cap_rule)
     grouping = frontier_grouping(configurations)
+    if seeds is not None:
+        assert cube is not None and truth is not None
+        noise = seed_report(cube, error, truth, memory, normal["max_memory_mb"])
+    else:
+        noise = noise_report(error, memory, cube, normal["max_memory_mb"])
     metadata = {
         "name": name,
         "version": version,
@@ -372,10 +417,11 @@ def write_suite(
         "n_datasets": n,
         "n_configurations": d,
         "normalizers": normal,
-        "data_sha256": content_sha256(error, memory, ids, configurations, normal, datasets),
+        **({} if seeds is None else {"seeds": seeds}),
+        "data_sha256": content_sha256(error, memory, ids, configurations, normal, datasets, truth),
         "structure": {
             **structure_report(error, memory, grouping),
-            **noise_report(error, memory, cube, normal["max_memory_mb"]),
+            **noise,
             **(
                 architecture_report(error, memory, datasets["task"], datasets["architecture"], grouping)
                 if len(keys) == len(ROW_KEY_COLUMNS)
@@ -418,17 +464,20 @@ def check_replaceable(out: Path) -> None:
 
 
 def replicate_cube(
-    replicates: pd.DataFrame, dataset_ids: list[str], config_ids: Sequence[str] = CONFIG_IDS
+    replicates: pd.DataFrame, dataset_ids: list[str], config_ids: Sequence[str] = CONFIG_IDS, every_seed: bool = False
 ) -> np.ndarray:
-    """The replicates as an array seeds × datasets × configurations, NaN where a cell has no replicate."""
+    """The replicates as an array seeds × datasets × configurations (seeds in increasing order), NaN where a
+    cell has no replicate. Seed 0 is the matrix itself unless `every_seed` (a suite with a scoring seed)."""
     missing = set(REPLICATE_COLUMNS) - set(replicates.columns)
     if missing:
         raise ValueError(f"replicates lack columns {sorted(missing)}")
     unknown = (set(replicates.dataset_id) - set(dataset_ids)) | (set(replicates.config_id) - set(config_ids))
     if unknown:
         raise ValueError(f"replicates name datasets or configurations the suite does not have: {sorted(unknown)[:5]}")
-    if replicates.duplicated(["dataset_id", "config_id", "seed"]).any() or (replicates.seed == 0).any():
-        raise ValueError("replicates must hold each (dataset, configuration, seed) once, with seeds other than 0")
+    if not every_seed and (replicates.seed == 0).any():
+        raise ValueError("replicates must have seeds other than 0 (seed 0 is the matrix in cells.parquet)")
+    if replicates.duplicated(["dataset_id", "config_id", "seed"]).any():
+        raise ValueError("replicates must hold each (dataset, configuration, seed) once")
     errors = replicates.error.to_numpy(dtype=float)
     if not (np.isfinite(errors) & (errors >= 0) & (errors <= 1)).all():
         raise ValueError("replicate errors must be finite and in [0, 1]")
@@ -438,6 +487,21 @@ def replicate_cube(
     for r in replicates.itertuples(index=False):
         cube[seeds.index(int(r.seed)), row[r.dataset_id], col[r.config_id]] = r.error
     return cube
+
+
+def scoring_matrix(cube: np.ndarray, error: np.ndarray, measured: Sequence[int], scoring: int) -> np.ndarray:
+    """The scoring seed's errors, datasets × configurations, from `cube` (every seed of every cell, seeds in
+    increasing order); raises ValueError unless every cell has every seed and `error` is the measured
+    seeds' mean."""
+    seeds = sorted({*measured, scoring})
+    if scoring in measured or len(measured) < 2:
+        raise ValueError(f"seeds: the scoring seed {scoring} must not be measured, and at least 2 seeds measured")
+    if cube.shape[0] != len(seeds) or np.isnan(cube).any():
+        raise ValueError(f"replicates must hold seeds {seeds} for every cell")
+    mean = cube[[seeds.index(s) for s in measured]].mean(axis=0)
+    if not np.allclose(mean, error, rtol=0, atol=1e-12):
+        raise ValueError(f"the matrix is not the mean of the measured seeds {list(measured)}")
+    return np.array(cube[seeds.index(scoring)])
 
 
 def verify_suite(folder: Path) -> list[str]:
@@ -536,21 +600,28 @@ def _read_verified(folder: Path) -> Benchmark:
             f"{folder}: metadata.json names cap rule {metadata['normalizers']['cap_rule']!r}; "
             f"this package knows {', '.join(CAP_RULES)}: upgrade peppp-bench"
         )
+    replicates = None
+    if (folder / "replicates.parquet").is_file():
+        replicates = _file(folder, "replicates.parquet", pd.read_parquet)
+    truth = None
+    try:
+        every_seed = "seeds" in metadata
+        cube = None if replicates is None else replicate_cube(replicates, ids, config_ids, every_seed=every_seed)
+        if every_seed:
+            if cube is None:
+                raise ValueError("metadata.json names a scoring seed, but there is no replicates.parquet")
+            seeds = metadata["seeds"]
+            truth = scoring_matrix(cube, error.to_numpy(), seeds["measured"], seeds["scoring"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SuiteError(f"{folder}: replicates.parquet is inconsistent with the suite: {exc}") from None
     fingerprint = content_sha256(
-        error.to_numpy(), memory.to_numpy(), ids, configurations, metadata["normalizers"], datasets
+        error.to_numpy(), memory.to_numpy(), ids, configurations, metadata["normalizers"], datasets, truth
     )
     if fingerprint != metadata["data_sha256"]:
         raise SuiteError(
             f"{folder}: the data, configuration table or normalizers do not match the fingerprint "
             "data_sha256 in metadata.json: the suite was edited; rebuild it"
         )
-    replicates = None
-    if (folder / "replicates.parquet").is_file():
-        replicates = _file(folder, "replicates.parquet", pd.read_parquet)
-        try:
-            replicate_cube(replicates, ids, config_ids)
-        except ValueError as exc:
-            raise SuiteError(f"{folder}: replicates.parquet is inconsistent with the suite: {exc}") from None
     return Benchmark(
         str(metadata["name"]), error, memory, datasets, configurations, metadata, replicates, folder.resolve()
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..configs import configurations_table
 from ..memory import resnet18_counts
 from .suite import Benchmark, read_suite, write_suite
 
@@ -19,12 +20,24 @@ def synthetic_suite(
     name: str = "tiny",
     cap_rule: str = "global-median",
     replicates: pd.DataFrame | None = None,
+    seed_noise: float | None = None,
 ) -> Path:
-    """Write a suite whose error matrix has exactly rank `rank` (a constant plus rank − 1 factors)."""
+    """Write a suite whose error matrix has exactly rank `rank` (a constant plus rank − 1 factors).
+
+    With `seed_noise`, four seeds of every cell add that much Gaussian noise to it: the matrix is the mean of
+    seeds 0–2 and seed 3 is the scoring seed."""
     rng = np.random.default_rng(seed)
     error = 0.55 + 0.12 * (rng.normal(size=(n, rank - 1)) @ rng.normal(size=(rank - 1, 99))) / rank
     if not (0 < error.min() and error.max() < 1):
         raise ValueError(f"seed {seed} gives errors outside (0, 1); choose another")
+    seeds = None
+    if seed_noise is not None:
+        runs = np.clip(error + seed_noise * rng.normal(size=(4, *error.shape)), 0, 1)  # seeds × datasets × configs
+        error, seeds = runs[:3].mean(axis=0), {"measured": [0, 1, 2], "scoring": 3}
+        s, i, j = np.indices(runs.shape).reshape(3, -1)
+        replicates = pd.DataFrame(
+            {"dataset_id": [f"toy-{k:02d}" for k in i], "config_id": configurations_table()["config_id"].to_numpy()[j]}
+        ).assign(seed=s, error=runs.ravel())
     classes = [2 + i % 7 for i in range(n)]
     resolution = [32 if i % 4 == 0 else 64 for i in range(n)]
     rows = {key: resnet18_counts(*key).memory_row() for key in set(zip(resolution, classes))}  # 14 kinds of row
@@ -51,6 +64,7 @@ def synthetic_suite(
         provenance={"seed": seed},
         cap_rule=cap_rule,
         replicates=replicates,
+        seeds=seeds,
     )
 
 

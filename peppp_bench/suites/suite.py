@@ -7,13 +7,13 @@ A suite folder holds:
     replicates.parquet      optional: cells re-trained with other seeds (REPLICATE_COLUMNS); in a suite with a
                             scoring seed, every seed of every cell
     metadata.json           name, version, shape, normalizers, cap rule, seeds, structure and noise, provenance
+    manifest.json           sha256 of every file above and of the card
+    README.md               the Hugging Face dataset card
 
 A suite with a scoring seed (metadata "seeds": {"measured": [...], "scoring": s}) keeps one independent
 re-training apart: cells.parquet is the mean of the measured seeds, what a method measures, and a method's
 frontier is scored against the scoring seed's errors (`Benchmark.truth`), so measuring exactly is not scoring
 perfectly and the oracle's score is a real noise floor.
-    manifest.json           sha256 of every file above and of the card
-    README.md               the Hugging Face dataset card
 """
 
 from __future__ import annotations

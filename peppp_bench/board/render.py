@@ -56,7 +56,7 @@ def frontier_views(bench: Any, n: int = 10) -> dict[str, Any]:
 
 
 def noise_sentence(noise: dict[str, Any] | None) -> str:
-    """The suite's noise floor in words, from the noise_* entries of its structure report."""
+    """The suite's noise floor in words, from the noise, two-way and seed entries of its structure report."""
     if not noise:
         return "Noise floor: unknown (the suite was not at hand when the board was built)."
     if "noise_floor_frontier_regret" in noise:

@@ -426,18 +426,11 @@ def _leaderboard_agreement(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from .board.agreement import ranking_agreement
+    from .board.agreement import agreement_markdown, ranking_agreement
 
     board = json.loads((Path(args.board) / "board.json").read_text())
     table = ranking_agreement(pd.DataFrame(board["cells"]), args.suite, args.reference)
-    print("| " + " | ".join(table.columns) + " |\n|" + " --- |" * len(table.columns))
-    for row in table.itertuples(index=False):
-        print("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row) + " |")
-    held = table.family_in_top_group.sum()
-    print(
-        f"\nmean Kendall τ {table.kendall_tau.mean():.2f} over {len(table)} cells; the family of {args.reference}'s "
-        f"best method is in {args.suite}'s top group in {held} of {len(table)}"
-    )
+    print(agreement_markdown(table, args.suite, args.reference))
     return 0
 
 

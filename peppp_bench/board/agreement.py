@@ -12,7 +12,9 @@ from collections.abc import Sequence
 import pandas as pd
 from scipy.stats import kendalltau
 
-TRIVIAL = ("max-memory", "constant", "task-mean-memory")  # no selection at all, or no configuration structure
+from .render import NEGATIVE_CONTROLS
+
+TRIVIAL = ("max-memory", *NEGATIVE_CONTROLS)  # no selection at all, or no configuration structure
 FAMILIES = (("bayes-ed-", "ed"), ("ed-", "ed"), ("qr-", "qr"), ("bo-", "bo"), ("random-", "random"))
 
 
@@ -30,9 +32,10 @@ def ranking_agreement(
     `cells` is board.json's `cells` table (primary metric rows with `mean` and `group`)."""
     ranked = cells[(cells.metric == "frontier_regret") & (cells.group != "not ranked") & ~cells.method.isin(TRIVIAL)]
     rows = []
+    ranked = ranked[ranked.setting.isin(settings)]
     for (setting, n), ref in ranked[ranked.suite == reference].groupby(["setting", "n"], sort=False):
         mine = ranked[(ranked.suite == suite) & (ranked.setting == setting) & (ranked.n == n)]
-        if setting not in settings or mine.empty:
+        if mine.empty:
             continue
         methods = sorted(set(ref.method) & set(mine.method))
         a, b = ref.set_index("method")["mean"], mine.set_index("method")["mean"]
@@ -53,3 +56,17 @@ def ranking_agreement(
     if not rows:
         raise ValueError(f"the board has no cell that suites {suite!r} and {reference!r} share in {list(settings)}")
     return pd.DataFrame(rows)
+
+
+def agreement_markdown(table: pd.DataFrame, suite: str, reference: str) -> str:
+    """`ranking_agreement`'s table as Markdown, with its mean τ and how often the best family is in the top group."""
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + " --- |" * len(table.columns)]
+    for row in table.itertuples(index=False):
+        lines.append("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row) + " |")
+    held = int(table.family_in_top_group.sum())
+    lines += [
+        "",
+        f"mean Kendall τ {table.kendall_tau.mean():.2f} over {len(table)} cells; the family of {reference}'s best "
+        f"method is in {suite}'s top group in {held} of {len(table)}",
+    ]
+    return "\n".join(lines)

@@ -129,13 +129,11 @@ def seed_report(
     k = by_task.shape[2]
     halves = (list(range(k // 2)), list(range(k // 2, k)))
     split = seed_group_tau(by_task, halves)
-    scored = np.array([kendalltau(e, t).statistic if np.ptp(e) and np.ptp(t) else np.nan for e, t in zip(error, truth)])
+    scored = np.array([_row_tau(e, t) for e, t in zip(error, truth)])
     regret = np.array([frontier_regret(m, t, e) for m, t, e in zip(memory, truth, error)])
+    fronts = [pareto_mask(m, e) for m, e in zip(memory, error)]
     hyperdiff = np.array(
-        [
-            frontier_scores(m, t, m[pareto_mask(m, e)], e[pareto_mask(m, e)], max_memory).hyperdiff
-            for m, t, e in zip(memory, truth, error)
-        ]
+        [frontier_scores(m, t, m[f], e[f], max_memory).hyperdiff for m, t, e, f in zip(memory, truth, error, fronts)]
     )
     draws = np.random.default_rng(seed).integers(0, len(regret), (2000, len(regret)))
     lo, hi = np.percentile(regret[draws].mean(axis=1), [2.5, 97.5])
@@ -323,7 +321,12 @@ def seed_group_tau(errors: np.ndarray, groups: tuple[Sequence[int], Sequence[int
     if set(groups[0]) & set(groups[1]):
         raise ValueError(f"seed groups {groups} overlap")
     a, b = (errors[:, :, list(g)].mean(axis=2) for g in groups)
-    return np.array([kendalltau(x, y).statistic if np.ptp(x) and np.ptp(y) else np.nan for x, y in zip(a, b)])
+    return np.array([_row_tau(x, y) for x, y in zip(a, b)])
+
+
+def _row_tau(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's τ-b between two rows, NaN where either is constant (τ is undefined there)."""
+    return float(kendalltau(x, y).statistic) if np.ptp(x) and np.ptp(y) else float("nan")
 
 
 def duplicate_columns(errors: np.ndarray, ids: Sequence[str]) -> list[list[str]]:

@@ -169,12 +169,12 @@ def retrain_unit(spec_path: Path, task_id: str, seed: int, unit_index: int = 0, 
 
 def seed_noise(bench, task_id: str) -> float:
     """Mean |error difference| between seeds of the same cell in a suite's replicates (seed 0 from its
-    matrix, unless the suite has a scoring seed): of `task_id`'s replicated cells when it has 5 or more, else
+    matrix, unless the suite has scoring seeds): of `task_id`'s replicated cells when it has 5 or more, else
     of all of them."""
     import numpy as np
 
     reps = bench.replicates.pivot_table(index=["dataset_id", "config_id"], columns="seed", values="error")
-    if bench.scoring_seed is None:  # else the replicates hold every seed, and the matrix is their mean
+    if not bench.scoring_seeds:  # else the replicates hold every seed, and the matrix is their mean
         reps[0] = [bench.error.loc[d, c] for d, c in reps.index]
     if (reps.index.get_level_values(0) == task_id).sum() >= 5:
         reps = reps.loc[[task_id]]

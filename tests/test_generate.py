@@ -95,11 +95,17 @@ def test_kill_restart_finish_convert_load_evaluate(tmp_path: Path) -> None:
     assert (ev.results.status == "ok").all() and len(ev.results) == 6
 
 
-def test_a_scoring_seed_is_kept_apart_from_the_measured_mean(tmp_path: Path) -> None:
-    """With `scoring_seed`, the suite's matrix is the other seeds' mean, every seed's cells are its replicates,
-    and `truth`, what frontiers are scored against, is the scoring seed's cells."""
+def test_scoring_seeds_are_kept_apart_from_the_measured_mean(tmp_path: Path) -> None:
+    """With `scoring_seeds`, the suite's matrix is the other seeds' mean, every seed's cells are its replicates,
+    `truth`, what frontiers are scored against, is the scoring seeds' mean, and a label of negative control
+    reaches the metadata and the card."""
     spec = tmp_path / "spec.toml"
-    spec.write_text(_small(FOUR, MORE_TASKS).replace("seeds = [0]", "seeds = [0, 1, 2]\nscoring_seed = 1"))
+    label = "made to test the label."
+    spec.write_text(
+        _small(FOUR, MORE_TASKS).replace(
+            "seeds = [0]", f'seeds = [0, 1, 2, 3]\nscoring_seeds = [1, 3]\nnegative_control = "{label}"'
+        )
+    )
     store, out = tmp_path / "store", tmp_path / "suites" / "scored"
     assert main(["generate", str(spec), "--store", str(store), "--quiet", "--to-suite", str(out)]) == 0
     bench = read_suite(out)
@@ -110,9 +116,11 @@ def test_a_scoring_seed_is_kept_apart_from_the_measured_mean(tmp_path: Path) -> 
     for i, task in enumerate(bench.dataset_ids):
         for j, cid in enumerate(bench.error.columns):
             assert bench.E[i, j] == pytest.approx((cells[task, 0, cid] + cells[task, 2, cid]) / 2, abs=1e-15)
-            assert bench.truth[i, j] == cells[task, 1, cid]
-    assert bench.scoring_seed == 1 and bench.metadata["seeds"] == {"measured": [0, 2], "scoring": 1}
-    assert len(bench.replicates) == 3 * 2 * 4 and "two_way_configuration_f" in bench.metadata["structure"]
+            assert bench.truth[i, j] == pytest.approx((cells[task, 1, cid] + cells[task, 3, cid]) / 2, abs=1e-15)
+    assert bench.scoring_seeds == (1, 3) and bench.metadata["seeds"] == {"measured": [0, 2], "scoring": [1, 3]}
+    assert len(bench.replicates) == 4 * 2 * 4 and "two_way_configuration_f" in bench.metadata["structure"]
+    assert bench.metadata["negative_control"] == label
+    assert f"> **Negative control.** {label}" in (out / "README.md").read_text()
     with pytest.raises(StoreError, match="already holds every seed"):
         add_replicates(out, [Store.open(store)], tmp_path / "again", "0.0.2")
 
@@ -175,7 +183,11 @@ def test_suite_keys_are_checked(change: str, key: str | None) -> None:
         ("lr = 0.05", "lrate = 0.05", "suite.recipe: unknown key(s) ['lrate']"),
         ("seeds = [0]", "seeds = []", "suite.seeds = []: expected a non-empty list"),
         ("seeds = [0]", "seeds = [1, 1]", "suite.seeds = [1, 1]"),
-        ("seeds = [0]", "seeds = [0, 1, 2]\nscoring_seed = 5", "suite.scoring_seed = 5: it must be one of seeds"),
+        ("seeds = [0]", "seeds = [0, 1, 2]\nscoring_seed = 5", "suite.scoring_seed = 5: it must be among seeds"),
+        ("seeds = [0]", "seeds = [0, 1, 2]\nscoring_seeds = [2, 5]", "suite.scoring_seeds = [2, 5]: it must be among"),
+        ("seeds = [0]", "seeds = [0, 1, 2]\nscoring_seeds = [1, 2]", "at least two other seeds"),
+        ("seeds = [0]", "seeds = [0, 1, 2, 3]\nscoring_seeds = [3]\nscoring_seed = 3", "not both"),
+        ("seeds = [0]", 'seeds = [0]\nnegative_control = " "', "suite.negative_control"),
         ("seeds = [0]", "seeds = [0, 1]\nscoring_seed = 1", "at least two other seeds"),
         ("seeds = [0]", "seeds = [0, 1, 2]\nscoring_seed = true", "suite.scoring_seed = True: expected an integer"),
         ("hidden = [8]", "hidden = [0]", "suite.architecture.hidden = [0]: expected a list of integers ≥ 1"),

@@ -101,6 +101,20 @@ def test_invalid_submissions_are_listed_and_left_off(tiny_board, tmp_path: Path,
     assert "cheap-mean" not in (board / "README.md").read_text()
 
 
+def test_a_negative_control_suite_is_labelled_on_the_board(tiny_board) -> None:
+    """A suite whose metadata names a negative control is labelled in the board's Markdown, page and board.json."""
+    from peppp_bench.board.render import NEGATIVE_CONTROL_SUITE, render
+
+    board, _ = tiny_board
+    subs = [json.loads(p.read_text()) for p in sorted((board / "submissions").glob("*.json"))]
+    markdown, page, as_json = render(subs, {}, noise={"tiny": {"negative_control": "It has no signal."}})
+    assert f"**{NEGATIVE_CONTROL_SUITE}** It has no signal." in markdown
+    assert json.loads(as_json)["negative_control_suites"] == {"tiny": "It has no signal."}
+    assert '"negative_control":"It has no signal."' in page
+    markdown, _, as_json = render(subs, {}, noise={"tiny": {}})
+    assert NEGATIVE_CONTROL_SUITE not in markdown and json.loads(as_json)["negative_control_suites"] == {}
+
+
 @pytest.mark.slow
 def test_a_method_that_does_not_reproduce_is_not_verified(os_sandbox, tiny_board, tmp_path: Path, capsys) -> None:
     board, data = tiny_board

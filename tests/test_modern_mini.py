@@ -23,6 +23,17 @@ def modern():
     return peppp_bench.load("modern-mini")
 
 
+def test_the_suites_that_miss_issue_22s_criteria_are_labelled_negative_controls() -> None:
+    """modern-mini and mini-arch carry their spec's negative-control label in their metadata and card; mini does not."""
+    from peppp_bench.generate.spec import read_spec
+
+    for name in ("modern-mini", "mini-arch"):
+        why = read_spec(ROOT / "datasets" / name / "spec.toml").negative_control
+        assert why and peppp_bench.load(name).metadata["negative_control"] == why
+        assert f"> **Negative control.** {why}" in (ROOT / "peppp_bench" / "data" / name / "README.md").read_text()
+    assert "negative_control" not in peppp_bench.load("mini").metadata
+
+
 def test_modern_mini_is_the_mini_tasks_in_every_modern_configuration(modern) -> None:
     v1 = re.findall(r'^id = "([^"]+)"', (ROOT / "datasets" / "mini" / "v1" / "spec.toml").read_text(), re.M)
     assert modern.dataset_ids == v1 and list(modern.error.columns) == list(MODERN_IDS)  # mini 1.x's 42 tasks

@@ -12,7 +12,7 @@ import pytest
 import baselines
 import peppp_bench
 from peppp_bench.configs import CONFIG_IDS
-from peppp_bench.suites.suite import SuiteError, read_suite
+from peppp_bench.suites.suite import Benchmark, SuiteError, read_suite
 from peppp_bench.suites.synthetic import synthetic_suite
 
 
@@ -115,7 +115,9 @@ def test_structure_command_compares_suites_side_by_side(tmp_path: Path, monkeypa
     assert tiny_floor == "unknown" and noisy_floor.startswith(
         f"{read_suite(tmp_path / 'noisy').metadata['structure']['noise_floor_hyperdiff']:.3f}"
     )
-    assert mini_floor.startswith("frontier regret 0.028 [0.017, 0.040]")  # the bundled mini's, against seed 3
+    s = peppp_bench.load("mini").metadata["structure"]  # the bundled mini's, against its scoring seeds
+    lo, hi = s["noise_floor_frontier_regret_ci95"]
+    assert mini_floor.startswith(f"frontier regret {s['noise_floor_frontier_regret']:.3f} [{lo:.3f}, {hi:.3f}]")
     assert "Format A bits: 5 24%" in next(line for line in lines if line.startswith("| most frequent"))
 
 
@@ -206,7 +208,9 @@ def test_a_scoring_seed_makes_the_oracle_score_the_noise_floor(tmp_path: Path) -
     from peppp_bench.pareto import frontier_regret, pareto_mask, worst_frontier_regret
 
     bench = read_suite(synthetic_suite(tmp_path / "scored", seed_noise=0.03))
-    assert bench.scoring_seed == 3 and not np.array_equal(bench.truth, bench.E)
+    assert bench.scoring_seeds == (3,) and not np.array_equal(bench.truth, bench.E)
+    with pytest.raises(ValueError, match="scoring truth is given exactly when"):  # the truth comes with its seeds
+        Benchmark(bench.name, bench.error, bench.memory, bench.datasets, bench.configurations, bench.metadata)
     reps = bench.replicates
     measured = reps[reps.seed < 3].groupby(["dataset_id", "config_id"]).error.mean().unstack()
     assert np.allclose(measured.loc[bench.dataset_ids, list(bench.error.columns)].to_numpy(), bench.E, atol=1e-15)
@@ -231,7 +235,7 @@ def test_a_scoring_seed_makes_the_oracle_score_the_noise_floor(tmp_path: Path) -
             isolate=isolate,
         )
         r = ev.results.set_index(["method", "dataset_id"])
-        assert ev.meta["scoring_seed"] == 3
+        assert ev.meta["scoring_seeds"] == [3]
         assert r.loc["oracle"].frontier_regret.mean() == pytest.approx(floor)  # measuring exactly is not scoring 0
         best = [t[pareto_mask(m, e)].min() for m, t, e in zip(bench.M, bench.truth, bench.E)]  # of E's frontier
         assert np.allclose(r.loc["oracle"].loc[bench.dataset_ids].best_error, best)

@@ -63,8 +63,13 @@ def build_board(board: Path, suites: dict[str, Any], root: Path, say: Callable[[
     present = {s["suite"]["name"] for s in ranked}
     say(f"computing the frontier views of {', '.join(sorted(present - set(NOT_EMBEDDED))) or 'no suite'}")
     frontiers = {name: frontier_views(bench) for name, bench in suites.items() if name not in NOT_EMBEDDED}
-    noise = {
-        name: {k: v for k, v in bench.metadata["structure"].items() if k.startswith(("noise_", "two_way_", "seed"))}
+    noise = {  # the noise entries of each suite's structure report, and its negative-control label if it has one
+        name: {
+            **{k: v for k, v in bench.metadata["structure"].items() if k.startswith(("noise_", "two_way_", "seed"))},
+            **(
+                {"negative_control": bench.metadata["negative_control"]} if "negative_control" in bench.metadata else {}
+            ),
+        }
         for name, bench in suites.items()
     }
     markdown, page, as_json = render(ranked, verified, frontiers, noise, apart)

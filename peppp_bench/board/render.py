@@ -55,6 +55,12 @@ def frontier_views(bench: Any, n: int = 10) -> dict[str, Any]:
     return views
 
 
+NEGATIVE_CONTROL_SUITE = (
+    "Negative control suite: its rankings are not evidence about methods or formats, only a check that a method "
+    "finds no structure where there is little."
+)
+
+
 def noise_sentence(noise: dict[str, Any] | None) -> str:
     """The suite's noise floor in words, from the noise, two-way and seed entries of its structure report."""
     if not noise:
@@ -62,7 +68,8 @@ def noise_sentence(noise: dict[str, Any] | None) -> str:
     if "noise_floor_frontier_regret" in noise:
         lo, hi = noise["noise_floor_frontier_regret_ci95"]
         return (
-            f"Scored against an independent seed: the noise floor, what measuring every cell exactly scores, is "
+            f"Scored against seeds kept apart from what methods measure: the noise floor, what measuring every cell "
+            f"exactly scores, is "
             f"frontier regret {noise['noise_floor_frontier_regret']:.3f} (95 % interval {lo:.3f}–{hi:.3f}). "
             f"Two-way analysis of {noise['seeds_per_cell']} seeds per cell: configuration F "
             f"{noise['two_way_configuration_f']:.1f}, interaction {noise['two_way_interaction_over_noise']:.2f}× "
@@ -169,6 +176,7 @@ def board_data(
             "data_sha256": next(iter(mine.values()))["suite"]["data_sha256"],
             "settings": {},
             "noise": noise_sentence((noise or {}).get(suite)),
+            "negative_control": (noise or {}).get(suite, {}).get("negative_control"),
             "frontiers": (frontiers or {}).get(suite, {}),
         }
         here = cells[cells.suite == suite]
@@ -230,7 +238,10 @@ def render_markdown(data: dict[str, Any]) -> str:
         "",
     ]
     for suite, entry in data["suites"].items():
-        lines += [f"## Suite `{suite}`", "", f"Data sha256 `{entry['data_sha256']}`.", "", entry["noise"], ""]
+        lines += [f"## Suite `{suite}`", "", f"Data sha256 `{entry['data_sha256']}`.", ""]
+        if entry["negative_control"]:
+            lines += [f"**{NEGATIVE_CONTROL_SUITE}** {entry['negative_control']}", ""]
+        lines += [entry["noise"], ""]
         for setting, methods in entry["settings"].items():
             budgets = sorted({int(n) for m in methods for n in m["cells"]})
             lines += [f"### Setting {setting}", ""]
@@ -377,7 +388,11 @@ function renderSettings() {
   fill($("dataset"), datasets);
   render(); renderFrontier();
 }
-function render() { $("noise").textContent = DATA.suites[$("suite").value].noise; renderTable(); renderCharts(); }
+function render() {
+  const s = DATA.suites[$("suite").value];
+  $("noise").textContent = (s.negative_control ? DATA.negative_control_suite + " " + s.negative_control + " " : "") + s.noise;
+  renderTable(); renderCharts();
+}
 fill($("suite"), Object.keys(DATA.suites));
 $("suite").onchange = renderSettings; $("setting").onchange = render; $("budget").onchange = render;
 $("dataset").onchange = renderFrontier;
@@ -401,7 +416,10 @@ def render(
     """The board's Markdown, page and board.json; `apart` names valid submissions not on the standard protocol
     (not ranked)."""
     as_json = board_json(subs, verified)
+    labelled = {name: n["negative_control"] for name, n in (noise or {}).items() if n.get("negative_control")}
+    as_json["negative_control_suites"] = {name: labelled[name] for name in sorted(labelled)}
     data = board_data(as_json, subs, frontiers, noise)
+    data["negative_control_suite"] = NEGATIVE_CONTROL_SUITE
     markdown = render_markdown(data)
     if apart:
         markdown += "\n## Not ranked: not on the standard protocol (settings I–VI, n = 5, 10, 15, seeds 0–9)\n\n"

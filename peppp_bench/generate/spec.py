@@ -5,8 +5,10 @@
     version = "1.0.0"
     description = "..."
     seeds = [0]
-    scoring_seed = 3              # optional, one of seeds: kept apart as the scoring replicate (a method
-                                  # measures the mean of the other seeds and is scored against this one)
+    scoring_seeds = [3]           # optional, some of seeds: kept apart as scoring replicates (a method measures
+                                  # the mean of the other seeds and is scored against these seeds' mean);
+                                  # `scoring_seed = 3` is the same as [3]
+    negative_control = "..."      # optional: why this suite does not rank methods (its card and the board say so)
     configurations = "all"        # the paper's 99, "modern", or a list of ids such as ["e5m3-e7m11"], in any order
                                   # (with [configurations.ID] tables and no such key: those configurations)
     architecture = { name = "resnet", blocks = [1, 1], width = 8 }    # or [architectures.ID] tables
@@ -101,12 +103,13 @@ class GenerationSpec:
     text: str  # the spec file as written, kept with the store
     base: str = ""  # the spec file's folder: relative factory files are found there
     own_configurations: tuple[ModernConfiguration, ...] = ()  # [configurations.ID] tables
-    scoring_seed: int | None = None  # the independent replicate methods are scored against (one of seeds)
+    scoring_seeds: tuple[int, ...] = ()  # the independent replicates methods are scored against (some of seeds)
+    negative_control: str | None = None  # why the suite is a negative control, if it is one
 
     @property
     def measured_seeds(self) -> tuple[int, ...]:
-        """The seeds whose mean error is the suite's matrix: every seed but the scoring one."""
-        return tuple(s for s in self.seeds if s != self.scoring_seed)
+        """The seeds whose mean error is the suite's matrix: every seed but the scoring ones."""
+        return tuple(s for s in self.seeds if s not in self.scoring_seeds)
 
     def configuration(self, config_id: str) -> Configuration | ModernConfiguration:
         """A configuration by id: one the spec defines, else a bundled one."""
@@ -184,6 +187,11 @@ SUITE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a non-empty list of distinct integers ≥ 0",
     ),
     "scoring_seed": (_int(0), "an integer ≥ 0, one of seeds"),
+    "scoring_seeds": (
+        lambda v: isinstance(v, list) and len(v) >= 1 and all(_int(0)(s) for s in v) and len(set(v)) == len(v),
+        "a non-empty list of distinct integers ≥ 0, some of seeds",
+    ),
+    "negative_control": (lambda v: isinstance(v, str) and v.strip() != "", "a sentence saying why"),
     "configurations": (
         lambda v: (
             v in ("all", "modern") or (isinstance(v, list) and len(v) >= 1 and all(isinstance(c, str) for c in v))
@@ -390,12 +398,7 @@ def parse_spec(text: str, where: str = "spec", base: str = "") -> GenerationSpec
         unused = sorted({c.id for c in own} - set(config_ids))
         if unused:
             raise SpecError(f"suite.configurations leaves out {unused}, defined in [configurations]: list them")
-        scoring_seed = suite.get("scoring_seed")
-        if scoring_seed is not None and (scoring_seed not in suite["seeds"] or len(suite["seeds"]) < 3):
-            raise SpecError(
-                f"suite.scoring_seed = {scoring_seed}: it must be one of seeds, and at least two other seeds "
-                "must remain to measure (e.g. seeds = [0, 1, 2, 3], scoring_seed = 3)"
-            )
+        scoring_seeds = _scoring_seeds(suite)
         architectures, multi = _architectures(suite, raw, base)
         backend = suite.get("backend", "native")
         per_unit = suite.get("configs_per_unit", len(config_ids) if backend == "native" else 1)
@@ -423,8 +426,27 @@ def parse_spec(text: str, where: str = "spec", base: str = "") -> GenerationSpec
         text=text,
         base=base,
         own_configurations=own,
-        scoring_seed=scoring_seed,
+        scoring_seeds=scoring_seeds,
+        negative_control=suite.get("negative_control"),
     )
+
+
+def _scoring_seeds(suite: dict[str, Any]) -> tuple[int, ...]:
+    """The [suite] table's scoring seeds (`scoring_seeds`, or one `scoring_seed`): some of its seeds, leaving at
+    least two to measure."""
+    if "scoring_seed" in suite and "scoring_seeds" in suite:
+        raise SpecError("suite: give scoring_seeds or scoring_seed, not both")
+    key = "scoring_seeds" if "scoring_seeds" in suite else "scoring_seed"
+    given = suite.get(key)
+    if given is None:
+        return ()
+    scoring = tuple(given) if isinstance(given, list) else (given,)
+    if not set(scoring) <= set(suite["seeds"]) or len(suite["seeds"]) - len(scoring) < 2:
+        raise SpecError(
+            f"suite.{key} = {given}: it must be among seeds, and at least two other seeds must remain to measure "
+            "(e.g. seeds = [0, 1, 2, 3, 4, 5], scoring_seeds = [3, 4, 5])"
+        )
+    return scoring
 
 
 def read_spec(path: str | Path) -> GenerationSpec:

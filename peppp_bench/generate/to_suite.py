@@ -40,8 +40,8 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
 
     Columns are the spec's configurations in canonical order, each cell read by its id: the order a spec
     lists them in does not matter. A row is a task, or (task, architecture) when the spec has several.
-    A spec with a scoring seed makes the error the mean of the other seeds and keeps every seed's cells as
-    the suite's replicates, the scoring seed's to score against."""
+    A spec with scoring seeds makes the error the mean of the other seeds and keeps every seed's cells as
+    the suite's replicates, the scoring seeds' mean to score against."""
     spec = store.spec
     done, total = store.count()
     if done < total:
@@ -62,7 +62,7 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
         cells = [[store.read(task.id, arch_id, seed, cid) for cid in config_ids] for seed in spec.seeds]
         errors = np.array([[cell["error"] for cell in by_seed] for by_seed in cells])  # seeds × configurations
         err_rows.append(errors[measured].mean(axis=0))
-        if spec.scoring_seed is not None:
+        if spec.scoring_seeds:
             replicates += [
                 {"dataset_id": spec.row_id(task, arch_id), "config_id": cid, "seed": seed, "error": errors[k, j]}
                 for k, seed in enumerate(spec.seeds)
@@ -96,7 +96,7 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
         "deterministic": "on for CUDA" if spec.deterministic is None else spec.deterministic,
         "fused_quantizer": spec.fused_quantizer,
         "seeds": list(spec.seeds),
-        "scoring_seed": spec.scoring_seed,
+        "scoring_seeds": list(spec.scoring_seeds),
         "cells": total,
         "training_seconds_summed_over_units": round(wall, 1),
         "cells_by_git_sha": dict(trained_at),
@@ -118,9 +118,10 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
         cap_rule=spec.cap_rule,
         configurations=table,
         replicates=pd.DataFrame(replicates) if replicates else None,
-        seeds=None
-        if spec.scoring_seed is None
-        else {"measured": list(spec.measured_seeds), "scoring": spec.scoring_seed},
+        seeds={"measured": list(spec.measured_seeds), "scoring": list(spec.scoring_seeds)}
+        if spec.scoring_seeds
+        else None,
+        negative_control=spec.negative_control,
     )
 
 
@@ -132,8 +133,8 @@ def add_replicates(
     from ..suites.suite import read_suite
 
     bench = read_suite(suite_folder)
-    if bench.scoring_seed is not None:
-        raise StoreError(f"suite {bench.name} already holds every seed of every cell (it has a scoring seed)")
+    if bench.scoring_seeds:
+        raise StoreError(f"suite {bench.name} already holds every seed of every cell (it has scoring seeds)")
     records, runs, taken = [], [], set()
     trained_on: Counter[str] = Counter()  # as in `to_suite`: the CPU that trained each replicate cell
     for store in stores:
@@ -191,4 +192,5 @@ def add_replicates(
         cap_rule=cap_rule or bench.cap_rule,
         replicates=pd.DataFrame(records),
         configurations=bench.configurations,
+        negative_control=bench.metadata.get("negative_control"),
     )

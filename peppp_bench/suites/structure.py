@@ -116,14 +116,14 @@ SEED_SPLIT_TAU = 0.5  # issue 22: a row's configuration order must hold up acros
 def seed_report(
     cube: np.ndarray, error: np.ndarray, truth: np.ndarray, memory: np.ndarray, max_memory: float, seed: int = 0
 ) -> dict[str, Any]:
-    """Structure against seed noise in a suite with a scoring seed: `cube` holds every seed of every cell
+    """Structure against seed noise in a suite with scoring seeds: `cube` holds every seed of every cell
     (seeds × datasets × configurations, seeds in order), `error` the measured seeds' mean, `truth` the scoring
-    seed's errors.
+    seeds' mean errors.
 
     Reports the two-way analysis of all seeds (task, configuration, interaction, seed noise), the share of rows
     whose configuration order agrees between the first and second half of the seeds (Kendall τ ≥ 0.5), τ
     between what is measured and what is scored, and the noise floor: the frontier regret and HyperDiff of a
-    method that knows the measured cells exactly, scored against the scoring seed (setting I), with a 95 %
+    method that knows the measured cells exactly, scored against the scoring seeds (setting I), with a 95 %
     bootstrap interval over datasets (`seed` draws the resamples)."""
     by_task = np.moveaxis(cube, 0, 2)  # datasets × configurations × seeds
     k = by_task.shape[2]
@@ -237,7 +237,7 @@ def _noise_floor(s: dict[str, Any]) -> str:
         lo, hi = s["noise_floor_frontier_regret_ci95"]
         return (
             f"frontier regret {s['noise_floor_frontier_regret']:.3f} [{lo:.3f}, {hi:.3f}], HyperDiff "
-            f"{s['noise_floor_hyperdiff']:.3f}: the measured cells' frontier scored against the scoring seed"
+            f"{s['noise_floor_hyperdiff']:.3f}: the measured cells' frontier scored against the scoring seeds"
         )
     if s.get("noise_floor_hyperdiff") is None:
         return "unknown"

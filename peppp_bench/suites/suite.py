@@ -4,16 +4,16 @@ A suite folder holds:
     configurations.parquet  the configurations, one row per column of the matrices (any subset of the 99, in any order)
     datasets.parquet        one row per dataset (DATASET_COLUMNS)
     cells.parquet           long form: dataset_id, config_id, error, memory_mb
-    replicates.parquet      optional: cells re-trained with other seeds (REPLICATE_COLUMNS); in a suite with a
-                            scoring seed, every seed of every cell
+    replicates.parquet      optional: cells re-trained with other seeds (REPLICATE_COLUMNS); in a suite with
+                            scoring seeds, every seed of every cell
     metadata.json           name, version, shape, normalizers, cap rule, seeds, structure and noise, provenance
     manifest.json           sha256 of every file above and of the card
     README.md               the Hugging Face dataset card
 
-A suite with a scoring seed (metadata "seeds": {"measured": [...], "scoring": s}) keeps one independent
-re-training apart: cells.parquet is the mean of the measured seeds, what a method measures, and a method's
-frontier is scored against the scoring seed's errors (`Benchmark.truth`), so measuring exactly is not scoring
-perfectly and the oracle's score is a real noise floor.
+A suite with scoring seeds (metadata "seeds": {"measured": [...], "scoring": [...]}; a suite of 2.0 names
+one scoring seed as a number) keeps independent re-trainings apart: cells.parquet is the mean of the measured
+seeds, what a method measures, and a method's frontier is scored against the mean of the scoring seeds' errors
+(`Benchmark.truth`), so measuring exactly is not scoring perfectly and the oracle's score is a real noise floor.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import copy
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -34,63 +33,14 @@ import pandas as pd
 
 from ..configs import CONFIG_IDS, configurations_table
 from ..files import atomic_write, umask
+from .card import CELL_COLUMNS, DATASET_COLUMNS, REPLICATE_COLUMNS, ROW_KEY_COLUMNS, dataset_card
 from .structure import architecture_report, frontier_grouping, noise_report, seed_report, structure_report
 
 SUITE_FORMAT = 2  # 2: data_sha256 also covers the configuration table, normalizers and cap rule
 DATA_FILES = ("configurations.parquet", "datasets.parquet", "cells.parquet", "metadata.json", "README.md")
 OPTIONAL_FILES = ("replicates.parquet",)
-DATASET_COLUMNS = {
-    "dataset_id": "stable id of the dataset (row)",
-    "name": "human-readable name",
-    "name_confidence": "how sure the name is: `confirmed`, `matched`, `likely` or `unknown` "
-    "(guesses are never presented as facts)",
-    "family": "group of datasets, e.g. cifar100-partition, deca, imagenet64-partition",
-    "resolution": "input height = width in pixels",
-    "classes": "number of classes",
-    "source": "where the images come from (free text; WordNet id empty when unknown)",
-}
-ROW_KEY_COLUMNS = {  # suites with several architectures: a row is a task trained on one architecture
-    "task": "the task (dataset) of the row; rows of one task share it across architectures",
-    "architecture": "the architecture (network) the row was trained with",
-}
-CELL_COLUMNS = {
-    "dataset_id": "key into datasets.parquet",
-    "config_id": "key into configurations.parquet, e.g. e5m3-e7m11",
-    "error": "test error (1 - accuracy) after training in this configuration",
-    "memory_mb": "training memory in MB (2^20 bytes), from the package's memory model (`peppp_bench.memory`)",
-}
 GROUPED_ABOVE = 200  # suites of more tasks than this hold out tasks in groups, not one at a time
 HOLDOUT_GROUPS = 10  # task k is in group k mod HOLDOUT_GROUPS (tasks in order of first row)
-REPLICATE_COLUMNS = {
-    "dataset_id": "key into datasets.parquet",
-    "config_id": "key into configurations.parquet",
-    "seed": "training seed of this replicate: not 0 (the matrix in cells.parquet is seed 0), or, in a suite with "
-    "a scoring seed, every measured seed and the scoring seed of every cell",
-    "error": "test error of the cell trained with that seed",
-}
-CONFIG_COLUMNS = {
-    "config_id": "Format A name - Format B name "
-    "(qtorch's float semantics: ties away from zero, saturation, no inf/NaN)",
-    "index": "column of the matrices (A-major: A option index // 9, B option index % 9)",
-    "a_exp": "Format A exponent bits",
-    "a_man": "Format A mantissa bits",
-    "a_bits": "Format A total bits",
-    "b_exp": "Format B exponent bits",
-    "b_man": "Format B mantissa bits",
-    "b_bits": "Format B total bits",
-}
-MODERN_CONFIG_COLUMNS = {
-    "config_id": "the modern configuration's id (peppp_bench.MODERN_IDS)",
-    "family": "modern",
-    "note": "what the configuration is",
-    "ROLE_format": "per role (weights, activations, errors, gradients, optimizer, master): the number format",
-    "ROLE_scaling": "none, current, delayed (per tensor), mx (E8M0 block scales) or nvfp4",
-    "ROLE_block": "MX block size (0 when not MX)",
-    "ROLE_scale_rounding": "MX scale exponent: floor (OCP) or up",
-    "ROLE_rounding": "nearest (even) or stochastic",
-    "ROLE_bits": "storage bits per element, block scales included",
-}
-
 
 # How the memory cap of settings II/IV/VI is set on a held-out dataset (part of the protocol version):
 # the paper's median of the whole memory matrix, or the median of that dataset's own memory row (for
@@ -127,7 +77,7 @@ def content_sha256(
 
     Covers the dataset ids, the configuration table, the error and memory matrices, the normalizers
     and cap rule of the metrics, the rows' tasks and architectures where a suite has several, and the
-    scoring seed's errors where a suite has one (`truth`)."""
+    scoring seeds' mean errors where a suite has them (`truth`)."""
     h = hashlib.sha256()
     if datasets is not None and set(ROW_KEY_COLUMNS) <= set(datasets.columns):
         h.update(
@@ -160,21 +110,22 @@ class Benchmark:
         metadata: dict[str, Any],
         replicates: pd.DataFrame | None = None,
         folder: Path | None = None,
+        truth: np.ndarray | None = None,
     ) -> None:
+        """`truth`: the scoring seeds' mean errors, required when `metadata` names scoring seeds (the reader
+        checked it against the replicates); otherwise frontiers are scored against `error` itself."""
         self._name, self._folder = name, folder  # folder: where it was read from (method sandboxes may not read it)
         self._error, self._memory = error.copy(), memory.copy()
         self._datasets, self._configurations = datasets.copy(), configurations.copy()
         self._replicates = None if replicates is None else replicates.copy()  # REPLICATE_COLUMNS, other seeds' cells
         self._metadata = copy.deepcopy(metadata)
         self._E, self._M = _readonly(self._error), _readonly(self._memory)
-        self._truth = self._E
-        if "seeds" in self._metadata:  # a scoring seed: checked against the replicates when the suite was read
-            seeds = self._metadata["seeds"]
-            if self._replicates is None:
-                raise ValueError("a suite with a scoring seed needs its replicates (every seed of every cell)")
-            cube = replicate_cube(self._replicates, self.dataset_ids, list(self._error.columns), every_seed=True)
-            self._truth = scoring_matrix(cube, self._error.to_numpy(), seeds["measured"], seeds["scoring"])
-            self._truth.flags.writeable = False
+        if ("seeds" in self._metadata) != (truth is not None):
+            raise ValueError("a suite's scoring truth is given exactly when its metadata names scoring seeds")
+        if truth is not None and truth.shape != self._E.shape:
+            raise ValueError(f"truth has shape {truth.shape}, the error matrix {self._E.shape}")
+        self._truth = self._E if truth is None else np.array(truth, dtype=float)
+        self._truth.flags.writeable = False
         self._task_number = self._task_numbers()
         groups = int(self._task_number.max(initial=-1)) + 1 > GROUPED_ABOVE
         self._holdout_groups = HOLDOUT_GROUPS if groups else None
@@ -227,14 +178,14 @@ class Benchmark:
 
     @property
     def truth(self) -> np.ndarray:
-        """The errors a method's frontier is scored against (read-only): the scoring seed's, in a suite that
-        has one; otherwise `E`, what a method measures."""
+        """The errors a method's frontier is scored against (read-only): the scoring seeds' mean, in a suite
+        that has them; otherwise `E`, what a method measures."""
         return self._truth
 
     @property
-    def scoring_seed(self) -> int | None:
-        """The independent re-training methods are scored against, or None (scored against `E`)."""
-        return int(self._metadata["seeds"]["scoring"]) if "seeds" in self._metadata else None
+    def scoring_seeds(self) -> tuple[int, ...]:
+        """The independent re-trainings methods are scored against (their mean), or () (scored against `E`)."""
+        return scoring_seeds_of(self._metadata["seeds"]) if "seeds" in self._metadata else ()
 
     @property
     def dataset_ids(self) -> list[str]:
@@ -348,12 +299,15 @@ def write_suite(
     replicates: pd.DataFrame | None = None,
     configurations: pd.DataFrame | None = None,
     seeds: dict[str, Any] | None = None,
+    negative_control: str | None = None,
 ) -> Path:
     """Write a suite folder atomically (to a temporary sibling, then renamed) and return its path.
 
     `configurations` is the table of the matrices' columns (default: the 99, in spec order); its
-    `config_id` column keys every cell. `seeds` ({"measured": [...], "scoring": s}) makes a suite with a
-    scoring seed: `error` is the measured seeds' mean and `replicates` hold every seed of every cell."""
+    `config_id` column keys every cell. `seeds` ({"measured": [...], "scoring": [...]}) makes a suite with
+    scoring seeds: `error` is the measured seeds' mean and `replicates` hold every seed of every cell.
+    `negative_control` (why) labels a suite that does not meet the structure criteria of one that ranks methods:
+    its card and the board say so."""
     configurations = configurations_table() if configurations is None else configurations.reset_index(drop=True)
     config_ids = list(configurations["config_id"])
     n, d = error.shape
@@ -370,15 +324,14 @@ def write_suite(
     if missing:
         raise ValueError(f"datasets table lacks columns {sorted(missing)}")
     ids = list(datasets["dataset_id"])
+    if seeds is not None and replicates is None:
+        raise ValueError("a suite with scoring seeds needs every seed's cells as its replicates")
+    cube = None if replicates is None else replicate_cube(replicates, ids, config_ids, every_seed=seeds is not None)
     truth = None
     if seeds is not None:
-        if replicates is None:
-            raise ValueError("a suite with a scoring seed needs every seed's cells as its replicates")
-        seeds = {"measured": [int(x) for x in seeds["measured"]], "scoring": int(seeds["scoring"])}
-        truth = scoring_matrix(
-            replicate_cube(replicates, ids, config_ids, every_seed=True), error, seeds["measured"], seeds["scoring"]
-        )
-    cube = None if replicates is None else replicate_cube(replicates, ids, config_ids, every_seed=seeds is not None)
+        assert cube is not None
+        seeds = {"measured": [int(x) for x in seeds["measured"]], "scoring": list(scoring_seeds_of(seeds))}
+        truth = scoring_matrix(cube, error, seeds["measured"], seeds["scoring"])
     out = Path(out)
     check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -418,6 +371,7 @@ def write_suite(
         "n_configurations": d,
         "normalizers": normal,
         **({} if seeds is None else {"seeds": seeds}),
+        **({"negative_control": negative_control} if negative_control else {}),
         "data_sha256": content_sha256(error, memory, ids, configurations, normal, datasets, truth),
         "structure": {
             **structure_report(error, memory, grouping),
@@ -467,7 +421,7 @@ def replicate_cube(
     replicates: pd.DataFrame, dataset_ids: list[str], config_ids: Sequence[str] = CONFIG_IDS, every_seed: bool = False
 ) -> np.ndarray:
     """The replicates as an array seeds × datasets × configurations (seeds in increasing order), NaN where a
-    cell has no replicate. Seed 0 is the matrix itself unless `every_seed` (a suite with a scoring seed)."""
+    cell has no replicate. Seed 0 is the matrix itself unless `every_seed` (a suite with scoring seeds)."""
     missing = set(REPLICATE_COLUMNS) - set(replicates.columns)
     if missing:
         raise ValueError(f"replicates lack columns {sorted(missing)}")
@@ -489,19 +443,28 @@ def replicate_cube(
     return cube
 
 
-def scoring_matrix(cube: np.ndarray, error: np.ndarray, measured: Sequence[int], scoring: int) -> np.ndarray:
-    """The scoring seed's errors, datasets × configurations, from `cube` (every seed of every cell, seeds in
+def scoring_seeds_of(seeds: dict[str, Any]) -> tuple[int, ...]:
+    """The scoring seeds a suite's metadata `seeds` names: a list, or (suites of 2.0) one number."""
+    scoring = seeds["scoring"]
+    return (int(scoring),) if isinstance(scoring, int) else tuple(int(s) for s in scoring)
+
+
+def scoring_matrix(cube: np.ndarray, error: np.ndarray, measured: Sequence[int], scoring: Sequence[int]) -> np.ndarray:
+    """The scoring seeds' mean errors, datasets × configurations, from `cube` (every seed of every cell, seeds in
     increasing order); raises ValueError unless every cell has every seed and `error` is the measured
     seeds' mean."""
-    seeds = sorted({*measured, scoring})
-    if scoring in measured or len(measured) < 2:
-        raise ValueError(f"seeds: the scoring seed {scoring} must not be measured, and at least 2 seeds measured")
+    seeds = sorted({*measured, *scoring})
+    if set(scoring) & set(measured) or len(measured) < 2 or not scoring:
+        raise ValueError(
+            f"seeds: scoring seeds {list(scoring)} must be at least one seed, none of them measured, and at least "
+            "2 seeds measured"
+        )
     if cube.shape[0] != len(seeds) or np.isnan(cube).any():
         raise ValueError(f"replicates must hold seeds {seeds} for every cell")
     mean = cube[[seeds.index(s) for s in measured]].mean(axis=0)
     if not np.allclose(mean, error, rtol=0, atol=1e-12):
         raise ValueError(f"the matrix is not the mean of the measured seeds {list(measured)}")
-    return np.array(cube[seeds.index(scoring)])
+    return np.array(cube[[seeds.index(s) for s in scoring]].mean(axis=0))
 
 
 def verify_suite(folder: Path) -> list[str]:
@@ -609,9 +572,10 @@ def _read_verified(folder: Path) -> Benchmark:
         cube = None if replicates is None else replicate_cube(replicates, ids, config_ids, every_seed=every_seed)
         if every_seed:
             if cube is None:
-                raise ValueError("metadata.json names a scoring seed, but there is no replicates.parquet")
-            seeds = metadata["seeds"]
-            truth = scoring_matrix(cube, error.to_numpy(), seeds["measured"], seeds["scoring"])
+                raise ValueError("metadata.json names scoring seeds, but there is no replicates.parquet")
+            truth = scoring_matrix(
+                cube, error.to_numpy(), metadata["seeds"]["measured"], scoring_seeds_of(metadata["seeds"])
+            )
     except (ValueError, KeyError, TypeError) as exc:
         raise SuiteError(f"{folder}: replicates.parquet is inconsistent with the suite: {exc}") from None
     fingerprint = content_sha256(
@@ -623,7 +587,7 @@ def _read_verified(folder: Path) -> Benchmark:
             "data_sha256 in metadata.json: the suite was edited; rebuild it"
         )
     return Benchmark(
-        str(metadata["name"]), error, memory, datasets, configurations, metadata, replicates, folder.resolve()
+        str(metadata["name"]), error, memory, datasets, configurations, metadata, replicates, folder.resolve(), truth
     )
 
 
@@ -684,153 +648,3 @@ def upgrade_suite(folder: Path, out: Path) -> Path:
         cap_rule=metadata["normalizers"].get("cap_rule", "global-median"),
         replicates=replicates,
     )
-
-
-def _cap_sentence(nz: dict[str, Any]) -> str:
-    if nz.get("cap_rule", "global-median") == "row-median":
-        return "`row-median`: the median of the held-out dataset's own memory row"
-    return f"`global-median`: the median of the memory matrix, {nz['memory_cap_mb']:.3f} MB"
-
-
-CITATION_BIBTEX = """@inproceedings{yang2022peppp,
-  title     = {How Low Can We Go: Trading Memory for Error in Low-Precision Training},
-  author    = {Yang, Chengrun and Wu, Ziyang and Chee, Jerry and De Sa, Christopher and Udell, Madeleine},
-  booktitle = {International Conference on Learning Representations (ICLR)},
-  year      = {2022}
-}
-
-@software{peppp_bench,
-  title  = {peppp-bench: a benchmark for picking the numeric precision to train a network in},
-  author = {{The peppp-bench developers}},
-  year   = {2026},
-  note   = {Python package peppp-bench}
-}"""
-_LOCAL_PATH = re.compile(r"(?<![\w.:</])/(?:[^\s\"',:/]+/)*([^\s\"',:/]+)")
-
-
-def portable(value: Any) -> Any:
-    """`value` with every absolute path inside its strings replaced by `<local>/` and its last part."""
-    if isinstance(value, dict):
-        return {k: portable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [portable(v) for v in value]
-    if isinstance(value, str):
-        return _LOCAL_PATH.sub(lambda m: f"<local>/{m.group(1)}", value)
-    return value
-
-
-MEMORY_CONVENTION = """
-## Memory: what `memory_mb` counts
-
-Training memory at batch 32, in MB (2^20 bytes), from element counts of the network as trained:
-P trainable parameters; A the outputs of every leaf-module call in one forward pass, quantizer sites
-included, so an activation and its quantized copy both count (the PEPPP paper's convention: it
-reproduces the released matrix within 0.12 MB; a framework that frees the unquantized output keeps
-about half); I the input batch; L the logits. The weights' gradient is not counted (the step consumes it).
-
-- Paper configurations, Format A of a bits and Format B of b bits:
-  (a·(P + 2A) + b·(2P + I + 2L)) / (8·2^20). A holds the weights, activations and their errors; B the
-  momentum and master copy, the input, the logits and their gradient.
-- Modern configurations, each role's element bits plus its block scales' bits per element:
-  ((weights + optimizer + master)·P + (activations + errors)·A + activations·(I + L) + errors·L) / (8·2^20).
-- Worked example: the paper's ResNet-18 on a 32×32 RGB task of 10 classes has P = 11,173,962,
-  A = 114,410,432, I = 98,304, L = 320; in `e5m3-e7m11` (a = 9, b = 19 bits) that is
-  (9·239,994,826 + 19·22,446,868) / 8,388,608 = 308.33 MB; in fp32 everywhere, 1001.14 MB.
-"""
-
-
-def dataset_card(
-    metadata: dict[str, Any],
-    datasets: pd.DataFrame,
-    files: Sequence[str] = DATA_FILES,
-    configurations: pd.DataFrame | None = None,
-) -> str:
-    """A Hugging Face dataset card: YAML `configs:` so the Hub viewer and `datasets.load_dataset` read it."""
-    nz = metadata["normalizers"]
-
-    def table(columns: dict[str, str]) -> str:
-        return "\n".join(f"| `{k}` | {v.replace('|', '/')} |" for k, v in columns.items())
-
-    ids = list(datasets["dataset_id"])
-    dataset_columns = {**DATASET_COLUMNS, **{k: v for k, v in ROW_KEY_COLUMNS.items() if k in datasets.columns}}
-    dataset_columns["dataset_id"] += f", e.g. {', '.join(f'`{i}`' for i in ids[:3])}"
-    replicates_config = (
-        "- config_name: replicates\n  data_files: replicates.parquet\n" if "replicates.parquet" in files else ""
-    )
-
-    replicates_md = (
-        ""
-        if "replicates.parquet" not in files
-        else ("### `replicates.parquet`\n| column | meaning |\n| --- | --- |\n" + table(REPLICATE_COLUMNS) + "\n\n")
-    )
-
-    def items(d: dict[str, Any], indent: str = "") -> list[str]:
-        return [
-            line
-            for k, v in d.items()
-            for line in (
-                [f"{indent}- {k.replace('_', ' ')}:"] + items(v, indent + "  ")
-                if isinstance(v, dict) and v and isinstance(next(iter(v.values())), dict)
-                else [f"{indent}- {k.replace('_', ' ')}: {v}"]
-            )
-        ]
-
-    structure_md = "\n## Structure (what PEPPP relies on)\n\n" + "\n".join(items(metadata["structure"])) + "\n"
-    return f"""---
-license: mit
-pretty_name: PEPPP-Bench {metadata["name"]}
-tags: [low-precision-training, meta-learning, benchmark]
-configs:
-- config_name: cells
-  data_files: cells.parquet
-  default: true
-- config_name: datasets
-  data_files: datasets.parquet
-- config_name: configurations
-  data_files: configurations.parquet
-{replicates_config}---
-# PEPPP-Bench suite `{metadata["name"]}` v{metadata["version"]}
-
-{metadata["description"]}
-
-{metadata["n_datasets"]} datasets × {metadata["n_configurations"]} precision configurations.
-Load it with `peppp_bench.load("{metadata["name"]}")`.
-
-- Maximum memory (memory normalizer): {nz["max_memory_mb"]:.3f} MB
-- Memory cap of settings II/IV/VI: {_cap_sentence(nz)}
-- Hypervolume reference point: memory 1 (normalized), error {nz["reference_point"]["error"]}
-- Data fingerprint (`data_sha256`): `{metadata["data_sha256"]}`
-{MEMORY_CONVENTION}{structure_md}
-## Files
-
-### `cells.parquet`
-| column | meaning |
-| --- | --- |
-{table(CELL_COLUMNS)}
-
-### `datasets.parquet`
-| column | meaning |
-| --- | --- |
-{table(dataset_columns)}
-
-### `configurations.parquet`
-| column | meaning |
-| --- | --- |
-{table(MODERN_CONFIG_COLUMNS if configurations is not None and "weights_format" in configurations else CONFIG_COLUMNS)}
-
-{replicates_md}`metadata.json` holds the normalizers and provenance; `manifest.json` the sha256 of every file.
-
-## Provenance
-
-Machine-local paths are shown as `<local>/…` (the folder's last part kept).
-
-```json
-{json.dumps(portable(metadata["provenance"]), indent=2, sort_keys=True)}
-```
-
-## Citation
-
-```bibtex
-{CITATION_BIBTEX}
-```
-"""

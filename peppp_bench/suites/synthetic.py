@@ -33,7 +33,7 @@ def synthetic_suite(
     seeds = None
     if seed_noise is not None:
         runs = np.clip(error + seed_noise * rng.normal(size=(4, *error.shape)), 0, 1)  # seeds × datasets × configs
-        error, seeds = runs[:3].mean(axis=0), {"measured": [0, 1, 2], "scoring": 3}
+        error, seeds = runs[:3].mean(axis=0), {"measured": [0, 1, 2], "scoring": [3]}
         s, i, j = np.indices(runs.shape).reshape(3, -1)
         replicates = pd.DataFrame(
             {"dataset_id": [f"toy-{k:02d}" for k in i], "config_id": configurations_table()["config_id"].to_numpy()[j]}

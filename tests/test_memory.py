@@ -175,7 +175,7 @@ def test_the_cards_memory_convention_and_its_worked_example_are_the_model() -> N
     """Every suite card states what memory counts, with a worked example; its numbers are the model's."""
     from peppp_bench.configs import get_config
     from peppp_bench.modern import get_modern
-    from peppp_bench.suites.suite import MEMORY_CONVENTION
+    from peppp_bench.suites.card import MEMORY_CONVENTION
 
     c = resnet18_counts(32, 10)
     e5m3 = get_config("e5m3-e7m11")

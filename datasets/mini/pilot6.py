@@ -24,10 +24,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
+from peppp_bench.board.agreement import TRIVIAL
+
 HERE = Path(__file__).resolve().parent
 BOARD = HERE.parents[1] / "leaderboard" / "submissions"
 SETTINGS = ("I", "II", "III", "IV")
-TRIVIAL = ("oracle", "max-memory", "constant", "task-mean-memory")  # as board.agreement: no selection, or bounds
+LEFT_OUT = ("oracle", *TRIVIAL)  # as board.agreement: the reference bound, and what needs no method
 VARIANTS = {  # table file → what the variant is
     "pilot6-mini-2.0.parquet": "mini 2.0.0 as bundled: matrix = mean of seeds 0-2, scored against seed 3",
     "pilot6-nf3.parquet": "no scoring noise: matrix = mean of seeds 0-2, scored against itself (the paper's protocol)",
@@ -67,7 +69,7 @@ def mean_tau(reference: pd.Series, mine: pd.Series, leave_out: tuple[str, ...] =
     for (setting, n), ref in reference.groupby(level=["setting", "n"]):
         ref = ref.droplevel(["setting", "n"])
         other = mine.loc[setting, n]
-        methods = sorted(set(ref.index) & set(other.index) - set(TRIVIAL) - set(leave_out))
+        methods = sorted(set(ref.index) & set(other.index) - set(LEFT_OUT) - set(leave_out))
         taus.append(kendalltau(ref[methods], other[methods]).statistic)
     return float(np.mean(taus))
 

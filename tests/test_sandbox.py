@@ -295,3 +295,30 @@ def test_a_unit_larger_than_a_method_message_reaches_its_method_in_one_process(t
         assert pids[0] == pids[1]
     finally:
         box.close()
+
+
+def test_cleaning_up_after_a_unit_never_enters_a_mount(os_sandbox, tmp_path: Path) -> None:
+    """Where the checkout and its environment live under /tmp, the boundary binds them inside the sandbox's
+    private /tmp: the wipe after each unit removes what the method left, and leaves the binds untouched
+    (it used to walk the whole environment, unlinking file by file: a 30-minute test run)."""
+    import subprocess
+    import sys
+
+    from peppp_bench.protocol import boundary
+
+    mounted = tmp_path / "mounted"
+    (mounted / "deep").mkdir(parents=True)
+    (mounted / "deep" / "keep.txt").write_text("kept")
+    script = (
+        "import os; from peppp_bench.protocol.sandbox import _wipe\n"
+        "os.makedirs('/scratch/left/sub'); open('/scratch/left/sub/file', 'w').close(); os.chmod('/scratch/left', 0)\n"
+        "os.symlink('/scratch/mounted', '/scratch/link'); open('/scratch/file', 'w').close()\n"
+        "_wipe('/scratch'); print(sorted(os.listdir('/scratch')))"
+    )
+    argv = boundary.command("", [sys.executable, "-c", script])
+    at = argv.index("--chdir")  # a writable bind, so that a wipe that entered it would delete what it holds
+    argv[at:at] = ["--tmpfs", "/scratch", "--bind", str(mounted), "/scratch/mounted"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["['mounted']"]  # the method's files, folder and link are gone
+    assert (mounted / "deep" / "keep.txt").read_text() == "kept"

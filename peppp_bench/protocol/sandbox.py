@@ -28,6 +28,7 @@ import pickle
 import select
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -685,17 +686,33 @@ def _kill_strays() -> None:
 
 
 def _wipe(folder: str) -> None:
-    """Remove everything in `folder` that can be removed (the sandbox's private /tmp or /dev/shm)."""
-    import shutil
+    """Remove everything in `folder` (the sandbox's private /tmp or /dev/shm) that lives on its own file system.
 
-    for entry in os.scandir(folder):
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path, ignore_errors=True)
-        else:
+    It never enters a mount inside it: where the checkout or the virtual environment lives under /tmp, the
+    boundary binds them there, and walking them would try to unlink every file of the environment."""
+    device = os.stat(folder).st_dev
+    emptied = []
+    for top, dirs, files, top_fd in os.fwalk(folder):
+        for name in list(dirs):
+            st = os.stat(name, dir_fd=top_fd, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                dirs.remove(name)
+                files.append(name)  # the link itself is removed, never what it points to
+            elif st.st_dev != device:
+                dirs.remove(name)  # a mount: left alone
+            else:
+                os.chmod(name, stat.S_IRWXU, dir_fd=top_fd)  # a folder the method locked is entered all the same
+                emptied.append(os.path.join(top, name))
+        for name in files:
             try:
-                os.unlink(entry.path)
+                os.unlink(name, dir_fd=top_fd)
             except OSError:
                 pass  # a read-only bind of the method's own file
+    for path in reversed(emptied):  # deepest first
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass  # it holds a mount
 
 
 def _made(ref: MethodRef, trusted: bool) -> tuple[Method, list[Any]]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pilot6 import BOARD, mean_tau, means, table, wide
+from pilot6 import BOARD, agreement_cells, means, table, wide
 
 import peppp_bench
 from peppp_bench.suites.structure import two_way
@@ -68,15 +68,9 @@ def report(resamples: int = 1000, seed: int = 0) -> str:
     ]
     for path in sorted(HERE.glob("pilot7-*.parquet")):
         mine = wide(pd.read_parquet(path))
-        ids = np.array(mine.columns)
-        cols = []
-        for leave_out in ((), ("ed-mf-memory",)):
-            point = mean_tau(reference, means(mine), leave_out)
-            boot = [mean_tau(reference, means(mine, rng.choice(ids, len(ids))), leave_out) for _ in range(resamples)]
-            lo, hi = np.percentile(boot, [2.5, 97.5])
-            cols.append(f"{point:.2f} [{lo:.2f}, {hi:.2f}]")
+        cols = agreement_cells(reference, mine, rng, resamples)
         columns = 33 if "c33" in path.stem else 99
-        lines.append(f"| `{path.stem.removeprefix('pilot7-')}` | {len(ids)} | {columns} | {cols[0]} | {cols[1]} |")
+        lines.append(f"| `{path.stem.removeprefix('pilot7-')}` | {mine.shape[1]} | {columns} | {cols[0]} | {cols[1]} |")
     return "\n".join(lines)
 
 

@@ -1,20 +1,20 @@
 """Pilot round 7 (issue 22): does the width of mini's configuration space make the baselines rank unlike `paper`?
 
     python datasets/mini/pilot7.py suites PAPER_SUITE OUT --seed S [--rows R]  # two variants of `paper`
-    python datasets/mini/pilot7.py table BOARD SUITE OUT.parquet  # as pilot6.py: a study's per-dataset means
-    python datasets/mini/pilot7.py report  # the round's Markdown (PILOT.md, round 7)
+    python datasets/mini/pilot7.py table BOARD SUITE OUT/pilot7-SUITE.parquet  # a study's per-dataset means
+    python datasets/mini/pilot7.py report OUT  # the round's Markdown (PILOT.md, round 7), from OUT's tables
     python datasets/mini/pilot7.py format-b PAPER_SUITE  # does Format B change the error, within each Format A?
 
 `suites` writes, from a built `paper` suite folder, `paper-rR-sS` (R of its 87 datasets drawn with seed S, all
 99 configurations; R is 34, mini's rows, unless given) and `paper-rRc33-sS` (the same rows, the 33
 configurations with Format B's exponent at 6 bits: mini's configuration space). Both are scored against their
-own matrix, as `paper` is, so the two differ only in width. They are written under OUT (outside the
-repository: they hold the authors' values) and never committed. `report` prints each variant's mean Kendall τ
-with the full `paper` board over the 12 non-trivial baselines and I-IV, with a bootstrap interval over the
-variant's datasets, and the same without ed-mf-memory, from the committed per-dataset tables
-`pilot7-*.parquet`. `format-b` tests, within each Format A, whether Format B's options change the error: on
-`paper` (one run per cell) against the dataset × Format B interaction, on `mini` against its six seeds
-(`two_way`).
+own matrix, as `paper` is, so the two differ only in width. `table` keeps a study's per-dataset means (as
+pilot6.py's). Both write only outside the repository: what they write is derived from the authors' values and
+is never committed. `report` prints each variant's mean Kendall τ with the full `paper` board over the 12
+non-trivial baselines and I-IV, with a bootstrap interval over the variant's datasets, and the same without
+ed-mf-memory, from the tables `pilot7-*.parquet` in OUT. `format-b` tests, within each Format A, whether
+Format B's options change the error: on `paper` (one run per cell) against the dataset × Format B
+interaction, on `mini` against its six seeds (`two_way`).
 """
 
 from __future__ import annotations
@@ -30,12 +30,21 @@ import peppp_bench
 from peppp_bench.suites.structure import two_way
 from peppp_bench.suites.suite import read_suite, replicate_cube, write_suite
 
-HERE = Path(__file__).resolve().parent
+REPOSITORY = Path(__file__).resolve().parents[2]
 ROWS = 34  # mini's rows
+
+
+def outside_repository(path: Path) -> Path:
+    """`path`, refused (before anything is written) if it lies in this repository: what is derived from
+    `paper` is never committed."""
+    if path.resolve().is_relative_to(REPOSITORY):
+        sys.exit(f"{path} is inside the repository; write what is derived from paper elsewhere (e.g. /tmp)")
+    return path
 
 
 def suites(paper_folder: Path, out: Path, seed: int, n_rows: int = ROWS) -> list[Path]:
     """The two variants of `paper` on the same `n_rows` datasets drawn with `seed`."""
+    outside_repository(out)
     paper = read_suite(paper_folder)
     rows = np.sort(np.random.default_rng(seed).choice(len(paper.datasets), n_rows, replace=False))
     configurations = paper.configurations.reset_index(drop=True)
@@ -59,14 +68,14 @@ def suites(paper_folder: Path, out: Path, seed: int, n_rows: int = ROWS) -> list
     return written
 
 
-def report(resamples: int = 1000, seed: int = 0) -> str:
+def report(tables: Path, resamples: int = 1000, seed: int = 0) -> str:
     reference = means(wide(table(BOARD, "paper")))
     rng = np.random.default_rng(seed)
     lines = [
         "| variant | datasets | columns | mean τ with paper [95 % interval] | without ed-mf-memory |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for path in sorted(HERE.glob("pilot7-*.parquet")):
+    for path in sorted(tables.glob("pilot7-*.parquet")):
         mine = wide(pd.read_parquet(path))
         cols = agreement_cells(reference, mine, rng, resamples)
         columns = 33 if "c33" in path.stem else 99
@@ -114,9 +123,9 @@ if __name__ == "__main__":
         for folder in suites(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[5]), rows):
             print(folder)
     elif sys.argv[1:2] == ["table"] and len(sys.argv) == 5:
-        table(Path(sys.argv[2]), sys.argv[3]).to_parquet(sys.argv[4], index=False)
-    elif sys.argv[1:] == ["report"]:
-        print(report())
+        table(Path(sys.argv[2]), sys.argv[3]).to_parquet(outside_repository(Path(sys.argv[4])), index=False)
+    elif sys.argv[1:2] == ["report"] and len(sys.argv) == 3:
+        print(report(Path(sys.argv[2])))
     elif sys.argv[1:2] == ["format-b"] and len(sys.argv) == 3:
         print(format_b(Path(sys.argv[2])))
     else:

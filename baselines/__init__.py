@@ -1,5 +1,6 @@
-"""The paper's selection methods (spec §5), their `-plugin` variants, Bayes-ED-MF and two negative
-controls, each written only against peppp_bench's public method API.
+"""The paper's selection methods (spec §5), their `-plugin` variants, Bayes-ED-MF, the two references every
+method must beat (`prior`, `prior-best-plugin`) and two negative controls, each written only against
+peppp_bench's public method API.
 
 Address them by short name: `peppp-bench evaluate ed-mf ...` or `baselines.make("ed-mf", rank=5)`.
 """
@@ -13,6 +14,7 @@ from .bayesian_optimization import BOMF, BOFull
 from .controls import Constant, TaskMeanMemory
 from .experiment_design import EDMF, QRMF, EDMFMemory, RandomMF
 from .plugin import BOFullPlugIn, BOMFPlugIn, EDMFPlugIn, QRMFPlugIn, RandomMFPlugIn
+from .priors import Prior, PriorBestPlugIn
 from .reference import MaxMemory, OracleBound
 
 BASELINES: dict[str, type[Method]] = {
@@ -34,9 +36,12 @@ BASELINES: dict[str, type[Method]] = {
         BayesEDMF,
         Constant,
         TaskMeanMemory,
+        Prior,
+        PriorBestPlugIn,
     )
 }
 NEGATIVE_CONTROLS = (Constant.name, TaskMeanMemory.name)
+PRIORS = (Prior.name, PriorBestPlugIn.name)  # what a method must beat: the meta-training rows alone
 
 
 def make(name: str, **params: object) -> Method:
@@ -60,6 +65,9 @@ __all__ = [
     "MaxMemory",
     "NEGATIVE_CONTROLS",
     "OracleBound",
+    "PRIORS",
+    "Prior",
+    "PriorBestPlugIn",
     "QRMF",
     "QRMFPlugIn",
     "RandomMF",

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from peppp_bench import Measurement, Method, Oracle, Task, plug_in
+from peppp_bench import Measurement, Method, Oracle, Task, first_max, plug_in
 
 from .experiment_design import pivots
 
@@ -66,7 +66,7 @@ class BayesEDMF(Method):
             _, cov = self._posterior(task, oracle.measured)
             variance = np.diag(cov).copy()
             variance[np.isin(task.valid, [m.config for m in oracle.measured])] = -np.inf
-            oracle.measure(int(task.valid[int(np.argmax(variance))]))
+            oracle.measure(int(task.valid[first_max(variance)]))
 
     def predict(self, task: Task, measured: Sequence[Measurement]) -> np.ndarray:
         mean, _ = self._posterior(task, measured)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
-from peppp_bench import Measurement, Method, Oracle, Task
+from peppp_bench import Measurement, Method, Oracle, Task, first_max
 
 from .gaussian_process import GaussianProcess
 
@@ -59,7 +59,7 @@ class _GPSearch(Method):
             ei = expected_improvement(mean, std, min(m.error for m in oracle.measured))
             taken = np.isin(task.valid, [m.config for m in oracle.measured])
             ei[taken] = -np.inf
-            oracle.measure(int(task.valid[int(np.argmax(ei))]))
+            oracle.measure(int(task.valid[first_max(ei)]))
 
     def predict(self, task: Task, measured: Sequence[Measurement]) -> np.ndarray:
         return self._fit(self.features(task), task, measured).predict(self.features(task))[0]

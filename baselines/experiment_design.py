@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from peppp_bench import Measurement, Method, Oracle, Task, regress
+from peppp_bench import Measurement, Method, Oracle, Task, first_max, regress
 
 
 class _EmbeddingRegression(Method):
@@ -50,7 +50,7 @@ def d_optimal_order(Y: np.ndarray, n: int) -> list[int]:
     while len(chosen) < min(n, d):
         gain = np.einsum("ij,ik,kj->j", Y, X_inv, Y)
         gain[chosen] = -np.inf
-        j = int(np.argmax(gain))
+        j = first_max(gain)
         y = Y[:, j]
         Xy = X_inv @ y
         X_inv = X_inv - np.outer(Xy, Xy) / (1.0 + y @ Xy)  # Sherman–Morrison
@@ -83,6 +83,12 @@ class RandomMF(_EmbeddingRegression):
 
     def order(self, task: Task) -> Sequence[int]:
         return [int(j) for j in np.random.default_rng(task.seed).permutation(len(task.valid))]
+
+
+# The relaxation is solved far more tightly than its weights are rounded, so that the order of the rounding
+# is the same on every CPU (whose arithmetic moves the optimum in about the tolerance's digits).
+SOLVER_TOLERANCES = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
+ROUNDING_DECIMALS = 4
 
 
 class EDMFMemory(_EmbeddingRegression):
@@ -134,11 +140,11 @@ class EDMFMemory(_EmbeddingRegression):
         memory.value, budget.value = m, cap
         with warnings.catch_warnings():  # an inexact optimum only reorders near-ties in the rounding
             warnings.simplefilter("ignore", UserWarning)
-            problem.solve(solver=cp.CLARABEL)
+            problem.solve(solver=cp.CLARABEL, **SOLVER_TOLERANCES)
         if v.value is None:
             raise RuntimeError(f"the log-det relaxation did not solve ({problem.status})")
         chosen, used = [], 0.0
-        for j in np.argsort(-np.round(v.value, 6), kind="stable"):
+        for j in np.argsort(-np.round(v.value, ROUNDING_DECIMALS), kind="stable"):
             if used + m[j] <= cap:
                 chosen.append(int(j))
                 used += m[j]

@@ -6,6 +6,7 @@ from .configs import CONFIG_IDS, CONFIGS, Configuration, FloatFormat, get_config
 from .errors import ProtocolViolation
 from .memory import NetworkCounts, count_network, resnet18_counts
 from .modern import MODERN, MODERN_IDS, ModernConfiguration, TensorFormat, get_modern
+from .numerics import first_max, snap
 from .protocol.rules import SETTINGS, Measurement, Method, Oracle, Task, plug_in, regress
 from .protocol.runner import Evaluation, evaluate
 from .protocol.sandbox import Limits, MethodRef
@@ -35,10 +36,12 @@ __all__ = [
     "TensorFormat",
     "count_network",
     "evaluate",
+    "first_max",
     "get_config",
     "get_modern",
     "load",
     "plug_in",
     "regress",
     "resnet18_counts",
+    "snap",
 ]

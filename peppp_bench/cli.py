@@ -371,9 +371,18 @@ def _print_ranks(board: Path, suite: str, names: list[str]) -> None:
 
 
 def _leaderboard_validate(args: argparse.Namespace) -> int:
-    from .board.build import suites_for
-    from .board.verify import validate_board
+    import os
 
+    from .board.build import suites_for
+    from .board.verify import Policy, ci_policy, validate_board
+
+    policy = Policy(args.since, args.sample, args.sample_seed, args.spot_seeds)
+    if args.ci:
+        if args.since or args.sample or args.sample_seed or args.spot_seeds is not None or args.all or args.files:
+            raise ValueError("--ci chooses what to re-run itself: give it no --since, --sample, --spot-seeds or files")
+        policy = ci_policy(os.environ.get("PEPPP_CI_BASE") or None)
+        base = f"changed since {policy.since} (PEPPP_CI_BASE) in full" if policy.since else "no trusted base commit"
+        print(f"CI validation: {base}; spot checks on mask seeds drawn with {policy.seed}", file=sys.stderr)
     board = Path(args.board).resolve()
     suites, missing = suites_for(board, args.data_dir)
     for name, why in missing.items():
@@ -386,11 +395,10 @@ def _leaderboard_validate(args: argparse.Namespace) -> int:
         files=files,
         rerun=not args.no_rerun,
         everything=args.all,
-        since=args.since,
-        sample=args.sample,
-        seed=args.sample_seed,
-        most_remarked=args.most_remarked,
-        spot_seeds=args.spot_seeds,
+        since=policy.since,
+        sample=policy.sample,
+        seed=policy.seed,
+        spot_seeds=policy.spot_seeds,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     for c in checks:
@@ -653,22 +661,21 @@ def parser() -> argparse.ArgumentParser:
     lv.add_argument(
         "--sample", type=int, default=0, help="also re-run this many others, chosen by --sample-seed (default 0)"
     )
-    lv.add_argument("--sample-seed", default="", help="rotates the sample (CI passes the commit sha)")
-    lv.add_argument(
-        "--most-remarked",
-        type=int,
-        default=None,
-        metavar="K",
-        help="of the submissions --since finds re-marked by a change of code, harness, data or protocol, re-run "
-        "only K (rotating with --sample-seed); one whose file alone changed is always re-run (default: all)",
-    )
+    lv.add_argument("--sample-seed", default="", help="chooses the sample and its spot-checked mask seeds")
     lv.add_argument(
         "--spot-seeds",
         type=int,
         default=None,
         metavar="K",
-        help="the sampled re-runs (--sample, --most-remarked) re-run only K of their mask seeds, rotating with "
-        "--sample-seed: a spot check; missing, stale and changed marks are re-run in full (default: all seeds)",
+        help="the sampled re-runs (--sample) re-run only K of their mask seeds, chosen with --sample-seed: a spot "
+        "check; missing, stale and changed marks are re-run in full (default: all seeds)",
+    )
+    lv.add_argument(
+        "--ci",
+        action="store_true",
+        help="CI's policy: with $PEPPP_CI_BASE (the pull request's merge base, set by the CI system) re-run in full "
+        "every submission whose mark differs from it and spot-check one other; without it spot-check every "
+        "submission; spot checks run one mask seed drawn at random when it runs",
     )
     lv.add_argument(
         "--no-rerun", action="store_true", help="validate without re-running any code, and leave the marks alone"

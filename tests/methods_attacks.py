@@ -435,3 +435,78 @@ class LoadsAParquetReaderByAnotherName(_Attack):
 
 
 _SHARED = mmap.mmap(-1, 4096, flags=mmap.MAP_SHARED)
+
+
+class StashesOutsideTmp(_Attack):
+    """Keeps every meta-training row it is sent in a folder outside its wiped /tmp (`where`: /, /dev or the
+    checkout's mount point), written with `dir_fd` around the audit hook, and looks there for the held-out row."""
+
+    name = "stashes"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        import hashlib
+        import tempfile
+
+        folder = os.open(self.where or os.path.dirname(os.path.dirname(peppp_bench.__file__)), os.O_RDONLY)
+        os.chdir(tempfile.gettempdir())  # the hook resolves a relative name against the unit's folder: allowed
+        for i, row in enumerate(np.nan_to_num(task.train_error)):
+            key = hashlib.sha256(task.train_memory[i].tobytes()).hexdigest()[:16]
+            with os.fdopen(os.open(f"stash-{key}", os.O_CREAT | os.O_WRONLY, dir_fd=folder), "wb") as f:
+                f.write(row.tobytes())
+        mine = hashlib.sha256(task.test_memory.tobytes()).hexdigest()[:16]
+        try:
+            return np.frombuffer(os.read(os.open(f"stash-{mine}", os.O_RDONLY, dir_fd=folder), 1 << 20))
+        except FileNotFoundError:
+            raise LookupError("the held-out row was never stashed") from None
+
+
+class WritesZygoteMemory(_Attack):
+    """Opens the zygote's /proc/<pid>/mem read-write with `dir_fd` (a relative name the hook lets through)."""
+
+    name = "writes-zygote"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        import tempfile
+
+        proc = os.open("/proc", os.O_RDONLY)
+        os.chdir(tempfile.gettempdir())
+        os.close(os.open(f"{os.getppid()}/mem", os.O_RDWR, dir_fd=proc))
+        raise RuntimeError("opened the zygote's memory for writing")
+
+
+class ReadsSecrets(_Attack):
+    """Puts the environment it was given into its failure reason."""
+
+    name = "reads-secrets"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        raise LookupError(" ".join(f"{k}={v}" for k, v in sorted(os.environ.items())))
+
+
+class HogsTmp(_Attack):
+    """Writes 1.5 GiB into its private /tmp."""
+
+    name = "hogs-tmp"
+
+    def attack(self, task: Task, oracle: Oracle) -> object:
+        import tempfile
+
+        block = b"x" * (1 << 20)
+        with open(os.path.join(tempfile.gettempdir(), "hog"), "wb") as f:
+            for _ in range(1536):
+                f.write(block)
+        raise RuntimeError("wrote 1.5 GiB")
+
+
+class KeepsAcrossBudgets(Cheapest):
+    """Not nested: keeps what it measured at a smaller budget of the same held-out dataset for the larger one."""
+
+    name = "keeps-across-budgets"
+    kept: dict = {}
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        key = task.test_memory.tobytes()
+        if key in KeepsAcrossBudgets.kept:
+            raise RuntimeError(f"kept {len(KeepsAcrossBudgets.kept[key])} measurements from a smaller budget")
+        super().select(task, oracle)
+        KeepsAcrossBudgets.kept[key] = list(oracle.measured)

@@ -7,14 +7,14 @@ import pytest
 
 import baselines
 from baselines.experiment_design import d_optimal_order, pivots
-from peppp_bench import evaluate
+from peppp_bench import SETTINGS, Oracle, evaluate
 
 
 @pytest.mark.slow
 def test_every_baseline_runs_every_setting(tiny) -> None:
     methods = [
         baselines.make(name, rank=4)
-        if name not in ("max-memory", "oracle", *baselines.NEGATIVE_CONTROLS)
+        if name not in ("max-memory", "oracle", *baselines.NEGATIVE_CONTROLS, *baselines.PRIORS)
         else baselines.make(name)
         for name in baselines.BASELINES
     ]
@@ -34,6 +34,35 @@ def test_k_measurements_recover_an_exactly_rank_k_row(tiny, name: str) -> None:
     assert np.allclose(r.convergence, 0, atol=1e-9) and np.allclose(r.regret, 0, atol=1e-9)
     uncapped = r[r.setting == "I"]
     assert np.allclose(uncapped.hyperdiff, 0, atol=1e-9)
+
+
+def test_the_priors_use_the_meta_training_rows_alone_until_they_measure(tiny) -> None:
+    """`prior` measures nothing and predicts the meta-training means; `prior-best-plugin` measures the n best
+    of them and plugs the measured errors in."""
+    from peppp_bench.protocol.runner import fold_tasks
+    from peppp_bench.protocol.sampling import observation_mask
+
+    ev = evaluate(
+        [baselines.make(n) for n in baselines.PRIORS],
+        tiny,
+        settings=("I", "III"),
+        budgets=(3,),
+        workers=1,
+        progress=False,
+        seeds=(0,),
+    )
+    r = ev.results.set_index("method")
+    assert (r.status == "ok").all() and (r.loc["prior"].n_measured == 0).all()
+    assert (r.loc["prior-best-plugin"].n_measured == 3).all()
+    task = fold_tasks(tiny, 0, 0, "full", observation_mask("full", tiny.M, 0), [SETTINGS["I"]], 3)[0]
+    means = np.delete(tiny.E, 0, axis=0).mean(axis=0)
+    assert np.allclose(baselines.make("prior").predict(task, []), means[task.valid])
+    oracle = Oracle(tiny.E[0], tiny.M[0], task.valid, 3)
+    best = baselines.make("prior-best-plugin")
+    best.select(task, oracle)
+    assert [m.config for m in oracle.measured] == list(np.argsort(means, kind="stable")[:3])
+    predicted = best.predict(task, oracle.measured)
+    assert np.allclose(predicted[[m.config for m in oracle.measured]], tiny.E[0][[m.config for m in oracle.measured]])
 
 
 def test_oracle_bound(tiny) -> None:

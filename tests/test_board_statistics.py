@@ -86,18 +86,27 @@ def _key(sub: str, harness: str = "h") -> Key:
     return Key(sub, "code", harness, "data", "3.0")
 
 
-def test_a_mass_re_marking_is_sampled_but_an_edited_submission_always_re_runs() -> None:
+def test_every_mark_changed_since_the_trusted_commit_re_runs_in_full_however_many_changed() -> None:
+    """A harness change renews every mark at once; a forged submission hidden among them is re-run all the same."""
     keys = {f"s{i}.json": _key(f"new{i}", "h2") for i in range(6)}
     keys["edited.json"] = _key("edited", "h2")
+    keys["same.json"] = _key("same", "h2")
     marks = {name: {**key.as_dict(), "verified": True} for name, key in keys.items()}
     before = {f"s{i}.json": {**_key(f"old{i}", "h1").as_dict(), "verified": True} for i in range(6)}
-    before["edited.json"] = {**_key("before-edit", "h2").as_dict(), "verified": True}  # same harness: file alone
-    chosen = plan(keys, marks, changed=before, most_remarked=2, seed="abc")
-    assert "edited.json" in chosen.rerun and chosen.rerun["edited.json"] == "changed since the compared commit"
-    sampled = [n for n, why in chosen.rerun.items() if "sampled" in why]
-    assert len(sampled) == 2 and len(chosen.rerun) == 3
-    assert len(plan(keys, marks, changed=before).rerun) == 7  # without the bound, all of them
-    assert pd.Series(chosen.fresh).isin(keys).all()
+    before["edited.json"] = {**_key("before-edit", "h2").as_dict(), "verified": True}
+    chosen = plan(keys, marks, changed=before, sample=1, seed="abc")
+    assert {n for n, why in chosen.rerun.items() if why == "changed since the compared commit"} == set(before)
+    assert chosen.rerun["same.json"] == "sampled" and not chosen.fresh  # and the one unchanged: spot-checked
+
+
+def test_ci_takes_its_base_from_the_ci_system_and_draws_its_spot_checks_when_it_runs() -> None:
+    from peppp_bench.board.verify import ci_policy
+
+    with_base = ci_policy("abc123")
+    assert with_base.since == "abc123" and with_base.sample == 1 and with_base.spot_seeds == 1
+    without = ci_policy(None)  # nothing in the commits under test says what is new: spot-check everything
+    assert without.since is None and without.sample >= 10**9 and without.spot_seeds == 1
+    assert len({ci_policy(None).seed for _ in range(5)}) == 5  # drawn afresh: no committer can know it
 
 
 def test_the_readme_results_and_the_board_json_agree() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -188,7 +189,7 @@ def test_validation_re_runs_only_stale_or_missing_marks(os_sandbox, tiny_board, 
     assert "tiny--cheap-mean.json: valid, verified (re-run: stale mark (method code changed))" in out
     assert "tiny--ed-mf.json: valid, verified (mark fresh)" in out
     assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data), "--sample", "1"]) == 0
-    assert capsys.readouterr().out.count("(re-run: rotating sample)") == 1
+    assert capsys.readouterr().out.count("(re-run: sampled)") == 1
     assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data), "--all"]) == 0
     assert capsys.readouterr().out.count("(re-run: --all)") == 2
     assert (
@@ -357,7 +358,7 @@ def test_a_spot_check_re_runs_some_mask_seeds_and_catches_a_forgery_there(os_san
     spot += ["--spot-seeds", "1", "--sample-seed", "abc"]
     assert main(spot) == 0
     out = capsys.readouterr().out
-    assert out.count("valid, verified (re-run: rotating sample; mask seeds ") == 2 and out.count(" of 10)") == 2
+    assert out.count("valid, verified (re-run: sampled; mask seeds ") == 2 and out.count(" of 10)") == 2
     path = board / "submissions" / "tiny--cheap-mean.json"
     sub = json.loads(path.read_text())
     for row in sub["folds"]["rows"]:  # every mask seed forged: whichever the spot check draws
@@ -371,4 +372,98 @@ def test_a_spot_check_re_runs_some_mask_seeds_and_catches_a_forgery_there(os_san
     assert main(spot) == 1
     out = capsys.readouterr().out
     assert "tiny--cheap-mean.json: INVALID" in out and "does not reproduce its folds" in out
-    assert "tiny--ed-mf.json: valid, verified (re-run: rotating sample; mask seeds " in out
+    assert "tiny--ed-mf.json: valid, verified (re-run: sampled; mask seeds " in out
+
+
+def _forge(board: Path, data: Path, name: str = "tiny--cheap-mean.json") -> None:
+    """Make up every fold's HyperDiff and write a mark with every right hash, as a forger would."""
+    from peppp_bench.board import verify
+    from peppp_bench.board.leaderboard import _summary_of
+
+    path = board / "submissions" / name
+    sub = json.loads(path.read_text())
+    for row in sub["folds"]["rows"]:  # every mask seed: whichever a spot check draws
+        row[5] = 0.0
+    sub["summary"] = _summary_of(sub)
+    write_submission(sub, board / "submissions")
+    marks = verify.read_marks(board)
+    harness = verify.harness_fingerprint()
+    key = verify.key_of(path, sub, board.parent, peppp_bench.load("tiny", data_dir=data).data_sha256, harness)
+    marks[name] = {**key.as_dict(), "verified": True}
+    verify.write_marks(board, marks)
+
+
+@pytest.mark.slow
+def test_ci_cannot_be_steered_by_the_dates_of_the_commits_under_test(
+    os_sandbox, tiny_board, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forger commits a forged submission with a right mark, then a commit dated a day ahead: CI, which
+    once took the commit before the newest one three hours older as its base, now takes no date into
+    account; without a base from the CI system it spot-checks every submission and catches the forgery."""
+    import subprocess
+
+    board, data = tiny_board
+    repo = board.parent
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "board")
+    _forge(board, data)
+    _git(repo, "commit", "-q", "-am", "forged, with a fresh mark")
+    ahead = {**os.environ, "GIT_COMMITTER_DATE": "2099-01-01T00:00:00", "GIT_AUTHOR_DATE": "2099-01-01T00:00:00"}
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "warp",
+        ],
+        check=True,
+        env=ahead,
+    )
+    monkeypatch.delenv("PEPPP_CI_BASE", raising=False)
+    capsys.readouterr()
+    assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data), "--ci"]) == 1
+    captured = capsys.readouterr()
+    assert "no trusted base commit" in captured.err
+    assert "tiny--cheap-mean.json: INVALID" in captured.out and "does not reproduce its folds" in captured.out
+    assert "tiny--ed-mf.json: valid, verified (re-run: sampled; mask seeds " in captured.out
+
+
+@pytest.mark.slow
+def test_a_forgery_inside_a_harness_wide_re_mark_is_re_run_in_full(
+    os_sandbox, tiny_board, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A harness change renews every mark; a forged submission slipped in among them is re-run in full
+    against the base the CI system names, as is every other renewed mark."""
+    from peppp_bench.board import verify
+
+    board, data = tiny_board
+    repo = board.parent
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "board")
+    base = subprocess_out(repo, "rev-parse", "HEAD")
+    monkeypatch.setattr(verify, "harness_fingerprint", lambda: "the harness after a change")
+    assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data), "--all"]) == 0
+    _forge(board, data)
+    _git(repo, "commit", "-q", "-am", "harness change: every mark renewed (and one forged)")
+    monkeypatch.setenv("PEPPP_CI_BASE", base)
+    capsys.readouterr()
+    assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data), "--ci"]) == 1
+    out = capsys.readouterr().out
+    assert "tiny--cheap-mean.json: INVALID" in out and "does not reproduce its folds" in out
+    assert "tiny--ed-mf.json: valid, verified (re-run: changed since the compared commit)" in out  # in full
+
+
+def subprocess_out(repo: Path, *args: str) -> str:
+    import subprocess
+
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()

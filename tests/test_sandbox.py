@@ -27,8 +27,10 @@ from tests.methods_attacks import (
     Floods,
     ForgesBudget,
     HardExits,
+    HogsTmp,
     HugeReason,
     Interrupts,
+    KeepsAcrossBudgets,
     KillsParent,
     LoadsAParquetReaderByAnotherName,
     Monkeypatches,
@@ -44,14 +46,17 @@ from tests.methods_attacks import (
     ReadsHarnessMemory,
     ReadsModuleState,
     ReadsParquet,
+    ReadsSecrets,
     ReadsSuite,
     Remembers,
     ScansGarbageCollector,
     SeesHarnessProcess,
     Sleeps,
     Spawns,
+    StashesOutsideTmp,
     WalksStack,
     Writes,
+    WritesZygoteMemory,
 )
 from tests.methods_broken import Cheapest
 
@@ -310,15 +315,87 @@ def test_cleaning_up_after_a_unit_never_enters_a_mount(os_sandbox, tmp_path: Pat
     (mounted / "deep").mkdir(parents=True)
     (mounted / "deep" / "keep.txt").write_text("kept")
     script = (
-        "import os; from peppp_bench.protocol.sandbox import _wipe\n"
+        "import os; from peppp_bench.protocol.zygote import _wipe\n"
         "os.makedirs('/scratch/left/sub'); open('/scratch/left/sub/file', 'w').close(); os.chmod('/scratch/left', 0)\n"
         "os.symlink('/scratch/mounted', '/scratch/link'); open('/scratch/file', 'w').close()\n"
         "_wipe('/scratch'); print(sorted(os.listdir('/scratch')))"
     )
     argv = boundary.command("", [sys.executable, "-c", script])
-    at = argv.index("--chdir")  # a writable bind, so that a wipe that entered it would delete what it holds
+    # before the root goes read-only: a writable bind, which a wipe must not enter
+    at = next(i for i in range(len(argv)) if argv[i : i + 2] == ["--remount-ro", "/dev"])
     argv[at:at] = ["--tmpfs", "/scratch", "--bind", str(mounted), "/scratch/mounted"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["['mounted']"]  # the method's files, folder and link are gone
     assert (mounted / "deep" / "keep.txt").read_text() == "kept"
+
+
+def test_the_kernel_seals_what_the_hook_cannot(os_sandbox, suite, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read-only root, /dev and mount points; a non-dumpable zygote; an allowlisted environment; a /tmp that
+    counts against the memory limit; a fresh process per budget. Each attack fails only its own folds."""
+    monkeypatch.setenv("GITHUB_TOKEN", "secret-token-of-the-caller")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-key-of-the-caller")
+    attacks = [
+        StashesOutsideTmp("/"),
+        StashesOutsideTmp("/dev"),
+        StashesOutsideTmp(""),  # the checkout's mount point
+        WritesZygoteMemory(),
+        ReadsSecrets(),
+        HogsTmp(),
+        KeepsAcrossBudgets(),
+    ]
+    for a, name in zip(attacks[:3], ("root", "dev", "mount")):
+        a.name = f"stashes-{name}"
+    ev = peppp_bench.evaluate(
+        [Cheapest(), *attacks],
+        suite,
+        settings=("I", "II"),
+        budgets=(2, 3),
+        workers=1,
+        progress=False,
+        limits=Limits(memory_bytes=1 << 30),
+        seeds=(0,),
+    )
+    r = ev.results
+    reasons = _reasons(ev)
+    assert (r[r.method == "cheapest"].status == "ok").all()
+    expected = {
+        "stashes-root": "Read-only file system",
+        "stashes-dev": "Read-only file system",
+        "stashes-mount": "Read-only file system",
+        "writes-zygote": "PermissionError",  # not dumpable: /proc/<zygote>/mem is closed to it
+        "hogs-tmp": "No space left on device",  # /tmp is an eighth of the 1 GiB limit
+    }
+    for name, pattern in expected.items():
+        g = r[r.method == name]
+        assert (g.status == "failed").all() and g.reason.str.contains(pattern).all(), (name, reasons[name])
+    secrets = r[r.method == "reads-secrets"]
+    assert not secrets.reason.str.contains("secret|GITHUB|AWS").any(), reasons["reads-secrets"]
+    assert secrets.reason.str.contains("PATH=").all()  # what it may see, it saw
+    kept = r[r.method == "keeps-across-budgets"]  # every budget starts from a process that measured nothing
+    pd.testing.assert_frame_equal(
+        kept.drop(columns="method").reset_index(drop=True),
+        r[r.method == "cheapest"].drop(columns="method").reset_index(drop=True),
+    )
+
+
+def test_the_system_call_filter_refuses_new_processes_but_not_threads() -> None:
+    """What the filter does, apart from the audit hook: fork and SysV IPC refused, threads and BLAS run."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, threading, numpy as np\n"
+        "from peppp_bench.protocol import kernel\n"
+        "kernel.forbid_escape()\n"
+        "t = threading.Thread(target=lambda: None); t.start(); t.join()\n"
+        "np.linalg.svd(np.ones((40, 40)))\n"
+        "for call in (os.fork, lambda: os.posix_spawn('/bin/true', ['true'], {})):\n"
+        "    try:\n"
+        "        call(); print('made a process'); os._exit(0)\n"
+        "    except OSError as exc:\n"
+        "        print('refused', exc.errno)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["refused 1", "refused 1"], out.stdout

@@ -1,26 +1,25 @@
 """Verification marks: which submissions were re-run and reproduced, bound to everything that makes a score.
 
-A mark is content-addressed. Its key holds the submission file's sha256, the method's code (its file,
-or for a registered method the module defining it and the sibling modules that module imports), a
-fingerprint of the harness code that can change a score, the suite's `data_sha256` and the protocol
-version. A mark whose key no longer matches is stale and counts for nothing.
+A mark is content-addressed. Its key holds the submission file's sha256, the method's code (its file, or
+a registered method's package as its module imports it), a fingerprint of all the harness code a verdict
+depends on (`code.py`: found from the imports), the suite's `data_sha256` and the protocol version. A
+mark whose key no longer matches is stale and counts for nothing.
 
 Validation re-runs only what needs it: submissions with a missing or stale mark, those whose mark
-changed since a git commit (`since`: a mark is never trusted because it matches, since whoever edits
-a submission can also write its mark), and a small rotating sample of the rest.
-`everything=True` re-runs them all. When a change of the harness, a method's code, the data or the
-protocol re-marked many submissions at once (re-run in full by whoever made the change), `remarked`
-bounds how many of those are re-run again (a rotating sample); a submission whose file changed while
-everything it ran on stayed the same is always re-run. Code fingerprints hash the parsed syntax tree, so comments and
-formatting do not make marks stale.
+changed since a trusted git commit (`since`: a mark is never trusted because it matches, since whoever
+edits a submission can also write its mark), in full, and a sample of the rest, spot-checked on some of
+their mask seeds. `everything=True` re-runs them all. `ci_policy` is what CI runs: the trusted commit comes
+from the CI system, never from the commits under test, and without one every submission is spot-checked
+on a mask seed drawn when CI runs.
 """
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
+import secrets
 import subprocess
+import sys
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,21 +27,9 @@ from typing import Any
 
 from ..files import atomic_write
 from ..protocol import boundary, registry
+from .code import harness_fingerprint, method_fingerprint, source_fingerprint
 from .leaderboard import Check, check_all
 
-PACKAGE = Path(__file__).resolve().parents[1]
-# The code that can change a score: the protocol (rules, sampling, completion use, scoring, sandbox),
-# the completion and frontier maths, the configuration tables, and the Benchmark (caps, normalizers).
-HARNESS_FILES = (
-    "protocol/*.py",
-    "completion.py",
-    "pareto.py",
-    "configs.py",
-    "modern.py",
-    "errors.py",
-    "loading.py",
-    "suites/suite.py",
-)
 KEY_FIELDS = {  # what a mark is bound to, and how a stale mark names what changed
     "submission_sha256": "submission file",
     "code_sha256": "method code",
@@ -53,56 +40,16 @@ KEY_FIELDS = {  # what a mark is bound to, and how a stale mark names what chang
 SUBMISSIONS = "submissions"
 
 
-def _syntax_digest(path: Path) -> bytes:
-    """The file's syntax tree (what runs), or its bytes when it is not Python that parses."""
-    raw = path.read_bytes() if path.is_file() else b""
-    try:
-        return ast.dump(ast.parse(raw)).encode()
-    except (SyntaxError, ValueError):
-        return raw
-
-
-def source_fingerprint(files: Iterable[Path], base: Path) -> str:
-    """sha256 over each file's name relative to `base` and its syntax tree, in name order."""
-    h = hashlib.sha256()
-    for f in sorted(files, key=lambda p: p.relative_to(base).as_posix()):
-        h.update(f.relative_to(base).as_posix().encode() + b"\0" + _syntax_digest(f) + b"\0")
-    return h.hexdigest()
-
-
-def harness_fingerprint() -> str:
-    """Fingerprint of the package code that can change a score (HARNESS_FILES)."""
-    files = {p for pattern in HARNESS_FILES for p in PACKAGE.glob(pattern)}
-    return source_fingerprint(files, PACKAGE)
-
-
-def _sibling_imports(module_file: Path) -> set[Path]:
-    """The module file and the modules of its own package it imports (`from .x import ...`), transitively."""
-    seen: set[Path] = set()
-    todo = [module_file]
-    while todo:
-        f = todo.pop()
-        if f in seen or not f.is_file():
-            continue
-        seen.add(f)
-        for node in ast.walk(ast.parse(f.read_bytes())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
-                todo.append(f.parent / (node.module.replace(".", "/") + ".py"))
-    return seen
-
-
 def code_fingerprint(sub: dict[str, Any], root: Path) -> str:
-    """Fingerprint of the method's own code: its file (`leaderboard/methods/NAME.py:Class`), or the module of
-    a registered method and the sibling modules it imports. Empty for code that cannot be found."""
+    """Fingerprint of the method's own code: its file (`leaderboard/methods/NAME.py:Class`), or a registered
+    method's package as far as its module imports it. Empty for code that cannot be found."""
     code = sub["method"]["code"]
     where = code.rpartition(":")[0]
     if where.endswith(".py"):
         path = root / where
         return source_fingerprint([path], path.parent)
     found = registry.by_code(code)
-    if found is None:
-        return ""
-    return source_fingerprint(_sibling_imports(found.source), found.source.parent)
+    return "" if found is None else method_fingerprint(found.source)
 
 
 @dataclass(frozen=True)
@@ -178,34 +125,44 @@ def changed_since(root: Path, ref: str, board: Path) -> dict[str, Any]:
     return {name: old.get(name) for name in now if old.get(name) != now[name]}
 
 
-RERUN_CAUSES = ("code_sha256", "harness_sha256", "data_sha256", "protocol_version")
-
-
-def remarked(old: Any, new: Any) -> bool:
-    """Whether a mark changed because what the submission runs on changed (code, harness, data or protocol),
-    not only its file: a change made by whoever changed that code, who re-ran every submission it touched."""
-    if not isinstance(old, dict) or not isinstance(new, dict):
-        return False
-    return any(old.get(f) != new.get(f) for f in RERUN_CAUSES)
-
-
 def rotating_sample(names: Iterable[str], k: int, seed: str) -> list[str]:
     """`k` names chosen by hashing each with `seed` (a commit sha rotates the choice from commit to commit)."""
     return sorted(names, key=lambda n: hashlib.sha256(f"{seed}\0{n}".encode()).hexdigest())[:k]
 
 
-SAMPLED = ("rotating sample", "re-marked by a change of code, harness, data or protocol (sampled)")
+SAMPLED = "sampled"
 
 
 def spot_check_seeds(chosen: Plan, subs: dict[str, Any], k: int | None, seed: str) -> dict[str, list[int]]:
-    """For each sampled re-run (`SAMPLED`), `k` of its mask seeds, rotating with `seed`; none for None."""
+    """For each sampled re-run, `k` of its mask seeds, chosen with `seed`; none for None."""
     if k is None:
         return {}
     return {
         name: sorted(int(s) for s in rotating_sample(map(str, subs[name]["seeds"]), k, f"{seed}\0{name}"))
         for name, why in chosen.rerun.items()
-        if why in SAMPLED and len(subs[name]["seeds"]) > k
+        if why == SAMPLED and len(subs[name]["seeds"]) > k
     }
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a validation re-runs: marks changed since `since` in full, and `sample` others on `spot_seeds` of
+    their mask seeds, chosen with `seed`."""
+
+    since: str | None
+    sample: int
+    seed: str
+    spot_seeds: int | None
+
+
+def ci_policy(base: str | None) -> Policy:
+    """CI's validation. `base` is the trusted commit the CI system names (a pull request's merge base with its
+    target: `PEPPP_CI_BASE`): every submission whose file or mark differs from it is re-run in full, and one
+    other is spot-checked. Without a base, nothing in the commits under test can say what is new, so every
+    submission is spot-checked. Spot checks run one mask seed, drawn here and now: whoever commits cannot
+    know it in advance (a commit's sha or date can be ground or set)."""
+    seed = secrets.token_hex(16)
+    return Policy(base, 1, seed, 1) if base else Policy(None, sys.maxsize, seed, 1)
 
 
 @dataclass(frozen=True)
@@ -224,28 +181,21 @@ def plan(
     changed: dict[str, Any] | None = None,
     sample: int = 0,
     seed: str = "",
-    most_remarked: int | None = None,
 ) -> Plan:
     """Re-run every submission with a missing or stale mark, every one in `changed` (name → its mark at the
-    compared commit), but of those re-marked by a change of code, harness, data or protocol at most
-    `most_remarked` (rotating with `seed`), `sample` of the rest, or all of them with `everything`."""
+    compared commit), however many a change of code renewed at once, and `sample` of the rest chosen with
+    `seed`; or all of them with `everything`."""
     changed = changed or {}
     rerun: dict[str, str] = {}
-    candidates = []
     for name, key in keys.items():
         why = "--all" if everything else key.stale_because(marks.get(name))
         if why is None and name in changed:
-            if most_remarked is not None and remarked(changed[name], marks.get(name)):
-                candidates.append(name)
-                continue
             why = "changed since the compared commit"
         if why:
             rerun[name] = why
-    for name in rotating_sample(candidates, most_remarked or 0, seed):
-        rerun[name] = SAMPLED[1]
     rest = [n for n in keys if n not in rerun]
     for name in rotating_sample(rest, sample, seed):
-        rerun[name] = SAMPLED[0]
+        rerun[name] = SAMPLED
     return Plan(rerun, [n for n in rest if n not in rerun])
 
 
@@ -298,16 +248,14 @@ def validate_board(
     since: str | None = None,
     sample: int = 0,
     seed: str = "",
-    most_remarked: int | None = None,
     spot_seeds: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[Check], Plan]:
     """Validate the board's submissions (or only `files`), re-run what `plan` selects (all of `files` when
     named), and write verification.json. Returns every check and the plan it followed.
 
-    `spot_seeds`: the sampled re-runs (a rotating sample of fresh marks, and the re-marked ones `most_remarked`
-    picks) re-run only this many of their mask seeds, rotating with `seed`: a spot check of marks whoever
-    renewed them made by re-running everything. Missing, stale and changed marks are always re-run in full."""
+    `spot_seeds`: the sampled re-runs re-run only this many of their mask seeds, chosen with `seed`: a spot
+    check of fresh marks. Missing, stale and changed marks are always re-run in full."""
     folder = board / SUBMISSIONS
     checks = check_all(folder, suites, root, rerun=False, files=files)
     if not rerun:
@@ -327,7 +275,6 @@ def validate_board(
         changed=changed,
         sample=sample,
         seed=seed,
-        most_remarked=most_remarked,
     )
     spot = spot_check_seeds(chosen, subs, spot_seeds, seed)
     for name, seeds in spot.items():

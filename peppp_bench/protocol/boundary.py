@@ -3,9 +3,10 @@
 Inside, a method's process has new user, PID, mount, network, IPC, UTS and cgroup namespaces; it sees
 read-only the Python environment, this package's code (its bundled suites hidden), the code of the
 registered methods and the method's own file or package, and nothing else: no suite, no cache, no
-checkout, no `../shared`, no network, and a `/proc` of its own namespace (not the harness's). `/tmp`
-and `/dev/shm` are private and empty. It dies with the harness. Without bubblewrap, `available()` is
-False and the harness says that the run is not isolated by the operating system.
+checkout, no `../shared`, no network, and a `/proc` of its own namespace (not the harness's). Everything is
+read-only (the root and `/dev` are remounted so after the binds) except `/tmp` and `/dev/shm`: private,
+empty, and of a size that counts against the method's memory limit. It dies with the harness. Without
+bubblewrap, `available()` is False and the harness says that the run is not isolated by the operating system.
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; F
 def _outermost(paths: set[Path]) -> list[Path]:
     """The paths that are not inside another of them, sorted."""
     return sorted(p for p in paths if not any(q != p and q in p.parents for q in paths))
+
+
+def interpreter() -> str:
+    """This interpreter's path with `..` and folder links resolved (the sandbox binds resolved folders), but
+    not the last link: a virtual environment's `python` must keep its name to find its environment."""
+    return str(Path(sys.executable).parent.resolve() / Path(sys.executable).name)
 
 
 def _environment() -> list[Path]:
@@ -64,8 +71,9 @@ def code_paths(spec: str) -> list[Path]:
     return _outermost({p for p in paths if not any(p == r or r in p.parents for r in inside)})
 
 
-def command(spec: str, argv: list[str]) -> list[str]:
-    """The bubblewrap command that runs `argv` for the method named by `spec` behind the boundary."""
+def command(spec: str, argv: list[str], tmp_bytes: int = 1 << 30, shm_bytes: int = 64 << 20) -> list[str]:
+    """The bubblewrap command that runs `argv` for the method named by `spec` behind the boundary, with a
+    private `/tmp` of `tmp_bytes` and `/dev/shm` of `shm_bytes`."""
     args = [
         "bwrap",
         "--die-with-parent",
@@ -85,12 +93,15 @@ def command(spec: str, argv: list[str]) -> list[str]:
             args += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", HOME]  # before binds inside them
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--size", str(shm_bytes), "--tmpfs", "/dev/shm", "--size", str(tmp_bytes), "--tmpfs", HOME]  # before binds
     for root in [p for p in (*_environment(), *code_paths(spec)) if p.exists()]:
         args += ["--ro-bind", str(root), str(root)]
     for data in {PACKAGE / "data", *(Path(sys.prefix) / "lib").glob("python*/site-packages/peppp_bench/data")}:
         if data.is_dir():
-            args += ["--tmpfs", str(data.resolve())]  # the bundled suites stay out of sight
+            hidden = str(data.resolve())  # the bundled suites stay out of sight, under an empty read-only tmpfs
+            args += ["--size", "4096", "--tmpfs", hidden, "--remount-ro", hidden]
+    args += ["--remount-ro", "/dev", "--remount-ro", "/"]  # last: nothing but /tmp and /dev/shm stays writable
     return [*args, "--chdir", HOME, *argv]
 
 
@@ -101,7 +112,7 @@ def available() -> bool:
         return False
     try:
         probe = subprocess.run(
-            command("", [sys.executable, "-c", "import numpy, peppp_bench"]), capture_output=True, timeout=60
+            command("", [interpreter(), "-c", "import numpy, peppp_bench"]), capture_output=True, timeout=60
         )
     except (OSError, subprocess.TimeoutExpired):
         return False

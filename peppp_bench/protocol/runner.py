@@ -36,8 +36,9 @@ from ..suites.suite import Benchmark
 from . import boundary, registry
 from .rules import Measurement, Method, Oracle, Setting, Task, get_setting, meta_training_only, readonly
 from .sampling import observation_mask, probabilities
-from .sandbox import Limits, MethodInfo, MethodRef, Sandbox, describe_failure, unit_payload
+from .sandbox import Limits, MethodInfo, MethodRef, Sandbox, unit_payload
 from .scoring import check_predictions, score, worst_case
+from .zygote import describe_failure
 
 # 2.0: a never-observed configuration is completed from its nearest formats (not to 0), and a suite
 # names its cap rule (global-median or row-median). 2.1: multi-architecture suites, settings X and XII.
@@ -116,6 +117,19 @@ def evaluate(
         raise ValueError(
             f"settings {[s.name for s in setting_list if s.architectures != 'same']} are cross-architecture: "
             f"suite {bench.name} has one architecture; use a multi-architecture suite such as mini-arch"
+        )
+    rows_, columns = bench.E.shape
+    if rows_ < 2:
+        print(
+            f"peppp-bench: suite {bench.name} has {rows_} dataset: meta-LOOCV holds one out and meta-trains on the "
+            "rest, so every fold is skipped (a suite of at least 2 datasets is needed)",
+            file=sys.stderr,
+        )
+    if budgets[-1] > columns:
+        print(
+            f"peppp-bench: budgets {[n for n in budgets if n > columns]} exceed the suite's {columns} configurations: "
+            f"a method measures at most {columns}",
+            file=sys.stderr,
         )
     run_tmp = tempfile.mkdtemp(prefix="peppp-run-")  # every sandbox's temporary folder is made in here
     _RUN["tmp"] = run_tmp
@@ -209,7 +223,7 @@ def _cache_dir() -> str | None:
 def _baseline(ref: MethodRef) -> Method | None:
     """A method of this package's own registered by the name `ref` gives (safe to make here), else None."""
     found = registry.registered().get(ref.spec) if ":" not in ref.spec else None
-    if found is None or found.distribution != registry.HOME_DISTRIBUTION:
+    if found is None or not found.home:
         return None
     method = found.cls(**ref.params)
     if ref.name:
@@ -403,13 +417,9 @@ def _run_unit(unit: tuple[int, str, int]) -> list[dict]:
     )
     budgets, row, memory = _RUN["budgets"], bench.E[fold], bench.M[fold]
     truth = bench.truth[fold]  # what a frontier is scored against: `row`, or the scoring seeds' mean
-    runnable = [t for t in tasks if len(t.valid)]
-    payload = None
-    if _RUN["isolate"] and runnable:
-        for task in runnable:  # computed once here, shipped with the task, shared by every method
-            task.completed()
-            task.embeddings()
-        payload = unit_payload(runnable, budgets)
+    not_run = {t.setting: why for t in tasks if (why := unrunnable(t, _RUN["isolate"]))}
+    runnable = [t for t in tasks if t.setting not in not_run]
+    payload = unit_payload(runnable, budgets) if _RUN["isolate"] and runnable else None
     rows: list[dict[str, Any]] = []
     for i, info in enumerate(_RUN["infos"]):
         base = dict(method=info.name, seed=seed, dataset_id=bench.dataset_ids[fold])
@@ -425,13 +435,35 @@ def _run_unit(unit: tuple[int, str, int]) -> list[dict]:
                 for t in runnable
             }
         for task in tasks:
-            if task.setting not in outcomes:
-                skipped = {**_failure("no configuration fits the memory cap on this dataset"), "status": "skipped"}
+            if task.setting in not_run:
+                skipped = {**_failure(not_run[task.setting]), "status": "skipped"}
                 skipped[PRIMARY_METRIC] = np.nan  # no method is scored here
                 rows.extend({**base, "setting": task.setting, "n": n, **skipped} for n in budgets)
                 continue
             rows.extend({**base, "setting": task.setting, "n": n, **outcome} for n, outcome in outcomes[task.setting])
     return rows
+
+
+def unrunnable(task: Task, precompute: bool) -> str | None:
+    """Why no method can be run on this fold, or None. With `precompute`, the completion and embeddings every
+    method shares are computed here (once, shipped with the task)."""
+    if not len(task.valid):
+        return "no configuration fits the memory cap on this dataset"
+    rows = task.train_error.shape[0]
+    if rows == 0:
+        return "not run: no meta-training dataset (meta-LOOCV needs a suite of at least 2 datasets)"
+    if np.isnan(task.train_error).all():
+        return (
+            f"not run: setting {task.setting}'s mask observes no entry of the {rows} meta-training rows "
+            "(a suite with more datasets is needed)"
+        )
+    if precompute:
+        try:
+            task.completed()
+            task.embeddings()
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            return f"not run: the meta-training rows cannot be completed ({exc}; a suite with more datasets is needed)"
+    return None
 
 
 def _score_outcome(outcome: Any, task: Task, truth: np.ndarray, memory: np.ndarray) -> dict:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ProtocolViolation
+from ..numerics import snap
 from ..pareto import frontier_regret, frontier_scores, pareto_mask, worst_frontier_regret
 from .rules import Measurement
 
@@ -74,7 +75,9 @@ def score(
     max_memory: float,
 ) -> FoldScore:
     """Frontier regret, the frontier metrics, best error on the estimated frontier, its regret and the
-    relative memory used."""
+    relative memory used. Predictions are compared after `snap`, so rounding noise of another CPU's
+    arithmetic never changes the estimated frontier."""
+    predicted = snap(predicted)
     mem_valid = memory[valid]
     on_front = pareto_mask(mem_valid, predicted)
     s = frontier_scores(memory, true_error, mem_valid[on_front], predicted[on_front], max_memory)

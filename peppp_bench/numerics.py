@@ -1,0 +1,26 @@
+"""Rounding that makes a choice the same on every CPU.
+
+numpy's BLAS picks its kernels by processor (and thread count), so two machines compute the same sum in
+another order and differ in the last bits. Where a method or the harness then chooses (an argmax, a
+frontier), such bits can flip the choice. Rounding each value to 32 significant bits (about ten decimal
+digits) first makes values that differ only by rounding noise equal, and equals are broken by position.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DROPPED_BITS = 20  # of float64's 52 mantissa bits: 32 are kept
+
+
+def snap(values: object) -> np.ndarray:
+    """`values` as float64, each rounded to 32 significant bits (half away from zero); inf and NaN stay."""
+    a = np.array(values, dtype=np.float64)
+    bits = a.view(np.int64)  # sign and magnitude: adding to the pattern rounds the magnitude
+    rounded = ((bits + (1 << (DROPPED_BITS - 1))) & ~((1 << DROPPED_BITS) - 1)).view(np.float64)
+    return np.where(np.isfinite(a), rounded, a)
+
+
+def first_max(values: object) -> int:
+    """The position of the largest value after `snap`; of equals, the first."""
+    return int(np.argmax(snap(values)))

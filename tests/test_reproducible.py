@@ -1,0 +1,51 @@
+"""Every bundled method gives the same folds on any x86-64 CPU and any number of BLAS threads.
+
+numpy's OpenBLAS picks its kernels by processor; `OPENBLAS_CORETYPE=Prescott` makes it run the generic
+kernels every x86-64 CPU has, so one machine shows what another CPU computes. Where the environment sets
+`OPENBLAS_CORETYPE` already (some processors need it), the run "as the machine is" keeps it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from peppp_bench.board.leaderboard import TOLERANCE
+
+RUN = """
+import sys
+import peppp_bench
+from peppp_bench.protocol import registry
+ev = peppp_bench.evaluate(registry.names(), "mini", settings=("I", "III", "V"), budgets=(5, 10), seeds=(0,),
+                          workers=1, progress=False)
+ev.results.to_parquet(sys.argv[1])
+"""
+VALUES = ["frontier_regret", "convergence", "hyperdiff", "best_error", "regret", "relative_memory"]
+
+
+def _folds(tmp_path: Path, name: str, **env: str) -> pd.DataFrame:
+    out = tmp_path / f"{name}.parquet"
+    run = subprocess.run(
+        [sys.executable, "-c", RUN, str(out)], env={**os.environ, **env}, capture_output=True, text=True, timeout=900
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return pd.read_parquet(out)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="OPENBLAS_CORETYPE=Prescott names an x86-64 core")
+def test_every_bundled_method_gives_the_same_folds_under_other_blas_kernels_and_thread_counts(tmp_path: Path) -> None:
+    mine = _folds(tmp_path, "mine")
+    for name, env in {"generic": {"OPENBLAS_CORETYPE": "Prescott"}, "threads": {"OPENBLAS_NUM_THREADS": "2"}}.items():
+        other = _folds(tmp_path, name, **env)
+        assert (mine.drop(columns=VALUES) == other.drop(columns=VALUES)).all().all(), name  # choices, counts, status
+        for col in VALUES:
+            a, b = mine[col].to_numpy(float), other[col].to_numpy(float)
+            same = (pd.isna(a) & pd.isna(b)) | (abs(a - b) <= TOLERANCE * abs(a).clip(min=1.0))
+            assert same.all(), (name, col, mine[~same][["method", "setting", "dataset_id", "n"]].head())

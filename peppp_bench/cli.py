@@ -10,6 +10,27 @@ from pathlib import Path
 from typing import Any
 
 Handler = Callable[[argparse.Namespace], int]
+Declare = Callable[[argparse.ArgumentParser], Handler]  # adds a subcommand's arguments, returns its handler
+
+# Every subcommand, in the order `--help` lists them: its path (`("leaderboard", "validate")` for an action of a
+# group), one-line summary, example, and the function beside its handler that declares its arguments.
+SUBCOMMANDS: list[tuple[tuple[str, ...], str, str, Declare]] = []
+GROUPS = {  # subcommands that hold actions: summary and example
+    "leaderboard": (
+        "validate submissions, or build the board (README.md, index.html)",
+        "peppp-bench leaderboard validate leaderboard/submissions/mini--my-method.json",
+    ),
+}
+
+
+def subcommand(path: tuple[str, ...], summary: str, example: str) -> Callable[[Declare], Declare]:
+    """Register the decorated function as the declaration of subcommand `path`."""
+
+    def register(declare: Declare) -> Declare:
+        SUBCOMMANDS.append((path, summary, example, declare))
+        return declare
+
+    return register
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -34,12 +55,31 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+@subcommand(("build",), "build a suite from the authors' released arrays", "peppp-bench build paper")
+def _build_args(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("suite", choices=["paper", "paper-lr"], help="which of the paper's suites to build")
+    p.add_argument("--upstream", help="folder of the released .npy arrays (default: download them, sha256-pinned)")
+    p.add_argument("--out", help="suite folder to write (default: the cache, where load() finds it)")
+    return _build
+
+
 def _upgrade(args: argparse.Namespace) -> int:
     from .suites.suite import read_suite, upgrade_suite
 
     folder = upgrade_suite(Path(args.folder), Path(args.out or args.folder))
     print(f"upgraded {read_suite(folder)!r} in {folder}")
     return 0
+
+
+@subcommand(
+    ("upgrade",),
+    "write a suite folder of an older format in the current one",
+    "peppp-bench upgrade suites/old-suite --out suites/new-suite",
+)
+def _upgrade_args(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("folder", help="the suite folder to upgrade")
+    p.add_argument("--out", help="suite folder to write (default: FOLDER itself)")
+    return _upgrade
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -49,6 +89,23 @@ def _publish(args: argparse.Namespace) -> int:
     print(f"published {args.folder} to {args.repo_id} at commit {sha}" + (f" (tag {args.tag})" if args.tag else ""))
     print(f"pin it: peppp_bench.load(NAME, repo_id={args.repo_id!r}, revision={sha!r})")
     return 0
+
+
+@subcommand(
+    ("publish",),
+    "upload a built suite folder to a Hugging Face dataset repo",
+    "peppp-bench publish suites/paper --repo-id peppp-bench/peppp-bench --tag paper-v1.1.0",
+)
+def _publish_args(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("folder", help="a built suite folder (e.g. from `peppp-bench build paper --out`)")
+    p.add_argument("--repo-id", required=True, help="the Hub dataset repository, e.g. peppp-bench/peppp-bench")
+    p.add_argument("--tag", help="a tag to put on the upload commit, e.g. paper-v1.1.0 (default: none)")
+    p.add_argument(
+        "--endpoint",
+        default=os.environ.get("PEPPP_BENCH_HUB_ENDPOINT"),
+        help="Hub endpoint URL (default: $PEPPP_BENCH_HUB_ENDPOINT, else the public Hub)",
+    )
+    return _publish
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -62,12 +119,29 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+@subcommand(("info",), "list suites, their pinned versions and cache status", "peppp-bench info")
+def _info_args(p: argparse.ArgumentParser) -> Handler:
+
+    return _info
+
+
 def _structure(args: argparse.Namespace) -> int:
     from .suites.sources import load
     from .suites.structure import comparison_table
 
     print(comparison_table({name: load(name, data_dir=args.data_dir).metadata["structure"] for name in args.suites}))
     return 0
+
+
+@subcommand(
+    ("structure",),
+    "suites' structure reports side by side (a Markdown table)",
+    "peppp-bench structure mini mini-arch modern-mini",
+)
+def _structure_args(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("suites", nargs="+", help="suite names, e.g. paper mini modern-mini")
+    _data_dir_arg(p)
+    return _structure
 
 
 def _int_list(text: str) -> list[int]:
@@ -143,21 +217,48 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+@subcommand(
+    ("evaluate",),
+    "score selection methods by meta-LOOCV",
+    "peppp-bench evaluate ed-mf --suite mini --settings I,III --budgets 5,10",
+)
+def _evaluate_args(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("method", help="'all', baseline names (comma-separated), module:Class or path/file.py:Class")
+    _suite_args(p)
+    p.add_argument(
+        "--settings",
+        default="standard",
+        help="comma-separated, or standard: I-VI (and X, XII on a multi-architecture suite)",
+    )
+    p.add_argument("--budgets", default="5,10,15", help="e.g. 5-15 or 5,10,15 (default, the board's)")
+    p.add_argument("--seeds", default="0-9", help="mask and method seeds, e.g. 0 (default 0-9, the board's)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, e.g. rank=5")
+    p.add_argument("--out", help="results table (.parquet); metadata goes beside it")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _limit_args(p)
+    return _evaluate
+
+
 def _print_summary(ev: Any) -> None:
-    """The headline table at n = 5, 10, 15 and the largest n; skipped and failed fold-budgets with reasons."""
+    """The headline table at every budget asked for (at most 6; else n = 5, 10, 15 and the largest n, saying
+    so); skipped and failed fold-budgets with their reasons."""
     from .protocol.runner import HEADLINE_COLUMNS
 
     results, summary = ev.results, ev.summary
-    skipped = results[results.status == "skipped"]
-    if len(skipped):
-        print(
-            f"{skipped.dataset_id.nunique()} datasets have no configuration under the memory cap: "
-            f"{len(skipped)} capped fold-budgets skipped"
-        )
+    for reason, group in results[results.status == "skipped"].groupby("reason"):
+        print(f"{len(group)} fold-budgets skipped ({group.dataset_id.nunique()} datasets): {reason}")
     failed = results[results.status == "failed"]
-    shown = summary[summary.n.isin([5, 10, 15]) | (summary.n == summary.n.max())]
+    budgets = sorted(set(summary.n))
+    shown_n = budgets if len(budgets) <= 6 else sorted({n for n in budgets if n in (5, 10, 15)} | {budgets[-1]})
     print("mean over held-out datasets (lower is better):")
-    print(shown[list(HEADLINE_COLUMNS)].to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    print(
+        summary[summary.n.isin(shown_n)][list(HEADLINE_COLUMNS)].to_string(
+            index=False, float_format=lambda x: f"{x:.4f}"
+        )
+    )
+    if shown_n != budgets:
+        print(f"(n = {', '.join(map(str, shown_n))} of the {len(budgets)} budgets run; every budget is in --out)")
     if len(failed):
         print(f"\n{len(failed)} fold-budgets failed; first reasons:")
         for reason in failed.reason.unique()[:5]:
@@ -181,6 +282,26 @@ def _study(args: argparse.Namespace) -> int:
         .to_string(float_format=lambda x: f"{x:.4f}")
     )
     return 0
+
+
+@subcommand(
+    ("study",),
+    "the meta-training study: completion quality versus sampling (Figures 9/10)",
+    "peppp-bench study --suite mini --kind uniform --ratios 0.05,0.1,0.2",
+)
+def _study_args(p: argparse.ArgumentParser) -> Handler:
+    _suite_args(p)
+    p.add_argument(
+        "--kind",
+        choices=["uniform", "nonuniform"],
+        default="uniform",
+        help="how entries are observed (default uniform)",
+    )
+    p.add_argument("--ratios", default="0.05,0.1,0.2", help="sampling ratios (uniform) or maximum probabilities")
+    p.add_argument("--seeds", default="0-2", help="mask seeds (default 0-2)")
+    p.add_argument("--rank", type=int, default=5, help="rank of the completion (default 5)")
+    p.add_argument("--out", help="long table (.parquet)")
+    return _study
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -211,8 +332,9 @@ def _generate(args: argparse.Namespace) -> int:
     store = Store(args.store, spec)
     done, total = store.count()
     print(
-        f"{spec.name} v{spec.version}: {len(spec.tasks)} tasks × {len(spec.architectures)} architecture(s) × "
-        f"{len(spec.config_ids)} configurations × {len(spec.seeds)} seeds = {total} cells; "
+        f"{spec.name} v{spec.version}: {_count(len(spec.tasks), 'task')} × "
+        f"{_count(len(spec.architectures), 'architecture')} × {_count(len(spec.config_ids), 'configuration')} × "
+        f"{_count(len(spec.seeds), 'seed')} = {_count(total, 'cell')}; "
         f"{done} already in {args.store}"
     )
     started = time.time()
@@ -252,6 +374,29 @@ def _generate(args: argparse.Namespace) -> int:
         folder = store_to_suite(store, Path(args.to_suite), command)
         print(f"suite written to {folder}")
     return 1 if status["failed"] else 0  # a script sees that cells failed
+
+
+@subcommand(
+    ("generate",),
+    "train the cells a spec names into a resumable store; optionally build a suite",
+    "peppp-bench generate datasets/mini/spec.toml --store /tmp/store --workers 2 --to-suite out/mini",
+)
+def _generate_args(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("spec", nargs="?", help="generation spec (.toml)")
+    p.add_argument("--store", help="store folder (resumes what is there)")
+    p.add_argument("--status", metavar="STORE", help="print done / failed / remaining cells of STORE and the time left")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
+    p.add_argument(
+        "--backend", choices=["local", "ray"], default="local", help="local processes or a Ray cluster (default local)"
+    )
+    p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes")
+    p.add_argument(
+        "--device", default="cpu", help="cpu, cuda (worker i on cuda:i), or auto (each worker detects its own)"
+    )
+    p.add_argument("--to-suite", default=None, metavar="OUT", help="when complete, write the suite folder OUT")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return _generate
 
 
 def _generate_status(root: Path, spec_path: str | None) -> int:
@@ -299,6 +444,20 @@ def _replicates(args: argparse.Namespace) -> int:
     return 0
 
 
+@subcommand(
+    ("replicates",),
+    "write a suite again with seed replicates from finished stores (its noise floor)",
+    "peppp-bench replicates suites/mini --store /tmp/reps --out suites/mini --version 1.1.0",
+)
+def _replicates_args(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("suite_folder", help="the suite folder whose cells the stores re-train with other seeds")
+    p.add_argument("--store", action="append", required=True, help="a finished store (repeat for several)")
+    p.add_argument("--out", required=True, help="suite folder to write (may be SUITE_FOLDER itself)")
+    p.add_argument("--version", required=True, help="the new suite version")
+    p.add_argument("--cap-rule", choices=["global-median", "row-median"], default=None, help="default: the suite's")
+    return _replicates
+
+
 def _submit(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -308,10 +467,12 @@ def _submit(args: argparse.Namespace) -> int:
     from .protocol.sandbox import MethodRef
     from .suites.synthetic import smoke_benchmark
 
-    board = Path(args.board).resolve()
+    board = _submission_board(args.board, args.new_board)
     params = _method_params(args.param)
     specs = _method_specs(args.method)
     name = args.name if args.name and len(specs) == 1 else None
+    if name is not None:  # before the smoke run: a file in the way is said at once
+        check_submission_targets(board, args.suite, [name], [(f"{name}.py:X", None)], args.replace)
     methods = [MethodRef(spec, params, name) for spec in specs]  # made only inside sandboxes
     with tempfile.TemporaryDirectory() as tmp:  # the smoke run: seconds, on a synthetic suite
         smoke = evaluate(methods, smoke_benchmark(Path(tmp)), budgets=(4, 5), seeds=(0,), workers=1, progress=False)
@@ -350,6 +511,65 @@ def _submit(args: argparse.Namespace) -> int:
     return 0
 
 
+@subcommand(
+    ("submit",),
+    "run the full protocol on a method and write its leaderboard submission",
+    "peppp-bench submit my_method.py:MyMethod --suite mini --authors 'A. Researcher'",
+)
+def _submit_args(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("method", help="path/to/file.py:Class, module:Class, a baseline's name, or 'all' baselines")
+    p.add_argument("--name", help="the method's name on the board (default: its class's `name`)")
+    p.add_argument("--authors", default="anonymous", help="who made the method (default anonymous)")
+    p.add_argument("--description", default="", help="one line about the method (default: its class docstring)")
+    p.add_argument("--smoke", action="store_true", help="only the seconds-long smoke run on a synthetic suite")
+    _suite_args(p)
+    p.add_argument(
+        "--settings",
+        default="standard",
+        help="comma-separated, or standard: I-VI (and X, XII on a multi-architecture suite)",
+    )
+    p.add_argument("--budgets", default="5,10,15", help="budgets n (default 5,10,15, the board's)")
+    p.add_argument("--seeds", default="0-9", help="mask and method seeds (default 0-9, the board's)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, e.g. rank=5")
+    p.add_argument(
+        "--board",
+        default=None,
+        help="leaderboard folder (submissions/, methods/); default: the leaderboard/ of the peppp-bench clone you "
+        "are in (outside a clone, give --board, or --new-board to start one)",
+    )
+    p.add_argument("--new-board", action="store_true", help="start a board in --board (default ./leaderboard)")
+    p.add_argument("--replace", action="store_true", help="overwrite an existing submission of the same name and suite")
+    _limit_args(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return _submit
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 task', '2 tasks'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _submission_board(given: str | None, new: bool) -> Path:
+    """The board `submit` writes to: --board, else the leaderboard/ of the clone the working folder is in; outside
+    one, only with --new-board (./leaderboard), so that no one starts a board of their own unawares."""
+    if given is not None:
+        board = Path(given).resolve()
+        if not (board / "submissions").is_dir() and not new:
+            raise ValueError(f"{board} is not a board (it has no submissions/): pass --new-board to start one there")
+        return board
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "leaderboard" / "submissions").is_dir() and (folder / "pyproject.toml").is_file():
+            return (folder / "leaderboard").resolve()
+    if new:
+        return (Path.cwd() / "leaderboard").resolve()
+    raise ValueError(
+        "no board found: the working folder is not inside a peppp-bench clone. Run submit inside your clone "
+        f"(it writes to its leaderboard/), or pass --board PATH; to start a new board in {Path.cwd() / 'leaderboard'}, "
+        "pass --new-board"
+    )
+
+
 def _print_ranks(board: Path, suite: str, names: list[str]) -> None:
     from .board.leaderboard import board as board_table
     from .board.leaderboard import read_submissions
@@ -365,8 +585,8 @@ def _print_ranks(board: Path, suite: str, names: list[str]) -> None:
             if name in ranks.index:
                 place = list(ranks.index).index(name) + 1
                 print(
-                    f"setting {setting}: {name} ranks {place} of {len(ranks)} by frontier regret over the folds "
-                    f"(average rank {ranks[name]:.2f})"
+                    f"setting {setting}: {name} ranks {place} of the {len(ranks)} methods on {suite} in {board} by "
+                    f"frontier regret over the folds (average rank {ranks[name]:.2f})"
                 )
 
 
@@ -417,6 +637,49 @@ def _leaderboard_validate(args: argparse.Namespace) -> int:
     return 1 if bad or (unchecked and args.strict) else 0
 
 
+@subcommand(
+    ("leaderboard", "validate"),
+    "check submissions; re-run those whose verification mark is missing or stale",
+    "peppp-bench leaderboard validate leaderboard/submissions/mini--my-method.json",
+)
+def _leaderboard_validate_args(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument(
+        "files", nargs="*", help="submission files to check and re-run (default: every submission on the board)"
+    )
+    p.add_argument("--all", action="store_true", help="re-run every submission, fresh marks too")
+    p.add_argument(
+        "--since",
+        metavar="GIT_REF",
+        default=None,
+        help="also re-run submissions whose verification mark differs from its mark at this git commit",
+    )
+    p.add_argument(
+        "--sample", type=int, default=0, help="also re-run this many others, chosen by --sample-seed (default 0)"
+    )
+    p.add_argument("--sample-seed", default="", help="chooses the sample and its spot-checked mask seeds")
+    p.add_argument(
+        "--spot-seeds",
+        type=int,
+        default=None,
+        metavar="K",
+        help="the sampled re-runs (--sample) re-run only K of their mask seeds, chosen with --sample-seed: a spot "
+        "check; missing, stale and changed marks are re-run in full (default: all seeds)",
+    )
+    p.add_argument(
+        "--ci",
+        action="store_true",
+        help="CI's policy: with $PEPPP_CI_BASE (the pull request's merge base, set by the CI system) re-run in full "
+        "every submission whose mark differs from it and spot-check one other; without it spot-check every "
+        "submission; spot checks run one mask seed drawn at random when it runs",
+    )
+    p.add_argument(
+        "--no-rerun", action="store_true", help="validate without re-running any code, and leave the marks alone"
+    )
+    p.add_argument("--strict", action="store_true", help="fail when a submission's suite is not available (CI)")
+    _board_args(p)
+    return _leaderboard_validate
+
+
 def _leaderboard_build(args: argparse.Namespace) -> int:
     from .board.build import build_board, suites_for
 
@@ -427,6 +690,16 @@ def _leaderboard_build(args: argparse.Namespace) -> int:
     count = build_board(board, suites, board.parent)
     print(f"built {board / 'README.md'} and {board / 'index.html'} from {count} submissions")
     return 0
+
+
+@subcommand(
+    ("leaderboard", "build"),
+    "write the board's README.md and index.html from the valid submissions",
+    "peppp-bench leaderboard build --board leaderboard",
+)
+def _leaderboard_build_args(p: argparse.ArgumentParser) -> Handler:
+    _board_args(p)
+    return _leaderboard_build
 
 
 def _leaderboard_agreement(args: argparse.Namespace) -> int:
@@ -440,6 +713,18 @@ def _leaderboard_agreement(args: argparse.Namespace) -> int:
     table = ranking_agreement(pd.DataFrame(board["cells"]), args.suite, args.reference)
     print(agreement_markdown(table, args.suite, args.reference))
     return 0
+
+
+@subcommand(
+    ("leaderboard", "agreement"),
+    "whether a suite ranks methods like another (Kendall τ per board cell, from board.json)",
+    "peppp-bench leaderboard agreement mini --reference paper",
+)
+def _leaderboard_agreement_args(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("suite", help="the suite whose ranking is checked")
+    p.add_argument("--reference", default="paper", help="the suite it should rank like (default: paper)")
+    p.add_argument("--board", default="leaderboard", help="leaderboard folder holding board.json")
+    return _leaderboard_agreement
 
 
 def _noise_floor(suite: str, data_dir: str | None) -> float | None:
@@ -478,242 +763,34 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+@subcommand(
+    ("plot",),
+    "figures: frontier, spectrum, kendall, bits (a suite's data) or study (submissions)",
+    "peppp-bench plot spectrum --suite mini --out figures",
+)
+def _plot_args(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("kind", choices=["frontier", "spectrum", "kendall", "bits", "study"], help="which figure")
+    _suite_args(p)
+    p.add_argument("--dataset", help="dataset id for `frontier` (default: the first)")
+    p.add_argument("--board", default="leaderboard", help="leaderboard folder for `study`")
+    p.add_argument("--out", default="figures", help="output folder (PNG and SVG)")
+    return _plot
+
+
 def parser() -> argparse.ArgumentParser:
+    """Every subcommand, each declared beside its handler with `@subcommand`."""
     from . import __version__
 
     p = argparse.ArgumentParser(prog="peppp-bench", description=__doc__)
     p.add_argument("--version", action="version", version=f"peppp-bench {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-
-    b = _command(sub, "build", "build a suite from the authors' released arrays", "peppp-bench build paper")
-    b.add_argument("suite", choices=["paper", "paper-lr"], help="which of the paper's suites to build")
-    b.add_argument("--upstream", help="folder of the released .npy arrays (default: download them, sha256-pinned)")
-    b.add_argument("--out", help="suite folder to write (default: the cache, where load() finds it)")
-    b.set_defaults(handler=_build)
-
-    up = _command(
-        sub,
-        "upgrade",
-        "write a suite folder of an older format in the current one",
-        "peppp-bench upgrade suites/old-suite --out suites/new-suite",
-    )
-    up.add_argument("folder", help="the suite folder to upgrade")
-    up.add_argument("--out", help="suite folder to write (default: FOLDER itself)")
-    up.set_defaults(handler=_upgrade)
-
-    pub = _command(
-        sub,
-        "publish",
-        "upload a built suite folder to a Hugging Face dataset repo",
-        "peppp-bench publish suites/paper --repo-id peppp-bench/peppp-bench --tag paper-v1.1.0",
-    )
-    pub.add_argument("folder", help="a built suite folder (e.g. from `peppp-bench build paper --out`)")
-    pub.add_argument("--repo-id", required=True, help="the Hub dataset repository, e.g. peppp-bench/peppp-bench")
-    pub.add_argument("--tag", help="a tag to put on the upload commit, e.g. paper-v1.1.0 (default: none)")
-    pub.add_argument(
-        "--endpoint",
-        default=os.environ.get("PEPPP_BENCH_HUB_ENDPOINT"),
-        help="Hub endpoint URL (default: $PEPPP_BENCH_HUB_ENDPOINT, else the public Hub)",
-    )
-    pub.set_defaults(handler=_publish)
-
-    i = _command(sub, "info", "list suites, their pinned versions and cache status", "peppp-bench info")
-    i.set_defaults(handler=_info)
-
-    st = _command(
-        sub,
-        "structure",
-        "suites' structure reports side by side (a Markdown table)",
-        "peppp-bench structure mini mini-arch modern-mini",
-    )
-    st.add_argument("suites", nargs="+", help="suite names, e.g. paper mini modern-mini")
-    _data_dir_arg(st)
-    st.set_defaults(handler=_structure)
-
-    e = _command(
-        sub,
-        "evaluate",
-        "score selection methods by meta-LOOCV",
-        "peppp-bench evaluate ed-mf --suite mini --settings I,III --budgets 5,10",
-    )
-    e.add_argument("method", help="'all', baseline names (comma-separated), module:Class or path/file.py:Class")
-    _suite_args(e)
-    e.add_argument(
-        "--settings",
-        default="standard",
-        help="comma-separated, or standard: I-VI (and X, XII on a multi-architecture suite)",
-    )
-    e.add_argument("--budgets", default="5,10,15", help="e.g. 5-15 or 5,10,15 (default, the board's)")
-    e.add_argument("--seeds", default="0-9", help="mask and method seeds, e.g. 0 (default 0-9, the board's)")
-    e.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    e.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, e.g. rank=5")
-    e.add_argument("--out", help="results table (.parquet); metadata goes beside it")
-    e.add_argument("--quiet", action="store_true", help="no progress bar")
-    _limit_args(e)
-    e.set_defaults(handler=_evaluate)
-
-    st = _command(
-        sub,
-        "study",
-        "the meta-training study: completion quality versus sampling (Figures 9/10)",
-        "peppp-bench study --suite mini --kind uniform --ratios 0.05,0.1,0.2",
-    )
-    _suite_args(st)
-    st.add_argument(
-        "--kind",
-        choices=["uniform", "nonuniform"],
-        default="uniform",
-        help="how entries are observed (default uniform)",
-    )
-    st.add_argument("--ratios", default="0.05,0.1,0.2", help="sampling ratios (uniform) or maximum probabilities")
-    st.add_argument("--seeds", default="0-2", help="mask seeds (default 0-2)")
-    st.add_argument("--rank", type=int, default=5, help="rank of the completion (default 5)")
-    st.add_argument("--out", help="long table (.parquet)")
-    st.set_defaults(handler=_study)
-
-    g = _command(
-        sub,
-        "generate",
-        "train the cells a spec names into a resumable store; optionally build a suite",
-        "peppp-bench generate datasets/mini/spec.toml --store /tmp/store --workers 2 --to-suite out/mini",
-    )
-    g.add_argument("spec", nargs="?", help="generation spec (.toml)")
-    g.add_argument("--store", help="store folder (resumes what is there)")
-    g.add_argument("--status", metavar="STORE", help="print done / failed / remaining cells of STORE and the time left")
-    g.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
-    g.add_argument(
-        "--backend", choices=["local", "ray"], default="local", help="local processes or a Ray cluster (default local)"
-    )
-    g.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
-    g.add_argument("--workers", type=int, default=1, help="local worker processes")
-    g.add_argument(
-        "--device", default="cpu", help="cpu, cuda (worker i on cuda:i), or auto (each worker detects its own)"
-    )
-    g.add_argument("--to-suite", default=None, metavar="OUT", help="when complete, write the suite folder OUT")
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
-    g.set_defaults(handler=_generate)
-
-    r = _command(
-        sub,
-        "replicates",
-        "write a suite again with seed replicates from finished stores (its noise floor)",
-        "peppp-bench replicates suites/mini --store /tmp/reps --out suites/mini --version 1.1.0",
-    )
-    r.add_argument("suite_folder", help="the suite folder whose cells the stores re-train with other seeds")
-    r.add_argument("--store", action="append", required=True, help="a finished store (repeat for several)")
-    r.add_argument("--out", required=True, help="suite folder to write (may be SUITE_FOLDER itself)")
-    r.add_argument("--version", required=True, help="the new suite version")
-    r.add_argument("--cap-rule", choices=["global-median", "row-median"], default=None, help="default: the suite's")
-    r.set_defaults(handler=_replicates)
-
-    sm = _command(
-        sub,
-        "submit",
-        "run the full protocol on a method and write its leaderboard submission",
-        "peppp-bench submit my_method.py:MyMethod --suite mini --authors 'A. Researcher'",
-    )
-    sm.add_argument("method", help="path/to/file.py:Class, module:Class, a baseline's name, or 'all' baselines")
-    sm.add_argument("--name", help="the method's name on the board (default: its class's `name`)")
-    sm.add_argument("--authors", default="anonymous", help="who made the method (default anonymous)")
-    sm.add_argument("--description", default="", help="one line about the method (default: its class docstring)")
-    sm.add_argument("--smoke", action="store_true", help="only the seconds-long smoke run on a synthetic suite")
-    _suite_args(sm)
-    sm.add_argument(
-        "--settings",
-        default="standard",
-        help="comma-separated, or standard: I-VI (and X, XII on a multi-architecture suite)",
-    )
-    sm.add_argument("--budgets", default="5,10,15", help="budgets n (default 5,10,15, the board's)")
-    sm.add_argument("--seeds", default="0-9", help="mask and method seeds (default 0-9, the board's)")
-    sm.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    sm.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, e.g. rank=5")
-    sm.add_argument("--board", default="leaderboard", help="leaderboard folder (submissions/, methods/)")
-    sm.add_argument(
-        "--replace", action="store_true", help="overwrite an existing submission of the same name and suite"
-    )
-    _limit_args(sm)
-    sm.add_argument("--quiet", action="store_true", help="no progress bar")
-    sm.set_defaults(handler=_submit)
-
-    lb = _command(
-        sub,
-        "leaderboard",
-        "validate submissions, or build the board (README.md, index.html)",
-        "peppp-bench leaderboard validate leaderboard/submissions/mini--my-method.json",
-    )
-    lb_sub = lb.add_subparsers(dest="action", required=True)
-    lv = _command(
-        lb_sub,
-        "validate",
-        "check submissions; re-run those whose verification mark is missing or stale",
-        "peppp-bench leaderboard validate leaderboard/submissions/mini--my-method.json",
-    )
-    lv.add_argument(
-        "files", nargs="*", help="submission files to check and re-run (default: every submission on the board)"
-    )
-    lv.add_argument("--all", action="store_true", help="re-run every submission, fresh marks too")
-    lv.add_argument(
-        "--since",
-        metavar="GIT_REF",
-        default=None,
-        help="also re-run submissions whose verification mark differs from its mark at this git commit",
-    )
-    lv.add_argument(
-        "--sample", type=int, default=0, help="also re-run this many others, chosen by --sample-seed (default 0)"
-    )
-    lv.add_argument("--sample-seed", default="", help="chooses the sample and its spot-checked mask seeds")
-    lv.add_argument(
-        "--spot-seeds",
-        type=int,
-        default=None,
-        metavar="K",
-        help="the sampled re-runs (--sample) re-run only K of their mask seeds, chosen with --sample-seed: a spot "
-        "check; missing, stale and changed marks are re-run in full (default: all seeds)",
-    )
-    lv.add_argument(
-        "--ci",
-        action="store_true",
-        help="CI's policy: with $PEPPP_CI_BASE (the pull request's merge base, set by the CI system) re-run in full "
-        "every submission whose mark differs from it and spot-check one other; without it spot-check every "
-        "submission; spot checks run one mask seed drawn at random when it runs",
-    )
-    lv.add_argument(
-        "--no-rerun", action="store_true", help="validate without re-running any code, and leave the marks alone"
-    )
-    lv.add_argument("--strict", action="store_true", help="fail when a submission's suite is not available (CI)")
-    _board_args(lv)
-    lv.set_defaults(handler=_leaderboard_validate)
-    lbb = _command(
-        lb_sub,
-        "build",
-        "write the board's README.md and index.html from the valid submissions",
-        "peppp-bench leaderboard build --board leaderboard",
-    )
-    _board_args(lbb)
-    lbb.set_defaults(handler=_leaderboard_build)
-    lba = _command(
-        lb_sub,
-        "agreement",
-        "whether a suite ranks methods like another (Kendall τ per board cell, from board.json)",
-        "peppp-bench leaderboard agreement mini --reference paper",
-    )
-    lba.add_argument("suite", help="the suite whose ranking is checked")
-    lba.add_argument("--reference", default="paper", help="the suite it should rank like (default: paper)")
-    lba.add_argument("--board", default="leaderboard", help="leaderboard folder holding board.json")
-    lba.set_defaults(handler=_leaderboard_agreement)
-
-    pl = _command(
-        sub,
-        "plot",
-        "figures: frontier, spectrum, kendall, bits (a suite's data) or study (submissions)",
-        "peppp-bench plot spectrum --suite mini --out figures",
-    )
-    pl.add_argument("kind", choices=["frontier", "spectrum", "kendall", "bits", "study"], help="which figure")
-    _suite_args(pl)
-    pl.add_argument("--dataset", help="dataset id for `frontier` (default: the first)")
-    pl.add_argument("--board", default="leaderboard", help="leaderboard folder for `study`")
-    pl.add_argument("--out", default="figures", help="output folder (PNG and SVG)")
-    pl.set_defaults(handler=_plot)
+    groups: dict[str, Any] = {}
+    for path, summary, example, declare in SUBCOMMANDS:
+        if len(path) == 2 and path[0] not in groups:
+            summary_, example_ = GROUPS[path[0]]
+            groups[path[0]] = _command(sub, path[0], summary_, example_).add_subparsers(dest="action", required=True)
+        command = _command(groups[path[0]] if len(path) == 2 else sub, path[-1], summary, example)
+        command.set_defaults(handler=declare(command))
     return p
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -12,7 +11,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 UPSTREAM = Path(os.environ.get("PEPPP_BENCH_UPSTREAM", ROOT.parent / "shared" / "upstream" / "peppp"))
-HUB_STANDIN = ROOT.parent / "shared" / "tools" / "hub_standin.py"
 # huggingface_hub reads HF_HUB_OFFLINE once, when first imported: import it before any test sets it, so that a
 # test that switches the Hub off (test_download.py) does not switch it off for the rest of the session.
 import huggingface_hub.constants  # noqa: E402, F401
@@ -95,16 +93,10 @@ def paper(suites_dir: Path):
 
 @pytest.fixture(scope="session")
 def hub_url() -> str:
-    """A loopback stand-in of the Hugging Face Hub HTTP API, for the whole session (from ../shared/tools:
-    without it, the tests that need it are skipped, except in CI)."""
-    if not HUB_STANDIN.is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"the Hub stand-in is expected at {HUB_STANDIN}")
-        pytest.skip(f"needs the loopback Hub stand-in {HUB_STANDIN} (in the project's shared tools)")
-    spec = importlib.util.spec_from_file_location("hub_standin", HUB_STANDIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    server, url = module.serve(0)
+    """The project's loopback stand-in of the Hugging Face Hub HTTP API (tests/hub_mirror.py), for the session."""
+    from tests.hub_mirror import serve
+
+    server, url = serve(0)
     yield url
     server.shutdown()
 
@@ -133,6 +125,7 @@ def submit_args(data: Path, board: Path, budgets: str = "5,10,15", seeds: str = 
         str(data),
         "--board",
         str(board),
+        "--new-board",  # a test's own board: started where it is not yet
         "--budgets",
         budgets,
         "--seeds",

@@ -68,9 +68,10 @@ def test_the_priors_use_the_meta_training_rows_alone_until_they_measure(tiny) ->
 def test_oracle_bound(tiny) -> None:
     ev = evaluate(baselines.make("oracle"), tiny, budgets=(4,), workers=1, progress=False, seeds=(0,))
     r = ev.results
-    assert (r.convergence == 0).all() and (r.regret == 0).all() and (r.relative_memory == 0).all()
-    assert (r[r.setting.isin(["I", "III", "V"])].hyperdiff == 0).all()
-    assert (r[r.setting.isin(["II", "IV", "VI"])].hyperdiff > 0).any()  # the floor a cap imposes on everyone
+    # predictions are scored rounded to 32 significant bits (the same on every CPU): the true row is off by < 1e-9
+    assert np.allclose(r.convergence, 0, atol=1e-9) and (r.regret == 0).all() and (r.relative_memory == 0).all()
+    assert np.allclose(r[r.setting.isin(["I", "III", "V"])].hyperdiff, 0, atol=1e-9)
+    assert (r[r.setting.isin(["II", "IV", "VI"])].hyperdiff > 1e-6).any()  # the floor a cap imposes on everyone
 
 
 def test_max_memory_trains_the_largest_affordable_configuration(tiny) -> None:

@@ -166,3 +166,27 @@ def test_ranking_agreement_compares_two_suites_cell_by_cell(tmp_path, capsys) ->
     (tmp_path / "board.json").write_text(json.dumps({"cells": rows}))
     assert main(["leaderboard", "agreement", "reversed", "--board", str(tmp_path)]) == 0
     assert "mean Kendall τ -1.00 over 2 cells" in capsys.readouterr().out
+
+
+def test_a_re_run_reproduces_within_the_rule_for_another_cpu() -> None:
+    """A near-tie flipped by another CPU's rounding on a fold or two reproduces; more flips, a cell mean moved
+    by more than CELL_TOLERANCE, or any change of status or measurement count does not."""
+    from peppp_bench.board.leaderboard import CELL_TOLERANCE, same_folds
+
+    columns = ["setting", "seed", "dataset_id", "n", "frontier_regret", "convergence", "hyperdiff", "regret",
+               "relative_memory", "n_measured", "status", "reason"]  # fmt: skip
+    rows = [["I", s, f"d{d}", 5, 0.02, 0.01, 0.01, 0.0, 0.1, 5, "ok", ""] for s in range(10) for d in range(30)]
+    committed = {"columns": columns, "rows": rows}
+
+    def again(change: int, by: float, column: str = "frontier_regret") -> dict:
+        out = [list(r) for r in rows]
+        for r in out[:change]:
+            r[columns.index(column)] = r[columns.index(column)] + by if isinstance(by, float) else by
+        return {"columns": columns, "rows": out}
+
+    assert same_folds(again(0, 0.0), committed)
+    assert same_folds(again(3, 0.001), committed)  # 3 of 300 folds flipped, the cell's mean moved by 1e-5
+    assert not same_folds(again(4, 0.001), committed)  # more than 1 % of the folds
+    assert not same_folds(again(1, 300 * 2 * CELL_TOLERANCE), committed)  # one fold, but the mean moved too far
+    assert not same_folds(again(1, 6, "n_measured"), committed)
+    assert not same_folds(again(1, "failed", "status"), committed)

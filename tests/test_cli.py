@@ -100,3 +100,24 @@ def test_the_package_cache_is_its_own(monkeypatch, tmp_path: Path) -> None:
     hf = Path(constants.HF_HUB_CACHE).resolve()
     for folder in (built_cache(), upstream_cache()):
         assert hf not in folder.resolve().parents and "peppp-bench" in str(folder)
+
+
+def test_submit_outside_a_clone_refuses_without_a_board(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Run from the folder holding one's method, submit must not start a board of its own unawares."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["submit", "ed-mf", "--suite", "mini"]) == 2
+    err = capsys.readouterr().err
+    assert "no board found" in err and "--board PATH" in err and "--new-board" in err
+    assert not (tmp_path / "leaderboard").exists()
+
+
+def test_submit_inside_a_clone_finds_its_board(tmp_path: Path, monkeypatch) -> None:
+    from peppp_bench.cli import _submission_board
+
+    root = tmp_path / "clone"
+    (root / "leaderboard" / "submissions").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("")
+    (root / "my" / "methods").mkdir(parents=True)
+    monkeypatch.chdir(root / "my" / "methods")
+    assert _submission_board(None, False) == (root / "leaderboard").resolve()
+    assert _submission_board(str(tmp_path / "new"), True) == (tmp_path / "new").resolve()

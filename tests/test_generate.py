@@ -267,8 +267,11 @@ def test_store_is_keyed_by_cell(tmp_path: Path, capsys) -> None:
     assert all(p.stat().st_mtime_ns == t for p, t in first.items())
     assert _cells(store) == 2 * 2 * 4
     spec.write_text(_small(FOUR, tasks=MORE_TASKS).replace("epochs = 1", "epochs = 2"))
-    with pytest.raises(StoreError, match=r"changes what 16 finished cell\(s\).*digits-0v1/mlp-8/0/e3m1-e6m7"):
+    with pytest.raises(
+        StoreError, match=r"changes what 16 finished cell\(s\).*digits-0v1/mlp-8/0/e3m1-e6m7"
+    ) as refused:
         Store(store, parse_spec(spec.read_text()))
+    assert "(recipe.epochs)" in str(refused.value)  # what changed, and only that
     with pytest.raises(StoreError, match="not empty and is not a generation store"):
         Store(tmp_path, parse_spec(spec.read_text()))
 

@@ -228,6 +228,30 @@ def test_a_board_without_a_suite_reports_it_as_not_checked(tiny_board, tmp_path:
     assert "| ed-mf |" in (board / "README.md").read_text()
 
 
+def test_a_build_without_a_suite_keeps_its_part_of_the_board_unchanged(
+    tiny_board, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """A contributor without the authors' arrays builds the board: the suite they cannot see stays as committed,
+    byte for byte, in board.json and in the board's README."""
+    monkeypatch.setenv("PEPPP_BENCH_OFFLINE", "1")
+    board, data = tiny_board
+    assert main(["leaderboard", "build", "--board", str(board), "--data-dir", str(data)]) == 0
+    before_json, before_md = (board / "board.json").read_text(), (board / "README.md").read_text()
+    elsewhere = tmp_path / "no-suites"
+    elsewhere.mkdir()
+    capsys.readouterr()
+    assert main(["leaderboard", "build", "--board", str(board), "--data-dir", str(elsewhere)]) == 0
+    assert (
+        "suite 'tiny' is not here: its part of the board is kept as committed (2 submissions)"
+        in capsys.readouterr().out
+    )
+    after = json.loads((board / "board.json").read_text())
+    before = json.loads(before_json)
+    for part in ("cells", "comparisons", "verified", "suite_notes"):
+        assert after[part] == before[part] and after[part], part
+    assert (board / "README.md").read_text() == before_md
+
+
 def test_non_standard_submissions_are_listed_apart(tiny_board, tmp_path: Path, capsys) -> None:
     board, data = tiny_board
     assert main(["submit", "random-mf", *submit_args(data, board, budgets="5", seeds="0")]) == 0

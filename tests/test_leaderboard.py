@@ -142,6 +142,22 @@ def _chromium() -> str | None:
     return None
 
 
+OVERLAPS = """
+const hit = (a, b) =>
+  a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+const found = [];
+for (const box of document.querySelectorAll("#charts-n .chart-box")) {
+  const labels = [...box.querySelectorAll("svg text, .legend li")].map(e => [e.textContent, e.getBoundingClientRect()]);
+  labels.forEach(([a, ra], i) => labels.slice(i + 1).forEach(([b, rb]) => {
+    if (hit(ra, rb)) found.push(a + " / " + b);
+  }));
+  const plot = box.querySelector("svg").getBoundingClientRect();
+  if (hit(plot, box.querySelector(".legend").getBoundingClientRect())) found.push("legend on the plot");
+}
+return found;
+"""
+
+
 def test_index_html_in_headless_chromium(tiny_board, tmp_path: Path) -> None:
     if _chromium() is None or shutil.which("chromedriver") is None:
         if os.environ.get("CI"):
@@ -189,6 +205,8 @@ def test_index_html_in_headless_chromium(tiny_board, tmp_path: Path) -> None:
         cells = driver.find_elements(By.CSS_SELECTOR, "#board tr[data-method='cheap-mean'] td")
         assert "[" in cells[2].text and cells[-1].text == "0"  # mean [interval]; no failed fold
         assert cells[-2].text in ("top", "") and 0 <= float(cells[-3].text) <= 1  # group, P(best)
+        overlaps = driver.execute_script(OVERLAPS)  # the metric charts' labels: none on another, none on a plot
+        assert overlaps == [], overlaps
         datasets = Select(driver.find_element(By.ID, "dataset"))
         assert len(datasets.options) == BOARD_ROWS
         datasets.select_by_visible_text("toy-03")

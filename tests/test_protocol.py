@@ -298,3 +298,43 @@ def test_a_large_suite_holds_datasets_out_in_groups_and_completes_once_per_group
     alone = evaluate(baselines.make("ed-mf", rank=3), bench, **run)
     assert completions[0] == HOLDOUT_GROUPS + n
     pd.testing.assert_frame_equal(shared.results, alone.results)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3])
+def test_evaluate_runs_on_a_suite_of_any_size_and_says_what_cannot_run(rows: int, tmp_path: Path, capsys) -> None:
+    """On 1-, 2- and 3-dataset suites `evaluate` exits 0; a fold no method can run is skipped with why."""
+    from peppp_bench.suites.synthetic import synthetic_suite
+
+    synthetic_suite(tmp_path / "tiny", n=rows)
+    out = tmp_path / "results.parquet"
+    args = ["evaluate", "ed-mf", "--suite", "tiny", "--data-dir", str(tmp_path), "--settings", "I,III,V"]
+    assert main([*args, "--seeds", "0", "--budgets", "3,150", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "budgets [150] exceed the suite's 99 configurations" in err
+    r = pd.read_parquet(out)
+    if rows == 1:
+        assert "a suite of at least 2 datasets is needed" in err
+        assert (r.status == "skipped").all() and r.reason.str.contains("no meta-training dataset").all()
+    else:
+        assert r.status.isin(["ok", "skipped"]).all()
+        assert r[r.status == "skipped"].reason.str.startswith("not run: ").all()
+
+
+def test_a_fold_whose_meta_training_rows_are_all_masked_is_skipped_with_why() -> None:
+    from peppp_bench.protocol.runner import unrunnable
+
+    task = Task(
+        "III",
+        "uniform",
+        np.full((1, 4), np.nan),
+        np.ones((1, 4)),
+        np.full((1, 4), 0.05),
+        None,
+        np.ones(4),
+        None,
+        np.arange(4),
+        3,
+        0,
+        1.0,
+    )  # type: ignore[arg-type]
+    assert "observes no entry of the 1 meta-training rows" in unrunnable(task, precompute=True)

@@ -1,4 +1,8 @@
-"""Build the board (README.md, index.html and board.json) from the submissions on the suites that are present."""
+"""Build the board (README.md, index.html and board.json) from the submissions on the suites that are present.
+
+A suite that is not present here (`paper` for whoever has not built it) keeps its part of the committed
+board.json, unchanged: a build never drops what it cannot see.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 from ..files import atomic_write
 from ..suites.suite import SuiteError
 from .leaderboard import check_all, standard
-from .render import NOT_EMBEDDED, frontier_views, render, results_block, with_results
+from .render import NOT_EMBEDDED, frontier_views, kept_from, render, results_block, with_results
 from .verify import SUBMISSIONS, board_keys, read_marks, verified_on_board
 
 
@@ -29,7 +33,7 @@ def suites_for(board: Path, data_dir: str | None) -> tuple[dict[str, Any], dict[
     for name in sorted(n for n in names if isinstance(n, str)):
         try:
             loaded[name] = load(name, data_dir=data_dir if data_dir and (Path(data_dir) / name).is_dir() else None)
-        except (SuiteError, ValueError, OSError) as exc:
+        except (SuiteError, KeyError, ValueError, OSError) as exc:
             hint = f"; `peppp-bench build {name}` makes it" if name in ("paper", "paper-lr") else ""
             missing[name] = str(exc).splitlines()[0].split(" (")[0] + hint
     return loaded, missing
@@ -40,10 +44,19 @@ def build_board(board: Path, suites: dict[str, Any], root: Path, say: Callable[[
     how many are on it.
     A submission is shown verified only with a fresh verification mark (see verify.py)."""
     checks = check_all(board / SUBMISSIONS, suites, root, rerun=False)
-    unchecked = [c.path for c in checks if not c.checked]
-    if unchecked:
-        shown = ", ".join(unchecked[:3]) + ("…" if len(unchecked) > 3 else "")
-        say(f"left off the board, their suite not being here: {len(unchecked)} submissions ({shown})")
+    committed = json.loads((board / "board.json").read_text()) if (board / "board.json").is_file() else {}
+    absent = {}  # suite → its submission files, for the suites not here
+    for c in checks:
+        if not c.checked:
+            absent.setdefault(_suite_of(board / SUBMISSIONS / c.path), []).append(c.path)
+    kept = kept_from(committed, set(absent))
+    on_board = {c["suite"] for c in kept["cells"]}
+    for suite, paths in sorted(absent.items()):
+        if suite in on_board:
+            say(f"suite {suite!r} is not here: its part of the board is kept as committed ({len(paths)} submissions)")
+        else:
+            say(f"left off the board, suite {suite!r} not being here and not on the board: {', '.join(paths)}")
+    kept["subs"] = [json.loads((board / SUBMISSIONS / p).read_text()) for s in on_board for p in absent[s]]
     for c in checks:
         if c.checked and not c.valid:
             say(f"left off the board: {c.path}: {'; '.join(c.problems)}")
@@ -72,14 +85,19 @@ def build_board(board: Path, suites: dict[str, Any], root: Path, say: Callable[[
         }
         for name, bench in suites.items()
     }
-    markdown, page, as_json = render(ranked, verified, frontiers, noise, apart)
+    markdown, page, as_json = render(ranked, verified, frontiers, noise, apart, kept)
     atomic_write(board / "README.md", markdown)
     atomic_write(board / "index.html", page)
     atomic_write(board / "board.json", as_json)
     readme = root / "README.md"  # the repository's README shows the headline results, from board.json alone
-    if readme.is_file() and "paper" in present:
+    if readme.is_file() and "paper" in present | on_board:
         text = readme.read_text()
         updated = with_results(text, results_block(json.loads(as_json)))
         if updated != text:
             atomic_write(readme, updated)
     return len(ranked)
+
+
+def _suite_of(path: Path) -> str:
+    """The suite a submission file names (its checks said it is a dict naming one)."""
+    return str(json.loads(path.read_text())["suite"]["name"])

@@ -20,12 +20,15 @@ from .leaderboard import board
 from .statistics import ALPHA, RESAMPLES, SEED, board_statistics, compare
 
 LABELS = {PRIMARY_METRIC: "frontier regret", "hyperdiff": "HyperDiff", "convergence": "convergence"}
-REPORTED = ("hyperdiff", "convergence")  # the paper's metrics, kept for fidelity (means over completed folds)
-NEGATIVE_CONTROLS = ("constant", "task-mean-memory")  # a method is better than chance only if it beats both
-# Paired comparisons the README's claims rest on: each method against ED-MF (the paper's method) and the
-# controls, and Bayes-ED-MF against the plug-in variant of ED-MF (its edge over ED-MF could be the plug-in).
-REFERENCES = ("ed-mf", *NEGATIVE_CONTROLS)
+REPORTED = ("hyperdiff", "convergence")  # the paper's metrics, kept for fidelity (each method's completed folds)
+NEGATIVE_CONTROLS = ("constant", "task-mean-memory")  # a sanity floor: no structure of the configurations at all
+PRIOR = "prior"  # no measurement, the meta-training rows alone: what measuring must beat
+# Paired comparisons the README's claims rest on: each method against `prior` (what its measurements buy) and
+# against ED-MF (the paper's method), and Bayes-ED-MF against the plug-in variant of ED-MF.
+REFERENCES = (PRIOR, "ed-mf")
 EXTRA_PAIRS = (("bayes-ed-mf", "ed-mf-plugin"),)
+VS_PRIOR = ["suite", "setting", "n", "method", "difference", "ci_low", "ci_high", "p_holm"]  # of a comparison
+PRIOR_COLUMNS = ["vs_prior", "vs_prior_ci_low", "vs_prior_ci_high", "vs_prior_p_holm"]  # as a cell's columns
 
 
 # Suites built from the authors' released arrays: their values are never embedded in a page.
@@ -68,9 +71,10 @@ def noise_sentence(noise: dict[str, Any] | None) -> str:
     if "noise_floor_frontier_regret" in noise:
         lo, hi = noise["noise_floor_frontier_regret_ci95"]
         return (
-            f"Scored against seeds kept apart from what methods measure: the noise floor, what measuring every cell "
-            f"exactly scores, is "
-            f"frontier regret {noise['noise_floor_frontier_regret']:.3f} (95 % interval {lo:.3f}–{hi:.3f}). "
+            f"Scored against seeds kept apart from what methods measure. Measuring every configuration (on the "
+            f"measured seeds) and choosing by it scores frontier regret {noise['noise_floor_frontier_regret']:.3f} "
+            f"(95 % interval {lo:.3f}–{hi:.3f}): a reference, not a floor, since completing the matrix averages "
+            "seed noise away and a method can score lower. "
             f"Two-way analysis of {noise['seeds_per_cell']} seeds per cell: configuration F "
             f"{noise['two_way_configuration_f']:.1f}, interaction {noise['two_way_interaction_over_noise']:.2f}× "
             f"seed noise; configuration orders agree across seed halves (τ ≥ 0.5) in "
@@ -101,8 +105,12 @@ def board_tables(subs: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame
     cells = [board_statistics(folds, PRIMARY_METRIC, ranked).assign(metric=PRIMARY_METRIC)]
     ok = folds[folds.status == "ok"]
     for metric in REPORTED:
-        cells.append(board_statistics(ok, metric, set()).assign(metric=metric))
+        cells.append(board_statistics(ok, metric, set(), own_folds=True).assign(metric=metric))
     table = pd.concat(cells, ignore_index=True)
+    comparisons = compare(folds, PRIMARY_METRIC, pairs_of(set(folds.method)))
+    vs_prior = comparisons[comparisons.versus == PRIOR] if not comparisons.empty else pd.DataFrame(columns=VS_PRIOR)
+    vs_prior = vs_prior.rename(columns=dict(zip(VS_PRIOR[4:], PRIOR_COLUMNS)))[VS_PRIOR[:4] + PRIOR_COLUMNS]
+    table = table.merge(vs_prior.assign(metric=PRIMARY_METRIC), on=[*VS_PRIOR[:4], "metric"], how="left")
     table["group"] = np.where(table.top_group, "top", np.where(table.method.isin(ranked), "", "not ranked"))
     table.loc[table.metric != PRIMARY_METRIC, "group"] = None
     counts = folds.groupby(["suite", "setting", "n", "method"]).status.agg(
@@ -114,8 +122,7 @@ def board_tables(subs: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame
         ["suite", "setting", "n", "metric", "mean", "method"], key=lambda c: c.map(order) if c.name == "setting" else c
     )
     columns = ["suite", "setting", "n", "method", "metric", "mean", "ci_low", "ci_high", "p_best", "group"]
-    table = table[columns + ["folds_ok", "folds_failed", "p_vs_best", "p_vs_best_holm", "datasets"]]
-    comparisons = compare(folds, PRIMARY_METRIC, pairs_of(set(folds.method)))
+    table = table[columns + ["folds_ok", "folds_failed", "p_vs_best", "p_vs_best_holm", "datasets", *PRIOR_COLUMNS]]
     return table.reset_index(drop=True), comparisons
 
 
@@ -132,13 +139,19 @@ def board_json(subs: list[dict[str, Any]], verified: dict[str, bool | None]) -> 
             f"seeds (independently, with replacement), seed {SEED}",
             "p_best": "share of bootstrap resamples in which the method has the lowest mean among ranked methods",
             "group": f"top: the cell's best ranked method and every ranked method whose two-sided Wilcoxon "
-            f"signed-rank test against it (per-dataset means over seeds) has a Holm-adjusted p ≥ {ALPHA}, "
-            "Holm over every such test on the board; 'not ranked': reference bounds",
+            f"signed-rank test against it (per-dataset means over seeds) has a Holm-adjusted p ≥ {ALPHA}; the "
+            "family of the Holm correction is the cell (one setting × n on one suite), as in critical-difference "
+            "analyses; 'not ranked': reference bounds",
             "failed_folds": f"a failed fold scores the worst case in {PRIMARY_METRIC} (the truly worst "
             "configuration within every memory budget) and stays in every mean, rank and test; the reported "
-            "metrics average completed folds only",
-            "comparisons": "per cell, method − versus (mean difference of the primary metric, bootstrap interval, "
-            "datasets won/lost, Wilcoxon p, Holm-adjusted over all comparisons on the board)",
+            "metrics are each method's own completed folds (folds_ok), so one method's failures never change "
+            "another method's numbers",
+            "comparisons": "per cell, method − versus (mean difference of the primary metric, paired bootstrap "
+            "interval, datasets won/lost, Wilcoxon p, Holm-adjusted over the cell's comparisons)",
+            "vs_prior": f"what measuring buys: the method's {PRIMARY_METRIC} minus that of `{PRIOR}` (no "
+            "measurement; the meta-training rows' mean), with its paired bootstrap interval and Holm-adjusted "
+            f"Wilcoxon p from `comparisons`; a method beats `{PRIOR}` in a cell where the difference is negative "
+            f"and p < {ALPHA}",
         },
         "verified": {k: verified[k] for k in sorted(verified)},
         "cells": _records(table),
@@ -193,6 +206,9 @@ def board_data(
                     cell[r.metric] = [_num(r.mean), _num(r.ci_low), _num(r.ci_high)]
                     if r.metric == PRIMARY_METRIC:
                         cell.update(p_best=_num(r.p_best), top=r.group == "top", failed=int(r.folds_failed))
+                        if not pd.isna(r.vs_prior):
+                            cell["vs_prior"] = [_num(r.vs_prior), _num(r.vs_prior_ci_low), _num(r.vs_prior_ci_high)]
+                            cell["beats_prior"] = bool(r.vs_prior < 0 and r.vs_prior_p_holm < ALPHA)
                 methods.append(
                     {
                         "name": name,
@@ -221,6 +237,15 @@ def _cell(values: list[Any] | None, top: bool = False) -> str:
     return f"{'**' if top else ''}{mean:.4f}{'**' if top else ''} [{low:.4f}, {high:.4f}]"
 
 
+def _versus(cell: dict[str, Any]) -> str:
+    """A cell's difference from `prior` [interval], ✓ when significantly lower, ✗ when significantly higher."""
+    if not cell.get("vs_prior") or cell["vs_prior"][0] is None:
+        return "–"
+    diff, low, high = cell["vs_prior"]
+    mark = " ✓" if cell.get("beats_prior") else (" ✗" if low > 0 else "")
+    return f"{diff:+.4f} [{low:+.4f}, {high:+.4f}]{mark}"
+
+
 def render_markdown(data: dict[str, Any]) -> str:
     lines = [
         "# peppp-bench leaderboard",
@@ -230,11 +255,15 @@ def render_markdown(data: dict[str, Any]) -> str:
         "dataset. Primary metric: **frontier regret** (the mean, over memory budgets, of the excess true error of "
         "the configuration the predicted frontier picks within the budget; lower is better; a failed fold counts "
         "at its worst case). Cells: mean [95 % bootstrap interval over held-out datasets and seeds]; **bold**: in "
-        "the cell's top group (not significantly worse than its best, Wilcoxon signed-rank, Holm over the board). "
-        "P(best): share of bootstrap resamples in which the method is best. Negative controls (`constant`, "
-        "`task-mean-memory`) use no structure of the configurations: a method is better than chance only where it "
-        "beats them. ✓ verified: re-run from the repository and reproduced. Reference bounds (they see the "
-        "held-out row) are listed last and never ranked.",
+        "the cell's top group (not significantly worse than its best: Wilcoxon signed-rank over datasets, Holm "
+        "within the cell, as in critical-difference analyses). P(best): share of bootstrap resamples in which the "
+        "method is best. vs prior: the method's frontier regret minus that of `prior`, which measures nothing and "
+        "predicts the meta-training rows' mean [paired 95 % interval]; ✓ where it is significantly lower (what "
+        "measuring buys), ✗ where significantly higher. `prior-best-plugin` measures the configurations best on "
+        "average in meta-training and plugs them in: the second reference a method must beat. Negative controls "
+        "(`constant`, `task-mean-memory`) are a sanity floor. HyperDiff: each method's own completed folds. "
+        "✓ verified: re-run from the repository and reproduced. Reference bounds (they see the held-out row) are "
+        "listed last and never ranked.",
         "",
     ]
     for suite, entry in data["suites"].items():
@@ -246,6 +275,7 @@ def render_markdown(data: dict[str, Any]) -> str:
             budgets = sorted({int(n) for m in methods for n in m["cells"]})
             lines += [f"### Setting {setting}", ""]
             header = ["method", "verified"] + [f"frontier regret n={n}" for n in budgets]
+            header += [f"vs prior n={n}" for n in budgets]
             header += [f"P(best) n={n}" for n in budgets] + ["failed folds"] + [f"HyperDiff n={n}" for n in budgets]
             lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             for m in methods:
@@ -255,6 +285,7 @@ def render_markdown(data: dict[str, Any]) -> str:
                 mark = {True: "✓", False: "✗", None: "–"}[m["verified"]]
                 c = [m["cells"].get(str(n), {}) for n in budgets]
                 row = [name, mark] + [_cell(x.get(PRIMARY_METRIC), bool(x.get("top"))) for x in c]
+                row += [_versus(x) for x in c]
                 row += ["–" if x.get("p_best") is None else f"{x['p_best']:.2f}" for x in c]
                 row += [str(sum(x.get("failed", 0) for x in c))]
                 row += [_cell(x.get("hyperdiff")) for x in c]
@@ -273,14 +304,17 @@ th{background:#f3f3f3;cursor:pointer;user-select:none}
 td:first-child,th:first-child{text-align:left}
 tr.reference td{color:#777;font-style:italic}
 .charts{display:flex;flex-wrap:wrap;gap:12px}
-.chart{border:1px solid #ddd;padding:4px}
+.chart-box{display:flex;gap:6px;border:1px solid #ddd;padding:4px}
+.legend{list-style:none;margin:0;padding:0;font-size:11px;max-width:190px;line-height:1.35}
 select{font-size:14px;margin-right:1em}
 </style></head><body>
 <h1>peppp-bench leaderboard</h1>
 <p>Frontier regret (primary; lower is better) and the paper's HyperDiff and convergence: mean [95 % bootstrap
-interval over held-out datasets and seeds]. Group "top": not significantly worse than the cell's best (Wilcoxon,
-Holm over the board). P(best): share of bootstrap resamples in which the method is best. Click a column header
-to sort. Reference bounds see the held-out row and are not ranked; negative controls use no configuration structure.</p>
+interval over held-out datasets and seeds]. Group "top": not significantly worse than the cell's best (Wilcoxon
+signed-rank over datasets, Holm within the cell, as in critical-difference analyses). vs prior: frontier regret
+minus that of <code>prior</code>, which measures nothing [paired interval]; ✓ significantly lower (what measuring
+buys). P(best): share of bootstrap resamples in which the method is best. Click a column header to sort. Reference
+bounds see the held-out row and are not ranked; negative controls are a sanity floor.</p>
 <label>Suite <select id="suite"></select></label>
 <label>Setting <select id="setting"></select></label>
 <label>Budget n <select id="budget"></select></label>
@@ -310,6 +344,7 @@ function value(m, key) {
   if (key === "p_best") return m.reference ? Infinity : -(cell(m).p_best ?? -1);
   if (key === "group") return m.reference ? 2 : (cell(m).top ? 0 : 1);
   if (key === "failed") return cell(m).failed ?? 0;
+  if (key === "vs_prior") return cell(m).vs_prior ? cell(m).vs_prior[0] : Infinity;
   const v = cell(m)[key]; return v && v[0] !== null ? v[0] + (m.reference && key === "frontier_regret" ? 1e9 : 0) : Infinity;
 }
 function renderTable() {
@@ -318,14 +353,19 @@ function renderTable() {
     if (x < y) return sortAsc ? -1 : 1; if (x > y) return sortAsc ? 1 : -1; return a.name < b.name ? -1 : 1;
   });
   const n = $("budget").value;
-  const head = ["name", "verified", ...METRICS, "p_best", "group", "failed"];
-  const titles = {name: "method", verified: "verified", p_best: "P(best)", group: "group", failed: "failed folds"};
+  const head = ["name", "verified", METRICS[0], "vs_prior", ...METRICS.slice(1), "p_best", "group", "failed"];
+  const titles = {name: "method", verified: "verified", vs_prior: "vs prior (n=" + n + ")", p_best: "P(best)", group: "group", failed: "failed folds"};
+  const signed = x => (x >= 0 ? "+" : "") + x.toFixed(4);
   let h = "<table id='board'><thead><tr>" + head.map(k => `<th data-key="${k}">${titles[k] || LABELS[k] + " (n=" + n + ")"}</th>`).join("") + "</tr></thead><tbody>";
   for (const m of rows) {
     const c = cell(m);
     const cells = [m.name + (m.reference ? " (reference bound)" : (m.control ? " (negative control)" : "")),
                    m.verified === true ? "✓" : (m.verified === false ? "✗" : "–")];
-    for (const k of METRICS) { const v = c[k]; cells.push(v && v[0] !== null ? `${v[0].toFixed(4)} [${v[1].toFixed(4)}, ${v[2].toFixed(4)}]` : "–"); }
+    for (const k of head.slice(2, 2 + METRICS.length + 1)) {
+      const v = c[k];
+      if (k === "vs_prior") { cells.push(v ? `${signed(v[0])} [${signed(v[1])}, ${signed(v[2])}]` + (c.beats_prior ? " ✓" : (v[1] > 0 ? " ✗" : "")) : "–"); continue; }
+      cells.push(v && v[0] !== null ? `${v[0].toFixed(4)} [${v[1].toFixed(4)}, ${v[2].toFixed(4)}]` : "–");
+    }
     cells.push(c.p_best === null || c.p_best === undefined ? "–" : c.p_best.toFixed(2));
     cells.push(m.reference ? "not ranked" : (c.top ? "top" : ""));
     cells.push(String(c.failed ?? 0));
@@ -336,34 +376,52 @@ function renderTable() {
     const k = th.dataset.key; sortAsc = sortKey === k ? !sortAsc : true; sortKey = k; renderTable();
   });
 }
-function chart(series, xLabel, yLabel) {
-  const W = 330, H = 220, L = 48, B = 34, pts = series.flatMap(s => s.points);
-  if (!pts.length) return "";
-  const xs = pts.map(p => p[0]), ys = pts.map(p => p[1]);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs) || 1, y0 = Math.min(0, ...ys), y1 = Math.max(...ys) || 1;
-  const sx = x => L + (W - L - 8) * (x - x0) / ((x1 - x0) || 1), sy = y => H - B - (H - B - 8) * (y - y0) / ((y1 - y0) || 1);
-  let s = `<svg class="chart" width="${W}" height="${H}" role="img"><text x="${W / 2}" y="${H - 4}" text-anchor="middle" font-size="11">${xLabel}</text>`;
-  s += `<text x="10" y="${H / 2}" transform="rotate(-90 10 ${H / 2})" text-anchor="middle" font-size="11">${yLabel}</text>`;
-  s += `<line x1="${L}" y1="${H - B}" x2="${W - 8}" y2="${H - B}" stroke="#999"/><line x1="${L}" y1="8" x2="${L}" y2="${H - B}" stroke="#999"/>`;
-  s += `<text x="${L - 4}" y="${sy(y1) + 4}" text-anchor="end" font-size="10">${y1.toPrecision(2)}</text><text x="${L - 4}" y="${sy(y0)}" text-anchor="end" font-size="10">${y0.toPrecision(2)}</text>`;
-  s += `<text x="${sx(x0)}" y="${H - B + 12}" font-size="10">${x0.toPrecision(2)}</text><text x="${sx(x1)}" y="${H - B + 12}" text-anchor="end" font-size="10">${x1.toPrecision(2)}</text>`;
+function ticks(lo, hi, count) {
+  const step = Math.pow(10, Math.floor(Math.log10((hi - lo) / count || 1))), nice = [1, 2, 2.5, 5, 10].map(f => f * step);
+  const size = nice.find(s => (hi - lo) / s <= count) || nice[nice.length - 1], out = [];
+  for (let v = Math.ceil(lo / size) * size; v <= hi + size * 1e-9; v += size) out.push(+v.toPrecision(12));
+  return out;
+}
+function chart(series, xLabel, yLabel, id) {
+  // y runs over the ranked methods (controls and bounds are dashed reference lines); a line far above the
+  // rest is clipped at the top and says so in the legend, which sits beside the plot, never on it.
+  const W = 360, H = 240, L = 52, B = 36, T = 10, R = 10;
+  const top = s => Math.max(...s.points.map(p => p[1]));
+  const scaled = series.filter(s => !s.reference && !s.control && s.points.length);
+  const tops = scaled.map(top).sort((a, b) => a - b);
+  if (!tops.length) return "";
+  const median = tops[Math.floor(tops.length / 2)], within = scaled.filter(s => top(s) <= 3 * median);
+  const ys = within.flatMap(s => s.points.map(p => p[1])), xs = series.flatMap(s => s.points.map(p => p[0]));
+  let y0 = Math.min(...ys), y1 = Math.max(...ys);
+  const pad = (y1 - y0) * 0.08 || Math.abs(y1) * 0.1 || 0.01;
+  y0 = Math.max(0, y0 - pad); y1 = y1 + pad;
+  const x0 = Math.min(...xs), x1 = Math.max(...xs);
+  const sx = x => L + (W - L - R) * (x - x0) / ((x1 - x0) || 1), sy = y => H - B - (H - B - T) * (y - y0) / ((y1 - y0) || 1);
+  let s = `<svg class="chart" width="${W}" height="${H}" role="img"><defs><clipPath id="clip-${id}"><rect x="${L}" y="${T}" width="${W - L - R}" height="${H - B - T}"/></clipPath></defs>`;
+  s += `<text x="${(L + W - R) / 2}" y="${H - 4}" text-anchor="middle" font-size="11">${xLabel}</text>`;
+  s += `<text x="12" y="${(H - B + T) / 2}" transform="rotate(-90 12 ${(H - B + T) / 2})" text-anchor="middle" font-size="11">${yLabel}</text>`;
+  s += `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="#999"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#999"/>`;
+  for (const v of ticks(y0, y1, 5)) s += `<line x1="${L - 3}" y1="${sy(v)}" x2="${W - R}" y2="${sy(v)}" stroke="#eee"/><text class="tick" x="${L - 5}" y="${sy(v) + 3}" text-anchor="end" font-size="10">${v}</text>`;
+  for (const v of [...new Set(xs)].sort((a, b) => a - b)) s += `<text class="tick" x="${sx(v)}" y="${H - B + 13}" text-anchor="middle" font-size="10">${v}</text>`;
+  const legend = [];
   series.forEach((ser, i) => {
-    const c = COLORS[i % COLORS.length];
-    s += `<polyline fill="none" stroke="${c}" stroke-width="1.5" points="${ser.points.map(p => sx(p[0]) + "," + sy(p[1])).join(" ")}"><title>${ser.name}</title></polyline>`;
-    s += `<text x="${W - 10}" y="${14 + 11 * i}" text-anchor="end" font-size="10" fill="${c}">${ser.name}</text>`;
+    const quiet = ser.reference || ser.control, c = quiet ? "#999" : COLORS[i % COLORS.length];
+    s += `<polyline clip-path="url(#clip-${id})" fill="none" stroke="${c}" stroke-width="1.5"${quiet ? ' stroke-dasharray="4 3"' : ""} points="${ser.points.map(p => sx(p[0]) + "," + sy(p[1])).join(" ")}"><title>${ser.name}</title></polyline>`;
+    const off = ser.points.some(p => p[1] > y1) ? " (above the chart)" : "";
+    legend.push(`<li style="color:${c}">${quiet ? "- - " : "— "}${ser.name}${off}</li>`);
   });
-  return s + "</svg>";
+  return `<div class="chart-box">${s}</svg><ul class="legend">${legend.join("")}</ul></div>`;
 }
 function renderCharts() {
   const ms = methods();
-  $("charts-n").innerHTML = METRICS.map(k => chart(ms.map(m => ({name: m.name, points: Object.keys(m.cells)
-    .map(n => [+n, (m.cells[n][k] || [null])[0]]).filter(p => p[1] !== null).sort((a, b) => a[0] - b[0])})), "budget n", LABELS[k])).join("");
+  $("charts-n").innerHTML = METRICS.map(k => chart(ms.map(m => ({name: m.name, reference: m.reference, control: m.control, points: Object.keys(m.cells)
+    .map(n => [+n, (m.cells[n][k] || [null])[0]]).filter(p => p[1] !== null).sort((a, b) => a[0] - b[0])})), "budget n", LABELS[k], k)).join("");
 }
 function renderFrontier() {
   const f = DATA.suites[$("suite").value].frontiers[$("dataset").value];
   if (!f) { $("frontier").innerHTML = ""; return; }
-  const W = 520, H = 340, L = 52, B = 36, xs = f.memory, ys = f.error.concat(f.estimated_error);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
+  const W = 520, H = 340, L = 52, B = 36, xs = f.memory, ys = f.error.concat(f.estimated_error.map(e => Math.max(e, 0)));
+  const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.max(0, Math.min(...ys)), y1 = Math.max(...ys);
   const sx = x => L + (W - L - 10) * (x - x0) / ((x1 - x0) || 1), sy = y => H - B - (H - B - 10) * (y - y0) / ((y1 - y0) || 1);
   let s = `<svg id="frontier-svg" width="${W}" height="${H}" role="img">`;
   s += `<line x1="${L}" y1="${H - B}" x2="${W - 10}" y2="${H - B}" stroke="#999"/><line x1="${L}" y1="10" x2="${L}" y2="${H - B}" stroke="#999"/>`;
@@ -412,13 +470,21 @@ def render(
     frontiers: dict[str, dict[str, Any]] | None = None,
     noise: dict[str, dict[str, Any]] | None = None,
     apart: Sequence[str] = (),
+    kept: dict[str, Any] | None = None,
 ) -> tuple[str, str, str]:
     """The board's Markdown, page and board.json; `apart` names valid submissions not on the standard protocol
-    (not ranked)."""
+    (not ranked). `kept` is the committed board.json's part for suites not present here (`kept_from`), with
+    the submissions on them in `kept["subs"]`: shown as they were."""
+    kept = kept or {}
     as_json = board_json(subs, verified)
-    labelled = {name: n["negative_control"] for name, n in (noise or {}).items() if n.get("negative_control")}
+    noise = {**kept.get("suite_notes", {}), **(noise or {})}
+    for part in ("cells", "comparisons"):
+        as_json[part] = sorted(as_json[part] + kept.get(part, []), key=lambda r: r["suite"])  # stable within a suite
+    as_json["verified"] = dict(sorted({**as_json["verified"], **kept.get("verified", {})}.items()))
+    as_json["suite_notes"] = {name: noise[name] for name in sorted(noise)}
+    labelled = {name: n["negative_control"] for name, n in noise.items() if n.get("negative_control")}
     as_json["negative_control_suites"] = {name: labelled[name] for name in sorted(labelled)}
-    data = board_data(as_json, subs, frontiers, noise)
+    data = board_data(as_json, [*subs, *kept.get("subs", [])], frontiers, noise)
     data["negative_control_suite"] = NEGATIVE_CONTROL_SUITE
     markdown = render_markdown(data)
     if apart:
@@ -430,9 +496,20 @@ def render(
 RESULTS_BEGIN, RESULTS_END = "<!-- results: written by `peppp-bench leaderboard build` -->", "<!-- end of results -->"
 
 
+def kept_from(committed: dict[str, Any], suites: set[str]) -> dict[str, Any]:
+    """The part of a committed board.json that belongs to `suites` (absent here): cells, comparisons, verdicts and
+    suite notes, to be shown unchanged."""
+    return {
+        "cells": [c for c in committed.get("cells", []) if c.get("suite") in suites],
+        "comparisons": [c for c in committed.get("comparisons", []) if c.get("suite") in suites],
+        "verified": {k: v for k, v in committed.get("verified", {}).items() if k.rpartition("@")[2] in suites},
+        "suite_notes": {k: v for k, v in committed.get("suite_notes", {}).items() if k in suites},
+    }
+
+
 def results_block(as_json: dict[str, Any], suite: str = "paper") -> str:
     """The README's result table and claims, from board.json alone: per setting and n on `suite`, the top
-    group, ED-MF and the better negative control; then Bayes-ED-MF against the plug-in ED-MF."""
+    group, ED-MF and `prior`; in how many cells each method beats `prior`; Bayes-ED-MF against the plug-in ED-MF."""
     cells = pd.DataFrame(as_json["cells"])
     cells = cells[(cells.suite == suite) & (cells.metric == PRIMARY_METRIC)]
     if cells.empty:
@@ -440,28 +517,40 @@ def results_block(as_json: dict[str, Any], suite: str = "paper") -> str:
     lines = [
         f"Suite `{suite}`, protocol {as_json['protocol_version']}, frontier regret (lower is better): mean [95 % "
         "bootstrap interval over held-out datasets and ten mask seeds]. Top group: not significantly worse than "
-        "the cell's best (Wilcoxon signed-rank over datasets, Holm over the board).",
+        "the cell's best (Wilcoxon signed-rank over datasets, Holm within the cell). `prior` measures nothing: it "
+        "predicts the meta-training rows' mean.",
         "",
-        "| setting | n | top group | ed-mf | better negative control |",
+        "| setting | n | top group | ed-mf | prior |",
         "| --- | --- | --- | --- | --- |",
     ]
-    controls_below = 0
+    fmt = lambda r: f"{r['mean']:.4f} [{r['ci_low']:.4f}, {r['ci_high']:.4f}]"  # noqa: E731
     for (setting, n), c in sorted(
         cells.groupby(["setting", "n"]), key=lambda x: (SETTING_ORDER.index(x[0][0]), x[0][1])
     ):
         by = c.set_index("method")
         top = ", ".join(c[c.group == "top"].sort_values("mean").method)
-        control = by.loc[[m for m in NEGATIVE_CONTROLS if m in by.index]].sort_values("mean").iloc[0]
-        ed = by.loc["ed-mf"] if "ed-mf" in by.index else None
-        controls_below += ed is not None and control["mean"] > ed["mean"]
-        fmt = lambda r: f"{r['mean']:.4f} [{r['ci_low']:.4f}, {r['ci_high']:.4f}]"  # noqa: E731
-        lines.append(
-            f"| {setting} | {n} | {top} | {fmt(ed) if ed is not None else '–'} | {control.name} {fmt(control)} |"
-        )
-    lines += [
-        "",
-        f"Both negative controls score worse than ED-MF in {controls_below} of {cells.groupby(['setting', 'n']).ngroups} cells.",
-    ]
+        shown = [fmt(by.loc[m]) if m in by.index else "–" for m in ("ed-mf", PRIOR)]
+        lines.append(f"| {setting} | {n} | {top} | {shown[0]} | {shown[1]} |")
+    measured = cells[cells.vs_prior.notna()] if "vs_prior" in cells else cells.iloc[:0]
+    if len(measured):
+        better = measured.vs_prior.lt(0) & measured.vs_prior_p_holm.lt(ALPHA)
+        worse = measured.vs_prior.gt(0) & measured.vs_prior_p_holm.lt(ALPHA)
+        tally = measured.assign(better=better, worse=worse).groupby("method")[["better", "worse"]].sum()
+        tally = tally.sort_values(["better", "worse"], ascending=[False, True])
+        cells_per_method = measured.groupby("method").size()
+        lines += [
+            "",
+            f"What measuring buys: in how many of the {cells.groupby(['setting', 'n']).ngroups} cells each method's "
+            f"frontier regret is significantly lower than `{PRIOR}`'s (better) or higher (worse), Wilcoxon "
+            f"signed-rank over datasets, Holm within the cell, p < {ALPHA}.",
+            "",
+            "| method | better than prior | worse | not distinguishable |",
+            "| --- | --- | --- | --- |",
+        ]
+        for method, row in tally.iterrows():
+            rest = int(cells_per_method[method] - row.better - row.worse)
+            lines.append(f"| {method} | {int(row.better)} | {int(row.worse)} | {rest} |")
+        lines.append("")
     comparisons = pd.DataFrame(as_json["comparisons"])
     if not comparisons.empty:
         pair = comparisons[

@@ -1,12 +1,14 @@
 """The board's statistics, a pure function of the long table of folds: per (suite, setting, n, method) the
 mean with a 95 % bootstrap interval, the probability of being best, the top group, and paired tests with a
-Holm correction over the whole board.
+Holm correction within each cell.
 
 The random draws that matter are the held-out datasets and the mask seeds, so the bootstrap resamples both
 (datasets and seeds independently, with replacement, the same draw for every method of a cell: paired).
 A method's score on a dataset is its mean over seeds; paired tests are Wilcoxon signed-rank tests over
-datasets. The top group of a cell is its best method and every method not significantly worse than it
-(Holm-corrected over every such test on the board, α = 0.05). Reference bounds are shown, never ranked.
+datasets. The family of a multiple-comparison correction is one cell (one setting × n on one suite): one
+comparison of methods on one set of datasets, as in critical-difference analyses. The top group of a cell
+is its best method and every method not significantly worse than it (Holm over the cell's tests against its
+best, α = 0.05). Reference bounds are shown, never ranked.
 """
 
 from __future__ import annotations
@@ -121,20 +123,23 @@ def cell_statistics(folds: pd.DataFrame, metric: str, ranked: set[str]) -> pd.Da
     )
 
 
-def board_statistics(folds: pd.DataFrame, metric: str, ranked: set[str]) -> pd.DataFrame:
-    """Every cell's statistics, with the Holm-adjusted p against the cell's best (over the whole board) and the
-    top group."""
+def board_statistics(folds: pd.DataFrame, metric: str, ranked: set[str], own_folds: bool = False) -> pd.DataFrame:
+    """Every cell's statistics, with the Holm-adjusted p against the cell's best (Holm within the cell) and the
+    top group. `own_folds`: each method's numbers from its own folds alone (for metrics a failed fold leaves
+    undefined), so that one method's failures never change another's; nothing is then ranked or tested."""
     frames = []
     for key, f in folds.groupby(CELL, sort=True):
-        stats = cell_statistics(f, metric, ranked)
-        if not stats.empty:
-            frames.append(stats.assign(**dict(zip(CELL, key))))
+        parts = [g for _, g in f.groupby("method", sort=True)] if own_folds else [f]
+        for part in parts:
+            stats = cell_statistics(part, metric, set() if own_folds else ranked)
+            if not stats.empty:
+                frames.append(stats.assign(**dict(zip(CELL, key))))
     if not frames:
         return pd.DataFrame()
     out = pd.concat(frames, ignore_index=True)
-    tested = out.p_vs_best.notna()
     out["p_vs_best_holm"] = np.nan
-    out.loc[tested, "p_vs_best_holm"] = holm(out.loc[tested, "p_vs_best"])
+    for _, cell in out[out.p_vs_best.notna()].groupby(CELL):
+        out.loc[cell.index, "p_vs_best_holm"] = holm(cell.p_vs_best)
     ranked_rows = out.method.isin(ranked)
     out["top_group"] = ranked_rows & (out.p_vs_best.isna() | (out.p_vs_best_holm >= ALPHA))
     return out
@@ -142,7 +147,7 @@ def board_statistics(folds: pd.DataFrame, metric: str, ranked: set[str]) -> pd.D
 
 def compare(folds: pd.DataFrame, metric: str, pairs: Iterable[tuple[str, str]]) -> pd.DataFrame:
     """Paired tests of method a against method b in every cell where both ran: mean difference (a − b) with a
-    bootstrap interval, wins/losses over datasets, Wilcoxon p and Holm-adjusted p over all the pairs × cells."""
+    bootstrap interval, wins/losses over datasets, Wilcoxon p and Holm-adjusted p over the cell's pairs."""
     rows = []
     pairs = list(pairs)
     for key, f in folds.groupby(CELL, sort=True):
@@ -172,7 +177,9 @@ def compare(folds: pd.DataFrame, metric: str, pairs: Iterable[tuple[str, str]]) 
             )
     out = pd.DataFrame(rows)
     if not out.empty:
-        out["p_holm"] = holm(out.p)
+        out["p_holm"] = np.nan
+        for _, cell in out.groupby(CELL):
+            out.loc[cell.index, "p_holm"] = holm(cell.p)
     return out
 
 

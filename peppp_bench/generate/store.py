@@ -96,6 +96,7 @@ class Store:
         changed, what = [], set()
         for task, arch_id in self.spec.rows():
             meaning, expected = self._meaning(task, arch_id)
+            meaning = json.loads(json.dumps(meaning))  # as a cell records it (tuples are lists there), to compare
             for path in sorted((self.root / "cells" / task.id / arch_id).glob("*/*.json")):
                 cell = self._read_path(path)
                 stale = cell.get("meaning_sha256") != expected
@@ -241,26 +242,29 @@ class Store:
         return self._lines("runs.jsonl")
 
     def status(self) -> dict[str, Any]:
-        """Done, failed and remaining cells, and the time left: each unfinished cell costs what the finished
-        cells of its row cost in their workers (their unit's seconds, data loading included, shared by the
-        unit's cells; all finished cells where its row has none), spread over the last run's workers. Runs'
-        wall clocks are not used: they include work lost to interruptions."""
+        """Done, failed and remaining cells, and the time left, spread over the last run's workers. A finished
+        cell cost its unit's seconds in the worker (data loading included), shared by the unit's cells. An
+        unfinished cell is priced as row × configuration: its row's cost per cell, with each finished cell
+        divided by its configuration's factor (how much more or less its configuration cost than the average
+        over every row), times its own configuration's factor; a row or configuration with nothing finished
+        yet counts as average. Runs' wall clocks are not used: they include work lost to interruptions."""
         done, total = self.count()
         spec_cells = {(u.task.id, u.arch_id, u.seed, c) for u in self.spec.units() for c in u.config_ids}
         failed = len(self.failed() & spec_cells)
         finished = {c for c in spec_cells if self.done(*c)}
-        per_row: dict[tuple[str, str], list[float]] = {}
+        costs: list[tuple[tuple[str, str], str, float]] = []
         for task, arch_id, seed, config in sorted(finished):
             cell = self.read(task, arch_id, seed, config)
             unit = cell.get("provenance", {}).get("unit_seconds", cell["wall_seconds"] * cell["batched_with"])
-            per_row.setdefault((task, arch_id), []).append(unit / cell["batched_with"])
+            costs.append(((task, arch_id), config, unit / cell["batched_with"]))
         seconds_left = None
-        if per_row:
-            overall = float(np.mean([s for costs in per_row.values() for s in costs]))
-            mean = {row: float(np.mean(costs)) for row, costs in per_row.items()}
+        if costs:
+            overall = float(np.mean([c for _, _, c in costs]))
+            by_config = {config: mean / overall for config, mean in _mean_by(costs, 1).items()}
+            by_row = _mean_by([(row, c, cost / by_config[c]) for row, c, cost in costs], 0)
             runs = self.runs()
             workers = runs[-1]["workers"] if runs else 1
-            cost = sum(mean.get((t, a), overall) for t, a, _s, _c in spec_cells - finished)
+            cost = sum(by_row.get((t, a), overall) * by_config.get(c, 1.0) for t, a, _s, c in spec_cells - finished)
             seconds_left = round(cost / workers, 1)
         return {
             "done": done,
@@ -280,6 +284,14 @@ class Store:
     @staticmethod
     def _read_lines(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def _mean_by(costs: list[tuple[Any, str, float]], key: int) -> dict[Any, float]:
+    """The mean cost per row (`key` 0) or per configuration (`key` 1) of (row, configuration, cost) items."""
+    groups: dict[Any, list[float]] = {}
+    for item in costs:
+        groups.setdefault(item[key], []).append(item[2])
+    return {k: float(np.mean(v)) for k, v in groups.items()}
 
 
 def _definition(config: Configuration | ModernConfiguration) -> dict[str, Any] | None:

@@ -31,6 +31,15 @@ class FailsOnAThird(EDMF):
         super().select(task, oracle)
 
 
+class FailsEverywhere(EDMF):
+    """ED-MF that raises on every held-out dataset."""
+
+    name = "fails-everywhere"
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        raise RuntimeError("never")
+
+
 def test_a_method_that_fails_on_a_third_of_the_datasets_scores_worse_than_without(tiny) -> None:
     methods = [EDMF(rank=4), FailsOnAThird(rank=4)]
     ev = evaluate(methods, tiny, settings=("I", "III"), budgets=(4, 6), seeds=(0, 1), workers=1, progress=False)
@@ -49,6 +58,22 @@ def test_a_method_that_fails_on_a_third_of_the_datasets_scores_worse_than_withou
     row = next(r for r in tampered["folds"]["rows"] if r[-2] == "failed")
     row[4] = 0.0
     assert any("worst case" in p for p in validate(tampered, {"tiny": tiny}))
+
+
+def test_a_method_that_fails_every_fold_changes_no_other_methods_numbers(tiny) -> None:
+    """Every reported metric of a method is the same with or without methods beside it that fail all their folds
+    or a third of them: their worst cases enter only their own rows (and the tests against them)."""
+    ev = evaluate([EDMF(rank=4), FailsEverywhere(rank=4), FailsOnAThird(rank=4)], tiny, settings=("I", "III"), budgets=(4,), seeds=(0, 1),
+                  workers=1, progress=False)  # fmt: skip
+    subs = {
+        m: make_submission(ev, m, authors="t", description="", code="baselines:EDMF")
+        for m in ev.results.method.unique()
+    }
+    assert (ev.results[ev.results.method == "fails-everywhere"].status == "failed").all()
+    alone, beside = (board_tables(list(group))[0] for group in ([subs["ed-mf"]], subs.values()))
+    columns = ["suite", "setting", "n", "metric", "mean", "ci_low", "ci_high", "folds_ok", "datasets"]
+    mine = beside[beside.method == "ed-mf"][columns].reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine, alone[alone.method == "ed-mf"][columns].reset_index(drop=True))
 
 
 def test_frontier_regret_cannot_be_met_without_measuring() -> None:

@@ -399,3 +399,16 @@ def test_the_system_call_filter_refuses_new_processes_but_not_threads() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["refused 1", "refused 1"], out.stdout
+
+
+def test_the_boundary_isolates_an_interpreter_started_through_a_relative_path(os_sandbox, tmp_path: Path) -> None:
+    """`../env/bin/python` from another folder: the probe resolves the path, so the run is isolated."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "my-folder"
+    folder.mkdir()
+    relative = os.path.relpath(sys.executable, folder)  # through `..`, as a newcomer beside the clone types it
+    code = "from peppp_bench.protocol import boundary; print(boundary.available())"
+    out = subprocess.run([relative, "-c", code], cwd=folder, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "True", out.stderr

@@ -531,7 +531,7 @@ def results_block(as_json: dict[str, Any], suite: str = "paper") -> str:
         top = ", ".join(c[c.group == "top"].sort_values("mean").method)
         shown = [fmt(by.loc[m]) if m in by.index else "–" for m in ("ed-mf", PRIOR)]
         lines.append(f"| {setting} | {n} | {top} | {shown[0]} | {shown[1]} |")
-    measured = cells[cells.vs_prior.notna()] if "vs_prior" in cells else cells.iloc[:0]
+    measured = cells[cells.vs_prior.notna() & (cells.group != "not ranked")] if "vs_prior" in cells else cells.iloc[:0]
     if len(measured):
         better = measured.vs_prior.lt(0) & measured.vs_prior_p_holm.lt(ALPHA)
         worse = measured.vs_prior.gt(0) & measured.vs_prior_p_holm.lt(ALPHA)

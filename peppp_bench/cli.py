@@ -224,16 +224,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 )
 def _evaluate_args(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("method", help="'all', baseline names (comma-separated), module:Class or path/file.py:Class")
-    _suite_args(p)
-    p.add_argument(
-        "--settings",
-        default="standard",
-        help="comma-separated, or standard: I-VI (and X, XII on a multi-architecture suite)",
-    )
-    p.add_argument("--budgets", default="5,10,15", help="e.g. 5-15 or 5,10,15 (default, the board's)")
-    p.add_argument("--seeds", default="0-9", help="mask and method seeds, e.g. 0 (default 0-9, the board's)")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, e.g. rank=5")
+    _protocol_args(p)
     p.add_argument("--out", help="results table (.parquet); metadata goes beside it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _limit_args(p)
@@ -522,16 +513,7 @@ def _submit_args(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("--authors", default="anonymous", help="who made the method (default anonymous)")
     p.add_argument("--description", default="", help="one line about the method (default: its class docstring)")
     p.add_argument("--smoke", action="store_true", help="only the seconds-long smoke run on a synthetic suite")
-    _suite_args(p)
-    p.add_argument(
-        "--settings",
-        default="standard",
-        help="comma-separated, or standard: I-VI (and X, XII on a multi-architecture suite)",
-    )
-    p.add_argument("--budgets", default="5,10,15", help="budgets n (default 5,10,15, the board's)")
-    p.add_argument("--seeds", default="0-9", help="mask and method seeds (default 0-9, the board's)")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, e.g. rank=5")
+    _protocol_args(p)
     p.add_argument(
         "--board",
         default=None,
@@ -824,6 +806,20 @@ def _suite_args(p: argparse.ArgumentParser) -> None:
 def _command(subs: Any, name: str, summary: str, example: str) -> argparse.ArgumentParser:
     """A subcommand with its one-line help and an example invocation shown under its options."""
     return subs.add_parser(name, help=summary, epilog=f"example: {example}")
+
+
+def _protocol_args(p: argparse.ArgumentParser) -> None:
+    """The suite, settings, budgets, seeds, workers and method parameters of a run (evaluate, submit)."""
+    _suite_args(p)
+    p.add_argument(
+        "--settings",
+        default="standard",
+        help="comma-separated, or standard: I-VI (and X, XII on a multi-architecture suite)",
+    )
+    p.add_argument("--budgets", default="5,10,15", help="budgets n, e.g. 5-15 or 5,10,15 (default, the board's)")
+    p.add_argument("--seeds", default="0-9", help="mask and method seeds, e.g. 0 (default 0-9, the board's)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, e.g. rank=5")
 
 
 def _board_args(p: argparse.ArgumentParser) -> None:

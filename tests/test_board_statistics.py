@@ -63,8 +63,8 @@ def test_a_method_that_fails_on_a_third_of_the_datasets_scores_worse_than_withou
 def test_a_method_that_fails_every_fold_changes_no_other_methods_numbers(tiny) -> None:
     """Every reported metric of a method is the same with or without methods beside it that fail all their folds
     or a third of them: their worst cases enter only their own rows (and the tests against them)."""
-    ev = evaluate([EDMF(rank=4), FailsEverywhere(rank=4), FailsOnAThird(rank=4)], tiny, settings=("I", "III"), budgets=(4,), seeds=(0, 1),
-                  workers=1, progress=False)  # fmt: skip
+    methods = [EDMF(rank=4), FailsEverywhere(rank=4), FailsOnAThird(rank=4)]
+    ev = evaluate(methods, tiny, settings=("I", "III"), budgets=(4,), seeds=(0, 1), workers=1, progress=False)
     subs = {
         m: make_submission(ev, m, authors="t", description="", code="baselines:EDMF")
         for m in ev.results.method.unique()

@@ -668,7 +668,7 @@ def _leaderboard_build(args: argparse.Namespace) -> int:
     board = Path(args.board).resolve()
     suites, missing = suites_for(board, args.data_dir)
     for name, why in missing.items():
-        print(f"suite {name!r} is not available here ({why}): its submissions are left off", file=sys.stderr)
+        print(f"suite {name!r} is not available here ({why})", file=sys.stderr)
     count = build_board(board, suites, board.parent)
     print(f"built {board / 'README.md'} and {board / 'index.html'} from {count} submissions")
     return 0

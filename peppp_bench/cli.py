@@ -206,6 +206,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         data_dir=args.data_dir,
         limits=_limits(args),
+        holdout=args.holdout,
     )
     if args.out:
         out = Path(args.out)
@@ -238,7 +239,9 @@ def _print_summary(ev: Any) -> None:
 
     results, summary = ev.results, ev.summary
     for reason, group in results[results.status == "skipped"].groupby("reason"):
-        print(f"{len(group)} fold-budgets skipped ({group.dataset_id.nunique()} datasets): {reason}")
+        print(
+            f"{_count(len(group), 'fold-budget')} skipped ({_count(group.dataset_id.nunique(), 'dataset')}): {reason}"
+        )
     failed = results[results.status == "failed"]
     budgets = sorted(set(summary.n))
     shown_n = budgets if len(budgets) <= 6 else sorted({n for n in budgets if n in (5, 10, 15)} | {budgets[-1]})
@@ -315,6 +318,11 @@ def _generate(args: argparse.Namespace) -> int:
         from .suites.suite import check_replaceable
 
         check_replaceable(Path(args.to_suite))
+        if Path(args.to_suite).name != spec.name:  # load(name, data_dir=PARENT) finds a suite by its folder's name
+            raise SpecError(
+                f"--to-suite {args.to_suite}: a suite folder carries its suite's name; write it to "
+                f"{Path(args.to_suite).parent / spec.name} (the spec's suite is {spec.name!r})"
+            )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         check_spec(spec)
@@ -437,7 +445,7 @@ def _replicates(args: argparse.Namespace) -> int:
 
 @subcommand(
     ("replicates",),
-    "write a suite again with seed replicates from finished stores (its noise floor)",
+    "write a suite again with seed replicates from finished stores (its seed noise)",
     "peppp-bench replicates suites/mini --store /tmp/reps --out suites/mini --version 1.1.0",
 )
 def _replicates_args(p: argparse.ArgumentParser) -> Handler:
@@ -490,6 +498,7 @@ def _submit(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         data_dir=args.data_dir,
         limits=_limits(args),
+        holdout=args.holdout,
     )
     for (name, info), (code, copy_from) in zip(described.items(), references):
         if copy_from is not None:
@@ -709,8 +718,8 @@ def _leaderboard_agreement_args(p: argparse.ArgumentParser) -> Handler:
     return _leaderboard_agreement
 
 
-def _noise_floor(suite: str, data_dir: str | None) -> float | None:
-    """The suite's HyperDiff between seed replicates (its structure report), if the suite is at hand offline."""
+def _seed_noise(suite: str, data_dir: str | None) -> float | None:
+    """The HyperDiff of a seed replicate's frontier (the suite's structure report), if the suite is at hand."""
     from .suites.sources import load
     from .suites.suite import SuiteError
 
@@ -718,7 +727,7 @@ def _noise_floor(suite: str, data_dir: str | None) -> float | None:
         bench = load(suite, data_dir=data_dir, offline=True)
     except SuiteError:
         return None
-    return bench.metadata["structure"].get("noise_floor_hyperdiff")
+    return bench.metadata["structure"].get("seed_noise_hyperdiff")
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -731,7 +740,7 @@ def _plot(args: argparse.Namespace) -> int:
         subs = read_submissions(Path(args.board) / "submissions", args.suite)
         if not subs:
             raise ValueError(f"no submissions for suite {args.suite!r} in {args.board}/submissions")
-        paths = plots.study_figures(subs, out, {args.suite: _noise_floor(args.suite, args.data_dir)})
+        paths = plots.study_figures(subs, out, {args.suite: _seed_noise(args.suite, args.data_dir)})
     else:
         bench = load(args.suite, data_dir=args.data_dir)
         if args.kind == "frontier":
@@ -820,6 +829,13 @@ def _protocol_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", default="0-9", help="mask and method seeds, e.g. 0 (default 0-9, the board's)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, e.g. rank=5")
+    p.add_argument(
+        "--holdout",
+        choices=["auto", "loo", "groups"],
+        default="auto",
+        help="tasks held out one at a time (loo) or in groups that leave 95%% of them to meta-train; default auto, "
+        "the board's: groups above 200 tasks",
+    )
 
 
 def _board_args(p: argparse.ArgumentParser) -> None:

@@ -115,3 +115,32 @@ def test_a_hostile_mirror_can_neither_exhaust_memory_nor_hang_the_download(tmp_p
         assert not (tmp_path / "new").exists()  # nothing left behind, not even the folders it made
     finally:
         server.shutdown()
+
+
+def test_load_paper_is_one_call_where_the_hub_has_no_copy(
+    mirror: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("PEPPP_BENCH_HUB_ENDPOINT", "http://127.0.0.1:9")  # the Hub: nothing listens
+    bench = peppp_bench.load("paper")
+    assert bench.E.shape == (87, 99) and bench.folder == (built_cache() / "paper").resolve()
+    assert "not on the Hub" in capsys.readouterr().err
+    (upstream_cache() / "acc_matrix_res64_all.npy").unlink()  # a second call loads from the cache: no download
+    monkeypatch.setenv("PEPPP_BENCH_UPSTREAM_URL", "http://127.0.0.1:9")
+    assert peppp_bench.load("paper").data_sha256 == bench.data_sha256
+
+
+def test_load_paper_offline_is_one_error_with_the_two_ways_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    for offline in ("HF_HUB_OFFLINE", None):  # switched off, and a machine where nothing answers
+        if offline:
+            monkeypatch.setenv(offline, "1")
+        else:
+            monkeypatch.delenv("HF_HUB_OFFLINE")
+            monkeypatch.setenv("PEPPP_BENCH_HUB_ENDPOINT", "http://127.0.0.1:9")
+            monkeypatch.setenv("PEPPP_BENCH_UPSTREAM_URL", "http://127.0.0.1:9")
+        with pytest.raises(peppp_bench.SuiteError) as caught:
+            peppp_bench.load("paper")
+        error = caught.value
+        assert error.__cause__ is None and error.__suppress_context__, "one error, no chained traceback"
+        assert "PEPPP_BENCH_UPSTREAM_URL" in str(error) and "peppp-bench build paper --upstream DIR" in str(error)
+        assert not (built_cache() / "paper").exists()

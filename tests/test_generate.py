@@ -106,7 +106,7 @@ def test_scoring_seeds_are_kept_apart_from_the_measured_mean(tmp_path: Path) -> 
             "seeds = [0]", f'seeds = [0, 1, 2, 3]\nscoring_seeds = [1, 3]\nnegative_control = "{label}"'
         )
     )
-    store, out = tmp_path / "store", tmp_path / "suites" / "scored"
+    store, out = tmp_path / "store", tmp_path / "suites" / "small"
     assert main(["generate", str(spec), "--store", str(store), "--quiet", "--to-suite", str(out)]) == 0
     bench = read_suite(out)
     cells = {
@@ -143,6 +143,14 @@ id = "digits-0v1"
 source = "digits"
 options = {{ classes = [0, 1] }}
 {tasks}""".replace("'", '"')
+
+
+def _factory_spec(configs: list[str], modules: list[str]) -> str:
+    """The tiny spec with the network of nets.py:net (the test's own file) and its quantized modules."""
+    return _small(configs).replace(
+        'architecture = { name = "mlp", hidden = [8] }',
+        f'architecture = {{ factory = "nets.py:net", quantize = {{ modules = {json.dumps(modules)} }} }}',
+    )
 
 
 FOUR = ["e3m1-e6m7", "e4m2-e7m9", "e5m3-e8m11", "e3m4-e6m9"]
@@ -282,7 +290,7 @@ def test_column_order_does_not_matter(tmp_path: Path) -> None:
     for name, configs in (("canonical", FOUR), ("reverse", FOUR[::-1])):
         spec = tmp_path / f"{name}.toml"
         spec.write_text(_small(configs, tasks=MORE_TASKS))
-        out = tmp_path / "suites" / name
+        out = tmp_path / name / "small"
         assert (
             main(["generate", str(spec), "--store", str(tmp_path / f"store-{name}"), "--quiet", "--to-suite", str(out)])
             == 0
@@ -338,16 +346,18 @@ def test_a_failing_unit_is_recorded_and_retried_in_halves(tmp_path: Path, monkey
     monkeypatch.setattr(backends, "run_unit", flaky)
     spec, store = tmp_path / "spec.toml", tmp_path / "store"
     spec.write_text(_small(FOUR))
-    assert main(["generate", str(spec), "--store", str(store), "--quiet", "--to-suite", str(tmp_path / "out")]) == 1
+    assert main(["generate", str(spec), "--store", str(store), "--quiet", "--to-suite", str(tmp_path / "small")]) == 1
     assert _cells(store) == 3  # 4 → 2 + 2 → the good half, then 1 + 1
     failures = [json.loads(line) for line in (store / "failures.jsonl").read_text().splitlines()]
     assert [len(f["config_ids"]) for f in failures] == [4, 2, 1] and "MemoryError" in failures[0]["error"]
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "small").exists()
     assert main(["generate", "--status", str(store)]) == 0
     assert "3 done, 1 failed, 0 remaining of 4 cells" in capsys.readouterr().out
     monkeypatch.setattr(backends, "run_unit", real)
-    assert main(["generate", str(spec), "--store", str(store), "--quiet", "--to-suite", str(tmp_path / "out")]) == 0
-    assert _cells(store) == 4 and (tmp_path / "out" / "cells.parquet").is_file()
+    assert main(["generate", str(spec), "--store", str(store), "--quiet", "--to-suite", str(tmp_path / "small")]) == 0
+    assert _cells(store) == 4 and (tmp_path / "small" / "cells.parquet").is_file()
+    assert main(["generate", str(spec), "--store", str(store), "--to-suite", str(tmp_path / "other")]) == 2
+    assert "write it to" in capsys.readouterr().err and not (tmp_path / "other").exists()  # load finds it by name
 
 
 def test_a_unit_that_fails_before_training_is_not_retried_and_its_traceback_is_whole(
@@ -499,7 +509,12 @@ hidden = [8]
     assert list(bench.datasets.task) == ["digits-0v1", "digits-0v1", "digits-3v8", "digits-3v8"]
     assert list(bench.datasets.architecture) == ["mine", "mlp", "mine", "mlp"]
     record = bench.metadata["provenance"]["architectures"]["mine"]
-    assert record["args"] == {"width": 4} and sorted(record["source"]) == ["mynets.py:SmallVGG", "mynets.py:small_vgg"]
+    assert record["args"] == {"width": 4} and sorted(record["source"]) == [
+        "mynets.py:SmallVGG",
+        "mynets.py:SmallVGG.__init__.default[0]",  # width=8: a default's value, whatever the code's text says
+        "mynets.py:small_vgg",
+        "mynets.py:small_vgg.default[0]",
+    ]
     assert bench.M[0, 0] != bench.M[1, 0]  # each architecture's own memory
 
 
@@ -615,12 +630,7 @@ def test_a_cells_meaning_is_the_factory_and_what_it_uses_not_its_file(tmp_path: 
     or a value it uses is refused, naming it."""
     (tmp_path / "nets.py").write_text(FACTORY_FILE)
     path, store = tmp_path / "spec.toml", tmp_path / "store"
-    path.write_text(
-        _small(["e3m1-e6m7"]).replace(
-            'architecture = { name = "mlp", hidden = [8] }',
-            'architecture = { factory = "nets.py:net", quantize = { modules = ["Conv2d", "Linear", "ReLU"] } }',
-        )
-    )
+    path.write_text(_factory_spec(["e3m1-e6m7"], ["Conv2d", "Linear", "ReLU"]))
     assert main(["generate", str(path), "--store", str(store), "--quiet"]) == 0
     record = json.loads(next(store.glob("cells/*/*/*/*.json")).read_text())["meaning"]["architecture"]
     assert sorted(record["source"]) == ["nets.py:WIDTH", "nets.py:net", "nets.py:stem"]
@@ -657,6 +667,10 @@ def test_progress_inside_a_unit_and_the_status_estimate(tmp_path: Path, capsys) 
     )
     assert heard == [(1, 6), (2, 6), (3, 6), (4, 6), (5, 6), (6, 6)]  # one configuration after the other
     assert in_progress({"t/a/seed 0": (2, 8, 100.0)}, 110.0) == "t/a/seed 0: epoch 2/8, ~30 s left"
+    from peppp_bench.generate.backends import _label
+
+    halves = [u for u in parse_spec(spec.text.replace("[suite]", "[suite]\nconfigs_per_unit = 2")).units()][:2]
+    assert halves[0].task == halves[1].task and _label(halves[0]) != _label(halves[1])  # both shown in flight
 
     store = Store(tmp_path / "store", spec)
     generate(spec, store, workers=2, progress=True)
@@ -688,3 +702,105 @@ def test_a_replacement_worker_takes_the_slot_of_the_one_that_exited() -> None:
     finally:
         new.kill()
         new.wait()
+
+
+def test_a_suite_of_two_seeds_reports_both(tmp_path: Path, capsys) -> None:
+    """With seeds [0, 1] and none kept apart, the matrix is their mean, the replicates hold both, and the card
+    and structure report measure seed noise instead of saying there is one seed per cell."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(_small(FOUR, tasks=MORE_TASKS).replace("seeds = [0]", "seeds = [0, 1]"))
+    out = tmp_path / "suites" / "small"
+    assert main(["generate", str(spec), "--store", str(tmp_path / "store"), "--quiet", "--to-suite", str(out)]) == 0
+    bench = peppp_bench.load("small", data_dir=out)
+    reps = bench.replicates
+    assert reps is not None and sorted(set(reps.seed)) == [0, 1] and len(reps) == 2 * 2 * 4
+    import numpy as np
+
+    both = reps.pivot_table(index=["dataset_id", "config_id"], columns="seed", values="error").mean(axis=1)
+    assert np.allclose([bench.error.loc[d, c] for d, c in both.index], both.to_numpy())
+    assert bench.scoring_seeds == () and np.array_equal(bench.truth, bench.E)
+    card = (out / "README.md").read_text()
+    assert "one seed per cell" not in card and "seeds per cell: 2" in card
+    structure = bench.metadata["structure"]
+    assert structure["seeds_per_cell"] == 2 and "measure_all_frontier_regret" not in structure
+
+
+CONVNEXT_FILE = """
+import torch
+from torch import nn
+
+RATIO = 2
+
+
+def gelu(x):
+    return torch.nn.functional.gelu(x)
+
+
+class Block(nn.Module):
+    scale = 0.5
+
+    def __init__(self, dim, ratio=RATIO):
+        super().__init__()
+        self.mix = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
+        self.up, self.down = nn.Linear(dim, dim * ratio), nn.Linear(dim * ratio, dim)
+
+    @staticmethod
+    def act(x):
+        return gelu(x)
+
+    def forward(self, x):
+        y = self.mix(x).permute(0, 2, 3, 1)
+        return x + self.scale * self.down(self.act(self.up(y))).permute(0, 3, 1, 2)
+
+
+def net(classes, ch):
+    return nn.Sequential(nn.Conv2d(ch, 8, 2, stride=2), Block(8), nn.Flatten(), nn.Linear(8 * 16, classes))
+"""
+
+
+def test_a_factorys_identity_sees_default_arguments_static_methods_and_class_attributes(tmp_path: Path) -> None:
+    """A module constant read as a default argument, a helper called from a static method, and a class
+    attribute each change what the network is: an edit of any of them refuses the store, naming it."""
+    (tmp_path / "nets.py").write_text(CONVNEXT_FILE)
+    path, store = tmp_path / "spec.toml", tmp_path / "store"
+    path.write_text(_factory_spec(["e3m1-e6m7"], ["Conv2d", "Linear"]))
+    assert main(["generate", str(path), "--store", str(store), "--quiet"]) == 0
+    for edit, named in (
+        (CONVNEXT_FILE.replace("RATIO = 2", "RATIO = 4"), "nets.py:Block.__init__.default[0]"),
+        (CONVNEXT_FILE.replace("functional.gelu(x)", "functional.relu(x)"), "nets.py:gelu"),
+        (CONVNEXT_FILE.replace("scale = 0.5", "scale = 1.0"), "nets.py:Block.scale"),
+    ):
+        (tmp_path / "nets.py").write_text(edit)
+        with pytest.raises(StoreError, match=re.escape(f"architecture.source.{named}")):
+            Store(store, read_spec(path))
+
+
+def test_the_spec_check_trains_one_batch_of_each_family_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A factory that fails in training in one family of configurations is refused by the check, naming the
+    configuration and what to change, before the store exists; the families are the scaling kinds."""
+    from peppp_bench.generate import train
+    from peppp_bench.generate.spec import families
+
+    assert families(tuple(peppp_bench.MODERN_IDS))[:3] == [
+        "fp32",
+        "fp8-current-e4m3-e5m2-opt-fp32",
+        "fp8-delayed-e4m3-e5m2-opt-fp32",
+    ]
+    assert len(families(tuple(peppp_bench.MODERN_IDS))) == 7 and families(("e3m1-e6m7", "e4m3-e7m9")) == ["e3m1-e6m7"]
+    (tmp_path / "nets.py").write_text(CONVNEXT_FILE)
+    spec, store = tmp_path / "spec.toml", tmp_path / "store"
+    spec.write_text(_factory_spec(["fp32", "bf16", "nvfp4-sr-opt-fp32"], ["Conv2d", "Linear"]))
+    real = train.train_cells
+
+    def fails_in_nvfp4(data, configs, *args, **kwargs):
+        if any(str(getattr(c, "id", c)).startswith("nvfp4") for c in configs):
+            raise RuntimeError("Output 0 of Permute is a view and is being modified inplace.")
+        return real(data, configs, *args, **kwargs)
+
+    monkeypatch.setattr(train, "train_cells", fails_in_nvfp4)
+    assert main(["generate", str(spec), "--store", str(store), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "one batch in configuration nvfp4-sr-opt-fp32 fails to train" in err and "y = y + x" in err
+    assert not store.exists()

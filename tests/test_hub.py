@@ -40,7 +40,7 @@ def test_publish_then_load_by_tag_and_by_sha_then_offline(
 
 
 def test_offline_with_empty_cache_says_how_to_get_the_data(tmp_path: Path) -> None:
-    with pytest.raises(HubUnavailable, match="not in the cache.*peppp-bench build paper"):
+    with pytest.raises(HubUnavailable, match="offline.*peppp-bench build paper"):
         peppp_bench.load("paper", cache_dir=str(tmp_path / "empty"), offline=True)
 
 

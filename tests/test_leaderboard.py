@@ -33,6 +33,16 @@ def test_a_fresh_submission_is_valid_and_round_trips(submission, tiny, tmp_path:
     assert "best_error" not in submission["folds"]["columns"]  # no raw matrix values in submissions
 
 
+def test_only_the_standard_hold_out_is_ranked(submission) -> None:
+    """A submission records its hold-out; the board ranks "auto" (and files from before the field) only."""
+    from peppp_bench.board.leaderboard import STANDARD, STANDARD_SETTINGS, standard
+
+    sub = copy.deepcopy(submission) | {"settings": STANDARD_SETTINGS[0], **STANDARD}
+    assert sub["holdout"] == "auto" and standard(sub)
+    assert standard({k: v for k, v in sub.items() if k != "holdout"})
+    assert not standard(sub | {"holdout": "loo"}) and not standard(sub | {"holdout": "groups"})
+
+
 @pytest.mark.parametrize(
     "tamper, reason",
     [

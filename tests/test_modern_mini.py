@@ -63,14 +63,12 @@ def test_regenerated_cells_equal_the_committed_ones(modern) -> None:
 
 
 @pytest.mark.slow
-def test_modern_mini_has_seed_replicates_and_a_noise_floor(modern) -> None:
+def test_modern_mini_has_seed_replicates_and_their_seed_noise(modern) -> None:
     reps = modern.replicates
     assert reps is not None and set(reps.seed) == {1, 2}
     s = modern.metadata["structure"]
     assert (
-        s["noise_fully_replicated_datasets"] == 3
-        and s["noise_floor_hyperdiff"] > 0
-        and s["noise_seed_std_of_error"] > 0
+        s["noise_fully_replicated_datasets"] == 3 and s["seed_noise_hyperdiff"] > 0 and s["noise_seed_std_of_error"] > 0
     )
     committed = reps[(reps.dataset_id == "lfw-8") & (reps.seed == 2)].set_index("config_id").error.to_dict()
     cells = retrain_unit(SPECS / "replicates-tasks.toml", "lfw-8", 2, configs=7)

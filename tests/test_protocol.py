@@ -267,20 +267,28 @@ def test_cross_architecture_settings_run_and_are_refused_on_one_architecture() -
 
 
 def test_a_large_suite_holds_datasets_out_in_groups_and_completes_once_per_group(tmp_path: Path, monkeypatch) -> None:
-    """Above GROUPED_ABOVE tasks, datasets are held out in HOLDOUT_GROUPS groups: a fold meta-trains on the
-    rows outside its group only, one completion serves the whole group, and sharing it changes no result."""
+    """Above GROUPED_ABOVE tasks, datasets are held out in the fewest groups that leave every fold 95 % of the
+    tasks: a fold meta-trains on the rows outside its group only, one completion serves the whole group, and
+    sharing it changes no result. `with_holdout("loo")` holds one out at a time; on `mini` "groups" is LOO."""
     import baselines
     from peppp_bench.protocol import rules, runner
-    from peppp_bench.suites.suite import GROUPED_ABOVE, HOLDOUT_GROUPS, read_suite
+    from peppp_bench.suites.suite import GROUPED_ABOVE, read_suite
     from peppp_bench.suites.synthetic import synthetic_suite
 
-    assert peppp_bench.load("mini").holdout_groups is None  # 34 tasks: meta-LOOCV
+    mini = peppp_bench.load("mini")
+    assert mini.holdout_groups is None and mini.with_holdout("groups").holdout_groups is None  # 34 tasks: LOO
     n = GROUPED_ABOVE + 5
     bench = read_suite(synthetic_suite(tmp_path / "big", n=n, name="big", seed=1))
-    assert bench.holdout_groups == HOLDOUT_GROUPS
+    groups = bench.holdout_groups
+    assert groups == 21 and bench.holdout == "auto"  # 205 tasks in groups of at most 10 (5 %)
     for row in (0, 7, n - 1):
-        together = [r for r in range(n) if r % HOLDOUT_GROUPS == row % HOLDOUT_GROUPS]
+        together = [r for r in range(n) if r % groups == row % groups]
         assert list(bench.meta_training_rows(row)) == [r for r in range(n) if r not in together]
+        assert len(bench.meta_training_rows(row)) >= 0.95 * n
+    loo = bench.with_holdout("loo")
+    assert loo.holdout_groups is None and len(loo.meta_training_rows(3)) == n - 1 and bench.holdout_groups == groups
+    with pytest.raises(ValueError, match="hold-out 'kfold': use one of auto, loo, groups"):
+        bench.with_holdout("kfold")
 
     completions = [0]
     real = rules.soft_impute
@@ -292,11 +300,11 @@ def test_a_large_suite_holds_datasets_out_in_groups_and_completes_once_per_group
     monkeypatch.setattr(rules, "soft_impute", counted)
     run = dict(settings=("III", "IV"), budgets=(3,), seeds=(0,), workers=1, progress=False, isolate=False)
     shared = evaluate(baselines.make("ed-mf", rank=3), bench, **run)
-    assert completions[0] == HOLDOUT_GROUPS and (shared.results.status == "ok").all()
+    assert completions[0] == groups and (shared.results.status == "ok").all()
     assert not runner._COMPLETIONS  # emptied after the run: another suite may have the same rows
     monkeypatch.setattr(runner, "_shared_cache", lambda *_: {})  # every fold completes on its own
     alone = evaluate(baselines.make("ed-mf", rank=3), bench, **run)
-    assert completions[0] == HOLDOUT_GROUPS + n
+    assert completions[0] == groups + n
     pd.testing.assert_frame_equal(shared.results, alone.results)
 
 

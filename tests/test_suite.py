@@ -1,4 +1,4 @@
-"""Suite folders: the cap rule, the replicates table and the noise floor computed from it."""
+"""Suite folders: the cap rule, the replicates table and the seed noise measured from it."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def _replicates(bench_error: np.ndarray, ids: list[str], rows: list[int], noise:
     return pd.DataFrame(records)
 
 
-def test_replicates_give_the_noise_floor(tmp_path: Path) -> None:
+def test_replicates_give_the_seed_noise(tmp_path: Path) -> None:
     base = read_suite(synthetic_suite(tmp_path / "base"))
     assert base.replicates is None and base.metadata["structure"]["noise_replicated_cells"] == 0
     same = read_suite(synthetic_suite(tmp_path / "same", replicates=_replicates(base.E, base.dataset_ids, [0, 1], 0.0)))
@@ -55,7 +55,7 @@ def test_replicates_give_the_noise_floor(tmp_path: Path) -> None:
     assert s["noise_replicated_cells"] == 2 * 99 and s["noise_fully_replicated_datasets"] == 2
     assert (
         s["noise_seed_std_of_error"] == 0
-        and s["noise_floor_hyperdiff"] == 0
+        and s["seed_noise_hyperdiff"] == 0
         and s["noise_share_of_row_variance_mean"] == 0
     )
     noisy = read_suite(
@@ -63,7 +63,7 @@ def test_replicates_give_the_noise_floor(tmp_path: Path) -> None:
     )
     s = noisy.metadata["structure"]
     assert s["noise_seed_std_of_error"] == pytest.approx(0.02 * np.sqrt(2 / 3), rel=0.1)  # seed 0 is noise-free here
-    assert s["noise_floor_hyperdiff"] > 0 and 0 < s["noise_share_of_row_variance_mean"] < 1
+    assert s["seed_noise_hyperdiff"] > 0 and 0 < s["noise_share_of_row_variance_mean"] < 1
     assert (
         len(noisy.replicates) == 2 * 2 * 99 and "replicates.parquet" in (tmp_path / "noisy" / "README.md").read_text()
     )
@@ -109,15 +109,18 @@ def test_structure_command_compares_suites_side_by_side(tmp_path: Path, monkeypa
     monkeypatch.setenv("PEPPP_BENCH_DATA_DIR", str(tmp_path))
     assert main(["structure", "tiny", "noisy", "mini"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "| property | `tiny` | `noisy` | `mini` |" and len(lines) == 15
-    floor = next(line for line in lines if line.startswith("| noise floor"))
-    tiny_floor, noisy_floor, mini_floor = (c.strip() for c in floor.strip("|").split("|")[1:])
-    assert tiny_floor == "unknown" and noisy_floor.startswith(
-        f"{read_suite(tmp_path / 'noisy').metadata['structure']['noise_floor_hyperdiff']:.3f}"
+    assert lines[0] == "| property | `tiny` | `noisy` | `mini` |" and len(lines) == 16
+    noise = next(line for line in lines if line.startswith("| what seed noise alone costs"))
+    tiny_noise, noisy_noise, mini_noise = (c.strip() for c in noise.strip("|").split("|")[1:])
+    assert tiny_noise == "unknown" and noisy_noise.startswith(
+        f"HyperDiff {read_suite(tmp_path / 'noisy').metadata['structure']['seed_noise_hyperdiff']:.3f}"
     )
     s = peppp_bench.load("mini").metadata["structure"]  # the bundled mini's, against its scoring seeds
-    lo, hi = s["noise_floor_frontier_regret_ci95"]
-    assert mini_floor.startswith(f"frontier regret {s['noise_floor_frontier_regret']:.3f} [{lo:.3f}, {hi:.3f}]")
+    lo, hi = s["seed_noise_frontier_regret_ci95"]
+    assert mini_noise.startswith(f"frontier regret {s['seed_noise_frontier_regret']:.3f} [{lo:.3f}, {hi:.3f}]")
+    every = next(line for line in lines if line.startswith("| measuring every configuration"))
+    lo, hi = s["measure_all_frontier_regret_ci95"]
+    assert f"frontier regret {s['measure_all_frontier_regret']:.3f} [{lo:.3f}, {hi:.3f}]" in every
     assert "Format A bits: 5 24%" in next(line for line in lines if line.startswith("| most frequent"))
 
 
@@ -201,9 +204,9 @@ class Raises(peppp_bench.Method):
         raise AssertionError("never reached")
 
 
-def test_a_scoring_seed_makes_the_oracle_score_the_noise_floor(tmp_path: Path) -> None:
+def test_a_scoring_seed_makes_the_oracle_score_the_seed_noise(tmp_path: Path) -> None:
     """In a suite with a scoring seed, a method measures the measured seeds' mean and is scored against the
-    scoring seed: the oracle, which knows every measured cell, scores the suite's noise floor, not 0; a
+    scoring seed: the oracle, which knows every measured cell, scores what seed noise costs it, not 0; a
     failure scores its worst case against the scoring seed; the fingerprint covers the scoring seed."""
     from peppp_bench.pareto import frontier_regret, pareto_mask, worst_frontier_regret
 
@@ -216,12 +219,12 @@ def test_a_scoring_seed_makes_the_oracle_score_the_noise_floor(tmp_path: Path) -
     assert np.allclose(measured.loc[bench.dataset_ids, list(bench.error.columns)].to_numpy(), bench.E, atol=1e-15)
     s = bench.metadata["structure"]
     floor = np.mean([frontier_regret(m, t, e) for m, t, e in zip(bench.M, bench.truth, bench.E)])
-    lo, hi = s["noise_floor_frontier_regret_ci95"]
-    assert s["noise_floor_frontier_regret"] == pytest.approx(floor, abs=1e-4) and 0 < lo <= floor <= hi
+    lo, hi = s["measure_all_frontier_regret_ci95"]
+    assert s["measure_all_frontier_regret"] == pytest.approx(floor, abs=1e-4) and 0 < lo <= floor <= hi
     assert s["two_way_configuration_p"] < 1e-6 and s["seeds_per_cell"] == 4 and s["duplicate_column_groups"] == 0
     from peppp_bench.board.render import noise_sentence
 
-    assert f"regret {s['noise_floor_frontier_regret']:.3f} (95 % interval {lo:.3f}–{hi:.3f})" in noise_sentence(s)
+    assert f"regret {s['measure_all_frontier_regret']:.3f} (95 % interval {lo:.3f}–{hi:.3f})" in noise_sentence(s)
 
     for isolate in (False, True):
         ev = peppp_bench.evaluate(

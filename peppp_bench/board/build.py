@@ -78,7 +78,11 @@ def build_board(board: Path, suites: dict[str, Any], root: Path, say: Callable[[
     frontiers = {name: frontier_views(bench) for name, bench in suites.items() if name not in NOT_EMBEDDED}
     noise = {  # the noise entries of each suite's structure report, and its negative-control label if it has one
         name: {
-            **{k: v for k, v in bench.metadata["structure"].items() if k.startswith(("noise_", "two_way_", "seed"))},
+            **{
+                k: v
+                for k, v in bench.metadata["structure"].items()
+                if k.startswith(("noise_", "two_way_", "seed", "measure_all_"))
+            },
             **(
                 {"negative_control": bench.metadata["negative_control"]} if "negative_control" in bench.metadata else {}
             ),

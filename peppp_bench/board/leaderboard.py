@@ -93,6 +93,7 @@ def make_submission(ev: Evaluation, name: str, *, authors: str, description: str
         "settings": ev.meta["settings"],
         "budgets": ev.meta["budgets"],
         "seeds": ev.meta["seeds"],
+        "holdout": ev.meta["holdout"],
         "environment": {k: ev.meta[k] for k in ("git_sha", "python", "packages", "wall_seconds") if k in ev.meta},
         "folds": {"columns": FOLD_COLUMNS, "rows": folds},
     }
@@ -168,8 +169,9 @@ METHODS_DIR = "leaderboard/methods"  # where submitted method files live, relati
 
 def standard(sub: dict[str, Any]) -> bool:
     """On the standard protocol (settings I–VI, and X, XII on multi-architecture suites; n = 5, 10, 15;
-    seeds 0–9): only these are ranked together."""
-    return sub["settings"] in STANDARD_SETTINGS and all(sub[k] == v for k, v in STANDARD.items())
+    seeds 0–9; the hold-out the suite's size chooses, "auto"): only these are ranked together."""
+    standard_holdout = sub.get("holdout", "auto") == "auto"  # submissions before the field held out "auto"
+    return sub["settings"] in STANDARD_SETTINGS and all(sub[k] == v for k, v in STANDARD.items()) and standard_holdout
 
 
 def code_problems(sub: dict[str, Any], root: Path) -> list[str]:
@@ -389,6 +391,7 @@ def reproduces(
             budgets=first["budgets"],
             seeds=first["seeds"] if seeds is None else seeds,
             progress=False,
+            holdout=first.get("holdout", "auto"),
         )
 
     out: dict[str, bool | str] = {}
@@ -461,11 +464,20 @@ def check_all(
     groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for name, sub, problems in found:
         if sub is not None and not problems and (rerun is True or (rerun is not False and name in rerun)):
-            key = json.dumps([sub["suite"]["name"], sub["settings"], sub["budgets"], sub["seeds"], spot.get(name)])
+            key = json.dumps(
+                [
+                    sub["suite"]["name"],
+                    sub["settings"],
+                    sub["budgets"],
+                    sub["seeds"],
+                    sub.get("holdout"),
+                    spot.get(name),
+                ]
+            )
             groups.setdefault(key, []).append((name, sub))
     outcome: dict[str, bool | str] = {}
     for key, group in groups.items():
-        suite, _, _, _, seeds = json.loads(key)
+        suite, *_, seeds = json.loads(key)
         if progress:
             which = "" if seeds is None else f" (mask seeds {', '.join(map(str, seeds))} only)"
             progress(f"re-running {len(group)} submission(s) on {suite}{which}: {', '.join(n for n, _ in group)}")

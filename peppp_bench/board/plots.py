@@ -48,14 +48,15 @@ def _save(fig: Any, out: Path, stem: str) -> list[Path]:
 
 
 def study_figures(
-    subs: Sequence[dict[str, Any]], out: Path, noise_floors: dict[str, float | None] | None = None
+    subs: Sequence[dict[str, Any]], out: Path, seed_noise: dict[str, float | None] | None = None
 ) -> list[Path]:
     """Per suite: frontier regret and HyperDiff versus n and versus relative memory (mean ± s.e.) for every
-    setting, and a critical-difference view of the methods' average ranks by frontier regret.
+    setting, and a critical-difference view of the methods' average ranks by frontier regret in each setting (one
+    comparison of methods per setting, as in Demšar's diagrams).
 
     The metric axes are logarithmic (linear below 1e-3, where the reference bound sits at 0) so that
-    differences of a few thousandths between good methods show; a suite's noise floor (the HyperDiff
-    between seed replicates of the same row) is drawn as a dashed line where it is known."""
+    differences of a few thousandths between good methods show; what seed noise alone costs a frontier (the
+    HyperDiff of a seed replicate's frontier against its row) is drawn as a dashed reference where it is known."""
     plt = _plt()
     paths: list[Path] = []
     for suite in sorted({s["suite"]["name"] for s in subs}):
@@ -64,7 +65,7 @@ def study_figures(
         summary = summarize(folds, BOARD_METRICS)
         methods = list(dict.fromkeys(folds.method))
         colors = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(methods), 2)))
-        floor = (noise_floors or {}).get(suite)
+        noise = (seed_noise or {}).get(suite)
         for x_axis in ("n", "relative_memory"):
             fig, axes = plt.subplots(
                 2, len(settings), figsize=(2.6 * len(settings), 4.8), squeeze=False, layout="constrained"
@@ -84,8 +85,8 @@ def study_figures(
                             alpha=0.15,
                             color=color,
                         )
-                    if metric == "hyperdiff" and floor is not None:
-                        ax.axhline(floor, color="k", ls="--", lw=0.8, label="noise floor (seed replicates)")
+                    if metric == "hyperdiff" and noise is not None:
+                        ax.axhline(noise, color="k", ls="--", lw=0.8, label="seed noise (a replicate's frontier)")
                     ax.set_yscale("symlog", linthresh=1e-3)
                     ax.set_ylim(bottom=0)
                     ax.set_title(f"setting {setting}" if row == 0 else "")
@@ -97,16 +98,34 @@ def study_figures(
             fig.suptitle(f"suite {suite}: mean ± s.e. over folds")
             paths += _save(fig, out, f"{suite}-metrics-vs-{'n' if x_axis == 'n' else 'memory'}")
         ranked = set(folds[~folds.reference].method)
-        ranks, cd, blocks = average_ranks(folds, PRIMARY_METRIC, ranked)
-        fig, ax = plt.subplots(figsize=(6, 0.28 * len(ranks) + 1.2), layout="constrained")
-        y = np.arange(len(ranks))[::-1]
-        ax.errorbar(ranks.values, y, xerr=cd / 2, fmt="o", color="#4c72b0", capsize=3)
-        ax.set_yticks(y, ranks.index)
-        ax.set_xlabel(
-            f"average rank by frontier regret over settings, n and datasets (seed means); bars: Nemenyi CD "
-            f"{cd:.2f} at α = 0.05 with the {blocks} datasets as blocks"
+        columns = min(3, len(settings))
+        rows = -(-len(settings) // columns)
+        fig, axes = plt.subplots(
+            rows,
+            columns,
+            figsize=(4.2 * columns, (0.26 * len(ranked) + 1.3) * rows),
+            squeeze=False,
+            layout="constrained",
         )
-        ax.set_title(f"suite {suite}: methods whose bars do not overlap differ significantly")
+        for k, setting in enumerate(settings):  # one comparison of methods per setting, as in a CD diagram
+            ax = axes[k // columns][k % columns]
+            ranks, cd, blocks = average_ranks(folds[folds.setting == setting], PRIMARY_METRIC, ranked)
+            y = np.arange(len(ranks))[::-1]
+            best = ranks.values[0]
+            close = ranks.values - best <= cd  # not significantly worse than the best by the Nemenyi test
+            ax.errorbar(ranks.values, y, xerr=cd / 2, fmt="none", ecolor="#999", capsize=2)
+            ax.scatter(ranks.values, y, c=np.where(close, "#4c72b0", "#bbb"), zorder=3, s=16)
+            ax.axvspan(best, best + cd, color="#4c72b0", alpha=0.08)
+            ax.set_yticks(y, ranks.index, fontsize=7)
+            ax.set_title(f"setting {setting}: CD {cd:.2f} ({blocks} datasets)", fontsize=9)
+            ax.set_xlabel("average rank by frontier regret", fontsize=8)
+        for k in range(len(settings), rows * columns):
+            axes[k // columns][k % columns].axis("off")
+        fig.suptitle(
+            f"suite {suite}: average ranks over n and datasets (seed means), per setting; bars: Nemenyi critical "
+            "difference at α = 0.05; shaded: within one CD of the best",
+            fontsize=9,
+        )
         paths += _save(fig, out, f"{suite}-ranking")
     return paths
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import inspect
+import re
 import sysconfig
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
@@ -219,8 +220,10 @@ class Architecture:
 
 def definitions(fn: Callable[..., Any]) -> dict[str, str]:
     """What defines a factory's network: the sha256 of the syntax of the factory and of every function,
-    class and module-level value of the user's code it uses, transitively, by qualified name. Comments,
-    docstrings and code it does not use are left out; library code (torch, numpy, ...) is not followed."""
+    class and module-level value of the user's code it uses, transitively, by qualified name, with the values
+    of default arguments and class attributes (fixed when the code was defined, not read from its text).
+    Comments, docstrings and code it does not use are left out; library code (torch, numpy, ...) is not
+    followed."""
     out: dict[str, str] = {}
     todo: list[tuple[str, Any]] = [(_qualified(fn), fn)]
     while todo:
@@ -228,14 +231,19 @@ def definitions(fn: Callable[..., Any]) -> dict[str, str]:
         if name in out:
             continue
         source = _user_source(obj)
-        if source is None:  # a value: its repr is what it means
-            out[name] = hashlib.sha256(repr(obj).encode()).hexdigest()
+        if source is None:  # a value: its repr is what it means (less an address, which differs run to run)
+            out[name] = hashlib.sha256(re.sub(r" at 0x[0-9a-fA-F]+", "", repr(obj)).encode()).hexdigest()
             continue
         try:
             syntax = ast.dump(_without_docstrings(ast.parse(source)))
         except SyntaxError:  # a lambda's line, say: its text
             syntax = source.strip()
         out[name] = hashlib.sha256(syntax.encode()).hexdigest()
+        for label, value in _values_fixed_at_definition(obj):
+            if _user_source(value) is not None:
+                todo.append((_qualified(value), value))
+            else:
+                todo.append((f"{name}.{label}", value))
         scope = getattr(inspect.getmodule(obj), "__dict__", {})
         for used in sorted(_names_used(obj)):
             value = scope.get(used)
@@ -282,11 +290,45 @@ _LIBRARY_PATHS = tuple(
 )
 
 
+def _functions_of(cls: type) -> list[Any]:
+    """The functions a class defines: methods, static and class methods, and property accessors."""
+    found = []
+    for value in vars(cls).values():
+        value = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+        if isinstance(value, property):
+            found += [f for f in (value.fget, value.fset, value.fdel) if f is not None]
+        elif inspect.isfunction(value):
+            found.append(value)
+    return found
+
+
+def _values_fixed_at_definition(obj: Any) -> list[tuple[str, Any]]:
+    """Values a function's or class's text does not show: default arguments (of a class's functions too) and
+    class attributes, each labelled by where it sits."""
+    if inspect.isclass(obj):
+        functions = [(f"{f.__name__}.", f) for f in _functions_of(obj)]
+        attributes = [
+            (attr, value)
+            for attr, value in vars(obj).items()
+            if not attr.startswith("__")
+            and not callable(value)
+            and not isinstance(value, (staticmethod, classmethod, property))
+        ]
+    elif inspect.isfunction(obj):
+        functions, attributes = [("", obj)], []
+    else:
+        return []
+    for prefix, f in functions:
+        defaults = dict(enumerate(f.__defaults__ or ())) | dict(f.__kwdefaults__ or {})
+        attributes += [(f"{prefix}default[{key}]", value) for key, value in defaults.items()]
+    return attributes
+
+
 def _names_used(obj: Any) -> set[str]:
     """Global names the code of a function, or a class's methods and base classes, refer to (nested code
     included); a module's source is hashed whole and not followed."""
     if inspect.isclass(obj):
-        codes = [v.__code__ for v in vars(obj).values() if inspect.isfunction(v)]
+        codes = [f.__code__ for f in _functions_of(obj)]
         names = {b.__name__ for b in obj.__bases__}
     elif hasattr(obj, "__code__"):
         codes, names = [obj.__code__], set()

@@ -89,7 +89,9 @@ def run_unit(
 
 
 def _label(unit: Unit) -> str:
-    return f"{unit.task.id}/{unit.arch_id}/seed {unit.seed}"
+    """The unit as the progress bar names it: its row, seed and first configuration (a row's units differ in it)."""
+    more = f" +{len(unit.config_ids) - 1}" if len(unit.config_ids) > 1 else ""
+    return f"{unit.task.id}/{unit.arch_id}/seed {unit.seed}/{unit.config_ids[0]}{more}"
 
 
 def _failed_with(error: str) -> str:

@@ -458,7 +458,9 @@ def read_spec(path: str | Path) -> GenerationSpec:
 
 def check_spec(spec: GenerationSpec) -> dict[str, tuple[int, tuple[int, int, int]]]:
     """Load every task's data and run every network on it once on the meta device; return each task's
-    (classes, image shape). Warns of floating-point operations a factory's network leaves unquantized."""
+    (classes, image shape). Warns of floating-point operations a factory's network leaves unquantized, and
+    trains a factory's network one epoch of one batch in a unit of one configuration of each family (`families`),
+    so that what fails in training (an in-place operation on a site's output, say) fails here, before the run."""
     shapes = {}
     for i, task in enumerate(spec.tasks):
         try:
@@ -497,4 +499,43 @@ def check_spec(spec: GenerationSpec) -> dict[str, tuple[int, tuple[int, int, int
                     f"(name: calls per forward pass): {left}; if they should be, " + "; ".join(advice),
                     stacklevel=2,
                 )
+            _train_one_batch(spec, arch_id, arch)
     return shapes
+
+
+def families(config_ids: tuple[str, ...]) -> list[str]:
+    """One configuration of each family, in order: the paper's formats are one family; a modern configuration's
+    family is the scalings and roundings its compute roles use (none, current, delayed, MX, NVFP4)."""
+    first: dict[Any, str] = {}
+    for cid in config_ids:
+        c = resolve_configuration(cid)
+        key: Any = "paper"
+        if isinstance(c, ModernConfiguration):
+            key = tuple(
+                sorted({(c[r].scaling, c[r].rounding) for r in ("weights", "activations", "errors", "gradients")})
+            )
+        first.setdefault(key, cid)
+    return list(first.values())
+
+
+def _train_one_batch(spec: GenerationSpec, arch_id: str, arch: Architecture) -> None:
+    """Train `arch` for one batch of the first task in a unit of one of each family's configurations."""
+    import dataclasses
+
+    from .train import train_cells
+
+    data = load_data(spec.tasks[0].data, name=spec.tasks[0].id)
+    n = spec.recipe.batch_size
+    one_batch = dataclasses.replace(
+        data, x_train=data.x_train[:n], y_train=data.y_train[:n], x_test=data.x_test[:n], y_test=data.y_test[:n]
+    )
+    recipe = spec.recipe.with_overrides(epochs=1, curves=False)
+    for cid in families(spec.config_ids):
+        try:
+            train_cells(one_batch, [cid], arch, recipe, seed=0, backend=spec.backend)
+        except Exception as exc:  # a user's network: whatever it raises is reported, before anything is written
+            raise SpecError(
+                f"architecture {arch_id}: one batch in configuration {cid} fails to train ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}); change the network's forward (an in-place "
+                "operation on a quantized site's output, such as `y += x`, can be written `y = y + x`)"
+            ) from None

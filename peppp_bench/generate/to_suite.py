@@ -40,8 +40,8 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
 
     Columns are the spec's configurations in canonical order, each cell read by its id: the order a spec
     lists them in does not matter. A row is a task, or (task, architecture) when the spec has several.
-    A spec with scoring seeds makes the error the mean of the other seeds and keeps every seed's cells as
-    the suite's replicates, the scoring seeds' mean to score against."""
+    A spec of several seeds keeps every seed's cells as the suite's replicates; with scoring seeds, the error is
+    the mean of the other seeds and frontiers are scored against the scoring seeds' mean."""
     spec = store.spec
     done, total = store.count()
     if done < total:
@@ -62,7 +62,7 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
         cells = [[store.read(task.id, arch_id, seed, cid) for cid in config_ids] for seed in spec.seeds]
         errors = np.array([[cell["error"] for cell in by_seed] for by_seed in cells])  # seeds × configurations
         err_rows.append(errors[measured].mean(axis=0))
-        if spec.scoring_seeds:
+        if len(spec.seeds) > 1:  # every seed's cells kept: seed noise is measured from them
             replicates += [
                 {"dataset_id": spec.row_id(task, arch_id), "config_id": cid, "seed": seed, "error": errors[k, j]}
                 for k, seed in enumerate(spec.seeds)
@@ -119,7 +119,7 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
         configurations=table,
         replicates=pd.DataFrame(replicates) if replicates else None,
         seeds={"measured": list(spec.measured_seeds), "scoring": list(spec.scoring_seeds)}
-        if spec.scoring_seeds
+        if len(spec.seeds) > 1
         else None,
         negative_control=spec.negative_control,
     )
@@ -133,8 +133,8 @@ def add_replicates(
     from ..suites.suite import read_suite
 
     bench = read_suite(suite_folder)
-    if bench.scoring_seeds:
-        raise StoreError(f"suite {bench.name} already holds every seed of every cell (it has scoring seeds)")
+    if "seeds" in bench.metadata:
+        raise StoreError(f"suite {bench.name} already holds every seed of every cell (its metadata names its seeds)")
     records, runs, taken = [], [], set()
     trained_on: Counter[str] = Counter()  # as in `to_suite`: the CPU that trained each replicate cell
     for store in stores:

@@ -12,6 +12,7 @@ a time with qtorch's own quantizer and OptimLP, as the reference.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import time
@@ -363,10 +364,15 @@ def train_cells(
     backend: str = "native",
     fused_quantizer: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    exact_alone: bool = True,
 ) -> list[CellResult]:
     """Train `configs` on `data` and return their test errors. `fused_quantizer`: the quantizers as
     compiled kernels (fused.py; the same results), where torch.compile works. `progress(done, total)` is
-    called after every epoch (of every configuration where they train one at a time).
+    called after every epoch (of every configuration where they train one at a time). A unit of one
+    configuration trains beside a copy of itself, which is dropped: torch's batched kernels for one copy round
+    differently from those for two or more (measured: a batched matmul of the MLP, a convolution's weight
+    gradient under vmap), so only then is a cell trained alone bit for bit the cell trained in any unit;
+    `exact_alone=False` trains it on its own (half the work, for timing one configuration at a time).
 
     The native back end trains the configurations all at once: a built-in network side by side in one
     network (networks.py), a factory's network as stacked copies under torch.func.vmap
@@ -378,6 +384,9 @@ def train_cells(
         torch.backends.cuda.matmul.allow_tf32 = False  # never TF32, whoever calls (configure_device sets the rest)
         torch.backends.cudnn.allow_tf32 = False
     fuse = fused_quantizer and fused_available(device)
+    if backend == "native" and len(configs) == 1 and exact_alone:  # beside a copy of itself (see above)
+        (alone, _) = _train_together(data, configs * 2, arch, recipe, seed, device, backend, fuse, progress)
+        return [dataclasses.replace(alone, wall_seconds=round(alone.wall_seconds * 2, 4), batched_with=1)]
     if backend == "native":
         return _train_together(data, configs, arch, recipe, seed, device, backend, fuse, progress)
     epochs = recipe.epochs * len(configs)

@@ -98,12 +98,15 @@ def evaluate(
     isolate: bool = True,
     limits: Limits = Limits(),
     protect: Iterable[str] = (),
+    holdout: str = "auto",
 ) -> Evaluation:
     """Score `methods` on every meta-LOOCV fold of `suite` for each setting, budget n and seed.
 
     A method is a `Method` instance (its class importable), a `MethodRef`, or a specification string
     (a baseline's name, `module:Class`, `path/file.py:Class`). Isolated methods get `limits` per fold
     and may not read the suite's folder, the bundled suites, the Hub cache, `data_dir` or `protect`.
+    `holdout` ("auto", "loo" or "groups", see `HOLDOUT_RULES`) chooses which tasks are held out together;
+    the board ranks "auto" results only.
     """
     started = time.time()
     methods = [methods] if isinstance(methods, (Method, MethodRef, str)) else list(methods)
@@ -112,7 +115,7 @@ def evaluate(
     if not budgets or budgets[0] < 1:
         raise ValueError(f"budgets must be positive integers, got {budgets}")
     seeds = [int(s) for s in seeds]
-    bench = suite if isinstance(suite, Benchmark) else load(suite, data_dir=data_dir)
+    bench = (suite if isinstance(suite, Benchmark) else load(suite, data_dir=data_dir)).with_holdout(holdout)
     if any(s.architectures != "same" for s in setting_list) and not bench.multi_architecture:
         raise ValueError(
             f"settings {[s.name for s in setting_list if s.architectures != 'same']} are cross-architecture: "
@@ -198,6 +201,7 @@ def evaluate(
         "settings": [s.name for s in setting_list],
         "budgets": budgets,
         "seeds": seeds,
+        "holdout": bench.holdout,
         "holdout_groups": bench.holdout_groups,
         "scoring_seeds": list(bench.scoring_seeds),
         "wall_seconds": round(time.time() - started, 2),

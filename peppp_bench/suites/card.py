@@ -36,8 +36,8 @@ CELL_COLUMNS = {
 REPLICATE_COLUMNS = {
     "dataset_id": "key into datasets.parquet",
     "config_id": "key into configurations.parquet",
-    "seed": "training seed of this replicate: not 0 (the matrix in cells.parquet is seed 0), or, in a suite with "
-    "scoring seeds, every measured and every scoring seed of every cell",
+    "seed": "training seed of this replicate: not 0 (the matrix in cells.parquet is seed 0), or, in a suite whose "
+    "metadata names its seeds, every measured and every scoring seed of every cell",
     "error": "test error of the cell trained with that seed",
 }
 CONFIG_COLUMNS = {

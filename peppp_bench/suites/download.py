@@ -46,18 +46,23 @@ def download_upstream(
     base_url: str | None = None,
     timeout: float = 60.0,
     deadline: float = 600.0,
+    progress: bool = False,
 ) -> Path:
     """Download `files` into `dest` (default: the cache), each refused unless its sha256 is the pinned one.
 
     Each file is streamed with its pinned size as a hard cap and must arrive within `deadline` seconds
     (`timeout` bounds each read), so a hostile mirror can neither exhaust memory nor hang the download.
     A file already there with the right sha256 is not fetched again; a failed or refused download
-    leaves nothing behind, not even the folders it made."""
+    leaves nothing behind, not even the folders it made. `progress` shows a bar over the files."""
+    from tqdm.auto import tqdm
+
+    files = list(files)
     dest = Path(dest) if dest is not None else upstream_cache()
     made = [p for p in (dest, *dest.parents) if not p.exists()]
     dest.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(files, desc="released arrays", unit="file", disable=not progress)
     try:
-        for name in files:
+        for name in bar:
             if name not in UPSTREAM_SHA256:
                 raise UpstreamError(f"{name} is not one of the released arrays: {', '.join(UPSTREAM_SHA256)}")
             target = dest / name
@@ -77,7 +82,18 @@ def download_upstream(
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
         raise
+    finally:
+        bar.close()
     return dest
+
+
+def build_into_cache(name: str, progress: bool = False) -> Path:
+    """Suite `name` ("paper" or "paper-lr") built from the pinned download into the cache, where `load` finds
+    it; the arrays already in the cache are not fetched again."""
+    from .build import BUILDERS, UPSTREAM_FILES
+
+    upstream = download_upstream(UPSTREAM_FILES[name], progress=progress)
+    return BUILDERS[name](upstream, built_cache() / name)
 
 
 def _fetch(url: str, size: int, timeout: float, deadline: float) -> bytes:

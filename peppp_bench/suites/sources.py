@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ProtocolViolation
-from .hub import DEFAULT_REPO_ID, HubLocation, cached_folder, fetch, offline_by_default
+from .hub import DEFAULT_REPO_ID, HubLocation, HubUnavailable, cached_folder, fetch, offline_by_default
 from .suite import Benchmark, SuiteError, read_suite
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "data"
@@ -91,8 +92,9 @@ def load(
     Resolution order: `data_dir` (a suite folder or a folder of suite folders), then
     `PEPPP_BENCH_DATA_DIR`, then the suites bundled with the package, then the suites that
     `peppp-bench build` made from downloaded arrays (in the cache), then the Hub cache, then the Hub
-    at the suite's pinned revision (`repo_id`/`PEPPP_BENCH_REPO_ID`, `revision`, `endpoint`). Every file
-    is checked against the suite's manifest.
+    at the suite's pinned revision (`repo_id`/`PEPPP_BENCH_REPO_ID`, `revision`, `endpoint`). Where the
+    Hub has no copy of `paper` or `paper-lr`, they are built from the authors' sha256-pinned arrays into
+    the cache. Every file is checked against the suite's manifest.
     """
     if data_dir is not None:
         folder = _find(Path(data_dir), name, itself=True)
@@ -107,8 +109,40 @@ def load(
     if name not in SUITES and revision is None:
         raise KeyError(f"unknown suite {name!r}: known suites are {sorted(set(SUITES) | set(bundled_suites()))}")
     where = hub_location(name, repo_id, revision, endpoint, cache_dir)
-    folder = fetch(name, where, offline_by_default() if offline is None else offline)
+    offline = offline_by_default() if offline is None else offline
+    if name not in BUILT_FROM_ARRAYS or revision is not None or repo_id is not None:
+        return _checked(read_suite(fetch(name, where, offline)), name)
+    try:  # the published suite, else built from the authors' arrays (sha256-pinned) into the cache
+        folder = fetch(name, where, offline)
+    except SuiteError as hub:
+        folder = _build_from_download(name, where, offline, hub)
     return _checked(read_suite(folder), name)
+
+
+BUILT_FROM_ARRAYS = ("paper", "paper-lr")  # suites `load` can build itself where the Hub does not answer
+
+
+def _build_from_download(name: str, where: HubLocation, offline: bool, hub: SuiteError) -> Path:
+    """Suite `name` built from the pinned download into the cache; else one error with the two ways out."""
+    from .build import UpstreamError
+    from .download import build_into_cache, upstream_url
+
+    ways_out = (
+        f"two ways to get it: connect to the internet (or set PEPPP_BENCH_UPSTREAM_URL to a mirror of "
+        f"{upstream_url('').rsplit('/', 1)[0]}/) and load again, which downloads the authors' arrays "
+        f"(sha256-pinned) and builds the suite into the cache; or, with a copy of the arrays, run "
+        f"`peppp-bench build {name} --upstream DIR` and load again"
+    )
+    if offline:
+        raise HubUnavailable(f"suite {name!r} is not here and this session is offline; {ways_out}") from None
+    print(f"suite {name!r}: not on the Hub ({where.repo_id}@{where.revision}); building it", file=sys.stderr)
+    try:
+        return build_into_cache(name, progress=True)
+    except (UpstreamError, OSError) as exc:
+        raise HubUnavailable(
+            f"suite {name!r} is not here, the Hub has no copy ({type(hub).__name__}) and the authors' arrays "
+            f"could not be downloaded ({exc}); {ways_out}"
+        ) from None
 
 
 _PROTECTED: set[str] = set()  # data fingerprints of suites whose held-out rows a running method must not read

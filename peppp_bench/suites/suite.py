@@ -32,15 +32,20 @@ import numpy as np
 import pandas as pd
 
 from ..configs import CONFIG_IDS, configurations_table
-from ..files import atomic_write, umask
+from ..files import umask
 from .card import CELL_COLUMNS, DATASET_COLUMNS, REPLICATE_COLUMNS, ROW_KEY_COLUMNS, dataset_card
 from .structure import architecture_report, frontier_grouping, noise_report, seed_report, structure_report
 
 SUITE_FORMAT = 2  # 2: data_sha256 also covers the configuration table, normalizers and cap rule
 DATA_FILES = ("configurations.parquet", "datasets.parquet", "cells.parquet", "metadata.json", "README.md")
 OPTIONAL_FILES = ("replicates.parquet",)
-GROUPED_ABOVE = 200  # suites of more tasks than this hold out tasks in groups, not one at a time
-HOLDOUT_GROUPS = 10  # task k is in group k mod HOLDOUT_GROUPS (tasks in order of first row)
+# Hold-out: one task at a time (meta-LOOCV, "loo"), or tasks in groups ("groups": task k in group k mod G, tasks
+# in order of first row), with G the fewest groups that leave every fold at least MIN_META_TRAINING_SHARE of the
+# tasks to meta-train on. "auto", the standard protocol's, groups only suites of more than GROUPED_ABOVE tasks
+# (one completion per group, not per task, keeps them affordable).
+HOLDOUT_RULES = ("auto", "loo", "groups")
+GROUPED_ABOVE = 200
+MIN_META_TRAINING_SHARE = 0.95
 
 # How the memory cap of settings II/IV/VI is set on a held-out dataset (part of the protocol version):
 # the paper's median of the whole memory matrix, or the median of that dataset's own memory row (for
@@ -127,9 +132,28 @@ class Benchmark:
         self._truth = self._E if truth is None else np.array(truth, dtype=float)
         self._truth.flags.writeable = False
         self._task_number = self._task_numbers()
-        groups = int(self._task_number.max(initial=-1)) + 1 > GROUPED_ABOVE
-        self._holdout_groups = HOLDOUT_GROUPS if groups else None
-        self._holdout_keys = self._task_number % HOLDOUT_GROUPS if groups else self._task_number
+        self._hold_out("auto")
+
+    def _hold_out(self, rule: str) -> None:
+        if rule not in HOLDOUT_RULES:
+            raise ValueError(f"hold-out {rule!r}: use one of {', '.join(HOLDOUT_RULES)}")
+        tasks = int(self._task_number.max(initial=-1)) + 1
+        grouped = rule == "groups" or (rule == "auto" and tasks > GROUPED_ABOVE)
+        groups = holdout_groups_for(tasks) if grouped else tasks
+        self._holdout_rule = rule
+        self._holdout_groups = groups if groups < tasks else None  # groups of one task each: meta-LOOCV
+        self._holdout_keys = self._task_number % groups
+
+    def with_holdout(self, rule: str) -> Benchmark:
+        """The same suite with hold-out `rule` (one of HOLDOUT_RULES); the data and fingerprint are unchanged."""
+        other = copy.copy(self)
+        other._hold_out(rule)
+        return other
+
+    @property
+    def holdout(self) -> str:
+        """The hold-out rule folds follow: one of HOLDOUT_RULES ("auto" unless `with_holdout` chose another)."""
+        return self._holdout_rule
 
     @property
     def name(self) -> str:
@@ -213,9 +237,8 @@ class Benchmark:
 
     @property
     def holdout_groups(self) -> int | None:
-        """How many groups of tasks are held out together: HOLDOUT_GROUPS in a suite of more than
-        GROUPED_ABOVE tasks (one completion per group, not per task, keeps large suites affordable);
-        None for meta-LOOCV, one task at a time."""
+        """How many groups of tasks are held out together (see HOLDOUT_RULES), or None for meta-LOOCV, one task
+        at a time."""
         return self._holdout_groups
 
     def holdout_key(self, row: int) -> int:
@@ -304,8 +327,9 @@ def write_suite(
     """Write a suite folder atomically (to a temporary sibling, then renamed) and return its path.
 
     `configurations` is the table of the matrices' columns (default: the 99, in spec order); its
-    `config_id` column keys every cell. `seeds` ({"measured": [...], "scoring": [...]}) makes a suite with
-    scoring seeds: `error` is the measured seeds' mean and `replicates` hold every seed of every cell.
+    `config_id` column keys every cell. `seeds` ({"measured": [...], "scoring": [...]}) makes a suite of several
+    seeds per cell: `error` is the measured seeds' mean, `replicates` hold every seed of every cell, and frontiers
+    are scored against the scoring seeds' mean (against `error` where "scoring" is empty).
     `negative_control` (why) labels a suite that does not meet the structure criteria of one that ranks methods:
     its card and the board say so."""
     configurations = configurations_table() if configurations is None else configurations.reset_index(drop=True)
@@ -359,7 +383,9 @@ def write_suite(
     grouping = frontier_grouping(configurations)
     if seeds is not None:
         assert cube is not None and truth is not None
-        noise = seed_report(cube, error, truth, memory, normal["max_memory_mb"])
+        every = sorted({*seeds["measured"], *seeds["scoring"]})
+        scoring = [every.index(seed) for seed in seeds["scoring"]]
+        noise = seed_report(cube, error, truth, memory, normal["max_memory_mb"], scoring=scoring)
     else:
         noise = noise_report(error, memory, cube, normal["max_memory_mb"])
     metadata = {
@@ -417,11 +443,18 @@ def check_replaceable(out: Path) -> None:
         )
 
 
+def holdout_groups_for(tasks: int) -> int:
+    """The fewest groups (task k in group k mod G) whose largest leaves MIN_META_TRAINING_SHARE of the tasks."""
+    largest = max(1, int(tasks * (1 - MIN_META_TRAINING_SHARE) + 1e-9))
+    return -(-tasks // largest)
+
+
 def replicate_cube(
     replicates: pd.DataFrame, dataset_ids: list[str], config_ids: Sequence[str] = CONFIG_IDS, every_seed: bool = False
 ) -> np.ndarray:
     """The replicates as an array seeds × datasets × configurations (seeds in increasing order), NaN where a
-    cell has no replicate. Seed 0 is the matrix itself unless `every_seed` (a suite with scoring seeds)."""
+    cell has no replicate. Seed 0 is the matrix itself unless `every_seed` (a suite whose metadata names its
+    seeds)."""
     missing = set(REPLICATE_COLUMNS) - set(replicates.columns)
     if missing:
         raise ValueError(f"replicates lack columns {sorted(missing)}")
@@ -451,19 +484,20 @@ def scoring_seeds_of(seeds: dict[str, Any]) -> tuple[int, ...]:
 
 def scoring_matrix(cube: np.ndarray, error: np.ndarray, measured: Sequence[int], scoring: Sequence[int]) -> np.ndarray:
     """The scoring seeds' mean errors, datasets × configurations, from `cube` (every seed of every cell, seeds in
-    increasing order); raises ValueError unless every cell has every seed and `error` is the measured
-    seeds' mean."""
+    increasing order), or `error` itself where no seed is kept apart for scoring; raises ValueError unless every
+    cell has every seed and `error` is the measured seeds' mean."""
     seeds = sorted({*measured, *scoring})
-    if set(scoring) & set(measured) or len(measured) < 2 or not scoring:
+    if set(scoring) & set(measured) or len(measured) < 2:
         raise ValueError(
-            f"seeds: scoring seeds {list(scoring)} must be at least one seed, none of them measured, and at least "
-            "2 seeds measured"
+            f"seeds: scoring seeds {list(scoring)} must be none of the measured ones, and at least 2 seeds measured"
         )
     if cube.shape[0] != len(seeds) or np.isnan(cube).any():
         raise ValueError(f"replicates must hold seeds {seeds} for every cell")
     mean = cube[[seeds.index(s) for s in measured]].mean(axis=0)
     if not np.allclose(mean, error, rtol=0, atol=1e-12):
         raise ValueError(f"the matrix is not the mean of the measured seeds {list(measured)}")
+    if not scoring:  # every seed measured: frontiers are scored against the matrix itself
+        return np.array(error, dtype=float)
     return np.array(cube[[seeds.index(s) for s in scoring]].mean(axis=0))
 
 
@@ -591,33 +625,41 @@ def _read_verified(folder: Path) -> Benchmark:
     )
 
 
-def _refresh_card(folder: Path, out: Path, metadata: dict[str, Any]) -> Path:
-    """A current-format suite with its dataset card written anew (the data and its fingerprint unchanged)."""
-    if out.resolve() != folder.resolve():
-        check_replaceable(out)
-        shutil.copytree(folder, out, dirs_exist_ok=True)
-    files = [f for f in (*DATA_FILES, *OPTIONAL_FILES) if (out / f).is_file()]
-    configurations = pd.read_parquet(out / "configurations.parquet")
-    atomic_write(
-        out / "README.md", dataset_card(metadata, pd.read_parquet(out / "datasets.parquet"), files, configurations)
+def _rewrite(folder: Path, out: Path, metadata: dict[str, Any]) -> Path:
+    """A current-format suite written anew from its own tables: structure report and dataset card recomputed by
+    this package, the data, provenance and fingerprint unchanged (refused otherwise)."""
+    bench = read_suite(folder)
+    written = write_suite(
+        out,
+        name=bench.name,
+        version=bench.version,
+        error=bench.E,
+        memory=bench.M,
+        datasets=bench.datasets,
+        description=metadata["description"],
+        provenance=metadata["provenance"],
+        cap_rule=bench.cap_rule,
+        replicates=bench.replicates,
+        configurations=bench.configurations,
+        seeds=metadata.get("seeds"),
+        negative_control=metadata.get("negative_control"),
     )
-    manifest = json.loads((out / "manifest.json").read_text())
-    manifest["README.md"] = sha256_file(out / "README.md")
-    atomic_write(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return out
+    if read_suite(written).data_sha256 != bench.data_sha256:
+        raise SuiteError(f"{folder}: rewriting changed the data fingerprint; the suite was not upgraded in place")
+    return written
 
 
 def upgrade_suite(folder: Path, out: Path) -> Path:
     """Write a suite folder of an older format in the current one. Format 1: the same tables, metadata and
     provenance, fingerprinted anew (format 1's fingerprint covered only the ids and the two matrices; it is
-    checked first). The current format: its dataset card written anew."""
+    checked first). The current format: its structure report and dataset card written anew."""
     folder = Path(folder)
     bad = verify_suite(folder)
     if bad:
         raise SuiteError(f"suite folder {folder} is corrupt: {', '.join(bad)} missing or not matching manifest.json")
     metadata = json.loads((folder / "metadata.json").read_text())
     if metadata.get("suite_format") == SUITE_FORMAT:
-        return _refresh_card(folder, Path(out), metadata)
+        return _rewrite(folder, Path(out), metadata)
     if metadata.get("suite_format") != 1:
         raise SuiteError(
             f"{folder} has suite format {metadata.get('suite_format')}; only formats 1 and {SUITE_FORMAT} are upgraded"

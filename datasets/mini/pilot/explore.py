@@ -1,4 +1,4 @@
-"""First exploration for the pilot of issue 22 (a suite whose configurations really differ).
+"""First exploration for mini's pilot (a suite whose configurations really differ).
 
 Two questions, each answered with 2 or 3 training seeds on the `mini` ResNet (blocks [1, 1], width 8),
 clean recipe, 10 epochs:
@@ -7,7 +7,7 @@ clean recipe, 10 epochs:
 2. `augmentation`: does fp32 learn 10-class digits, with and without the clean recipe's augmentation,
    and do bf16, FP8 and MXFP4 then differ from it?
 
-Run: python datasets/pilot/explore.py recipes|augmentation   (2 worker processes, one thread each)
+Run: python datasets/mini/pilot/explore.py recipes|augmentation   (2 worker processes, one thread each)
 """
 
 from __future__ import annotations

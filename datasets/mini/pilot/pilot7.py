@@ -1,9 +1,9 @@
-"""Pilot round 7 (issue 22): does the width of mini's configuration space make the baselines rank unlike `paper`?
+"""Pilot round 7 of mini: does the width of mini's configuration space make the baselines rank unlike `paper`?
 
-    python datasets/mini/pilot7.py suites PAPER_SUITE OUT --seed S [--rows R]  # two variants of `paper`
-    python datasets/mini/pilot7.py table BOARD SUITE OUT/pilot7-SUITE.parquet  # a study's per-dataset means
-    python datasets/mini/pilot7.py report OUT  # the round's Markdown (PILOT.md, round 7), from OUT's tables
-    python datasets/mini/pilot7.py format-b PAPER_SUITE  # does Format B change the error, within each Format A?
+    python datasets/mini/pilot/pilot7.py suites PAPER_SUITE OUT --seed S [--rows R]  # two variants of `paper`
+    python datasets/mini/pilot/pilot7.py table BOARD SUITE OUT/pilot7-SUITE.parquet  # a study's per-dataset means
+    python datasets/mini/pilot/pilot7.py report OUT  # the round's Markdown (PILOT.md, round 7), from OUT's tables
+    python datasets/mini/pilot/pilot7.py format-b PAPER_SUITE  # does Format B change the error, within each Format A?
 
 `suites` writes, from a built `paper` suite folder, `paper-rR-sS` (R of its 87 datasets drawn with seed S, all
 99 configurations; R is 34, mini's rows, unless given) and `paper-rRc33-sS` (the same rows, the 33
@@ -30,7 +30,7 @@ import peppp_bench
 from peppp_bench.suites.structure import two_way
 from peppp_bench.suites.suite import read_suite, replicate_cube, write_suite
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+REPOSITORY = Path(__file__).resolve().parents[3]
 ROWS = 34  # mini's rows
 
 

@@ -1,11 +1,11 @@
-"""Analyse the pilot for mini's successor (issue 22) from its generation stores; prints Markdown.
+"""Analyse a pilot for a suite (mini's rounds; modern-mini's) from its generation stores; prints Markdown.
 
-    python datasets/mini/pilot.py PILOT_STORE [FP32_STORE]
-    python datasets/mini/pilot.py --cells OUT.parquet STORE...   # every cell: error, curve, seed, git sha
+    python datasets/mini/pilot/pilot.py PILOT_STORE [FP32_STORE]
+    python datasets/mini/pilot/pilot.py --cells OUT.parquet STORE...   # every cell: error, curve, seed, git sha
 
-PILOT_STORE holds datasets/mini/pilot.toml's cells (tasks × 99 paper configurations × seeds, with the test
-error after every epoch); FP32_STORE, optionally, datasets/mini/pilot-fp32.toml's (the same tasks and
-seeds in fp32: does the network learn each task, and reliably?). Against issue 22's criteria for the
+PILOT_STORE holds datasets/mini/pilot/pilot.toml's cells (tasks × 99 paper configurations × seeds, with the test
+error after every epoch); FP32_STORE, optionally, datasets/mini/pilot/pilot-fp32.toml's (the same tasks and
+seeds in fp32: does the network learn each task, and reliably?). Against the structure criteria for the
 suite (computed from the pilot's own seeds, so they are a screen, not the suite's verdict):
 - the configuration main effect's F and p against seed noise, and interaction / seed-noise mean squares;
 - per task, Kendall's τ between the configuration orders of seed 0 and of the other seeds;

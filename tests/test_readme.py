@@ -1,0 +1,136 @@
+"""The README's commands, run as written: loading, evaluating, and a contributor's path (evaluate, submit,
+validate, build) from a clone that has no `paper` suite, which must leave the board's `paper` part as it was."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from peppp_bench.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", README, flags=re.S | re.M)
+
+
+def commands(heading: str) -> list[str]:
+    """The indented `peppp-bench` command lines of one `## section` of the README, in order."""
+    text = section(README, f"## {heading}")
+    return [line.strip() for line in text.splitlines() if line.startswith("    peppp-bench ")]
+
+
+def paper_part(board: dict) -> dict:
+    """Everything board.json says about the `paper` suite."""
+    return {
+        "cells": [c for c in board["cells"] if c["suite"] == "paper"],
+        "comparisons": [c for c in board["comparisons"] if c["suite"] == "paper"],
+        "verified": [v for v in board["verified"] if v.endswith("@paper")],
+    }
+
+
+def section(markdown: str, heading: str) -> str:
+    """The text under `heading` up to the next heading of its level."""
+    level = heading.split()[0]
+    return markdown.split(f"\n{heading}\n", 1)[1].split(f"\n{level} ", 1)[0]
+
+
+def test_the_readme_names_only_commands_that_exist() -> None:
+    """Every `peppp-bench` command line of the README parses (a renamed option fails here, not for a reader)."""
+    from peppp_bench.cli import parser
+
+    lines = [line.strip() for line in README.splitlines() if line.strip().startswith("peppp-bench ")]
+    lines += re.findall(r"`(peppp-bench [^`]+)`", README)
+    assert len(lines) > 10
+    for line in lines:
+        words = [w for w in shlex.split(line.split("&&")[0]) if w not in ("...", "…")]
+        if words[1:2] == ["leaderboard"] and len(words) == 2 or "STORE" in words:
+            continue  # a group named in prose; a placeholder
+        parser().parse_args(words[1:])
+
+
+def test_the_load_example_runs_offline() -> None:
+    load = python_blocks()[0]
+    assert "peppp_bench.load" in load
+    exec(compile(load, "README.md (load)", "exec"), {})
+
+
+@pytest.mark.slow
+def test_the_contributor_path_from_a_clone_without_paper(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, os_sandbox: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's Evaluate and Submit commands, as written, in a clone with no `paper` suite: the method runs
+    as a script and from the shell, is submitted, verified and put on the `mini` board, and the `paper` part of
+    board.json is byte for byte what it was."""
+    clone = tmp_path / "clone"
+    shutil.copytree(ROOT / "leaderboard", clone / "leaderboard")
+    shutil.copy(ROOT / "pyproject.toml", clone / "pyproject.toml")
+    (clone / "my_method.py").write_text(python_blocks()[1])
+    before = paper_part(json.loads((clone / "leaderboard" / "board.json").read_text()))
+    paper_section = section((clone / "leaderboard" / "README.md").read_text(), "## Suite `paper`")
+    monkeypatch.chdir(clone)
+
+    script = subprocess.run([sys.executable, "my_method.py"], capture_output=True, text=True, timeout=900)
+    assert script.returncode == 0, script.stderr[-2000:]
+    assert "cheapest" in script.stdout and "frontier_regret" in script.stdout
+
+    steps = commands("Evaluate") + commands("Submit")
+    assert [s.split()[1] for s in steps] == ["evaluate", "submit", "leaderboard", "leaderboard"]
+    for step in steps:
+        assert main(shlex.split(step)[1:] + (["--quiet"] if step.split()[1] in ("evaluate", "submit") else [])) == 0
+        out = capsys.readouterr().out
+        if step.split()[1] == "submit":
+            assert "ranks" in out and "on mini in" in out
+        if "validate" in step:
+            assert "1 valid, 0 invalid" in out and "NOT verified" not in out
+
+    board = json.loads((clone / "leaderboard" / "board.json").read_text())
+    assert paper_part(board) == before
+    assert "cheapest@mini" in board["verified"]
+    assert any(c["method"] == "cheapest" and c["suite"] == "mini" for c in board["cells"])
+    built = (clone / "leaderboard" / "README.md").read_text()
+    assert section(built, "## Suite `paper`") == paper_section
+    assert "Measuring every configuration" in section(built, "## Suite `mini`")  # its references, from the suite
+    assert "What seed noise alone costs a choice" in section(built, "## Suite `mini`")
+
+
+@pytest.mark.slow
+def test_the_generate_commands_make_a_suite_that_loads_and_evaluates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's spec and Generate commands, as written but for /tmp, make a suite of one task; `evaluate` on
+    it exits 0, with the settings that need more rows refused and said."""
+    import peppp_bench
+
+    monkeypatch.chdir(tmp_path)
+    spec = re.findall(r"^```toml\n(.*?)^```", README, flags=re.S | re.M)[0]
+    (tmp_path / "myspec.toml").write_text(spec)
+    steps = commands("Generate")
+    assert [s.split()[1] for s in steps] == ["generate", "generate"]
+    for step in steps:
+        assert main(shlex.split(step.replace("/tmp/", f"{tmp_path}/"))[1:] + ["--quiet"] * ("--to-suite" in step)) == 0
+    assert "0 remaining" in capsys.readouterr().out
+    bench = peppp_bench.load("my-suite", data_dir="suites")
+    assert bench.E.shape == (1, 99)
+    assert main(["evaluate", "ed-mf", "--suite", "my-suite", "--data-dir", "suites", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "a suite of at least 2 datasets is needed" in captured.err and "(1 dataset)" in captured.out
+
+
+@pytest.mark.slow
+def test_the_first_command_scores_ed_mf_on_the_default_suite(capsys: pytest.CaptureFixture[str]) -> None:
+    install_and_run = next(line for line in README.splitlines() if "pip install" in line)
+    command = install_and_run.split("&&")[-1].strip()
+    assert command == ".venv/bin/peppp-bench evaluate ed-mf"
+    assert main(shlex.split(command)[1:]) == 0
+    out = capsys.readouterr().out
+    assert "ed-mf" in out and "frontier_regret_mean" in out

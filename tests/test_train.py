@@ -464,11 +464,11 @@ class _ConvNeXt(nn.Module):
 
 @pytest.mark.slow
 def test_a_convnext_factory_trains_batched_exactly_as_alone_in_every_modern_configuration() -> None:
-    """Every modern configuration (and a sample of the paper's) on a ConvNeXt-style factory with add, mul and mean
-    declared gives the same error alone, in units of two and in one mixed unit, bit for bit; the errors are
-    informative (fp32 learns, configurations differ). A unit of one once differed: vmap's kernels for one copy
-    round a convolution's weight gradient differently from those for two or more, which NVFP4's and delayed
-    scaling's fp32 scales then magnified."""
+    """Every modern configuration, and 11 of the paper's covering every Format A and B, on a ConvNeXt-style factory
+    with add, mul and mean declared, gives the same error alone, in units of two and in one mixed unit, bit for
+    bit; the errors are informative (fp32 learns, configurations differ). A unit of one once differed: vmap's
+    kernels for one copy round a convolution's weight gradient differently from those for two or more, which
+    NVFP4's and delayed scaling's fp32 scales then magnified."""
     import peppp_bench
 
     data = load_data(DataSpec("digits", {"classes": [3, 8]}))
@@ -478,7 +478,10 @@ def test_a_convnext_factory_trains_batched_exactly_as_alone_in_every_modern_conf
     assert arch.unquantized(data.classes, data.shape) == {}
     recipe = get_recipe("clean", epochs=4, lr=0.05, augment=False, batch_size=16)
     majority = 1 - torch.bincount(data.y_test).max().item() / len(data.y_test)
-    for configs in ([c.id for c in peppp_bench.MODERN], ["e3m1-e6m7", "e4m3-e7m9", "e5m2-e8m11", "e5m3-e8m11"]):
+    formats_a = [f"e{e}m{m}" for e in (3, 4, 5) for m in (1, 2, 3, 4) if (e, m) != (5, 4)]  # all 11
+    formats_b = [f"e{e}m{m}" for e in (6, 7, 8) for m in (7, 9, 11)]  # all 9
+    paper = [f"{a}-{formats_b[k % 9]}" for k, a in enumerate(formats_a)]  # every Format A and every Format B
+    for configs in ([c.id for c in peppp_bench.MODERN], paper):
         alone = [train_cell(data, c, arch, recipe, seed=1).error for c in configs]
         pairs = [
             r.error for k in range(0, len(configs), 2) for r in train_cells(data, configs[k : k + 2], arch, recipe, 1)

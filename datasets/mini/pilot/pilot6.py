@@ -1,7 +1,7 @@
 """Pilot round 6 of mini: why does mini rank the baselines less like `paper` than 0.7, and what would fix it?
 
-    python datasets/mini/pilot/pilot6.py table BOARD SUITE OUT.parquet   # a study's per-dataset means, from its submissions
-    python datasets/mini/pilot/pilot6.py report                            # the round's Markdown (PILOT.md, round 6)
+    python datasets/mini/pilot/pilot6.py table BOARD SUITE OUT.parquet   # a study's per-dataset means (submissions)
+    python datasets/mini/pilot/pilot6.py report                          # the round's Markdown (PILOT.md, round 6)
 
 `table` keeps, of a study's submissions (`peppp-bench submit all --suite SUITE --board BOARD`), the mean frontier
 regret over mask seeds of every (setting, n, method, dataset) in I-IV: what the agreement needs, without the

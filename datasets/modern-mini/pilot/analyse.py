@@ -24,7 +24,8 @@ from peppp_bench.suites.structure import duplicate_columns, seed_group_tau, two_
 def main(store: Path) -> None:
     tasks, ids, seeds, errors, _ = read(store)
     print(f"## {len(tasks)} rows × {len(ids)} configurations × {len(seeds)} seeds ({store.name})\n")
-    print("| gain | rows | configuration F (p) | interaction / seed noise | τ ≥ 0.5 (seed 0 vs the others) | identical columns |")
+    header = "gain | rows | configuration F (p) | interaction / seed noise | τ ≥ 0.5 (seed 0 vs the others) | identical"
+    print(f"| {header} columns |")
     print("| --- | --- | --- | --- | --- | --- |")
     gains = {"1/32": [i for i, t in enumerate(tasks) if t.endswith("-g32th")]}
     gains["1"] = [i for i in range(len(tasks)) if i not in gains["1/32"]]

@@ -39,6 +39,14 @@ class CheapMean(Method):
 '''
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first (a slow test's `seconds`, as measured on 2 cores), so that the processes of
+    `-n auto` finish together instead of one of them running the longest test last."""
+    items.sort(
+        key=lambda item: -((marker.kwargs.get("seconds", 0)) if (marker := item.get_closest_marker("slow")) else 0)
+    )
+
+
 @pytest.fixture(scope="session")
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The authors' released arrays: ../shared/upstream/peppp or $PEPPP_BENCH_UPSTREAM, else the package's

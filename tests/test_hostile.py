@@ -169,7 +169,7 @@ def test_a_forged_verification_mark_is_re_run_and_caught(os_sandbox, tiny_board,
     assert "| cheap-mean | ✗ |" in (board / "README.md").read_text()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=130)
 def test_validation_re_runs_only_stale_or_missing_marks(os_sandbox, tiny_board, tmp_path: Path, capsys) -> None:
     board, data = tiny_board  # its two submissions were re-run and marked when the template was made
     marks = json.loads((board / "verification.json").read_text())
@@ -370,7 +370,7 @@ def test_a_format_1_suite_is_upgraded(tmp_path: Path) -> None:
     assert again.data_sha256 == new.data_sha256 and again.metadata["provenance"]["upgraded"]["from_suite_format"] == 1
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=90)
 def test_a_spot_check_re_runs_some_mask_seeds_and_catches_a_forgery_there(os_sandbox, tiny_board, capsys) -> None:
     """CI's sampled re-runs re-run only some mask seeds (--spot-seeds): the output names them, and a forged
     submission whose mark carries every right hash is caught when the seeds it forged are the ones re-run."""
@@ -461,7 +461,7 @@ def test_ci_cannot_be_steered_by_the_dates_of_the_commits_under_test(
     assert "tiny--ed-mf.json: valid, verified (re-run: sampled; mask seeds " in captured.out
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=80)
 def test_a_forgery_inside_a_harness_wide_re_mark_is_re_run_in_full(
     os_sandbox, tiny_board, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:

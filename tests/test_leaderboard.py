@@ -77,7 +77,7 @@ def _board_with_user_method(tmp_path: Path) -> tuple[Path, Path]:
     return board, data
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=85)
 def test_submit_validate_build_end_to_end(os_sandbox, tmp_path: Path, capsys) -> None:
     board, data = _board_with_user_method(tmp_path)
     assert (board / "methods" / "cheap-mean.py").read_text() == USER_METHOD  # the code travels with the board

@@ -74,7 +74,7 @@ def a_clone(tmp_path: Path) -> Path:
     return clone
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=100)
 def test_the_evaluate_example_runs_as_a_script_and_from_the_shell(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, os_sandbox: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -88,7 +88,7 @@ def test_the_evaluate_example_runs_as_a_script_and_from_the_shell(
     assert "cheapest" in capsys.readouterr().out
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=190)
 def test_the_contributor_path_from_a_clone_without_paper(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, os_sandbox: None, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,6 +19,17 @@ from peppp_bench.generate.recipes import get_recipe  # noqa: E402
 from peppp_bench.generate.sites import Quant, QuantizedNetwork  # noqa: E402
 from peppp_bench.generate.train import LowPrecisionSGD, train_cell, train_cells, two_formats  # noqa: E402
 
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread per test process, as the generator's workers run: two processes of two threads each on 2
+    cores collapse (the ConvNeXt test took 472 s so under `-n auto`, 67 s with one thread)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 TINY = Architecture.resnet((1, 1), 4)
 
 
@@ -462,13 +473,13 @@ class _ConvNeXt(nn.Module):
         return self.head((h + y.permute(0, 3, 1, 2)).mean((2, 3)))
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=100)
 def test_a_convnext_factory_trains_batched_exactly_as_alone_in_every_modern_configuration() -> None:
-    """Every modern configuration, and 11 of the paper's covering every Format A and B, on a ConvNeXt-style factory
-    with add, mul and mean declared, gives the same error alone, in units of two and in one mixed unit, bit for
-    bit; the errors are informative (fp32 learns, configurations differ). A unit of one once differed: vmap's
-    kernels for one copy round a convolution's weight gradient differently from those for two or more, which
-    NVFP4's and delayed scaling's fp32 scales then magnified."""
+    """Every modern configuration on a ConvNeXt-style factory with add, mul and mean declared gives the same error
+    alone and in one mixed unit, bit for bit; the errors are informative (fp32 learns, configurations differ).
+    A unit of one once differed: vmap's kernels for one copy round a convolution's weight gradient differently
+    from those for two or more, which NVFP4's and delayed scaling's fp32 scales then magnified. (Units of two,
+    and all 99 of the paper's configurations: benchmarks/test_exactness.py, too slow for every CI run.)"""
     import peppp_bench
 
     data = load_data(DataSpec("digits", {"classes": [3, 8]}))
@@ -478,17 +489,11 @@ def test_a_convnext_factory_trains_batched_exactly_as_alone_in_every_modern_conf
     assert arch.unquantized(data.classes, data.shape) == {}
     recipe = get_recipe("clean", epochs=4, lr=0.05, augment=False, batch_size=16)
     majority = 1 - torch.bincount(data.y_test).max().item() / len(data.y_test)
-    formats_a = [f"e{e}m{m}" for e in (3, 4, 5) for m in (1, 2, 3, 4) if (e, m) != (5, 4)]  # all 11
-    formats_b = [f"e{e}m{m}" for e in (6, 7, 8) for m in (7, 9, 11)]  # all 9
-    paper = [f"{a}-{formats_b[k % 9]}" for k, a in enumerate(formats_a)]  # every Format A and every Format B
-    for configs in ([c.id for c in peppp_bench.MODERN], paper):
-        alone = [train_cell(data, c, arch, recipe, seed=1).error for c in configs]
-        pairs = [
-            r.error for k in range(0, len(configs), 2) for r in train_cells(data, configs[k : k + 2], arch, recipe, 1)
-        ]
-        mixed = [r.error for r in train_cells(data, configs[::-1], arch, recipe, seed=1)][::-1]
-        assert alone == pairs == mixed, [c for c, a, p, m in zip(configs, alone, pairs, mixed) if not a == p == m]
-        assert min(alone) < majority - 0.1 and len(set(alone)) >= len(configs) // 4, (alone, majority)
+    configs = [c.id for c in peppp_bench.MODERN]
+    alone = [train_cell(data, c, arch, recipe, seed=1).error for c in configs]
+    mixed = [r.error for r in train_cells(data, configs[::-1], arch, recipe, seed=1)][::-1]
+    assert alone == mixed, [c for c, a, m in zip(configs, alone, mixed) if a != m]
+    assert min(alone) < majority - 0.1 and len(set(alone)) >= len(configs) // 4, (alone, majority)
 
 
 class _InPlaceResidual(_ConvNeXt):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import atomic_write
+from ..suites.build import BUILDERS
 from ..suites.suite import SuiteError
 from .leaderboard import check_all, standard
 from .render import NOT_EMBEDDED, frontier_views, kept_from, render, results_block, with_results
@@ -34,7 +35,7 @@ def suites_for(board: Path, data_dir: str | None) -> tuple[dict[str, Any], dict[
         try:
             loaded[name] = load(name, data_dir=data_dir if data_dir and (Path(data_dir) / name).is_dir() else None)
         except (SuiteError, KeyError, ValueError, OSError) as exc:
-            hint = f"; `peppp-bench build {name}` makes it" if name in ("paper", "paper-lr") else ""
+            hint = f"; `peppp-bench build {name}` makes it" if name in BUILDERS else ""
             missing[name] = str(exc).splitlines()[0].split(" (")[0] + hint
     return loaded, missing
 

@@ -55,7 +55,7 @@ from ..configs import CONFIG_IDS, Configuration
 from ..modern import MODERN_IDS, ROLES, ModernConfiguration, TensorFormat, get_modern, resolve_configuration
 from ..suites.suite import CAP_RULES
 from .architectures import Architecture, ArchitectureError, parse_architecture
-from .data import SOURCES, DataError, DataSpec, load_data
+from .data import SOURCES, DataError, DataSpec, ImageData, load_data
 from .quantize import ROUNDINGS
 from .recipes import RECIPES, SCHEDULES, Recipe, get_recipe
 
@@ -462,6 +462,7 @@ def check_spec(spec: GenerationSpec) -> dict[str, tuple[int, tuple[int, int, int
     trains a factory's network one epoch of one batch in a unit of one configuration of each family (`families`),
     so that what fails in training (an in-place operation on a site's output, say) fails here, before the run."""
     shapes = {}
+    first: ImageData | None = None  # the first task's data: a factory's network trains one batch of it
     for i, task in enumerate(spec.tasks):
         try:
             data = load_data(task.data, name=task.id)
@@ -473,6 +474,7 @@ def check_spec(spec: GenerationSpec) -> dict[str, tuple[int, tuple[int, int, int
                 f"batch of {spec.recipe.batch_size} (suite.recipe.batch_size)"
             )
         shapes[task.id] = (data.classes, data.shape)
+        first = first or data
         for arch_id, arch in spec.architectures:
             try:
                 arch.counts(data.classes, data.shape)
@@ -499,7 +501,8 @@ def check_spec(spec: GenerationSpec) -> dict[str, tuple[int, tuple[int, int, int
                     f"(name: calls per forward pass): {left}; if they should be, " + "; ".join(advice),
                     stacklevel=2,
                 )
-            _train_one_batch(spec, arch_id, arch)
+            assert first is not None  # a spec has at least one task
+            _train_one_batch(spec, arch_id, arch, first)
     return shapes
 
 
@@ -518,13 +521,12 @@ def families(config_ids: tuple[str, ...]) -> list[str]:
     return list(first.values())
 
 
-def _train_one_batch(spec: GenerationSpec, arch_id: str, arch: Architecture) -> None:
-    """Train `arch` for one batch of the first task in a unit of one of each family's configurations."""
+def _train_one_batch(spec: GenerationSpec, arch_id: str, arch: Architecture, data: ImageData) -> None:
+    """Train `arch` for one batch of `data` in a unit of one of each family's configurations."""
     import dataclasses
 
     from .train import train_cells
 
-    data = load_data(spec.tasks[0].data, name=spec.tasks[0].id)
     n = spec.recipe.batch_size
     one_batch = dataclasses.replace(
         data, x_train=data.x_train[:n], y_train=data.y_train[:n], x_test=data.x_test[:n], y_test=data.y_test[:n]

@@ -370,6 +370,26 @@ def test_a_format_1_suite_is_upgraded(tmp_path: Path) -> None:
     assert again.data_sha256 == new.data_sha256 and again.metadata["provenance"]["upgraded"]["from_suite_format"] == 1
 
 
+def test_an_upgrade_that_would_change_the_data_fingerprint_writes_nothing(tmp_path: Path) -> None:
+    """A suite whose stored normalizers disagree with its memory matrix (resealed so it still loads) would get
+    a new fingerprint when written anew: the upgrade is refused before any folder is made."""
+    from peppp_bench.suites.suite import content_sha256, upgrade_suite
+
+    folder = synthetic_suite(tmp_path / "tiny")
+    bench = read_suite(folder)
+    meta = json.loads((folder / "metadata.json").read_text())
+    meta["normalizers"]["max_memory_mb"] *= 2
+    meta["data_sha256"] = content_sha256(
+        bench.E, bench.M, bench.dataset_ids, bench.configurations, meta["normalizers"], bench.datasets
+    )
+    _resealed(folder, "metadata.json", json.dumps(meta).encode())
+    assert read_suite(folder).data_sha256 == meta["data_sha256"]
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(SuiteError, match="would change its data fingerprint; nothing was written"):
+        upgrade_suite(folder, tmp_path / "new")
+    assert sorted(tmp_path.iterdir()) == before
+
+
 @pytest.mark.slow(seconds=90)
 def test_a_spot_check_re_runs_some_mask_seeds_and_catches_a_forgery_there(os_sandbox, tiny_board, capsys) -> None:
     """CI's sampled re-runs re-run only some mask seeds (--spot-seeds): the output names them, and a forged

@@ -167,10 +167,15 @@ STANDARD_SETTINGS = (
 METHODS_DIR = "leaderboard/methods"  # where submitted method files live, relative to the repository root
 
 
+def holdout_of(sub: dict[str, Any]) -> str:
+    """The submission's hold-out rule; submissions made before the field existed held out "auto"."""
+    return str(sub.get("holdout", "auto"))
+
+
 def standard(sub: dict[str, Any]) -> bool:
     """On the standard protocol (settings I–VI, and X, XII on multi-architecture suites; n = 5, 10, 15;
     seeds 0–9; the hold-out the suite's size chooses, "auto"): only these are ranked together."""
-    standard_holdout = sub.get("holdout", "auto") == "auto"  # submissions before the field held out "auto"
+    standard_holdout = holdout_of(sub) == "auto"
     return sub["settings"] in STANDARD_SETTINGS and all(sub[k] == v for k, v in STANDARD.items()) and standard_holdout
 
 
@@ -391,7 +396,7 @@ def reproduces(
             budgets=first["budgets"],
             seeds=first["seeds"] if seeds is None else seeds,
             progress=False,
-            holdout=first.get("holdout", "auto"),
+            holdout=holdout_of(first),
         )
 
     out: dict[str, bool | str] = {}
@@ -470,7 +475,7 @@ def check_all(
                     sub["settings"],
                     sub["budgets"],
                     sub["seeds"],
-                    sub.get("holdout"),
+                    holdout_of(sub),
                     spot.get(name),
                 ]
             )

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .build import BUILDERS
 from .suite import DATA_FILES, SuiteError, read_suite, verify_suite
 
 DEFAULT_REPO_ID = "peppp-bench/peppp-bench"
@@ -103,12 +104,11 @@ def fetch(name: str, where: HubLocation, offline: bool) -> Path:
         RevisionNotFoundError,
     )
 
-    built = name in ("paper", "paper-lr")  # suites `peppp-bench build` makes from the authors' released arrays
     how_to = (
         (
             f"to get it, run `peppp-bench build {name}` (downloads the authors' released arrays, sha256-pinned, and "
             f"builds it into the cache, where load() finds it), or "
-            if built
+            if name in BUILDERS  # suites `peppp-bench build` makes from the authors' released arrays
             else "to get it, "
         )
         + f"connect to the Hub (repository {where.repo_id}, revision {where.revision})"
@@ -116,7 +116,7 @@ def fetch(name: str, where: HubLocation, offline: bool) -> Path:
             f", or build it from a local copy of the arrays "
             f"(`peppp-bench build {name} --upstream DIR --out DATA_DIR/{name}`) "
             "and pass data_dir=DATA_DIR or set PEPPP_BENCH_DATA_DIR=DATA_DIR"
-            if built
+            if name in BUILDERS  # suites `peppp-bench build` makes from the authors' released arrays
             else ""
         )
     )

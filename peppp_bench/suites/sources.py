@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ProtocolViolation
+from .build import BUILDERS, UpstreamError
 from .hub import DEFAULT_REPO_ID, HubLocation, HubUnavailable, cached_folder, fetch, offline_by_default
 from .suite import Benchmark, SuiteError, read_suite
 
@@ -110,7 +111,7 @@ def load(
         raise KeyError(f"unknown suite {name!r}: known suites are {sorted(set(SUITES) | set(bundled_suites()))}")
     where = hub_location(name, repo_id, revision, endpoint, cache_dir)
     offline = offline_by_default() if offline is None else offline
-    if name not in BUILT_FROM_ARRAYS or revision is not None or repo_id is not None:
+    if name not in BUILDERS or revision is not None or repo_id is not None:
         return _checked(read_suite(fetch(name, where, offline)), name)
     try:  # the published suite, else built from the authors' arrays (sha256-pinned) into the cache
         folder = fetch(name, where, offline)
@@ -119,12 +120,8 @@ def load(
     return _checked(read_suite(folder), name)
 
 
-BUILT_FROM_ARRAYS = ("paper", "paper-lr")  # suites `load` can build itself where the Hub does not answer
-
-
 def _build_from_download(name: str, where: HubLocation, offline: bool, hub: SuiteError) -> Path:
     """Suite `name` built from the pinned download into the cache; else one error with the two ways out."""
-    from .build import UpstreamError
     from .download import build_into_cache, upstream_url
 
     ways_out = (
@@ -194,7 +191,7 @@ def suite_status(cache_dir: str | None = None) -> list[dict[str, str]]:
         elif (built_cache() / name / "manifest.json").is_file():
             status = f"built: {built_cache() / name}"
         else:
-            how = f"`peppp-bench build {name}` makes it, or " if name in ("paper", "paper-lr") else ""
+            how = f"`peppp-bench build {name}` makes it, or " if name in BUILDERS else ""
             status = f"not here: {how}it downloads from the Hub on first load"
         pin = SUITES.get(name)
         rows.append(

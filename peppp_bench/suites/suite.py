@@ -323,6 +323,7 @@ def write_suite(
     configurations: pd.DataFrame | None = None,
     seeds: dict[str, Any] | None = None,
     negative_control: str | None = None,
+    expect_sha256: str | None = None,
 ) -> Path:
     """Write a suite folder atomically (to a temporary sibling, then renamed) and return its path.
 
@@ -331,7 +332,8 @@ def write_suite(
     seeds per cell: `error` is the measured seeds' mean, `replicates` hold every seed of every cell, and frontiers
     are scored against the scoring seeds' mean (against `error` where "scoring" is empty).
     `negative_control` (why) labels a suite that does not meet the structure criteria of one that ranks methods:
-    its card and the board say so."""
+    its card and the board say so. `expect_sha256`: the data fingerprint the suite must keep; refused before
+    anything is written where it would differ."""
     configurations = configurations_table() if configurations is None else configurations.reset_index(drop=True)
     config_ids = list(configurations["config_id"])
     n, d = error.shape
@@ -356,6 +358,10 @@ def write_suite(
         assert cube is not None
         seeds = {"measured": [int(x) for x in seeds["measured"]], "scoring": list(scoring_seeds_of(seeds))}
         truth = scoring_matrix(cube, error, seeds["measured"], seeds["scoring"])
+    normal = normalizers(memory, cap_rule)
+    fingerprint = content_sha256(error, memory, ids, configurations, normal, datasets, truth)
+    if expect_sha256 is not None and fingerprint != expect_sha256:
+        raise SuiteError(f"writing suite {name!r} would change its data fingerprint; nothing was written")
     out = Path(out)
     check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -379,7 +385,6 @@ def write_suite(
             drop=True
         ).to_parquet(tmp / "replicates.parquet", index=False)
         files.append("replicates.parquet")
-    normal = normalizers(memory, cap_rule)
     grouping = frontier_grouping(configurations)
     if seeds is not None:
         assert cube is not None and truth is not None
@@ -398,7 +403,7 @@ def write_suite(
         "normalizers": normal,
         **({} if seeds is None else {"seeds": seeds}),
         **({"negative_control": negative_control} if negative_control else {}),
-        "data_sha256": content_sha256(error, memory, ids, configurations, normal, datasets, truth),
+        "data_sha256": fingerprint,
         "structure": {
             **structure_report(error, memory, grouping),
             **noise,
@@ -629,7 +634,7 @@ def _rewrite(folder: Path, out: Path, metadata: dict[str, Any]) -> Path:
     """A current-format suite written anew from its own tables: structure report and dataset card recomputed by
     this package, the data, provenance and fingerprint unchanged (refused otherwise)."""
     bench = read_suite(folder)
-    written = write_suite(
+    return write_suite(
         out,
         name=bench.name,
         version=bench.version,
@@ -643,10 +648,8 @@ def _rewrite(folder: Path, out: Path, metadata: dict[str, Any]) -> Path:
         configurations=bench.configurations,
         seeds=metadata.get("seeds"),
         negative_control=metadata.get("negative_control"),
+        expect_sha256=bench.data_sha256,
     )
-    if read_suite(written).data_sha256 != bench.data_sha256:
-        raise SuiteError(f"{folder}: rewriting changed the data fingerprint; the suite was not upgraded in place")
-    return written
 
 
 def upgrade_suite(folder: Path, out: Path) -> Path:

@@ -109,7 +109,7 @@ def test_structure_command_compares_suites_side_by_side(tmp_path: Path, monkeypa
     monkeypatch.setenv("PEPPP_BENCH_DATA_DIR", str(tmp_path))
     assert main(["structure", "tiny", "noisy", "mini"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "| property | `tiny` | `noisy` | `mini` |" and len(lines) == 16
+    assert lines[0] == "| property | `tiny` | `noisy` | `mini` |" and len(lines) == 17
     noise = next(line for line in lines if line.startswith("| what seed noise alone costs"))
     tiny_noise, noisy_noise, mini_noise = (c.strip() for c in noise.strip("|").split("|")[1:])
     assert tiny_noise == "unknown" and noisy_noise.startswith(
@@ -122,6 +122,30 @@ def test_structure_command_compares_suites_side_by_side(tmp_path: Path, monkeypa
     lo, hi = s["measure_all_frontier_regret_ci95"]
     assert f"frontier regret {s['measure_all_frontier_regret']:.3f} [{lo:.3f}, {hi:.3f}]" in every
     assert "Format A bits: 5 24%" in next(line for line in lines if line.startswith("| most frequent"))
+    criteria = next(line for line in lines if line.startswith("| structure criteria"))
+    assert [c.strip() for c in criteria.strip("|").split("|")[1:]] == [
+        "not measurable: not every cell has several seeds",
+        "not measurable: not every cell has several seeds",  # two seeds of some cells only
+        "met",
+    ]
+
+
+def test_a_suite_that_misses_the_structure_criteria_is_labelled_a_negative_control(tmp_path: Path) -> None:
+    """Measured from its own seeds of every cell, a suite that misses any criterion is labelled a negative
+    control in its metadata and card, naming what it misses; one that meets them, or cannot be measured, is not."""
+    from peppp_bench.suites.structure import missed_criteria
+
+    quiet = read_suite(synthetic_suite(tmp_path / "quiet", seed_noise=0.01))
+    assert missed_criteria(quiet.metadata["structure"]) == [] and "negative_control" not in quiet.metadata
+    loud = read_suite(synthetic_suite(tmp_path / "loud", seed_noise=0.4))
+    missed = missed_criteria(loud.metadata["structure"])
+    assert missed is not None and "task × configuration interaction ≥ 3× seed noise" in missed
+    assert loud.metadata["negative_control"] == (
+        f"It misses the structure criteria of a suite that ranks methods: {'; '.join(missed)}."
+    )
+    assert "> **Negative control.** It misses the structure criteria" in (tmp_path / "loud" / "README.md").read_text()
+    one_seed = read_suite(synthetic_suite(tmp_path / "tiny"))
+    assert missed_criteria(one_seed.metadata["structure"]) is None and "negative_control" not in one_seed.metadata
 
 
 @pytest.mark.parametrize("name", ["mini", "mini-arch", "modern-mini"])

@@ -112,6 +112,26 @@ def noise_report(
 
 SEED_SPLIT_TAU = 0.5  # the structure criteria: a row's configuration order must hold up across seeds at least this well
 
+# The structure criteria a suite that ranks methods meets, from its own seed replicates: (what, whether a
+# structure report meets it). NaN (a suite of one task has no interaction) meets none.
+STRUCTURE_CRITERIA: tuple[tuple[str, Callable[[dict[str, Any]], bool]], ...] = (
+    ("configuration main effect p < 1e-6", lambda s: s["two_way_configuration_p"] < 1e-6),
+    ("task × configuration interaction ≥ 3× seed noise", lambda s: s["two_way_interaction_over_noise"] >= 3),
+    (
+        "configuration order holds across seed halves (τ ≥ 0.5) in ≥ 80 % of rows",
+        lambda s: s["seed_split_tau_share_at_least_0_5"] >= 0.8,
+    ),
+    ("no configurations identical in every cell and seed", lambda s: s["duplicate_column_groups"] == 0),
+)
+
+
+def missed_criteria(structure: dict[str, Any]) -> list[str] | None:
+    """The structure criteria a suite's report misses (empty: all met), or None where they cannot be measured:
+    without several seeds of every cell there is no seed noise to measure effects against."""
+    if "two_way_mean_squares" not in structure or "seed_split_tau_share_at_least_0_5" not in structure:
+        return None
+    return [what for what, met in STRUCTURE_CRITERIA if not met(structure)]
+
 
 def seed_report(
     cube: np.ndarray,
@@ -270,6 +290,12 @@ def _seed_split(s: dict[str, Any]) -> str:
     return f"{s['seed_split_tau_share_at_least_0_5']:.0%} of rows (seeds {first} vs {second}; median τ {median})"
 
 
+def _criteria(missed: list[str] | None) -> str:
+    if missed is None:
+        return "not measurable: not every cell has several seeds"
+    return "met" if not missed else "missed: " + "; ".join(missed)
+
+
 def _measure_all(s: dict[str, Any]) -> str:
     if "measure_all_frontier_regret" not in s:
         return "–"
@@ -310,6 +336,8 @@ COMPARED: dict[str, Callable[[dict[str, Any]], str]] = {
     "two-way analysis with seed replication: configuration effect, interaction": _two_way,
     "rows whose configuration order holds across seed halves (τ ≥ 0.5)": _seed_split,
     "groups of configurations identical in every cell and seed": lambda s: str(s.get("duplicate_column_groups", "–")),
+    "structure criteria: configuration p < 1e-6, interaction ≥ 3× seed noise, τ ≥ 0.5 in ≥ 80 % of rows, "
+    "no identical configurations": lambda s: _criteria(missed_criteria(s)),
     "measuring every configuration (scored against the scoring seeds)": _measure_all,
     "what seed noise alone costs a choice (a frontier chosen by one seed, scored against the others)": _seed_noise,
 }

@@ -34,7 +34,14 @@ import pandas as pd
 from ..configs import CONFIG_IDS, configurations_table
 from ..files import umask
 from .card import CELL_COLUMNS, DATASET_COLUMNS, REPLICATE_COLUMNS, ROW_KEY_COLUMNS, dataset_card
-from .structure import architecture_report, frontier_grouping, noise_report, seed_report, structure_report
+from .structure import (
+    architecture_report,
+    frontier_grouping,
+    missed_criteria,
+    noise_report,
+    seed_report,
+    structure_report,
+)
 
 SUITE_FORMAT = 2  # 2: data_sha256 also covers the configuration table, normalizers and cap rule
 DATA_FILES = ("configurations.parquet", "datasets.parquet", "cells.parquet", "metadata.json", "README.md")
@@ -332,8 +339,9 @@ def write_suite(
     seeds per cell: `error` is the measured seeds' mean, `replicates` hold every seed of every cell, and frontiers
     are scored against the scoring seeds' mean (against `error` where "scoring" is empty).
     `negative_control` (why) labels a suite that does not meet the structure criteria of one that ranks methods:
-    its card and the board say so. `expect_sha256`: the data fingerprint the suite must keep; refused before
-    anything is written where it would differ."""
+    its card and the board say so. A suite whose every cell has several seeds is measured against the criteria
+    (`structure.missed_criteria`) and labelled where it misses them. `expect_sha256`: the data fingerprint the
+    suite must keep; refused before anything is written where it would differ."""
     configurations = configurations_table() if configurations is None else configurations.reset_index(drop=True)
     config_ids = list(configurations["config_id"])
     n, d = error.shape
@@ -393,6 +401,18 @@ def write_suite(
         noise = seed_report(cube, error, truth, memory, normal["max_memory_mb"], scoring=scoring)
     else:
         noise = noise_report(error, memory, cube, normal["max_memory_mb"])
+    structure = {
+        **structure_report(error, memory, grouping),
+        **noise,
+        **(
+            architecture_report(error, memory, datasets["task"], datasets["architecture"], grouping)
+            if len(keys) == len(ROW_KEY_COLUMNS)
+            else {}
+        ),
+    }
+    missed = missed_criteria(structure)
+    if missed and not negative_control:  # measured from the suite's own replicates, and missed: labelled so
+        negative_control = f"It misses the structure criteria of a suite that ranks methods: {'; '.join(missed)}."
     metadata = {
         "name": name,
         "version": version,
@@ -404,15 +424,7 @@ def write_suite(
         **({} if seeds is None else {"seeds": seeds}),
         **({"negative_control": negative_control} if negative_control else {}),
         "data_sha256": fingerprint,
-        "structure": {
-            **structure_report(error, memory, grouping),
-            **noise,
-            **(
-                architecture_report(error, memory, datasets["task"], datasets["architecture"], grouping)
-                if len(keys) == len(ROW_KEY_COLUMNS)
-                else {}
-            ),
-        },
+        "structure": structure,
         "provenance": provenance,
     }
     (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")

@@ -40,14 +40,15 @@ def main(store: Path) -> None:
             f"{report['interaction_over_noise']:.2f} | {np.mean(np.nan_to_num(taus) >= 0.5):.0%} | "
             f"{'; '.join(', '.join(g) for g in same) or 'none'} |"
         )
-    print("\n| row | fp32 error (seed mean) | spread of configuration means | best | worst |")
-    print("| --- | --- | --- | --- | --- |")
+    print("\n| row | τ, seed 0 vs the others | fp32 error (seed mean) | spread of configuration means | best | worst |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    taus = seed_group_tau(errors, ([0], list(range(1, len(seeds)))))
     fp32 = ids.index("fp32")
     for i, task in enumerate(tasks):
         means = errors[i].mean(axis=1)
         print(
-            f"| {task} | {means[fp32]:.3f} | {means.max() - means.min():.3f} | {ids[int(means.argmin())]} "
-            f"{means.min():.3f} | {ids[int(means.argmax())]} {means.max():.3f} |"
+            f"| {task} | {taus[i]:.2f} | {means[fp32]:.3f} | {means.max() - means.min():.3f} | "
+            f"{ids[int(means.argmin())]} {means.min():.3f} | {ids[int(means.argmax())]} {means.max():.3f} |"
         )
 
 
@@ -63,7 +64,8 @@ def by_network(rows: list[str]) -> dict[str, list[int]]:
 def by_gain(rows: list[str]) -> dict[str, list[int]]:
     """Row positions by pixel gain: rows ending -g32th at 1/32, the others at 1."""
     low = [i for i, row in enumerate(rows) if row.endswith("-g32th")]
-    return {"1/32": low, "1": [i for i in range(len(rows)) if i not in low]}
+    groups = {"1/32": low, "1": [i for i in range(len(rows)) if i not in low]}
+    return {gain: positions for gain, positions in groups.items() if positions}
 
 
 if __name__ == "__main__":

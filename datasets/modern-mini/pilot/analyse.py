@@ -1,12 +1,14 @@
 """Analyse a round of modern-mini 2's pilot by network (rows TASK--NETWORK, where a round trains several) or
 else by pixel gain (rows ending -g32th: 1/32; the others: 1); prints Markdown.
 
-    python datasets/modern-mini/pilot/analyse.py STORE
+    python datasets/modern-mini/pilot/analyse.py STORE [STORE ...]
 
-For each group, the round's rule (PILOT.md), from its own seeds: the configuration main effect's F and p against
-seed noise, interaction over seed noise, the share of tasks whose configuration order holds between seed 0 and
-the other seeds (Kendall τ ≥ 0.5), and the configurations identical in every task and seed; then each task's
-fp32 error, its spread of configuration means, and its best and worst configurations.
+Several stores hold other seeds of the same rows and configurations (round 4 adds seeds 3-5 to round 3's).
+For each group, the round's rule (PILOT.md), from the seeds given: the configuration main effect's F and p
+against seed noise, interaction over seed noise, the share of tasks whose configuration order holds between
+two groups of seeds (Kendall τ ≥ 0.5: seed 0 against the others with 3 seeds, as a screen; the first half
+against the second with more, as a suite is judged), and the configurations identical in every task and seed;
+then each task's τ, fp32 error, spread of configuration means, and best and worst configurations.
 """
 
 from __future__ import annotations
@@ -22,27 +24,30 @@ from pilot import read  # noqa: E402
 from peppp_bench.suites.structure import duplicate_columns, seed_group_tau, two_way  # noqa: E402
 
 
-def main(store: Path) -> None:
-    tasks, ids, seeds, errors, _ = read(store)
-    print(f"## {len(tasks)} rows × {len(ids)} configurations × {len(seeds)} seeds ({store.name})\n")
+def main(stores: list[Path]) -> None:
+    tasks, ids, seeds, errors = read_all(stores)
+    names = ", ".join(store.name for store in stores)
+    print(f"## {len(tasks)} rows × {len(ids)} configurations × {len(seeds)} seeds ({names})\n")
+    k = len(seeds)
+    split = ([0], list(range(1, k))) if k < 4 else (list(range(k // 2)), list(range(k // 2, k)))
+    said = " vs ".join(f"seed{'s' if len(part) > 1 else ''} {', '.join(str(seeds[i]) for i in part)}" for part in split)
     groups = by_network(tasks) or by_gain(tasks)
     header = f"{'network' if '--' in tasks[0] else 'gain'} | rows | configuration F (p) | interaction / seed noise"
-    header += " | τ ≥ 0.5 (seed 0 vs the others) | identical"
+    header += f" | τ ≥ 0.5 ({said}) | identical"
     print(f"| {header} columns |")
     print("| --- | --- | --- | --- | --- | --- |")
+    taus = seed_group_tau(errors, split)
     for group, rows in groups.items():
         part = errors[rows]
         report = two_way(part)
-        taus = seed_group_tau(part, ([0], list(range(1, len(seeds)))))
         same = duplicate_columns(part, ids)
         print(
             f"| {group} | {len(rows)} | {report['configuration_f']:.1f} ({report['configuration_p']:.2g}) | "
-            f"{report['interaction_over_noise']:.2f} | {np.mean(np.nan_to_num(taus) >= 0.5):.0%} | "
+            f"{report['interaction_over_noise']:.2f} | {np.mean(np.nan_to_num(taus[rows]) >= 0.5):.0%} | "
             f"{'; '.join(', '.join(g) for g in same) or 'none'} |"
         )
-    print("\n| row | τ, seed 0 vs the others | fp32 error (seed mean) | spread of configuration means | best | worst |")
+    print(f"\n| row | τ, {said} | fp32 error (seed mean) | spread of configuration means | best | worst |")
     print("| --- | --- | --- | --- | --- | --- |")
-    taus = seed_group_tau(errors, ([0], list(range(1, len(seeds)))))
     fp32 = ids.index("fp32")
     for i, task in enumerate(tasks):
         means = errors[i].mean(axis=1)
@@ -50,6 +55,16 @@ def main(store: Path) -> None:
             f"| {task} | {taus[i]:.2f} | {means[fp32]:.3f} | {means.max() - means.min():.3f} | "
             f"{ids[int(means.argmin())]} {means.min():.3f} | {ids[int(means.argmax())]} {means.max():.3f} |"
         )
+
+
+def read_all(stores: list[Path]) -> tuple[list[str], list[str], list[int], np.ndarray]:
+    """Rows, configuration ids, seeds and errors[row, configuration, seed] of the rows every store has finished."""
+    parts = [read(store)[:4] for store in stores]
+    rows = [t for t in parts[0][0] if all(t in p[0] for p in parts)]
+    if any(p[1] != parts[0][1] for p in parts):
+        sys.exit("the stores train different configurations")
+    errors = np.concatenate([p[3][[p[0].index(t) for t in rows]] for p in parts], axis=2)
+    return rows, parts[0][1], [s for p in parts for s in p[2]], errors
 
 
 def by_network(rows: list[str]) -> dict[str, list[int]]:
@@ -69,6 +84,6 @@ def by_gain(rows: list[str]) -> dict[str, list[int]]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) < 2:
         sys.exit(__doc__)
-    main(Path(sys.argv[1]))
+    main([Path(arg) for arg in sys.argv[1:]])

@@ -64,6 +64,23 @@ def test_the_load_example_runs_offline() -> None:
     exec(compile(load, "README.md (load)", "exec"), {})
 
 
+def test_the_structure_sentence_is_mini_s_own_report() -> None:
+    """The README's numbers on `mini`'s structure are those its metadata holds, and the criteria are met."""
+    import peppp_bench
+    from peppp_bench.suites.structure import missed_criteria
+
+    s = peppp_bench.load("mini").metadata["structure"]
+    said = re.search(
+        r"configuration F (\d+), interaction ([\d.]+)× seed\s+noise, .*? in (\d+) % of tasks", README, re.S
+    )
+    assert said is not None and missed_criteria(s) == []
+    assert said.groups() == (
+        f"{s['two_way_configuration_f']:.0f}",
+        f"{s['two_way_interaction_over_noise']:.1f}",
+        f"{100 * s['seed_split_tau_share_at_least_0_5']:.0f}",
+    )
+
+
 def a_clone(tmp_path: Path) -> Path:
     """A folder laid out as a clone of this repository as a contributor has it: the board, pyproject.toml, and
     the README's method as my_method.py; no `paper` suite anywhere."""

@@ -350,17 +350,14 @@ def _architectures(
 
 
 def _resolve_factory(table: Any, base: str) -> Any:
-    """A factory file named relative to the spec's folder is found there (else relative to the working folder)."""
+    """A factory file named relative to the spec's folder is found there (else relative to the working folder),
+    and named by its full path either way, so that the spec means the same from whatever folder it is run."""
     if not (isinstance(table, dict) and isinstance(table.get("factory"), str) and base):
         return table
     where, sep, attr = table["factory"].rpartition(":")
-    if (
-        where.endswith(".py")
-        and not Path(where).is_absolute()
-        and not Path(where).is_file()
-        and (Path(base) / where).is_file()
-    ):
-        return {**table, "factory": f"{Path(base) / where}{sep}{attr}"}
+    if where.endswith(".py") and not Path(where).is_absolute():
+        found = Path(base) / where if (Path(base) / where).is_file() else Path(where)
+        return {**table, "factory": f"{found.resolve()}{sep}{attr}"}
     return table
 
 

@@ -12,10 +12,10 @@ from torch import nn  # noqa: E402
 
 from peppp_bench.configs import get_config  # noqa: E402
 from peppp_bench.generate.architectures import Architecture, ArchitectureError  # noqa: E402
-from peppp_bench.generate.data import DataError, DataSpec, load_data  # noqa: E402
+from peppp_bench.generate.data import DataError, DataSpec, ImageData, load_data  # noqa: E402
 from peppp_bench.generate.networks import ResNet, side_by_side  # noqa: E402
 from peppp_bench.generate.quantize import activation_quantizer, native_float_quantize  # noqa: E402
-from peppp_bench.generate.recipes import get_recipe  # noqa: E402
+from peppp_bench.generate.recipes import Recipe, get_recipe  # noqa: E402
 from peppp_bench.generate.sites import Quant, QuantizedNetwork  # noqa: E402
 from peppp_bench.generate.train import LowPrecisionSGD, train_cell, train_cells, two_formats  # noqa: E402
 
@@ -473,6 +473,16 @@ class _ConvNeXt(nn.Module):
         return self.head((h + y.permute(0, 3, 1, 2)).mean((2, 3)))
 
 
+def convnext_case() -> tuple[ImageData, Architecture, Recipe]:
+    """Digits 3 vs 8, the ConvNeXt-style factory with add, mul and mean declared, and a 4-epoch recipe: where
+    batched = alone is checked for a user's network (here and in benchmarks/test_exactness.py)."""
+    data = load_data(DataSpec("digits", {"classes": [3, 8]}))
+    arch = Architecture.from_factory(
+        _ConvNeXt, modules=("Conv2d", "Linear", "LayerNorm", "GELU"), functions=("add", "mul", "mean"), label="cnx"
+    )
+    return data, arch, get_recipe("clean", epochs=4, lr=0.05, augment=False, batch_size=16)
+
+
 @pytest.mark.slow(seconds=100)
 def test_a_convnext_factory_trains_batched_exactly_as_alone_in_every_modern_configuration() -> None:
     """Every modern configuration on a ConvNeXt-style factory with add, mul and mean declared gives the same error
@@ -482,12 +492,8 @@ def test_a_convnext_factory_trains_batched_exactly_as_alone_in_every_modern_conf
     and all 99 of the paper's configurations: benchmarks/test_exactness.py, too slow for every CI run.)"""
     import peppp_bench
 
-    data = load_data(DataSpec("digits", {"classes": [3, 8]}))
-    arch = Architecture.from_factory(
-        _ConvNeXt, modules=("Conv2d", "Linear", "LayerNorm", "GELU"), functions=("add", "mul", "mean"), label="cnx"
-    )
+    data, arch, recipe = convnext_case()
     assert arch.unquantized(data.classes, data.shape) == {}
-    recipe = get_recipe("clean", epochs=4, lr=0.05, augment=False, batch_size=16)
     majority = 1 - torch.bincount(data.y_test).max().item() / len(data.y_test)
     configs = [c.id for c in peppp_bench.MODERN]
     alone = [train_cell(data, c, arch, recipe, seed=1).error for c in configs]

@@ -1,7 +1,7 @@
 """Batched = alone for every configuration on a user's ConvNeXt-style factory: all 99 of the paper's and all 33
-modern ones, each trained alone, in units of two and in one mixed unit, with add, mul and mean declared (the
-test suite checks every modern configuration alone and in one mixed unit; this runs them all three ways, too
-slow for every CI run).
+modern ones, each trained alone, in units of two and in one mixed unit, with add, mul and mean declared in 4 epochs
+(the test suite checks every modern configuration alone and in one mixed unit, in 2 epochs; this runs them all
+three ways, too slow for every CI run).
 
 Pass: every configuration's error is the same, bit for bit, in the three ways of training it.
 

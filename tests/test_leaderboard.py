@@ -14,7 +14,7 @@ import baselines
 import peppp_bench
 from peppp_bench.board.leaderboard import make_submission, validate, write_submission
 from peppp_bench.cli import main
-from tests.conftest import BOARD_ROWS, USER_METHOD, submit_args
+from tests.conftest import BOARD_ROWS, USER_METHOD
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,26 +61,12 @@ def test_tampered_submissions_are_caught(submission, tiny, tamper, reason: str) 
     assert any(reason in p for p in problems), problems
 
 
-def _board_with_user_method(tmp_path: Path) -> tuple[Path, Path]:
-    from peppp_bench.suites.synthetic import synthetic_suite
-
-    data = tmp_path / "data"
-    synthetic_suite(data / "tiny", n=BOARD_ROWS)
-    board = tmp_path / "repo" / "leaderboard"
-    outside = tmp_path / "elsewhere" / "cheap.py"
-    outside.parent.mkdir(parents=True)
-    outside.write_text(USER_METHOD)
-    common = submit_args(data, board)
-    assert main(["submit", f"{outside}:CheapMean", "--smoke", *common]) == 0
-    assert main(["submit", f"{outside}:CheapMean", "--name", "cheap-mean", "--authors", "A. Researcher", *common]) == 0
-    assert main(["submit", "ed-mf", *common]) == 0
-    return board, data
-
-
-@pytest.mark.slow(seconds=85)
-def test_submit_validate_build_end_to_end(os_sandbox, tmp_path: Path, capsys) -> None:
-    board, data = _board_with_user_method(tmp_path)
-    assert (board / "methods" / "cheap-mean.py").read_text() == USER_METHOD  # the code travels with the board
+def test_submit_validate_build_end_to_end(os_sandbox, tiny_board, capsys) -> None:
+    """The shared board's two submissions (a user's file from outside the board, and ed-mf), submitted and
+    re-run when it was made: the code travels with the board, both are verified, and the board builds the same
+    bytes twice."""
+    board, data = tiny_board
+    assert (board / "methods" / "cheap-mean.py").read_text() == USER_METHOD
     sub = json.loads((board / "submissions" / "tiny--cheap-mean.json").read_text())
     assert sub["method"]["code"] == "leaderboard/methods/cheap-mean.py:CheapMean"
     assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data)]) == 0

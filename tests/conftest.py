@@ -200,7 +200,7 @@ def assert_reproduced(cells: list, committed: dict, trained_on: dict | None, noi
         assert mean <= noise, f"mean |difference| {mean:.4f} > seed noise {noise:.4f} ({exact} of {len(cells)} equal)"
 
 
-BOARD_ROWS = 8  # the test boards' tiny suite: every re-run of a standard submission costs per row
+BOARD_ROWS = 5  # the test boards' tiny suite: every re-run of a standard submission costs per row
 
 
 def make_tiny_suite(out: Path) -> Path:

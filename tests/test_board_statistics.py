@@ -46,7 +46,7 @@ def test_a_method_that_fails_on_a_third_of_the_datasets_scores_worse_than_withou
     subs = [make_submission(ev, m.name, authors="t", description="", code="baselines:EDMF") for m in methods]
     failed = ev.results[ev.results.status == "failed"]
     assert set(failed.method) == {"fails-on-a-third"} and 0.15 < len(failed) / (len(ev.results) / 2) < 0.6
-    cells, _ = board_tables([{**s, "method": {**s["method"], "reference": False}} for s in subs])
+    cells, _, _ = board_tables([{**s, "method": {**s["method"], "reference": False}} for s in subs])
     primary = cells[cells.metric == "frontier_regret"].set_index(["setting", "n", "method"])
     for (setting, n), _ in primary.groupby(level=[0, 1]):
         honest, failing = primary.loc[(setting, n, "ed-mf")], primary.loc[(setting, n, "fails-on-a-third")]
@@ -134,6 +134,23 @@ def test_ci_takes_its_base_from_the_ci_system_and_draws_its_spot_checks_when_it_
     assert len({ci_policy(None).seed for _ in range(5)}) == 5  # drawn afresh: no committer can know it
 
 
+def test_spot_checks_of_one_suite_draw_the_same_mask_seeds_so_they_re_run_together() -> None:
+    """Every submission on a suite is spot-checked on the same drawn seed (one evaluation shares each fold's
+    completion); another suite and another draw choose their own."""
+    from peppp_bench.board.verify import Plan, spot_check_seeds
+
+    subs = {
+        f"{suite}--m{i}.json": {"suite": {"name": suite}, "seeds": list(range(10))} for suite in "ab" for i in range(5)
+    }
+    chosen = Plan({name: "sampled" for name in subs}, [])
+    draws = [spot_check_seeds(chosen, subs, 1, f"draw{d}") for d in range(20)]
+    for spot in draws:
+        assert len({tuple(seeds) for name, seeds in spot.items() if name.startswith("a--")}) == 1
+    assert len({tuple(spot["a--m0.json"]) for spot in draws}) > 3  # the draw, not the suite, chooses the seed
+    assert any(spot["a--m0.json"] != spot["b--m0.json"] for spot in draws)
+    assert all(len(seeds) == 3 for seeds in spot_check_seeds(chosen, subs, 3, "x").values())
+
+
 def test_the_readme_results_and_the_board_json_agree() -> None:
     root = Path(__file__).resolve().parents[1]
     data = json.loads((root / "leaderboard" / "board.json").read_text())
@@ -217,3 +234,34 @@ def test_a_re_run_reproduces_within_the_rule_for_another_cpu() -> None:
     assert not same_folds(again(1, 300 * 2 * CELL_TOLERANCE), committed)  # one fold, but the mean moved too far
     assert not same_folds(again(1, 6, "n_measured"), committed)
     assert not same_folds(again(1, "failed", "status"), committed)
+
+
+def test_cross_architecture_cells_show_what_transfer_costs_beside_their_within_architecture_setting() -> None:
+    """X and XII carry each method's paired difference from I and II (the same held-out rows, seeds and number of
+    meta-training rows, from the held-out row's own network): in board.json, its Markdown and its page, equal to
+    the difference computed directly from the folds, Holm-corrected over the cell's methods."""
+    import peppp_bench
+    from peppp_bench.board.render import render
+
+    bench = peppp_bench.load("mini-arch")
+    methods = [baselines.make("prior"), baselines.make("ed-mf")]
+    ev = evaluate(
+        methods, bench, settings=("I", "II", "X", "XII"), budgets=(5,), seeds=(0, 1), workers=1, progress=False
+    )
+    subs = [make_submission(ev, m.name, authors="t", description="", code="baselines:EDMF") for m in methods]
+    markdown, page, as_json = render(subs, {f"{m.name}@mini-arch": None for m in methods})
+    transfer = pd.DataFrame(json.loads(as_json)["transfer"])
+    assert sorted(zip(transfer.setting, transfer.versus)) == [("X", "I")] * 2 + [("XII", "II")] * 2
+    folds = ev.results.pivot_table(index=["method", "dataset_id", "seed"], columns="setting", values="frontier_regret")
+    for r in transfer.itertuples():
+        direct = (folds.loc[r.method][r.setting] - folds.loc[r.method][r.versus]).mean()
+        assert r.difference == pytest.approx(direct, abs=1e-6) and r.ci_low <= r.difference <= r.ci_high
+        assert r.p_holm >= r.p
+    shown = json.loads(page[page.index('"application/json">') + 19 : page.index("</script>")])["suites"]["mini-arch"]
+    beside = {m["name"]: m["cells"]["5"]["vs_within"][0] for m in shown["settings"]["X"]}
+    assert beside == pytest.approx(transfer[transfer.setting == "X"].set_index("method").difference.to_dict(), abs=1e-6)
+    assert not any("vs_within" in m["cells"]["5"] for m in shown["settings"]["I"])
+    section = markdown[markdown.index("### Setting X\n") : markdown.index("### Setting XII\n")]
+    assert "| vs I n=5 |" in section and "what transfer across networks costs" in section
+    assert "vs I n=5" not in markdown[: markdown.index("### Setting X\n")]
+    assert '"within":{"X":"I","XII":"II"}' in page

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..protocol.rules import SETTING_ORDER
+from ..protocol.rules import SETTING_ORDER, SETTINGS
 from ..protocol.runner import PRIMARY_METRIC, PROTOCOL_VERSION
 from .leaderboard import board
-from .statistics import ALPHA, RESAMPLES, SEED, board_statistics, compare
+from .statistics import ALPHA, RESAMPLES, SEED, board_statistics, compare, setting_differences
 
 LABELS = {PRIMARY_METRIC: "frontier regret", "hyperdiff": "HyperDiff", "convergence": "convergence"}
 REPORTED = ("hyperdiff", "convergence")  # the paper's metrics, kept for fidelity (each method's completed folds)
@@ -29,6 +29,16 @@ REFERENCES = (PRIOR, "ed-mf")
 EXTRA_PAIRS = (("bayes-ed-mf", "ed-mf-plugin"),)
 VS_PRIOR = ["suite", "setting", "n", "method", "difference", "ci_low", "ci_high", "p_holm"]  # of a comparison
 PRIOR_COLUMNS = ["vs_prior", "vs_prior_ci_low", "vs_prior_ci_high", "vs_prior_p_holm"]  # as a cell's columns
+# A cross-architecture setting beside the within-architecture one that differs only in where its meta-training
+# rows come from (as many rows, the same observations and cap): X beside I, XII beside II.
+WITHIN = {
+    s.name: w.name
+    for s in SETTINGS.values()
+    for w in SETTINGS.values()
+    if s.architectures != "same"
+    and w.architectures == "same"
+    and (s.observation, s.capped) == (w.observation, w.capped)
+}
 
 
 # Suites built from the authors' released arrays: their values are never embedded in a page.
@@ -110,12 +120,13 @@ def pairs_of(methods: set[str]) -> list[tuple[str, str]]:
     return pairs + [p for p in EXTRA_PAIRS if set(p) <= methods]
 
 
-def board_tables(subs: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The long table of cells (suite, setting, n, method, metric, mean, interval, P(best), group, folds) and
-    the paired comparisons: everything the board shows, as data (leaderboard/board.json)."""
+def board_tables(subs: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The long table of cells (suite, setting, n, method, metric, mean, interval, P(best), group, folds), the
+    paired comparisons of methods, and each cross-architecture cell against its within-architecture setting
+    (`transfer`): everything the board shows, as data (leaderboard/board.json)."""
     folds = board(subs)
     if folds.empty:
-        return pd.DataFrame(), pd.DataFrame()
+        return pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
     ranked = set(folds[~folds.reference.astype(bool)].method)
     cells = [board_statistics(folds, PRIMARY_METRIC, ranked).assign(metric=PRIMARY_METRIC)]
     ok = folds[folds.status == "ok"]
@@ -138,12 +149,12 @@ def board_tables(subs: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame
     )
     columns = ["suite", "setting", "n", "method", "metric", "mean", "ci_low", "ci_high", "p_best", "group"]
     table = table[columns + ["folds_ok", "folds_failed", "p_vs_best", "p_vs_best_holm", "datasets", *PRIOR_COLUMNS]]
-    return table.reset_index(drop=True), comparisons
+    return table.reset_index(drop=True), comparisons, setting_differences(folds, PRIMARY_METRIC, WITHIN.items())
 
 
 def board_json(subs: list[dict[str, Any]], verified: dict[str, bool | None]) -> dict[str, Any]:
     """leaderboard/board.json: the board as data, with how every number was computed."""
-    table, comparisons = board_tables(subs)
+    table, comparisons, transfer = board_tables(subs)
     return {
         "protocol_version": PROTOCOL_VERSION,
         "primary_metric": PRIMARY_METRIC,
@@ -167,10 +178,16 @@ def board_json(subs: list[dict[str, Any]], verified: dict[str, bool | None]) -> 
             "measurement; the meta-training rows' mean), with its paired bootstrap interval and Holm-adjusted "
             f"Wilcoxon p from `comparisons`; a method beats `{PRIOR}` in a cell where the difference is negative "
             f"and p < {ALPHA}",
+            "transfer": "per cross-architecture cell, each method's primary metric there minus in the "
+            "within-architecture setting that differs only in where the meta-training rows come from (X − I, "
+            "XII − II: the same held-out rows, seeds, number of meta-training rows, observations and cap): paired "
+            "bootstrap interval, datasets won/lost, Wilcoxon p, Holm-adjusted over the cell's methods; the cells "
+            "of X and XII show it beside their other numbers",
         },
         "verified": {k: verified[k] for k in sorted(verified)},
         "cells": _records(table),
         "comparisons": _records(comparisons),
+        "transfer": _records(transfer),
     }
 
 
@@ -196,6 +213,8 @@ def board_data(
 ) -> dict[str, Any]:
     """What the page and the README show, per suite and setting, from board.json's cells."""
     cells = pd.DataFrame(data_json["cells"])
+    # a cross-architecture cell's difference from its within-architecture setting
+    transfer = {(t["suite"], t["setting"], t["n"], t["method"]): t for t in data_json.get("transfer", [])}
     verified = data_json["verified"]
     data: dict[str, Any] = {"primary_metric": PRIMARY_METRIC, "suites": {}}
     for suite in sorted({s["suite"]["name"] for s in subs}):
@@ -224,6 +243,9 @@ def board_data(
                         if not pd.isna(r.vs_prior):
                             cell["vs_prior"] = [_num(r.vs_prior), _num(r.vs_prior_ci_low), _num(r.vs_prior_ci_high)]
                             cell["beats_prior"] = bool(r.vs_prior < 0 and r.vs_prior_p_holm < ALPHA)
+                        if (t := transfer.get((suite, setting, r.n, name))) is not None:
+                            cell["vs_within"] = [_num(t["difference"]), _num(t["ci_low"]), _num(t["ci_high"])]
+                            cell["within_differs"] = bool(t["p_holm"] < ALPHA)
                 methods.append(
                     {
                         "name": name,
@@ -237,6 +259,8 @@ def board_data(
             mid = str(sorted({int(n) for m in methods for n in m["cells"]})[len(methods[0]["cells"]) // 2])
             methods.sort(key=lambda m: (m["reference"], (m["cells"].get(mid, {}).get(PRIMARY_METRIC) or [9])[0]))
             entry["settings"][setting] = methods
+            if setting in WITHIN:
+                entry.setdefault("within", {})[setting] = WITHIN[setting]
         data["suites"][suite] = entry
     return data
 
@@ -252,12 +276,14 @@ def _cell(values: list[Any] | None, top: bool = False) -> str:
     return f"{'**' if top else ''}{mean:.4f}{'**' if top else ''} [{low:.4f}, {high:.4f}]"
 
 
-def _versus(cell: dict[str, Any]) -> str:
-    """A cell's difference from `prior` [interval], ✓ when significantly lower, ✗ when significantly higher."""
-    if not cell.get("vs_prior") or cell["vs_prior"][0] is None:
+def _versus(cell: dict[str, Any], key: str = "vs_prior") -> str:
+    """A cell's difference from `prior` (or, `vs_within`, from its within-architecture setting) [interval]; ✓ when
+    significantly lower, ✗ when significantly higher."""
+    if not cell.get(key) or cell[key][0] is None:
         return "–"
-    diff, low, high = cell["vs_prior"]
-    mark = " ✓" if cell.get("beats_prior") else (" ✗" if low > 0 else "")
+    diff, low, high = cell[key]
+    significant = cell.get("beats_prior") if key == "vs_prior" else cell.get("within_differs")
+    mark = (" ✓" if diff < 0 else " ✗") if significant else (" ✗" if low > 0 else "")
     return f"{diff:+.4f} [{low:+.4f}, {high:+.4f}]{mark}"
 
 
@@ -289,8 +315,19 @@ def render_markdown(data: dict[str, Any]) -> str:
         for setting, methods in entry["settings"].items():
             budgets = sorted({int(n) for m in methods for n in m["cells"]})
             lines += [f"### Setting {setting}", ""]
+            within = entry.get("within", {}).get(setting)
+            if within:
+                lines += [
+                    f"Meta-trained on the other networks' rows. vs {within}: the method's frontier regret here minus "
+                    f"in setting {within}, which meta-trains on as many rows of the held-out row's own network (same "
+                    "held-out rows, seeds, observations and cap) [paired 95 % interval]: what transfer across "
+                    "networks costs; ✗ where significantly higher, ✓ where significantly lower (Wilcoxon, Holm "
+                    "within the cell).",
+                    "",
+                ]
             header = ["method", "verified"] + [f"frontier regret n={n}" for n in budgets]
             header += [f"vs prior n={n}" for n in budgets]
+            header += [f"vs {within} n={n}" for n in budgets] if within else []
             header += [f"P(best) n={n}" for n in budgets] + ["failed folds"] + [f"HyperDiff n={n}" for n in budgets]
             lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             for m in methods:
@@ -301,6 +338,7 @@ def render_markdown(data: dict[str, Any]) -> str:
                 c = [m["cells"].get(str(n), {}) for n in budgets]
                 row = [name, mark] + [_cell(x.get(PRIMARY_METRIC), bool(x.get("top"))) for x in c]
                 row += [_versus(x) for x in c]
+                row += [_versus(x, "vs_within") for x in c] if within else []
                 row += ["–" if x.get("p_best") is None else f"{x['p_best']:.2f}" for x in c]
                 row += [str(sum(x.get("failed", 0) for x in c))]
                 row += [_cell(x.get("hyperdiff")) for x in c]
@@ -328,8 +366,11 @@ select{font-size:14px;margin-right:1em}
 interval over held-out datasets and seeds]. Group "top": not significantly worse than the cell's best (Wilcoxon
 signed-rank over datasets, Holm within the cell, as in critical-difference analyses). vs prior: frontier regret
 minus that of <code>prior</code>, which measures nothing [paired interval]; ✓ significantly lower (what measuring
-buys). P(best): share of bootstrap resamples in which the method is best. Click a column header to sort. Reference
-bounds see the held-out row and are not ranked; negative controls are a sanity check.</p>
+buys). In the cross-architecture settings X and XII (meta-training on the other networks' rows), vs I and vs II:
+frontier regret minus that of the setting that meta-trains on as many rows of the held-out row's own network
+[paired interval], what transfer across networks costs; ✗ significantly higher. P(best): share of bootstrap
+resamples in which the method is best. Click a column header to sort. Reference bounds see the held-out row and
+are not ranked; negative controls are a sanity check.</p>
 <label>Suite <select id="suite"></select></label>
 <label>Setting <select id="setting"></select></label>
 <label>Budget n <select id="budget"></select></label>
@@ -359,7 +400,7 @@ function value(m, key) {
   if (key === "p_best") return m.reference ? Infinity : -(cell(m).p_best ?? -1);
   if (key === "group") return m.reference ? 2 : (cell(m).top ? 0 : 1);
   if (key === "failed") return cell(m).failed ?? 0;
-  if (key === "vs_prior") return cell(m).vs_prior ? cell(m).vs_prior[0] : Infinity;
+  if (key === "vs_prior" || key === "vs_within") return cell(m)[key] ? cell(m)[key][0] : Infinity;
   const v = cell(m)[key]; return v && v[0] !== null ? v[0] + (m.reference && key === "frontier_regret" ? 1e9 : 0) : Infinity;
 }
 function renderTable() {
@@ -368,17 +409,20 @@ function renderTable() {
     if (x < y) return sortAsc ? -1 : 1; if (x > y) return sortAsc ? 1 : -1; return a.name < b.name ? -1 : 1;
   });
   const n = $("budget").value;
-  const head = ["name", "verified", METRICS[0], "vs_prior", ...METRICS.slice(1), "p_best", "group", "failed"];
-  const titles = {name: "method", verified: "verified", vs_prior: "vs prior (n=" + n + ")", p_best: "P(best)", group: "group", failed: "failed folds"};
+  const within = (DATA.suites[$("suite").value].within || {})[$("setting").value];
+  const shown = [METRICS[0], "vs_prior", ...(within ? ["vs_within"] : []), ...METRICS.slice(1)];
+  const head = ["name", "verified", ...shown, "p_best", "group", "failed"];
+  const titles = {name: "method", verified: "verified", vs_prior: "vs prior (n=" + n + ")", vs_within: "vs " + within + " (n=" + n + ")", p_best: "P(best)", group: "group", failed: "failed folds"};
   const signed = x => (x >= 0 ? "+" : "") + x.toFixed(4);
+  const marked = (v, significant) => significant ? (v[0] < 0 ? " ✓" : " ✗") : (v[1] > 0 ? " ✗" : "");
   let h = "<table id='board'><thead><tr>" + head.map(k => `<th data-key="${k}">${titles[k] || LABELS[k] + " (n=" + n + ")"}</th>`).join("") + "</tr></thead><tbody>";
   for (const m of rows) {
     const c = cell(m);
     const cells = [m.name + (m.reference ? " (reference bound)" : (m.control ? " (negative control)" : "")),
                    m.verified === true ? "✓" : (m.verified === false ? "✗" : "–")];
-    for (const k of head.slice(2, 2 + METRICS.length + 1)) {
+    for (const k of shown) {
       const v = c[k];
-      if (k === "vs_prior") { cells.push(v ? `${signed(v[0])} [${signed(v[1])}, ${signed(v[2])}]` + (c.beats_prior ? " ✓" : (v[1] > 0 ? " ✗" : "")) : "–"); continue; }
+      if (k === "vs_prior" || k === "vs_within") { cells.push(v ? `${signed(v[0])} [${signed(v[1])}, ${signed(v[2])}]` + marked(v, k === "vs_prior" ? c.beats_prior : c.within_differs) : "–"); continue; }
       cells.push(v && v[0] !== null ? `${v[0].toFixed(4)} [${v[1].toFixed(4)}, ${v[2].toFixed(4)}]` : "–");
     }
     cells.push(c.p_best === null || c.p_best === undefined ? "–" : c.p_best.toFixed(2));
@@ -400,7 +444,7 @@ function ticks(lo, hi, count) {
 function chart(series, xLabel, yLabel, id) {
   // y runs over the ranked methods (controls and bounds are dashed reference lines); a line far above the
   // rest is clipped at the top and says so in the legend, which sits beside the plot, never on it.
-  const W = 360, H = 240, L = 52, B = 36, T = 10, R = 10;
+  const W = 370, H = 240, L = 62, B = 36, T = 10, R = 10;  // L: room for ticks such as 0.0775 beside the axis label
   const top = s => Math.max(...s.points.map(p => p[1]));
   const scaled = series.filter(s => !s.reference && !s.control && s.points.length);
   const tops = scaled.map(top).sort((a, b) => a - b);
@@ -493,7 +537,7 @@ def render(
     kept = kept or {}
     as_json = board_json(subs, verified)
     noise = {**kept.get("suite_notes", {}), **(noise or {})}
-    for part in ("cells", "comparisons"):
+    for part in ("cells", "comparisons", "transfer"):
         as_json[part] = sorted(as_json[part] + kept.get(part, []), key=lambda r: r["suite"])  # stable within a suite
     as_json["verified"] = dict(sorted({**as_json["verified"], **kept.get("verified", {})}.items()))
     as_json["suite_notes"] = {name: noise[name] for name in sorted(noise)}
@@ -519,6 +563,7 @@ def kept_from(committed: dict[str, Any], suites: set[str]) -> dict[str, Any]:
     return {
         "cells": [c for c in committed.get("cells", []) if c.get("suite") in suites],
         "comparisons": [c for c in committed.get("comparisons", []) if c.get("suite") in suites],
+        "transfer": [c for c in committed.get("transfer", []) if c.get("suite") in suites],
         "verified": {k: v for k, v in committed.get("verified", {}).items() if k.rpartition("@")[2] in suites},
         "suite_notes": {k: v for k, v in committed.get("suite_notes", {}).items() if k in suites},
     }

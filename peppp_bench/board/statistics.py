@@ -183,6 +183,45 @@ def compare(folds: pd.DataFrame, metric: str, pairs: Iterable[tuple[str, str]]) 
     return out
 
 
+def setting_differences(folds: pd.DataFrame, metric: str, pairs: Iterable[tuple[str, str]]) -> pd.DataFrame:
+    """Each method's score in setting a minus its score in setting b on the same held-out datasets and seeds, per
+    (suite, a, n): mean difference with a paired bootstrap interval, datasets won/lost, Wilcoxon p, and Holm over
+    the methods of that cell. What a setting costs against another, such as meta-training on other networks (X)
+    against the same number of rows of the held-out row's own network (I)."""
+    rows = []
+    for (suite, n), f in folds.groupby(["suite", "n"], sort=True):
+        for a, b in pairs:
+            for method, g in f[f.setting.isin([a, b])].groupby("method", sort=True):
+                c = cube(g.assign(method=g.setting), metric)  # the two settings as the cube's two columns
+                if c.methods != sorted([a, b]) or not len(c.datasets):
+                    continue
+                ia, ib = c.methods.index(a), c.methods.index(b)
+                draws = bootstrap_means(c.values)
+                per_dataset = c.values.mean(axis=1)
+                diff = per_dataset[:, ia] - per_dataset[:, ib]
+                rows.append(
+                    {
+                        "suite": suite,
+                        "setting": a,
+                        "n": n,
+                        "method": method,
+                        "versus": b,
+                        "difference": float((c.values[:, :, ia] - c.values[:, :, ib]).mean()),
+                        "ci_low": float(np.percentile(draws[:, ia] - draws[:, ib], 2.5)),
+                        "ci_high": float(np.percentile(draws[:, ia] - draws[:, ib], 97.5)),
+                        "wins": int((diff < -1e-12).sum()),
+                        "losses": int((diff > 1e-12).sum()),
+                        "p": paired_p(per_dataset[:, ia], per_dataset[:, ib]),
+                    }
+                )
+    out = pd.DataFrame(rows)
+    if not out.empty:
+        out["p_holm"] = np.nan
+        for _, cell in out.groupby(CELL):
+            out.loc[cell.index, "p_holm"] = holm(cell.p)
+    return out
+
+
 def average_ranks(folds: pd.DataFrame, metric: str, ranked: set[str]) -> tuple[pd.Series, float, int]:
     """Mean rank of each ranked method (ties share the mean rank) over every (setting, n, dataset), each a
     mean over seeds, and the Nemenyi critical difference at α = 0.05 with the held-out datasets as the

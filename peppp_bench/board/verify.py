@@ -134,11 +134,14 @@ SAMPLED = "sampled"
 
 
 def spot_check_seeds(chosen: Plan, subs: dict[str, Any], k: int | None, seed: str) -> dict[str, list[int]]:
-    """For each sampled re-run, `k` of its mask seeds, chosen with `seed`; none for None."""
+    """For each sampled re-run, `k` of its mask seeds, chosen with `seed`; none for None. The submissions on one
+    suite draw the same seeds, so that they re-run together and share each fold's completion."""
     if k is None:
         return {}
     return {
-        name: sorted(int(s) for s in rotating_sample(map(str, subs[name]["seeds"]), k, f"{seed}\0{name}"))
+        name: sorted(
+            int(s) for s in rotating_sample(map(str, subs[name]["seeds"]), k, f"{seed}\0{subs[name]['suite']['name']}")
+        )
         for name, why in chosen.rerun.items()
         if why == SAMPLED and len(subs[name]["seeds"]) > k
     }

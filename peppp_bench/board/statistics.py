@@ -156,31 +156,10 @@ def compare(folds: pd.DataFrame, metric: str, pairs: Iterable[tuple[str, str]]) 
             continue
         means = bootstrap_means(c.values)  # a difference of weighted means is the weighted mean of differences
         for a, b in pairs:
-            if a not in c.methods or b not in c.methods:
-                continue
-            ia, ib = c.methods.index(a), c.methods.index(b)
-            diff = c.values[:, :, ia] - c.values[:, :, ib]
-            draws = means[:, ia] - means[:, ib]
-            per_dataset = diff.mean(axis=1)
-            rows.append(
-                {
-                    **dict(zip(CELL, key)),
-                    "method": a,
-                    "versus": b,
-                    "difference": float(diff.mean()),
-                    "ci_low": float(np.percentile(draws, 2.5)),
-                    "ci_high": float(np.percentile(draws, 97.5)),
-                    "wins": int((per_dataset < -1e-12).sum()),
-                    "losses": int((per_dataset > 1e-12).sum()),
-                    "p": paired_p(c.values[:, :, ia].mean(axis=1), c.values[:, :, ib].mean(axis=1)),
-                }
-            )
-    out = pd.DataFrame(rows)
-    if not out.empty:
-        out["p_holm"] = np.nan
-        for _, cell in out.groupby(CELL):
-            out.loc[cell.index, "p_holm"] = holm(cell.p)
-    return out
+            if a in c.methods and b in c.methods:
+                paired = _paired(c, means, c.methods.index(a), c.methods.index(b))
+                rows.append({**dict(zip(CELL, key)), "method": a, "versus": b, **paired})
+    return _holm_within_cells(pd.DataFrame(rows))
 
 
 def setting_differences(folds: pd.DataFrame, metric: str, pairs: Iterable[tuple[str, str]]) -> pd.DataFrame:
@@ -189,32 +168,35 @@ def setting_differences(folds: pd.DataFrame, metric: str, pairs: Iterable[tuple[
     the methods of that cell. What a setting costs against another, such as meta-training on other networks (X)
     against the same number of rows of the held-out row's own network (I)."""
     rows = []
+    pairs = list(pairs)
     for (suite, n), f in folds.groupby(["suite", "n"], sort=True):
         for a, b in pairs:
             for method, g in f[f.setting.isin([a, b])].groupby("method", sort=True):
                 c = cube(g.assign(method=g.setting), metric)  # the two settings as the cube's two columns
-                if c.methods != sorted([a, b]) or not len(c.datasets):
-                    continue
-                ia, ib = c.methods.index(a), c.methods.index(b)
-                draws = bootstrap_means(c.values)
-                per_dataset = c.values.mean(axis=1)
-                diff = per_dataset[:, ia] - per_dataset[:, ib]
-                rows.append(
-                    {
-                        "suite": suite,
-                        "setting": a,
-                        "n": n,
-                        "method": method,
-                        "versus": b,
-                        "difference": float((c.values[:, :, ia] - c.values[:, :, ib]).mean()),
-                        "ci_low": float(np.percentile(draws[:, ia] - draws[:, ib], 2.5)),
-                        "ci_high": float(np.percentile(draws[:, ia] - draws[:, ib], 97.5)),
-                        "wins": int((diff < -1e-12).sum()),
-                        "losses": int((diff > 1e-12).sum()),
-                        "p": paired_p(per_dataset[:, ia], per_dataset[:, ib]),
-                    }
-                )
-    out = pd.DataFrame(rows)
+                if c.methods == sorted([a, b]) and len(c.datasets):
+                    paired = _paired(c, bootstrap_means(c.values), c.methods.index(a), c.methods.index(b))
+                    rows.append({"suite": suite, "setting": a, "n": n, "method": method, "versus": b, **paired})
+    return _holm_within_cells(pd.DataFrame(rows))
+
+
+def _paired(c: Cube, means: np.ndarray, ia: int, ib: int) -> dict[str, float | int]:
+    """Column ia of a cube against column ib: mean difference, its bootstrap interval (from `means`, the cube's
+    bootstrap means), datasets won and lost, and the Wilcoxon p over per-dataset means."""
+    diff = c.values[:, :, ia] - c.values[:, :, ib]
+    per_dataset = diff.mean(axis=1)
+    draws = means[:, ia] - means[:, ib]
+    return {
+        "difference": float(diff.mean()),
+        "ci_low": float(np.percentile(draws, 2.5)),
+        "ci_high": float(np.percentile(draws, 97.5)),
+        "wins": int((per_dataset < -1e-12).sum()),
+        "losses": int((per_dataset > 1e-12).sum()),
+        "p": paired_p(c.values[:, :, ia].mean(axis=1), c.values[:, :, ib].mean(axis=1)),
+    }
+
+
+def _holm_within_cells(out: pd.DataFrame) -> pd.DataFrame:
+    """`out` with each p Holm-adjusted over the other rows of its cell (p_holm)."""
     if not out.empty:
         out["p_holm"] = np.nan
         for _, cell in out.groupby(CELL):

@@ -587,13 +587,19 @@ def _leaderboard_validate(args: argparse.Namespace) -> int:
     from .board.build import suites_for
     from .board.verify import Policy, ci_policy, validate_board
 
-    policy = Policy(args.since, args.sample, args.sample_seed, args.spot_seeds)
+    policy = Policy(args.since, args.sample, args.sample_seed, args.spot_seeds, args.spot_settings)
     if args.ci:
-        if args.since or args.sample or args.sample_seed or args.spot_seeds is not None or args.all or args.files:
-            raise ValueError("--ci chooses what to re-run itself: give it no --since, --sample, --spot-seeds or files")
+        spot = args.spot_seeds is not None or args.spot_settings is not None
+        if args.since or args.sample or args.sample_seed or spot or args.all or args.files:
+            raise ValueError(
+                "--ci chooses what to re-run itself: give it no --since, --sample, --spot-seeds, --spot-settings "
+                "or files"
+            )
         policy = ci_policy(os.environ.get("PEPPP_CI_BASE") or None)
         base = f"changed since {policy.since} (PEPPP_CI_BASE) in full" if policy.since else "no trusted base commit"
-        print(f"CI validation: {base}; spot checks on mask seeds drawn with {policy.seed}", file=sys.stderr)
+        print(
+            f"CI validation: {base}; spot checks on a mask seed and setting drawn with {policy.seed}", file=sys.stderr
+        )
     board = Path(args.board).resolve()
     suites, missing = suites_for(board, args.data_dir)
     for name, why in missing.items():
@@ -610,6 +616,7 @@ def _leaderboard_validate(args: argparse.Namespace) -> int:
         sample=policy.sample,
         seed=policy.seed,
         spot_seeds=policy.spot_seeds,
+        spot_settings=policy.spot_settings,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     for c in checks:
@@ -647,7 +654,7 @@ def _leaderboard_validate_args(p: argparse.ArgumentParser) -> Handler:
     p.add_argument(
         "--sample", type=int, default=0, help="also re-run this many others, chosen by --sample-seed (default 0)"
     )
-    p.add_argument("--sample-seed", default="", help="chooses the sample and its spot-checked mask seeds")
+    p.add_argument("--sample-seed", default="", help="chooses the sample and its spot-checked mask seeds and settings")
     p.add_argument(
         "--spot-seeds",
         type=int,
@@ -657,11 +664,18 @@ def _leaderboard_validate_args(p: argparse.ArgumentParser) -> Handler:
         "check; missing, stale and changed marks are re-run in full (default: all seeds)",
     )
     p.add_argument(
+        "--spot-settings",
+        type=int,
+        default=None,
+        metavar="K",
+        help="the sampled re-runs re-run only K of their settings, chosen with --sample-seed (default: all settings)",
+    )
+    p.add_argument(
         "--ci",
         action="store_true",
         help="CI's policy: with $PEPPP_CI_BASE (the pull request's merge base, set by the CI system) re-run in full "
         "every submission whose mark differs from it and spot-check one other; without it spot-check every "
-        "submission; spot checks run one mask seed drawn at random when it runs",
+        "submission; spot checks run one mask seed in one setting, drawn at random when it runs",
     )
     p.add_argument(
         "--no-rerun", action="store_true", help="validate without re-running any code, and leave the marks alone"

@@ -128,27 +128,38 @@ def test_ci_takes_its_base_from_the_ci_system_and_draws_its_spot_checks_when_it_
     from peppp_bench.board.verify import ci_policy
 
     with_base = ci_policy("abc123")
-    assert with_base.since == "abc123" and with_base.sample == 1 and with_base.spot_seeds == 1
+    assert with_base.since == "abc123" and with_base.sample == 1
+    assert with_base.spot_seeds == with_base.spot_settings == 1
     without = ci_policy(None)  # nothing in the commits under test says what is new: spot-check everything
-    assert without.since is None and without.sample >= 10**9 and without.spot_seeds == 1
+    assert without.since is None and without.sample >= 10**9 and without.spot_seeds == without.spot_settings == 1
     assert len({ci_policy(None).seed for _ in range(5)}) == 5  # drawn afresh: no committer can know it
 
 
-def test_spot_checks_of_one_suite_draw_the_same_mask_seeds_so_they_re_run_together() -> None:
-    """Every submission on a suite is spot-checked on the same drawn seed (one evaluation shares each fold's
-    completion); another suite and another draw choose their own."""
-    from peppp_bench.board.verify import Plan, spot_check_seeds
+def test_spot_checks_of_one_suite_draw_the_same_mask_seeds_and_settings_so_they_re_run_together() -> None:
+    """Every submission on a suite is spot-checked on the same drawn seed and setting (one evaluation shares
+    each fold's completion); another suite and another draw choose their own, and a submission without the
+    drawn setting gets the next of its own in the suite's order."""
+    from peppp_bench.board.verify import Plan, spot_checks
 
+    settings = ["I", "II", "III", "IV", "V", "VI"]
     subs = {
-        f"{suite}--m{i}.json": {"suite": {"name": suite}, "seeds": list(range(10))} for suite in "ab" for i in range(5)
+        f"{suite}--m{i}.json": {"suite": {"name": suite}, "seeds": list(range(10)), "settings": settings}
+        for suite in "ab"
+        for i in range(5)
     }
+    subs["a--only-i-ii.json"] = {"suite": {"name": "a"}, "seeds": list(range(10)), "settings": ["I", "II"]}
     chosen = Plan({name: "sampled" for name in subs}, [])
-    draws = [spot_check_seeds(chosen, subs, 1, f"draw{d}") for d in range(20)]
+    draws = [spot_checks(chosen, subs, 1, 1, f"draw{d}") for d in range(40)]
     for spot in draws:
-        assert len({tuple(seeds) for name, seeds in spot.items() if name.startswith("a--")}) == 1
-    assert len({tuple(spot["a--m0.json"]) for spot in draws}) > 3  # the draw, not the suite, chooses the seed
+        assert len({spot[f"a--m{i}.json"] for i in range(5)}) == 1
+        assert spot["a--only-i-ii.json"].seeds == spot["a--m0.json"].seeds
+        assert spot["a--m0.json"].settings[0] not in ("I", "II") or spot["a--only-i-ii.json"] == spot["a--m0.json"]
+    assert len({spot["a--m0.json"].seeds for spot in draws}) > 3  # the draw, not the suite, chooses
+    assert len({spot["a--m0.json"].settings for spot in draws}) > 3
     assert any(spot["a--m0.json"] != spot["b--m0.json"] for spot in draws)
-    assert all(len(seeds) == 3 for seeds in spot_check_seeds(chosen, subs, 3, "x").values())
+    three = spot_checks(chosen, subs, 3, None, "x")
+    assert all(len(s.seeds) == 3 and s.settings == tuple(subs[n]["settings"]) for n, s in three.items())
+    assert spot_checks(chosen, subs, None, None, "x") == {}
 
 
 def test_the_readme_results_and_the_board_json_agree() -> None:
@@ -234,6 +245,13 @@ def test_a_re_run_reproduces_within_the_rule_for_another_cpu() -> None:
     assert not same_folds(again(1, 300 * 2 * CELL_TOLERANCE), committed)  # one fold, but the mean moved too far
     assert not same_folds(again(1, 6, "n_measured"), committed)
     assert not same_folds(again(1, "failed", "status"), committed)
+    # A spot check re-runs 3 of the 10 seeds: a flip moves the board's cell (300 folds) by as much as in a
+    # full re-run, so it is judged against the whole cell, not the 90 folds re-run.
+    spot = {"columns": columns, "rows": rows[:90]}
+    flip = {"columns": columns, "rows": again(1, 0.02)["rows"][:90]}  # 0.02 / 300 < CELL_TOLERANCE < 0.02 / 90
+    assert same_folds(again(1, 0.02), committed) and not same_folds(flip, spot)
+    assert same_folds(flip, spot, committed)
+    assert not same_folds({"columns": columns, "rows": again(1, 0.04)["rows"][:90]}, spot, committed)
 
 
 def test_cross_architecture_cells_show_what_transfer_costs_beside_their_within_architecture_setting() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -390,20 +391,21 @@ def test_an_upgrade_that_would_change_the_data_fingerprint_writes_nothing(tmp_pa
 
 @pytest.mark.slow(seconds=90)
 def test_a_spot_check_re_runs_some_mask_seeds_and_catches_a_forgery_there(os_sandbox, tiny_board, capsys) -> None:
-    """CI's sampled re-runs re-run only some mask seeds (--spot-seeds): the output names them, and a forged
-    submission whose mark carries every right hash is caught when the seeds it forged are the ones re-run."""
+    """CI's sampled re-runs re-run only some mask seeds and settings (--spot-seeds, --spot-settings): the output
+    names them, and a forged submission whose mark carries every right hash is caught when the folds it forged
+    are the ones re-run."""
     from peppp_bench.board.leaderboard import _summary_of
     from peppp_bench.board.verify import harness_fingerprint, key_of, read_marks, write_marks
 
     board, data = tiny_board
     spot = ["leaderboard", "validate", "--board", str(board), "--data-dir", str(data), "--sample", "2"]
-    spot += ["--spot-seeds", "1", "--sample-seed", "abc"]
+    spot += ["--spot-seeds", "1", "--spot-settings", "1", "--sample-seed", "abc"]
     assert main(spot) == 0
     out = capsys.readouterr().out
-    assert out.count("valid, verified (re-run: sampled; mask seeds ") == 2 and out.count(" of 10)") == 2
+    assert len(re.findall(r"valid, verified \(re-run: sampled; mask seed \d, setting [IVX]+\)", out)) == 2
     path = board / "submissions" / "tiny--cheap-mean.json"
     sub = json.loads(path.read_text())
-    for row in sub["folds"]["rows"]:  # every mask seed forged: whichever the spot check draws
+    for row in sub["folds"]["rows"]:  # every fold forged: whichever seed and setting the spot check draws
         row[5] = 0.0  # made-up HyperDiff
     sub["summary"] = _summary_of(sub)
     write_submission(sub, board / "submissions")
@@ -414,7 +416,7 @@ def test_a_spot_check_re_runs_some_mask_seeds_and_catches_a_forgery_there(os_san
     assert main(spot) == 1
     out = capsys.readouterr().out
     assert "tiny--cheap-mean.json: INVALID" in out and "does not reproduce its folds" in out
-    assert "tiny--ed-mf.json: valid, verified (re-run: sampled; mask seeds " in out
+    assert "tiny--ed-mf.json: valid, verified (re-run: sampled; mask seed " in out
 
 
 def _forge(board: Path, data: Path, name: str = "tiny--cheap-mean.json") -> None:
@@ -476,7 +478,7 @@ def test_ci_cannot_be_steered_by_the_dates_of_the_commits_under_test(
     captured = capsys.readouterr()
     assert "no trusted base commit" in captured.err
     assert "tiny--cheap-mean.json: INVALID" in captured.out and "does not reproduce its folds" in captured.out
-    assert "tiny--ed-mf.json: valid, verified (re-run: sampled; mask seeds " in captured.out
+    assert "tiny--ed-mf.json: valid, verified (re-run: sampled; mask seed " in captured.out
 
 
 @pytest.mark.slow(seconds=80)

@@ -148,6 +148,26 @@ def test_a_suite_that_misses_the_structure_criteria_is_labelled_a_negative_contr
     assert missed_criteria(one_seed.metadata["structure"]) is None and "negative_control" not in one_seed.metadata
 
 
+def test_each_network_of_a_multi_architecture_suite_must_meet_the_structure_criteria(tmp_path: Path, capsys) -> None:
+    """Pooled rows can carry signal that one network lacks: a suite of several architectures is measured on
+    each network's own rows and seeds too, and a network that misses a criterion is named."""
+    from peppp_bench.cli import main
+    from peppp_bench.suites.structure import missed_criteria
+
+    both = read_suite(synthetic_suite(tmp_path / "both", n=24, seed_noise=0.01, architectures=2))
+    assert both.multi_architecture and missed_criteria(both.metadata["structure"]) == []
+    assert set(both.metadata["structure"]["by_architecture"]) == {"net-0", "net-1"}
+    one = read_suite(synthetic_suite(tmp_path / "one", name="one", n=24, seed_noise=[0.01, 0.4], architectures=2))
+    missed = missed_criteria(one.metadata["structure"]) or []
+    assert "net-1: task × configuration interaction ≥ 3× seed noise" in missed
+    assert not [m for m in missed if m.startswith("net-0")] and "negative_control" in one.metadata
+    assert main(["structure", "one", "--data-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| property | `one` | `one` net-0 | `one` net-1 |"
+    criteria = [c.strip() for c in next(x for x in lines if x.startswith("| structure criteria")).strip("|").split("|")]
+    assert criteria[2] == "met" and "task × configuration interaction" in criteria[3]
+
+
 @pytest.mark.parametrize("name", ["mini", "mini-arch", "modern-mini"])
 def test_each_bundled_card_is_valid_markdown_with_its_own_ids_and_a_citation(name: str) -> None:
     import re

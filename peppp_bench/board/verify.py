@@ -28,7 +28,7 @@ from typing import Any
 from ..files import atomic_write
 from ..protocol import boundary, registry
 from .code import harness_fingerprint, method_fingerprint, source_fingerprint
-from .leaderboard import Check, check_all
+from .leaderboard import Check, Spot, check_all, spot_text
 
 KEY_FIELDS = {  # what a mark is bound to, and how a stale mark names what changed
     "submission_sha256": "submission file",
@@ -133,39 +133,51 @@ def rotating_sample(names: Iterable[str], k: int, seed: str) -> list[str]:
 SAMPLED = "sampled"
 
 
-def spot_check_seeds(chosen: Plan, subs: dict[str, Any], k: int | None, seed: str) -> dict[str, list[int]]:
-    """For each sampled re-run, `k` of its mask seeds, chosen with `seed`; none for None. The submissions on one
-    suite draw the same seeds, so that they re-run together and share each fold's completion."""
-    if k is None:
+def spot_checks(
+    chosen: Plan, subs: dict[str, Any], seeds: int | None, settings: int | None, seed: str
+) -> dict[str, Spot]:
+    """For each sampled re-run, `seeds` of its mask seeds and `settings` of its settings (all for None), chosen
+    with `seed`; none when both are None. The submissions on one suite draw alike (one order per suite), so
+    that they re-run together and share each fold's completion."""
+    if seeds is None and settings is None:
         return {}
+
+    def draw(values: list[Any], k: int | None, suite: str) -> tuple[Any, ...]:
+        if k is None or len(values) <= k:
+            return tuple(values)
+        kept = set(rotating_sample(map(str, values), k, f"{seed}\0{suite}"))
+        return tuple(v for v in values if str(v) in kept)
+
     return {
-        name: sorted(
-            int(s) for s in rotating_sample(map(str, subs[name]["seeds"]), k, f"{seed}\0{subs[name]['suite']['name']}")
+        name: Spot(
+            draw(sorted(subs[name]["seeds"]), seeds, subs[name]["suite"]["name"]),
+            draw(list(subs[name]["settings"]), settings, subs[name]["suite"]["name"]),
         )
         for name, why in chosen.rerun.items()
-        if why == SAMPLED and len(subs[name]["seeds"]) > k
+        if why == SAMPLED
     }
 
 
 @dataclass(frozen=True)
 class Policy:
     """What a validation re-runs: marks changed since `since` in full, and `sample` others on `spot_seeds` of
-    their mask seeds, chosen with `seed`."""
+    their mask seeds in `spot_settings` of their settings, chosen with `seed`."""
 
     since: str | None
     sample: int
     seed: str
     spot_seeds: int | None
+    spot_settings: int | None = None
 
 
 def ci_policy(base: str | None) -> Policy:
     """CI's validation. `base` is the trusted commit the CI system names (a pull request's merge base with its
     target: `PEPPP_CI_BASE`): every submission whose file or mark differs from it is re-run in full, and one
     other is spot-checked. Without a base, nothing in the commits under test can say what is new, so every
-    submission is spot-checked. Spot checks run one mask seed, drawn here and now: whoever commits cannot
-    know it in advance (a commit's sha or date can be ground or set)."""
+    submission is spot-checked. Spot checks run one mask seed in one setting, drawn here and now: whoever
+    commits cannot know them in advance (a commit's sha or date can be ground or set)."""
     seed = secrets.token_hex(16)
-    return Policy(base, 1, seed, 1) if base else Policy(None, sys.maxsize, seed, 1)
+    return Policy(base, 1, seed, 1, 1) if base else Policy(None, sys.maxsize, seed, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -252,13 +264,14 @@ def validate_board(
     sample: int = 0,
     seed: str = "",
     spot_seeds: int | None = None,
+    spot_settings: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[Check], Plan]:
     """Validate the board's submissions (or only `files`), re-run what `plan` selects (all of `files` when
     named), and write verification.json. Returns every check and the plan it followed.
 
-    `spot_seeds`: the sampled re-runs re-run only this many of their mask seeds, chosen with `seed`: a spot
-    check of fresh marks. Missing, stale and changed marks are always re-run in full."""
+    `spot_seeds`, `spot_settings`: the sampled re-runs re-run only this many of their mask seeds and settings,
+    chosen with `seed`: a spot check of fresh marks. Missing, stale and changed marks are always re-run in full."""
     folder = board / SUBMISSIONS
     checks = check_all(folder, suites, root, rerun=False, files=files)
     if not rerun:
@@ -279,9 +292,9 @@ def validate_board(
         sample=sample,
         seed=seed,
     )
-    spot = spot_check_seeds(chosen, subs, spot_seeds, seed)
-    for name, seeds in spot.items():
-        chosen.rerun[name] += f"; mask seeds {', '.join(map(str, seeds))} of {len(subs[name]['seeds'])}"
+    spot = spot_checks(chosen, subs, spot_seeds, spot_settings, seed)
+    for name, drawn in spot.items():
+        chosen.rerun[name] += f"; {spot_text(drawn)}"
     if progress:
         progress(f"{len(keys)} valid submissions: {len(chosen.rerun)} to re-run, {len(chosen.fresh)} with a fresh mark")
     rerun_checks = (

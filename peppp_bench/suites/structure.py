@@ -127,10 +127,14 @@ STRUCTURE_CRITERIA: tuple[tuple[str, Callable[[dict[str, Any]], bool]], ...] = (
 
 def missed_criteria(structure: dict[str, Any]) -> list[str] | None:
     """The structure criteria a suite's report misses (empty: all met), or None where they cannot be measured:
-    without several seeds of every cell there is no seed noise to measure effects against."""
+    without several seeds of every cell there is no seed noise to measure effects against. A suite of several
+    architectures must meet them pooled and on each network's own rows (missed ones are named by network)."""
     if "two_way_mean_squares" not in structure or "seed_split_tau_share_at_least_0_5" not in structure:
         return None
-    return [what for what, met in STRUCTURE_CRITERIA if not met(structure)]
+    missed = [what for what, met in STRUCTURE_CRITERIA if not met(structure)]
+    for arch, own in structure.get("by_architecture", {}).items():
+        missed += [f"{arch}: {what}" for what in missed_criteria(own) or []]
+    return missed
 
 
 def seed_report(
@@ -230,12 +234,16 @@ def architecture_report(
     tasks: Sequence[str],
     architectures: Sequence[str],
     grouping: tuple[str, np.ndarray] | None = None,
+    of_rows: Callable[[np.ndarray], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A multi-architecture suite's structure: each architecture's own report, and whether a task's
-    configurations rank alike on different networks (Kendall τ between its rows, pooled over tasks)."""
+    """A multi-architecture suite's structure: each architecture's own report (with `of_rows(its rows)` added,
+    e.g. its seed report), and whether a task's configurations rank alike on different networks (Kendall τ
+    between its rows, pooled over tasks)."""
     task_of, arch_of = np.asarray(tasks), np.asarray(architectures)
     per = {
-        str(a): structure_report(error[arch_of == a], memory[arch_of == a], grouping) for a in dict.fromkeys(arch_of)
+        str(a): structure_report(error[arch_of == a], memory[arch_of == a], grouping)
+        | ({} if of_rows is None else of_rows(np.flatnonzero(arch_of == a)))
+        for a in dict.fromkeys(arch_of)
     }
     pairs: list[float] = []
     for t in dict.fromkeys(task_of):
@@ -345,10 +353,24 @@ COMPARED: dict[str, Callable[[dict[str, Any]], str]] = {
 
 def comparison_table(reports: dict[str, dict[str, Any]]) -> str:
     """A Markdown table of suites' structure reports side by side (suite name → its metadata["structure"]):
-    the properties PEPPP relies on, and how much of each matrix is seed noise."""
-    lines = ["| property | " + " | ".join(f"`{name}`" for name in reports) + " |", "| --- |" + " --- |" * len(reports)]
-    lines += [f"| {row} | " + " | ".join(show(s) for s in reports.values()) + " |" for row, show in COMPARED.items()]
+    the properties PEPPP relies on, and how much of each matrix is seed noise. A suite of several
+    architectures adds a column per network, from its own rows."""
+    columns = {f"`{name}`": s for name, s in reports.items()}
+    for name, s in reports.items():
+        columns |= {f"`{name}` {arch}": own for arch, own in s.get("by_architecture", {}).items()}
+    lines = ["| property | " + " | ".join(columns) + " |", "| --- |" + " --- |" * len(columns)]
+    lines += [
+        f"| {row} | " + " | ".join(_shown(show, s) for s in columns.values()) + " |" for row, show in COMPARED.items()
+    ]
     return "\n".join(lines)
+
+
+def _shown(show: Callable[[dict[str, Any]], str], s: dict[str, Any]) -> str:
+    """One cell of the comparison; – where the report does not hold it (an older suite's network)."""
+    try:
+        return show(s)
+    except KeyError:
+        return "–"
 
 
 def two_way(errors: np.ndarray) -> dict[str, Any]:

@@ -394,18 +394,24 @@ def write_suite(
         ).to_parquet(tmp / "replicates.parquet", index=False)
         files.append("replicates.parquet")
     grouping = frontier_grouping(configurations)
+    of_rows = None
     if seeds is not None:
         assert cube is not None and truth is not None
         every = sorted({*seeds["measured"], *seeds["scoring"]})
         scoring = [every.index(seed) for seed in seeds["scoring"]]
         noise = seed_report(cube, error, truth, memory, normal["max_memory_mb"], scoring=scoring)
+
+        def of_rows(rows: np.ndarray) -> dict[str, Any]:  # one network's rows against their own seed noise
+            return seed_report(
+                cube[:, rows], error[rows], truth[rows], memory[rows], normal["max_memory_mb"], scoring=scoring
+            )
     else:
         noise = noise_report(error, memory, cube, normal["max_memory_mb"])
     structure = {
         **structure_report(error, memory, grouping),
         **noise,
         **(
-            architecture_report(error, memory, datasets["task"], datasets["architecture"], grouping)
+            architecture_report(error, memory, datasets["task"], datasets["architecture"], grouping, of_rows)
             if len(keys) == len(ROW_KEY_COLUMNS)
             else {}
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,19 +21,22 @@ def synthetic_suite(
     name: str = "tiny",
     cap_rule: str = "global-median",
     replicates: pd.DataFrame | None = None,
-    seed_noise: float | None = None,
+    seed_noise: float | Sequence[float] | None = None,
+    architectures: int = 1,
 ) -> Path:
     """Write a suite whose error matrix has exactly rank `rank` (a constant plus rank − 1 factors).
 
     With `seed_noise`, four seeds of every cell add that much Gaussian noise to it: the matrix is the mean of
-    seeds 0–2 and seed 3 is the scoring seed."""
+    seeds 0–2 and seed 3 is the scoring seed. With several `architectures`, row i is task i // architectures
+    trained on network i % architectures, and `seed_noise` may name each network's noise."""
     rng = np.random.default_rng(seed)
     error = 0.55 + 0.12 * (rng.normal(size=(n, rank - 1)) @ rng.normal(size=(rank - 1, 99))) / rank
     if not (0 < error.min() and error.max() < 1):
         raise ValueError(f"seed {seed} gives errors outside (0, 1); choose another")
     seeds = None
     if seed_noise is not None:
-        runs = np.clip(error + seed_noise * rng.normal(size=(4, *error.shape)), 0, 1)  # seeds × datasets × configs
+        noise = np.resize(np.atleast_1d(seed_noise), architectures)[np.arange(n) % architectures]
+        runs = np.clip(error + noise[:, None] * rng.normal(size=(4, *error.shape)), 0, 1)  # seeds × datasets × configs
         error, seeds = runs[:3].mean(axis=0), {"measured": [0, 1, 2], "scoring": [3]}
         s, i, j = np.indices(runs.shape).reshape(3, -1)
         replicates = pd.DataFrame(
@@ -53,6 +57,11 @@ def synthetic_suite(
             "source": f"synthetic rank-{rank} matrix, seed {seed}",
         }
     )
+    if architectures > 1:
+        datasets = datasets.assign(
+            task=[f"task-{i // architectures}" for i in range(n)],
+            architecture=[f"net-{i % architectures}" for i in range(n)],
+        )
     return write_suite(
         out,
         name=name,

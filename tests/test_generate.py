@@ -82,6 +82,9 @@ def test_kill_restart_finish_convert_load_evaluate(tmp_path: Path) -> None:
     assert bench.E.shape == (3, 99) and (bench.M > 0).all()
     prov = bench.metadata["provenance"]
     assert prov["seeds"] == [0] and prov["generation_wall_seconds"] > 0
+    cells = [json.loads(p.read_text()) for p in store.glob("cells/*/*/*/*.json")]
+    threads = sum(c["wall_seconds"] * c["provenance"]["torch_threads"] for c in cells)
+    assert prov["training_cpu_hours"] == round(threads / 3600, 3) > 0
     assert sum(prov["cells_by_git_sha"].values()) == 297 and set(prov["cells_by_git_sha"]) == {
         json.loads(p.read_text())["provenance"]["git_sha"] for p in store.glob("cells/*/*/*/*.json")
     }

@@ -50,7 +50,7 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
     config_ids = list(table["config_id"])
     rows, mem_rows, err_rows, replicates = [], [], [], []
     measured = [spec.seeds.index(s) for s in spec.measured_seeds]
-    wall = 0.0
+    wall, cpu = 0.0, 0.0  # seconds of training: wall time, and CPU time on the CPU (wall × torch threads)
     trained_at: Counter[str] = Counter()  # git sha of the checkout that trained a cell → cells
     trained_on: Counter[str] = Counter()  # CPU (and torch's kernel instruction set) that trained a cell → cells
     loaded: dict[str, ImageData] = {}
@@ -70,6 +70,8 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
             ]
         for cell in (cell for by_seed in cells for cell in by_seed):
             wall += cell["wall_seconds"]
+            if cell["device"] == "cpu":  # its share of its unit's wall time, on each of its torch threads
+                cpu += cell["wall_seconds"] * cell["provenance"].get("torch_threads", 1)
             trained_at[cell["provenance"]["git_sha"]] += 1
             trained_on[cell["provenance"].get("cpu", "not recorded")] += 1
         row = {
@@ -99,6 +101,7 @@ def store_to_suite(store: Store, out: Path, command: str = "") -> Path:
         "scoring_seeds": list(spec.scoring_seeds),
         "cells": total,
         "training_seconds_summed_over_units": round(wall, 1),
+        "training_cpu_hours": round(cpu / 3600, 3),
         "cells_by_git_sha": dict(trained_at),
         "cells_by_cpu": dict(trained_on),
         "generate_runs": store.runs(),

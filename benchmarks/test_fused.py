@@ -65,3 +65,56 @@ def test_fused_versus_plain_versus_qtorch(benchmark, kind: str) -> None:
         + "; fused is "
         + ", ".join(f"{r:.1f}x {k}" for k, r in ratios.items())
     )
+
+
+# Configurations of today's formats from modern-mini's pilot (round 5): MX, NVFP4 and per-tensor scaling.
+UNIT = ["a-e2m1mx32", "a-e2m1nvfp4", "a-e3m2cur", "wa-e4m3mx32"]
+
+
+def test_fused_versus_plain_in_training_a_small_modern_unit(benchmark) -> None:
+    """What the fused quantizer buys where tensors are small: one epoch of a unit of four modern
+    configurations on an 8-px task and a small VGG-style CNN (round 5 of modern-mini's pilot), one thread;
+    fused timed twice in the same process (the first compiles every variant), plain best of 2 after a warm-up."""
+    import dataclasses
+    import time
+    from pathlib import Path
+
+    from peppp_bench.generate.data import load_data
+    from peppp_bench.generate.spec import read_spec
+    from peppp_bench.generate.train import train_cells
+
+    if not available():
+        pytest.skip("torch.compile cannot build kernels here")
+    spec = read_spec(Path(__file__).resolve().parents[1] / "datasets/modern-mini/pilot/round5.toml")
+    task, (arch_id, _) = spec.tasks[0], spec.architectures[0]
+    data = load_data(task.data, name=task.id)
+    configs = [spec.configuration(c) for c in UNIT]
+    recipe = dataclasses.replace(spec.recipe, epochs=1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+
+        def unit(fuse: bool) -> list[float]:
+            return [
+                c.error
+                for c in train_cells(data, configs, spec.architecture(arch_id), recipe, 0, "cpu", "native", fuse)
+            ]
+
+        seconds = {}
+        t = time.perf_counter()
+        fused_errors = unit(True)
+        seconds["fused, first (compiles)"] = time.perf_counter() - t
+        seconds["fused, warm"] = best_of(lambda: unit(True), 1, warm_up=False)
+        seconds["plain"] = best_of(lambda: unit(False), 2)
+        assert fused_errors == unit(False)
+        benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    finally:
+        torch.set_num_threads(threads)
+    ratios = {k: v / seconds["plain"] for k, v in seconds.items() if k != "plain"}
+    benchmark.extra_info.update({"configurations": UNIT, "seconds": seconds, "over_plain": ratios})
+    print(
+        f"\none epoch of {len(UNIT)} modern configurations, {task.id}, one thread: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items())
+        + "; "
+        + ", ".join(f"{k} {r:.2f}x plain" for k, r in ratios.items())
+    )

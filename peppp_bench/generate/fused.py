@@ -28,7 +28,8 @@ def _available(device_type: str) -> bool:
         return False
     from torch import _dynamo
 
-    # One compiled variant per number format and scaling a network uses (a modern unit has a dozen).
+    # One compiled variant per number format, scaling and role a network uses; past the limit (a unit of
+    # dozens of modern configurations), torch runs the plain function: the same results, uncompiled.
     _dynamo.config.cache_size_limit = max(_dynamo.config.cache_size_limit, 64)
     return True
 

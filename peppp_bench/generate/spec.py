@@ -17,7 +17,7 @@
     configs_per_unit = 33         # configurations trained together in one network
     cap_rule = "row-median"       # memory cap of settings II/IV/VI: row-median (default) or global-median
     deterministic = true          # torch's deterministic algorithms (default: on for CUDA; recorded)
-    fused_quantizer = false       # quantizers as torch.compile kernels (same results, faster; recorded)
+    fused_quantizer = false       # quantizers as torch.compile kernels (same results; pays on large tensors; recorded)
 
     [architectures.vgg]           # several architectures: a suite row is (task, architecture)
     name = "vgg"

@@ -28,6 +28,16 @@ def _best(fn: Any) -> float:
     return best_of(fn, CALLS)
 
 
+def _report(
+    benchmark: Any, title: str, seconds: dict[str, float], ratios: dict[str, float], ratio: str, **info: Any
+) -> None:
+    """Record the timings and their ratios with the benchmark and print them on one line (`ratio` formats each
+    ratio `r` of timing `k`)."""
+    benchmark.extra_info.update({**info, "seconds": seconds, "ratios": ratios})
+    shown = ", ".join(f"{k} {1000 * v:.2f} ms" if v < 1 else f"{k} {v:.1f} s" for k, v in seconds.items())
+    print(f"\n{title}: {shown}; " + ", ".join(ratio.format(k=k, r=r) for k, r in ratios.items()))
+
+
 @pytest.mark.parametrize("kind", ["paper-nearest", "paper-stochastic", "mxfp8"])
 def test_fused_versus_plain_versus_qtorch(benchmark, kind: str) -> None:
     if not available():
@@ -58,13 +68,7 @@ def test_fused_versus_plain_versus_qtorch(benchmark, kind: str) -> None:
     finally:
         torch.set_num_threads(threads)
     ratios = {k: seconds[k] / seconds["fused"] for k in seconds if k != "fused"}
-    benchmark.extra_info.update({"elements": N, "seconds": seconds, "fused_speedup_over": ratios})
-    print(
-        f"\n{kind}, {N:,} elements, one thread: "
-        + ", ".join(f"{k} {1000 * v:.2f} ms" for k, v in seconds.items())
-        + "; fused is "
-        + ", ".join(f"{r:.1f}x {k}" for k, r in ratios.items())
-    )
+    _report(benchmark, f"{kind}, {N:,} elements, one thread", seconds, ratios, "fused is {r:.1f}x {k}", elements=N)
 
 
 # Configurations of today's formats from modern-mini's pilot (round 5): MX, NVFP4 and per-tensor scaling.
@@ -111,10 +115,5 @@ def test_fused_versus_plain_in_training_a_small_modern_unit(benchmark) -> None:
     finally:
         torch.set_num_threads(threads)
     ratios = {k: v / seconds["plain"] for k, v in seconds.items() if k != "plain"}
-    benchmark.extra_info.update({"configurations": UNIT, "seconds": seconds, "over_plain": ratios})
-    print(
-        f"\none epoch of {len(UNIT)} modern configurations, {task.id}, one thread: "
-        + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items())
-        + "; "
-        + ", ".join(f"{k} {r:.2f}x plain" for k, r in ratios.items())
-    )
+    title = f"one epoch of {len(UNIT)} modern configurations, {task.id}, one thread"
+    _report(benchmark, title, seconds, ratios, "{k} {r:.2f}x plain", configurations=UNIT)

@@ -483,25 +483,21 @@ def check_all(
                 f"{submission_path(Path(), sub).name}"
             ]
         found.append((path.name, sub if isinstance(sub, dict) else None, problems))
-    groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    # Submissions re-run together share a suite, settings, budgets, seeds, hold-out and spot check.
+    groups: dict[tuple[Any, ...], list[tuple[str, dict[str, Any]]]] = {}
     for name, sub, problems in found:
         if sub is not None and not problems and (rerun is True or (rerun is not False and name in rerun)):
-            key = json.dumps(
-                [
-                    sub["suite"]["name"],
-                    sub["settings"],
-                    sub["budgets"],
-                    sub["seeds"],
-                    holdout_of(sub),
-                    spot.get(name),
-                ],
-                default=lambda s: [s.seeds, s.settings],
+            key = (
+                sub["suite"]["name"],
+                tuple(sub["settings"]),
+                tuple(sub["budgets"]),
+                tuple(sub["seeds"]),
+                holdout_of(sub),
+                spot.get(name),
             )
             groups.setdefault(key, []).append((name, sub))
     outcome: dict[str, bool | str] = {}
-    for key, group in groups.items():
-        suite, *_, drawn = json.loads(key)
-        which = None if drawn is None else Spot(tuple(drawn[0]), tuple(drawn[1]))
+    for (suite, *_, which), group in groups.items():
         if progress:
             only = "" if which is None else f" ({spot_text(which)} only)"
             progress(f"re-running {len(group)} submission(s) on {suite}{only}: {', '.join(n for n, _ in group)}")

@@ -223,12 +223,20 @@ class Method(ABC):
         return {}
 
 
+# Singular values of the design below this share of its largest are taken as zero. Configurations whose
+# embeddings coincide (columns completed alike) make the design singular in exact arithmetic and leave a
+# singular value of rounding noise (~1e-16), which numpy's default cut-off keeps on one CPU and drops on
+# another; kept, it scales the fit by 1e16. This cut-off gives the minimum-norm fit on every CPU.
+NUMERICAL_RANK_CUTOFF = 1e-8
+
+
 def regress(Y: np.ndarray, measured: Sequence[Measurement], valid: np.ndarray) -> np.ndarray:
-    """Least squares on configuration embeddings: x = argmin ‖Y_Sᵀx − e_S‖², prediction xᵀY (spec §5)."""
+    """Least squares on configuration embeddings: x = argmin ‖Y_Sᵀx − e_S‖², prediction xᵀY (spec §5), of
+    minimum norm where the design is numerically rank-deficient."""
     position = {int(j): i for i, j in enumerate(valid)}
     cols = [position[m.config] for m in measured]
     e = np.array([m.error for m in measured])
-    x, *_ = np.linalg.lstsq(Y[:, cols].T, e, rcond=None)
+    x, *_ = np.linalg.lstsq(Y[:, cols].T, e, rcond=NUMERICAL_RANK_CUTOFF)
     return x @ Y
 
 

@@ -23,15 +23,23 @@ def modern():
     return peppp_bench.load("modern-mini")
 
 
-def test_the_suites_that_miss_issue_22s_criteria_are_labelled_negative_controls() -> None:
-    """modern-mini and mini-arch carry their spec's negative-control label in their metadata and card; mini does not."""
+def test_a_suite_that_misses_the_structure_criteria_is_labelled_a_negative_control() -> None:
+    """modern-mini carries its spec's negative-control label in its metadata and card; mini and mini-arch,
+    which meet the criteria (pooled and on each network), do not."""
     from peppp_bench.generate.spec import read_spec
+    from peppp_bench.suites.structure import missed_criteria
 
-    for name in ("modern-mini", "mini-arch"):
-        why = read_spec(ROOT / "datasets" / name / "spec.toml").negative_control
-        assert why and peppp_bench.load(name).metadata["negative_control"] == why
-        assert f"> **Negative control.** {why}" in (ROOT / "peppp_bench" / "data" / name / "README.md").read_text()
-    assert "negative_control" not in peppp_bench.load("mini").metadata
+    why = read_spec(ROOT / "datasets" / "modern-mini" / "spec.toml").negative_control
+    assert why and peppp_bench.load("modern-mini").metadata["negative_control"] == why
+    assert f"> **Negative control.** {why}" in (ROOT / "peppp_bench" / "data" / "modern-mini" / "README.md").read_text()
+    for name in ("mini", "mini-arch"):
+        meta = peppp_bench.load(name).metadata
+        assert "negative_control" not in meta and missed_criteria(meta["structure"]) == []
+    assert set(peppp_bench.load("mini-arch").metadata["structure"]["by_architecture"]) == {
+        "vgg",
+        "vgg-wide",
+        "vgg-deep",
+    }
 
 
 def test_modern_mini_is_the_mini_tasks_in_every_modern_configuration(modern) -> None:

@@ -81,6 +81,36 @@ def test_the_structure_sentence_is_mini_s_own_report() -> None:
     )
 
 
+def test_the_mini_arch_sentence_is_its_own_report_pooled_and_per_network() -> None:
+    """The README's figures on `mini-arch` are its metadata's, pooled and as ranges over its networks."""
+    import peppp_bench
+
+    s = peppp_bench.load("mini-arch").metadata["structure"]
+    nets = s["by_architecture"].values()
+    said = re.search(
+        r"`mini-arch` meets them pooled \(F ([\d,]+),\s+interaction ([\d.]+)×, τ ≥ 0.5 in (\d+) % of tasks\)"
+        r"\s+and on each\s+network's rows \(F ([\d,]+) to ([\d,]+), interaction ([\d.]+)× to\s+([\d.]+)×,"
+        r" (\d+) % to (\d+) %\);"
+        r".*?at\s+mean τ (\d\.\d+)",
+        README,
+        re.S,
+    )
+    assert said is not None
+    share = [n["seed_split_tau_share_at_least_0_5"] for n in nets]
+    assert said.groups() == (
+        f"{s['two_way_configuration_f']:,.0f}",
+        f"{s['two_way_interaction_over_noise']:.1f}",
+        f"{100 * s['seed_split_tau_share_at_least_0_5']:.0f}",
+        f"{min(n['two_way_configuration_f'] for n in nets):,.0f}",
+        f"{max(n['two_way_configuration_f'] for n in nets):,.0f}",
+        f"{min(n['two_way_interaction_over_noise'] for n in nets):.1f}",
+        f"{max(n['two_way_interaction_over_noise'] for n in nets):.1f}",
+        f"{100 * min(share):.0f}",
+        f"{100 * max(share):.0f}",
+        f"{s['same_task_kendall_tau_across_architectures_mean']:.2f}",
+    )
+
+
 def a_clone(tmp_path: Path) -> Path:
     """A folder laid out as a clone of this repository as a contributor has it: the board, pyproject.toml, and
     the README's method as my_method.py; no `paper` suite anywhere."""

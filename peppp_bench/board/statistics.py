@@ -39,8 +39,8 @@ class Cube:
 def cube(folds: pd.DataFrame, metric: str) -> Cube:
     """The cell's folds as a cube. A (dataset, seed) that some method was not scored on (a skipped fold) is
     dropped for every method, and so is a dataset that then lacks a seed."""
-    table = folds.pivot_table(index=["dataset_id", "seed"], columns="method", values=metric, aggfunc="first")
-    table = table.dropna(axis=0, how="any").sort_index()
+    table = folds.groupby(["dataset_id", "seed", "method"])[metric].first().unstack("method")
+    table = table.dropna(axis=1, how="all").dropna(axis=0, how="any").sort_index()
     seeds = sorted(set(table.index.get_level_values(1)))
     complete = table.groupby(level=0).size() == len(seeds)
     table = table[table.index.get_level_values(0).isin(complete[complete].index)]

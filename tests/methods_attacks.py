@@ -510,3 +510,105 @@ class KeepsAcrossBudgets(Cheapest):
             raise RuntimeError(f"kept {len(KeepsAcrossBudgets.kept[key])} measurements from a smaller budget")
         super().select(task, oracle)
         KeepsAcrossBudgets.kept[key] = list(oracle.measured)
+
+
+def _caller_local(name: str) -> object:
+    """The nearest caller's local variable `name` (frames are plain Python objects to a method)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if name in frame.f_locals:
+            return frame.f_locals[name]
+        frame = frame.f_back
+    return None
+
+
+class SpeaksForLaterFolds(Cheapest):
+    """At the smallest budget, sends the messages of the same task's larger budgets itself, from the process
+    that already measured: the measurements of n = 2 reach n = 3, and each later fold measures one fewer."""
+
+    name = "speaks-for-later-folds"
+
+    def predict(self, task: Task, measured: Sequence[Measurement]) -> np.ndarray:
+        send, recv, t = _caller_local("send"), _caller_local("recv"), _caller_local("t")
+        guess = super().predict(task, measured)
+        if task.budget != 2 or not callable(send) or not callable(recv):
+            return guess
+        send(["predicted", t, 2, guess.tolist()])
+        known = {m.config for m in measured}
+        send(["begin", t, 3])
+        for j in [int(j) for j in task.valid if int(j) not in known][:2]:
+            send(["measure", j])
+            recv()
+        send(["selected", t, None])
+        send(["predicted", t, 3, guess.tolist()])
+        os._exit(0)
+
+
+LEFT = b"PEPPP-LEFT-"
+
+
+def _own_memory_holds(marker: bytes) -> list[bytes]:
+    """Every string starting with `marker` in this process's writable anonymous memory (read through
+    /proc/self/mem, which the kernel opens to the process itself)."""
+    found = []
+    with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", buffering=0) as mem:
+        for line in maps:
+            parts = line.split()
+            if "rw" not in parts[1] or len(parts) > 5 and parts[5].startswith("/"):
+                continue
+            low, high = (int(x, 16) for x in parts[0].split("-"))
+            try:
+                mem.seek(low)
+                data = mem.read(high - low)
+            except (OSError, OverflowError):
+                continue
+            at = data.find(marker)
+            while at >= 0:
+                found.append(data[at : at + 64].split(b"\0")[0])
+                at = data.find(marker, at + 1)
+    return found
+
+
+def _names_key(task: Task) -> bytes:
+    return b"%d-" % int(task.test_memory.sum())
+
+
+class LeavesNamesForLaterFolds(Cheapest):
+    """At the smallest budget, leaves 2,000 files whose names hold what it measured; at the next, looks for
+    those names in its own memory, where a zygote that removed them after the fold would have left them."""
+
+    name = "leaves-names"
+    FOUND = _own_memory_holds(LEFT)  # at import, before the method's own allocations overwrite much
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        import tempfile
+
+        mine = [
+            f for f in LeavesNamesForLaterFolds.FOUND + _own_memory_holds(LEFT) if f[11:].startswith(_names_key(task))
+        ]
+        if mine:
+            raise RuntimeError(f"found what an earlier fold measured: {mine[0]!r}")
+        super().select(task, oracle)
+        if task.budget == 2:
+            m = oracle.measured[0]
+            for k in range(2000):
+                name = LEFT + _names_key(task) + b"%d=%.6f-%d" % (m.config, m.error, k)
+                open(os.path.join(tempfile.gettempdir(), name.decode()), "w").close()
+
+
+class FindsOtherSettings(Cheapest):
+    """Walks its callers' frames for another setting's task of the same held-out dataset (the full
+    meta-training rows, when it runs a setting that is shown fewer)."""
+
+    name = "finds-other-settings"
+
+    def select(self, task: Task, oracle: Oracle) -> None:
+        frame = sys._getframe(1)
+        while frame is not None:
+            for value in list(frame.f_locals.values()):
+                values = value if isinstance(value, (list, tuple)) else [value]
+                others = [v for v in values if isinstance(v, Task) and v.setting != task.setting]
+                if others:
+                    raise RuntimeError(f"found setting {others[0].setting}'s task beside {task.setting}'s")
+            frame = frame.f_back
+        super().select(task, oracle)

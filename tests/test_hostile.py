@@ -73,7 +73,12 @@ def submission(tiny) -> dict:
             lambda s: s["folds"]["rows"][0].__setitem__(4, -0.1),
             "rows break the rule 'frontier_regret is null or a number ≥ 0'",
         ),
-        (lambda s: s["folds"]["rows"][0].append(1), "every row has 12 values"),
+        (lambda s: s["folds"]["rows"][0].append(1), "every row is a list of 12 values"),
+        (lambda s: s["folds"]["rows"].__setitem__(0, "I0digits-xx5"), "every row is a list of 12 values"),
+        (
+            lambda s: s["folds"]["rows"].__setitem__(0, dict.fromkeys(s["folds"]["columns"], 0)),
+            "every row is a list of 12 values",
+        ),
         (
             lambda s: s["folds"]["rows"][0].__setitem__(10, "great"),
             "rows break the rule 'status is ok, failed or skipped'",

@@ -23,6 +23,7 @@ from tests.methods_attacks import (
     ClaimsReference,
     EatsMemory,
     Exits,
+    FindsOtherSettings,
     FindsTheCheckout,
     Floods,
     ForgesBudget,
@@ -32,6 +33,7 @@ from tests.methods_attacks import (
     Interrupts,
     KeepsAcrossBudgets,
     KillsParent,
+    LeavesNamesForLaterFolds,
     LoadsAParquetReaderByAnotherName,
     Monkeypatches,
     MovesOut,
@@ -53,6 +55,7 @@ from tests.methods_attacks import (
     SeesHarnessProcess,
     Sleeps,
     Spawns,
+    SpeaksForLaterFolds,
     StashesOutsideTmp,
     WalksStack,
     Writes,
@@ -332,7 +335,8 @@ def test_cleaning_up_after_a_unit_never_enters_a_mount(os_sandbox, tmp_path: Pat
 
 def test_the_kernel_seals_what_the_hook_cannot(os_sandbox, suite, monkeypatch: pytest.MonkeyPatch) -> None:
     """Read-only root, /dev and mount points; a non-dumpable zygote; an allowlisted environment; a /tmp that
-    counts against the memory limit; a fresh process per budget. Each attack fails only its own folds."""
+    counts against the memory limit; a fresh process per budget, with its own task and its own channel, forked
+    from a zygote that never held another fold's data. Each attack fails only its own folds."""
     monkeypatch.setenv("GITHUB_TOKEN", "secret-token-of-the-caller")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-key-of-the-caller")
     attacks = [
@@ -343,6 +347,9 @@ def test_the_kernel_seals_what_the_hook_cannot(os_sandbox, suite, monkeypatch: p
         ReadsSecrets(),
         HogsTmp(),
         KeepsAcrossBudgets(),
+        SpeaksForLaterFolds(),
+        LeavesNamesForLaterFolds(),
+        FindsOtherSettings(),
     ]
     for a, name in zip(attacks[:3], ("root", "dev", "mount")):
         a.name = f"stashes-{name}"
@@ -373,11 +380,18 @@ def test_the_kernel_seals_what_the_hook_cannot(os_sandbox, suite, monkeypatch: p
     secrets = r[r.method == "reads-secrets"]
     assert not secrets.reason.str.contains("secret|GITHUB|AWS").any(), reasons["reads-secrets"]
     assert secrets.reason.str.contains("PATH=").all()  # what it may see, it saw
-    kept = r[r.method == "keeps-across-budgets"]  # every budget starts from a process that measured nothing
-    pd.testing.assert_frame_equal(
-        kept.drop(columns="method").reset_index(drop=True),
-        r[r.method == "cheapest"].drop(columns="method").reset_index(drop=True),
-    )
+    honest = r[r.method == "cheapest"].drop(columns="method").reset_index(drop=True)
+    # every budget starts from a process that measured nothing, holds its own task only, and finds nothing an
+    # earlier fold left in the zygote's memory (the names of the files it wrote, which the zygote removed)
+    for name in ("keeps-across-budgets", "leaves-names", "finds-other-settings"):
+        mine = r[r.method == name].drop(columns="method").reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, honest, obj=f"{name}: {reasons[name]}")
+    # a process that goes on to speak for the next budget breaks the protocol: its channel is its own fold's,
+    # and the held-out dataset's later folds fail (its first setting's n = 2, where it spoke for itself, stands)
+    spoken = r[r.method == "speaks-for-later-folds"]
+    assert (spoken[(spoken.setting == "I") & (spoken.n == 2)].status == "ok").all(), reasons["speaks-for-later-folds"]
+    later = spoken[spoken.n == 3]
+    assert (later.status == "failed").all() and later.reason.str.contains("broke the harness protocol").all()
 
 
 def test_the_system_call_filter_refuses_new_processes_but_not_threads() -> None:

@@ -309,8 +309,8 @@ FOLD_STATUSES = frozenset({"ok", "failed", "skipped"})
 def fold_problems(sub: dict[str, Any]) -> list[str]:
     """Types, ranges and keys of every fold row, checked in bulk (the schema checks only the envelope)."""
     rows = sub["folds"]["rows"]
-    if any(len(r) != len(FOLD_COLUMNS) for r in rows):
-        return [f"folds: every row has {len(FOLD_COLUMNS)} values ({', '.join(FOLD_COLUMNS)})"]
+    if any(type(r) is not list or len(r) != len(FOLD_COLUMNS) for r in rows):
+        return [f"folds: every row is a list of {len(FOLD_COLUMNS)} values ({', '.join(FOLD_COLUMNS)})"]
     df = pd.DataFrame(rows, columns=FOLD_COLUMNS, dtype=object)
     if df.empty:
         return ["folds: no rows"]

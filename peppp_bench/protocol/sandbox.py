@@ -1,12 +1,13 @@
 """Run a selection method where it cannot see what it must predict, nor touch anything else.
 
-Each method gets a zygote: a fresh interpreter (`python -m peppp_bench.protocol.sandbox`) that imports the
-method's code, installs a guard and then serves units of work. For every unit (one held-out dataset:
-its tasks in the settings of one observation kind) the zygote forks a fresh copy that runs the method
-and exits, so nothing a method keeps in memory (module state, caches, the rows it saw as
-meta-training in another fold) reaches another fold, another method or the harness. This package's
-own registered methods, which keep no state between folds, run in the zygote itself (a fork per unit
-and method was most of the cost of a ten-seed study).
+Each method gets a zygote: a fresh interpreter (`python -m peppp_bench.protocol.zygote`) that preloads the
+common libraries and then serves units of work (one held-out dataset: its tasks in the settings of one
+observation kind). For every fold of a unit (one task at one budget) the zygote forks a fresh copy that
+runs the method and exits, with one channel, to the zygote's janitor, which hands it its own task and
+relays its messages; so nothing a method keeps in memory (module state, caches, the rows it saw as
+meta-training in another fold, another setting's task) reaches another fold, another method or the
+harness. This package's own registered methods, which keep no state between folds, run in the zygote
+itself (a fork per unit and method was most of the cost of a ten-seed study).
 
 The held-out row never enters these processes. The harness answers `oracle.measure(j)` over a pipe
 and keeps the budget; it scores the predictions itself. What the method sends back is plain JSON

@@ -1,12 +1,15 @@
-"""The method's side of the sandbox: the zygote and the fresh copies it forks for every fold.
+"""The method's side of the sandbox: the zygote, its janitor and the fresh copies it forks for every fold.
 
 `python -m peppp_bench.protocol.zygote` preloads the common libraries, becomes non-dumpable and serves
 units of work (one held-out dataset: its tasks in the settings of one observation kind). This package's
 own registered methods, which keep no state between folds, are made once and run in the zygote itself.
 Any other method's code, its import included, runs only in a copy forked afresh for each fold (one task at
-one budget), under the guard and a system-call filter, in a temporary folder of its own: nothing it keeps
-reaches another fold, another budget, another method or the harness. Behind the OS boundary the zygote
-also kills what a copy left running and empties the private /tmp and /dev/shm after every fold.
+one budget), under the guard and a system-call filter, in a temporary folder of its own, with one channel:
+to the janitor, a process of its own that holds the unit, hands the copy its task, relays that fold's
+messages to the harness and, behind the OS boundary, kills what the copy left running and empties the
+private /tmp and /dev/shm. The zygote never holds a task, a message or a file name of any fold, so no
+copy forked from it finds another fold's data in its own memory, and a copy that outlives its fold's
+messages has no one to send more to.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ import os
 import pickle
 import shutil
 import signal
+import socket
 import stat
+import struct
 import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -32,7 +37,7 @@ from .guard import disable_loaders, install_guard
 from .rules import Measurement, Method, Oracle, Task
 from .sandbox import MethodInfo, MethodRef
 from .scoring import not_real
-from .wire import MAX_MESSAGE, read, reason, write
+from .wire import MAX_MESSAGE, parse_message, read, reason, write
 
 
 class RemoteOracle(Oracle):
@@ -140,9 +145,9 @@ def _warm_up(method: Method, seconds: float) -> None:
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
 
-def _kill_strays() -> None:
-    """Kill every process in the sandbox's PID namespace but its init and the zygote: what a unit left running."""
-    keep = {1, os.getpid(), os.getppid()}
+def _kill_strays(keep: set[int]) -> None:
+    """Kill every process in the sandbox's PID namespace but `keep` (its init, the zygote, the janitor): what a
+    fold left running."""
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) not in keep:
             try:
@@ -251,47 +256,209 @@ def main() -> None:
             send(info)
             return
     send(info)
-    unit = 0
-    while True:
+    if method is None:
+        _serve_copies(ref, protected, tmp_root, isolated, rfd, out)
+        return
+    while True:  # this package's own code, stateless between folds: run here, no fork per unit
         try:
             _, tasks, budgets = recv()
         except EOFError:
             return
-        for task in tasks:
-            for a in (task.train_error, task.train_memory, task.train_probability, task.test_memory, task.valid):
-                a.flags.writeable = False
-        unit += 1
-        if method is not None:  # this package's own code, stateless between folds: run here, no fork per unit
-            why = ""
-            try:
-                _run_unit(method, tasks, budgets, send, recv, bool(info[3]))
-            except (EOFError, OSError):
-                return  # the harness stopped answering
-            except BaseException as exc:  # noqa: BLE001
-                why = describe_failure(exc)
-            send(["unit-done", why])
-            continue
-        gc.freeze()  # the copies' collections then skip the zygote's objects: far fewer copy-on-write page faults
+        _freeze(tasks)
         why = ""
-        for fold, (t, budget) in enumerate(folds(tasks, budgets, False)):
-            # A fresh copy per fold: nothing it measured at one budget (or in another task) reaches the next.
-            def run(this: Method, t: int = t, budget: int = budget) -> None:
-                _run_fold(this, tasks[t], t, budget, [budget], send, recv)  # noqa: B023 - runs before the loop moves on
-
-            folder = os.path.join(tmp_root, f"unit-{unit}-{fold}")
-            why = _fold_in_a_copy(ref, trusted, run, protected, folder, isolated)
-            if isolated:  # nothing a fold leaves behind reaches the next one
-                _kill_strays()
-                _wipe(tmp_root)
-                _wipe("/dev/shm")
-            else:
-                shutil.rmtree(folder, ignore_errors=True)
-            if why:
-                break
+        try:
+            _run_unit(method, tasks, budgets, send, recv, bool(info[3]))
+        except (EOFError, OSError):
+            return  # the harness stopped answering
+        except BaseException as exc:  # noqa: BLE001
+            why = describe_failure(exc)
         send(["unit-done", why])
 
 
-DONE = b"\0"  # what a copy says when its fold ran to the end
+def _freeze(tasks: Sequence[Task]) -> None:
+    for task in tasks:
+        for a in (task.train_error, task.train_memory, task.train_probability, task.test_memory, task.valid):
+            a.flags.writeable = False
+
+
+def _serve_copies(
+    ref: MethodRef, protected: Sequence[str], tmp_root: str, isolated: bool, rfd: int, out: BinaryIO
+) -> None:
+    """Serve a method that is not this package's: fork the janitor, which talks to the harness, and then fork
+    a fresh copy for every fold, whenever the janitor asks, on the channel the janitor made for that fold.
+
+    Every copy is forked from the zygote, so the zygote holds nothing of any fold: no unit's tasks (the
+    janitor keeps them and hands each copy its own task only), no message a copy sent and no name of a
+    file it left (the janitor relays the one and removes the other). The harness's channel is the
+    janitor's alone, and a copy's channel is closed when it exits: a copy cannot speak for a later fold."""
+    zygote_end, janitor_end = socket.socketpair()
+    zygote_parent = os.getppid()
+    janitor = os.fork()
+    if janitor == 0:
+        zygote_end.close()
+        code = 0
+        try:
+            _janitor(janitor_end, rfd, out, tmp_root, isolated, zygote_parent)
+        except BaseException:  # noqa: BLE001 - the harness or the zygote went away
+            code = 1
+        finally:
+            os._exit(code)
+    janitor_end.close()
+    out.close()
+    os.close(rfd)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)  # nor does a copy inherit the harness's end as stdin
+    os.close(devnull)
+    gc.freeze()  # the copies' collections then skip the zygote's objects: far fewer copy-on-write page faults
+    fold = 0
+    while True:
+        try:
+            _, fds, _, _ = socket.recv_fds(zygote_end, 1, 2)
+        except OSError:
+            return
+        if len(fds) != 2:
+            return  # the janitor has gone: the harness stopped
+        fold += 1
+        pid = os.fork()
+        if pid == 0:
+            _copy(ref, protected, os.path.join(tmp_root, f"fold-{fold}"), isolated, fds[0], fds[1])
+        for fd in fds:
+            os.close(fd)
+        _, status = os.waitpid(pid, 0)
+        zygote_end.sendall(STATUS.pack(status))
+
+
+STATUS = struct.Struct("<i")  # a copy's wait status, from the zygote to the janitor
+
+
+def _copy(ref: MethodRef, protected: Sequence[str], folder: str, isolated: bool, rfd: int, wfd: int) -> None:
+    """A fold's copy: with nothing open but its own channel, in `folder`, behind the system-call filter and
+    the guard, make the method, take the fold's task from the janitor, run the fold and exit."""
+    code = 1
+    try:
+        low, high = sorted((rfd, wfd))
+        os.closerange(3, low)  # the zygote's end of the janitor's socket among them
+        os.closerange(low + 1, high)
+        os.closerange(high + 1, 1 << 20)
+        out = os.fdopen(wfd, "wb")
+
+        def send(msg: Any) -> None:
+            write(out, json.dumps(msg).encode())
+
+        def recv() -> Any:
+            return pickle.loads(read(rfd, limit=None))  # from the harness, through the janitor
+
+        os.makedirs(folder, exist_ok=True)
+        tempfile.tempdir = os.environ["TMPDIR"] = folder
+        try:
+            kernel.forbid_escape()
+        except OSError as exc:  # behind the OS boundary the filter is part of it: no method runs without it
+            if isolated:
+                send(["copy-failed", f"the sandbox's system-call filter could not be installed: {exc}"])
+                raise
+        install_guard(protected, folder, [False])
+        try:
+            method, _ = _made(ref, False)
+        except BaseException as exc:  # noqa: BLE001
+            send(["copy-failed", describe_failure(exc)])
+            raise
+        t, budget = recv()
+        task = recv()
+        _freeze([task])
+        _run_fold(method, task, t, budget, [budget], send, recv)
+        send(["done"])
+        code = 0
+    except BaseException:  # noqa: BLE001, S110 - the janitor stopped answering, or the method could not be made
+        pass
+    finally:
+        os._exit(code)
+
+
+def _janitor(zygote: socket.socket, rfd: int, out: BinaryIO, tmp_root: str, isolated: bool, zygote_parent: int) -> None:
+    """Serve the harness's units: for each fold, a channel to a fresh copy (forked by the zygote), the fold's
+    task sent on it, the copy's messages for that fold relayed to the harness and the harness's replies
+    back; then what the copy left is removed. Then "unit-done", as the zygote of this package's methods says."""
+    keep = {1, os.getpid(), os.getppid(), zygote_parent}
+    fold = 0
+    while True:
+        try:
+            _, tasks, budgets = pickle.loads(read(rfd, limit=None))
+        except EOFError:
+            return
+        sent: dict[int, bytes] = {}
+        why = ""
+        for t, budget in folds(tasks, budgets, False):
+            fold += 1
+            if t not in sent:  # the copy is handed its own task, never the unit's others
+                sent[t] = pickle.dumps(tasks[t], protocol=5)
+            why = _relay_fold(zygote, rfd, out, sent[t], t, budget)
+            if isolated:  # nothing a fold leaves behind reaches the next one
+                _kill_strays(keep)
+                _wipe(tmp_root)
+                _wipe("/dev/shm")
+            else:
+                shutil.rmtree(os.path.join(tmp_root, f"fold-{fold}"), ignore_errors=True)
+            if why:
+                break
+        write(out, json.dumps(["unit-done", why]).encode())
+
+
+def _relay_fold(zygote: socket.socket, rfd: int, out: BinaryIO, task: bytes, t: int, budget: int) -> str:
+    """Run one fold in a fresh copy and relay it: why it failed, or "". Only messages of this fold pass."""
+    to_copy_r, to_copy_w = os.pipe()
+    from_copy_r, from_copy_w = os.pipe()
+    socket.send_fds(zygote, [b"f"], [to_copy_r, from_copy_w])
+    os.close(to_copy_r)
+    os.close(from_copy_w)
+    why: str | None = None
+    began = selected = predicted = False
+    try:
+        with os.fdopen(to_copy_w, "wb") as to_copy:
+            write(to_copy, pickle.dumps((t, budget)))
+            write(to_copy, task)
+            while why is None:
+                raw = read(from_copy_r)
+                msg = parse_message(raw)
+                kind = msg[0]
+                if kind == "done" and len(msg) == 1:
+                    why = ""
+                elif kind == "copy-failed" and len(msg) == 2:
+                    why = reason(msg[1])
+                elif kind == "begin" and not began and msg[1:] == [t, budget]:
+                    began = True
+                    write(out, raw)
+                elif kind == "measure" and began and not selected:
+                    write(out, raw)
+                    write(to_copy, read(rfd, limit=None))  # the harness's answer
+                elif kind == "selected" and began and not selected and msg[1:2] == [t]:
+                    selected = True
+                    write(out, raw)
+                elif kind == "predicted" and selected and not predicted and msg[1:3] == [t, budget]:
+                    predicted = True
+                    write(out, raw)
+                else:
+                    message = reason(raw.decode(errors="replace"), 200)
+                    why = f"the method broke the harness protocol (unexpected message {message})"
+    except (EOFError, BrokenPipeError):
+        pass  # the copy ended before its fold did: its wait status says why
+    except ValueError as exc:
+        why = f"the method broke the harness protocol (ValueError: {reason(str(exc), 200)})"
+    finally:
+        os.close(from_copy_r)
+    (status,) = STATUS.unpack(_recv_exactly(zygote, STATUS.size))
+    if why is None:
+        why = _exit_reason(status) or "the method's process ended before its fold did"
+    return why
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return data
 
 
 def _in_a_copy(
@@ -326,25 +493,6 @@ def _in_a_copy(
         raw = pipe.read(MAX_MESSAGE)
     _, status = os.waitpid(pid, 0)
     return raw, status
-
-
-def _fold_in_a_copy(
-    ref: MethodRef, trusted: bool, fold: Callable[[Method], None], protected: Sequence[str], folder: str, isolated: bool
-) -> str:
-    """Make the method and run `fold` with it in a fresh copy; why it failed, or ""."""
-
-    def body() -> bytes | None:
-        try:
-            this, _ = _made(ref, trusted)
-        except BaseException as exc:  # noqa: BLE001
-            return describe_failure(exc).encode()
-        fold(this)
-        return DONE
-
-    raw, status = _in_a_copy(body, protected, folder, isolated)
-    if raw == DONE:
-        return ""
-    return raw.decode(errors="replace") or _exit_reason(status) or "the method's process ended before its fold did"
 
 
 def _described(ref: MethodRef, trusted: bool, protected: Sequence[str], folder: str, isolated: bool) -> list[Any]:

@@ -37,7 +37,7 @@ from .guard import disable_loaders, install_guard
 from .rules import Measurement, Method, Oracle, Task
 from .sandbox import MethodInfo, MethodRef
 from .scoring import not_real
-from .wire import MAX_MESSAGE, parse_message, read, reason, write
+from .wire import MAX_MESSAGE, parse_message, read, read_exact, reason, write
 
 
 class RemoteOracle(Oracle):
@@ -348,15 +348,10 @@ def _copy(ref: MethodRef, protected: Sequence[str], folder: str, isolated: bool,
         def recv() -> Any:
             return pickle.loads(read(rfd, limit=None))  # from the harness, through the janitor
 
-        os.makedirs(folder, exist_ok=True)
-        tempfile.tempdir = os.environ["TMPDIR"] = folder
-        try:
-            kernel.forbid_escape()
-        except OSError as exc:  # behind the OS boundary the filter is part of it: no method runs without it
-            if isolated:
-                send(["copy-failed", f"the sandbox's system-call filter could not be installed: {exc}"])
-                raise
-        install_guard(protected, folder, [False])
+        refused = _confine(protected, folder, isolated)
+        if refused:
+            send(["copy-failed", refused])
+            return
         try:
             method, _ = _made(ref, False)
         except BaseException as exc:  # noqa: BLE001
@@ -445,20 +440,24 @@ def _relay_fold(zygote: socket.socket, rfd: int, out: BinaryIO, task: bytes, t: 
         why = f"the method broke the harness protocol (ValueError: {reason(str(exc), 200)})"
     finally:
         os.close(from_copy_r)
-    (status,) = STATUS.unpack(_recv_exactly(zygote, STATUS.size))
+    (status,) = STATUS.unpack(read_exact(zygote.fileno(), STATUS.size, None))
     if why is None:
         why = _exit_reason(status) or "the method's process ended before its fold did"
     return why
 
 
-def _recv_exactly(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise EOFError
-        data += chunk
-    return data
+def _confine(protected: Sequence[str], folder: str, isolated: bool) -> str:
+    """Confine this copy: its temporary files in `folder`, the system-call filter, the guard. Why it could not
+    be confined behind the OS boundary (then no method may run in it), or ""."""
+    os.makedirs(folder, exist_ok=True)
+    tempfile.tempdir = os.environ["TMPDIR"] = folder
+    try:
+        kernel.forbid_escape()
+    except OSError as exc:  # behind the OS boundary the filter is part of it: no method runs without it
+        if isolated:
+            return f"the sandbox's system-call filter could not be installed: {exc}"
+    install_guard(protected, folder, [False])
+    return ""
 
 
 def _in_a_copy(
@@ -472,16 +471,9 @@ def _in_a_copy(
         os.close(r)
         code = 0
         try:
-            os.makedirs(folder, exist_ok=True)
-            tempfile.tempdir = os.environ["TMPDIR"] = folder
-            try:
-                kernel.forbid_escape()
-            except OSError as exc:  # behind the OS boundary the filter is part of it: no method runs without it
-                if isolated:
-                    os.write(w, f"the sandbox's system-call filter could not be installed: {exc}".encode())
-                    raise
-            install_guard(protected, folder, [False])
-            result = body()
+            refused = _confine(protected, folder, isolated)
+            code = 1 if refused else 0
+            result = refused.encode() if refused else body()
             if result:
                 os.write(w, result[:MAX_MESSAGE])
         except BaseException:  # noqa: BLE001 - the harness stopped answering, or the method could not be made

@@ -7,7 +7,11 @@ read from a folder the test owns; its path reaches a method only as a constructo
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -151,7 +155,12 @@ def test_behind_the_os_boundary_nothing_reaches_the_data_the_harness_or_the_next
         assert (g.status == "failed").all() and g.reason.str.contains(pattern).all(), (name, reasons[name])
     assert outside.read_text() == "precious" and not Path(str(outside) + ".link").exists()
     assert not list(runs.iterdir())  # no temporary folder outlives the run
-    leftovers = []  # and no process of this run (ours, or orphaned): no method's interpreter, no sandbox
+    assert not _sandboxes_left()
+
+
+def _sandboxes_left() -> list[bytes]:
+    """The command lines of sandboxes and methods' interpreters this test started, or orphaned ones."""
+    leftovers = []
     for proc in Path("/proc").iterdir():
         try:
             cmdline = (proc / "cmdline").read_bytes()
@@ -161,7 +170,33 @@ def test_behind_the_os_boundary_nothing_reaches_the_data_the_harness_or_the_next
         line = _ancestors(int(proc.name)) if proc.name.isdigit() and sandbox else []
         if os.getpid() in line or line[:1] == [1]:  # started by this test, or orphaned
             leftovers.append(cmdline)
-    assert not leftovers
+    return leftovers
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_run_stopped_by_sigterm_leaves_no_temporary_folder(suite, workers: int, tmp_path: Path) -> None:
+    """`timeout` and job schedulers stop a run with SIGTERM: the run exits (143) through its clean-up, as on
+    Ctrl-C, leaving neither its temporary folder nor a sandbox, whether it runs its units in a pool or not."""
+    runs = tmp_path / "tmp"
+    runs.mkdir()
+    script = (
+        "import peppp_bench\nfrom tests.methods_attacks import Sleeps\n"
+        f"bench = peppp_bench.load('tiny', data_dir={str(suite.folder.parent)!r})\n"
+        f"peppp_bench.evaluate([Sleeps()], bench, settings=('I',), budgets=(3,), seeds=(0,), workers={workers},"
+        " progress=False)"
+    )
+    env = {**os.environ, "TMPDIR": str(runs), "PYTHONPATH": str(ROOT)}
+    run = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not any(runs.glob("peppp-run-*/*")) and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # until a sandbox has started in the run's folder
+    assert any(runs.glob("peppp-run-*/*")), "the run made no sandbox folder"
+    time.sleep(2)  # the method is asleep in its first fold
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 143, stderr.decode(errors="replace")[-2000:]
+    assert not list(runs.iterdir())
+    assert not _sandboxes_left()
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,15 @@ methods in the harness's own processes (for debugging; nothing stops a method fr
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -134,54 +136,55 @@ def evaluate(
             f"a method measures at most {columns}",
             file=sys.stderr,
         )
-    run_tmp = tempfile.mkdtemp(prefix="peppp-run-")  # every sandbox's temporary folder is made in here
-    _RUN["tmp"] = run_tmp
-    try:
-        if isolate and not boundary.available():
-            print(
-                "peppp-bench: bubblewrap is not available, so methods run behind the in-process guard only: this run "
-                f"is not isolated by the operating system (fine for scoring your own method; {boundary.INSTALL_HINT})",
-                file=sys.stderr,
-            )
-        if isolate:
-            roots = [
-                str(p)
-                for p in (
-                    bench.folder,
-                    BUNDLED_DIR,
-                    data_dir,
-                    os.environ.get("PEPPP_BENCH_DATA_DIR"),
-                    _cache_dir(),
-                    *protect,
-                )
-                if p
-            ]
-            infos, refs = _describe_methods(methods, limits, roots)
-            _RUN.update(refs=refs, limits=limits, roots=roots)
-        else:
-            instances = _check_methods(methods)
-            infos = [MethodInfo.of(m) for m in instances]
-            _RUN.update(methods=methods)
-        names = [i.name for i in infos]
-        if len(set(names)) != len(names):
-            raise ValueError(f"method names must be unique, got {names}")
-        observations = sorted({s.observation for s in setting_list})
-        folds = sorted(range(bench.E.shape[0]), key=bench.holdout_key)  # a group's datasets one after another
-        units = [(seed, obs, fold) for seed in seeds for obs in observations for fold in folds]
-        _RUN.update(
-            bench=bench,
-            infos=infos,
-            isolate=isolate,
-            settings=setting_list,
-            budgets=budgets,
-            masks={(seed, obs): observation_mask(obs, bench.M, seed) for seed in seeds for obs in observations},
+    if isolate and not boundary.available():
+        print(
+            "peppp-bench: bubblewrap is not available, so methods run behind the in-process guard only: this run "
+            f"is not isolated by the operating system (fine for scoring your own method; {boundary.INSTALL_HINT})",
+            file=sys.stderr,
         )
-        _COMPLETIONS.clear()
-        rows = _run_units(units, workers, progress)
-    finally:
-        _RUN.clear()
-        _COMPLETIONS.clear()
-        shutil.rmtree(run_tmp, ignore_errors=True)  # no temporary folder outlives the run
+    with _sigterm_as_exit():  # SIGTERM (`timeout`, a job scheduler) cleans up as Ctrl-C does
+        run_tmp = tempfile.mkdtemp(prefix="peppp-run-")  # every sandbox's temporary folder is made in here
+        _RUN["tmp"] = run_tmp
+        try:
+            if isolate:
+                roots = [
+                    str(p)
+                    for p in (
+                        bench.folder,
+                        BUNDLED_DIR,
+                        data_dir,
+                        os.environ.get("PEPPP_BENCH_DATA_DIR"),
+                        _cache_dir(),
+                        *protect,
+                    )
+                    if p
+                ]
+                infos, refs = _describe_methods(methods, limits, roots)
+                _RUN.update(refs=refs, limits=limits, roots=roots)
+            else:
+                instances = _check_methods(methods)
+                infos = [MethodInfo.of(m) for m in instances]
+                _RUN.update(methods=methods)
+            names = [i.name for i in infos]
+            if len(set(names)) != len(names):
+                raise ValueError(f"method names must be unique, got {names}")
+            observations = sorted({s.observation for s in setting_list})
+            folds = sorted(range(bench.E.shape[0]), key=bench.holdout_key)  # a group's datasets one after another
+            units = [(seed, obs, fold) for seed in seeds for obs in observations for fold in folds]
+            _RUN.update(
+                bench=bench,
+                infos=infos,
+                isolate=isolate,
+                settings=setting_list,
+                budgets=budgets,
+                masks={(seed, obs): observation_mask(obs, bench.M, seed) for seed in seeds for obs in observations},
+            )
+            _COMPLETIONS.clear()
+            rows = _run_units(units, workers, progress)
+        finally:
+            _RUN.clear()
+            _COMPLETIONS.clear()
+            shutil.rmtree(run_tmp, ignore_errors=True)  # no temporary folder outlives the run
     results = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
     results = results.sort_values(["method", "setting", "seed", "dataset_id", "n"], kind="stable").reset_index(
         drop=True
@@ -208,6 +211,25 @@ def evaluate(
         **environment(),
     }
     return Evaluation(results, summarize(results), meta)
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """While a run lasts, SIGTERM raises SystemExit(143) in the main thread, so the run's clean-up (its
+    sandboxes, its temporary folder) runs as it does on Ctrl-C; elsewhere signals stay the caller's."""
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _check_methods(methods: list[Any]) -> list[Method]:
@@ -310,6 +332,7 @@ def _start_worker() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the pool ends its workers with SIGTERM: not the run's handler
     _SANDBOXES.clear()  # a forked worker must not share its parent's
     Finalize(None, _close_sandboxes, exitpriority=10)
 

@@ -58,6 +58,25 @@ def test_the_readme_names_only_commands_that_exist() -> None:
         parser().parse_args(words[1:])
 
 
+def test_earlier_versions_are_at_the_commits_the_datasets_page_names() -> None:
+    """Each `git archive SHA peppp_bench/data/SUITE` of datasets/README.md gives that suite at the version
+    the sentence names, and it loads (a commit, not a tag: a clone keeps every commit, not always its tags)."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("needs the repository's history")
+    page = (ROOT / "datasets" / "README.md").read_text()
+    found = re.findall(r"(\d+\.\d+\.\d+)[^|]*?`git archive ([0-9a-f]{12}) peppp_bench/data/([a-z-]+) ", page)
+    assert {suite for _, _, suite in found} >= {"mini", "mini-arch"}, found
+    for version, commit, suite in found:
+        shown = subprocess.run(
+            ["git", "show", f"{commit}:peppp_bench/data/{suite}/metadata.json"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert json.loads(shown.stdout)["version"] == version, (suite, commit)
+
+
 def test_the_load_example_runs_offline() -> None:
     load = python_blocks()[0]
     assert "peppp_bench.load" in load

@@ -1,9 +1,12 @@
 """Analyse a round of modern-mini 2's pilot by network (rows TASK--NETWORK, where a round trains several) or
 else by pixel gain (rows ending -g32th: 1/32; the others: 1); prints Markdown.
 
-    python datasets/modern-mini/pilot/analyse.py STORE [STORE ...]
+    python datasets/modern-mini/pilot/analyse.py [--configurations LIST] STORE [STORE ...]
 
-Several stores hold other seeds of the same rows and configurations (round 4 adds seeds 3-5 to round 3's).
+A STORE is a generation store or a round's committed cells (ROUND-cells.parquet). Stores of the same
+configurations hold other seeds of them (round 4 adds seeds 3-5 to round 3's); stores of other configurations
+add those configurations, on the same seeds (round 7 adds 14 to rounds 5-6's). LIST, a file of configuration
+ids one per line, keeps those (in its order) and drops the rest.
 For each group, the round's rule (PILOT.md), from the seeds given: the configuration main effect's F and p
 against seed noise, interaction over seed noise, the share of tasks whose configuration order holds between
 two groups of seeds (Kendall τ ≥ 0.5: seed 0 against the others with 3 seeds, as a screen; the first half
@@ -24,8 +27,13 @@ from pilot import read  # noqa: E402
 from peppp_bench.suites.structure import duplicate_columns, seed_group_tau, two_way  # noqa: E402
 
 
-def main(stores: list[Path]) -> None:
+def main(stores: list[Path], keep: list[str] | None = None) -> None:
     tasks, ids, seeds, errors = read_all(stores)
+    if keep is not None:
+        missing = [c for c in keep if c not in ids]
+        if missing:
+            sys.exit(f"no cells of configurations {missing} in the stores given")
+        errors, ids = errors[:, [ids.index(c) for c in keep]], keep
     names = ", ".join(store.name for store in stores)
     print(f"## {len(tasks)} rows × {len(ids)} configurations × {len(seeds)} seeds ({names})\n")
     k = len(seeds)
@@ -59,12 +67,36 @@ def main(stores: list[Path]) -> None:
 
 def read_all(stores: list[Path]) -> tuple[list[str], list[str], list[int], np.ndarray]:
     """Rows, configuration ids, seeds and errors[row, configuration, seed] of the rows every store has finished."""
-    parts = [read(store)[:4] for store in stores]
+    parts = [read_cells(store) if store.suffix == ".parquet" else read(store)[:4] for store in stores]
     rows = [t for t in parts[0][0] if all(t in p[0] for p in parts)]
-    if any(p[1] != parts[0][1] for p in parts):
-        sys.exit("the stores train different configurations")
-    errors = np.concatenate([p[3][[p[0].index(t) for t in rows]] for p in parts], axis=2)
-    return rows, parts[0][1], [s for p in parts for s in p[2]], errors
+    groups: dict[tuple[str, ...], list[tuple[list[int], np.ndarray]]] = {}  # by configurations: seeds, errors
+    for p_rows, p_ids, p_seeds, p_errors in parts:
+        groups.setdefault(tuple(p_ids), []).append((p_seeds, p_errors[[p_rows.index(t) for t in rows]]))
+    joined = [
+        (ids, [s for seeds, _ in group for s in seeds], np.concatenate([e for _, e in group], axis=2))
+        for ids, group in groups.items()
+    ]
+    if any(seeds != joined[0][1] for _, seeds, _ in joined):
+        sys.exit("stores of different configurations must hold the same seeds: " + str([j[1] for j in joined]))
+    ids = [c for group_ids, _, _ in joined for c in group_ids]
+    if len(set(ids)) != len(ids):
+        sys.exit("two stores of different configuration lists share a configuration")
+    return rows, ids, joined[0][1], np.concatenate([e for _, _, e in joined], axis=1)
+
+
+def read_cells(path: Path) -> tuple[list[str], list[str], list[int], np.ndarray]:
+    """A committed cells table as `read` gives a store: its rows, configurations (in the order the table lists
+    them, the spec's), seeds and errors[row, configuration, seed]; every cell must be there."""
+    import pandas as pd
+
+    cells = pd.read_parquet(path, columns=["dataset_id", "config_id", "seed", "error"])
+    rows, ids = list(dict.fromkeys(cells.dataset_id)), list(dict.fromkeys(cells.config_id))
+    seeds = sorted(int(s) for s in set(cells.seed))
+    table = cells.set_index(["dataset_id", "config_id", "seed"]).error
+    errors = table.reindex(pd.MultiIndex.from_product([rows, ids, seeds])).to_numpy().reshape(len(rows), len(ids), -1)
+    if np.isnan(errors).any():
+        sys.exit(f"{path}: some cells are missing")
+    return rows, ids, seeds, errors
 
 
 def by_network(rows: list[str]) -> dict[str, list[int]]:
@@ -86,4 +118,9 @@ def by_gain(rows: list[str]) -> dict[str, list[int]]:
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    main([Path(arg) for arg in sys.argv[1:]])
+    args = sys.argv[1:]
+    keep = None
+    if args[0] == "--configurations":
+        keep = Path(args[1]).read_text().split()
+        args = args[2:]
+    main([Path(arg) for arg in args], keep)

@@ -60,7 +60,7 @@ def test_the_readme_names_only_commands_that_exist() -> None:
 
 def test_earlier_versions_are_at_the_commits_the_datasets_page_names() -> None:
     """Each `git archive SHA peppp_bench/data/SUITE` of datasets/README.md gives that suite at the version
-    the sentence names, and it loads (a commit, not a tag: a clone keeps every commit, not always its tags)."""
+    the sentence names (a commit, not a tag: a clone keeps every commit, not always its tags)."""
     if not (ROOT / ".git").exists():
         pytest.skip("needs the repository's history")
     page = (ROOT / "datasets" / "README.md").read_text()

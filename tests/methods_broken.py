@@ -1,7 +1,7 @@
 """Broken methods for tests/test_protocol.py, each breaking one rule of the method API.
 
-They live apart from the tests so that the sandbox, which imports a method's module afresh for every unit,
-does not import pytest each time (about 0.2 s a unit).
+They live apart from the tests so that the sandbox, which imports a method's module afresh for every fold,
+does not import pytest each time (about 0.2 s a fold).
 """
 
 from __future__ import annotations

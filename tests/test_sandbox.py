@@ -37,7 +37,6 @@ from tests.methods_attacks import (
     Interrupts,
     KeepsAcrossBudgets,
     KillsParent,
-    LeavesNamesForLaterFolds,
     LoadsAParquetReaderByAnotherName,
     Monkeypatches,
     MovesOut,
@@ -66,6 +65,7 @@ from tests.methods_attacks import (
     WritesZygoteMemory,
 )
 from tests.methods_broken import Cheapest
+from tests.methods_memory import LeavesNamesForLaterFolds
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -175,7 +175,7 @@ def test_a_forged_verification_mark_is_re_run_and_caught(os_sandbox, tiny_board,
     assert "| cheap-mean | ✗ |" in (board / "README.md").read_text()
 
 
-@pytest.mark.slow(seconds=100)
+@pytest.mark.slow(seconds=55)
 def test_validation_re_runs_only_stale_or_missing_marks(os_sandbox, tiny_board, tmp_path: Path, capsys) -> None:
     board, data = tiny_board  # its two submissions were re-run and marked when the template was made
     marks = json.loads((board / "verification.json").read_text())
@@ -394,7 +394,7 @@ def test_an_upgrade_that_would_change_the_data_fingerprint_writes_nothing(tmp_pa
     assert sorted(tmp_path.iterdir()) == before
 
 
-@pytest.mark.slow(seconds=90)
+@pytest.mark.slow(seconds=75)
 def test_a_spot_check_re_runs_some_mask_seeds_and_catches_a_forgery_there(os_sandbox, tiny_board, capsys) -> None:
     """CI's sampled re-runs re-run only some mask seeds and settings (--spot-seeds, --spot-settings): the output
     names them, and a forged submission whose mark carries every right hash is caught when the folds it forged
@@ -486,7 +486,7 @@ def test_ci_cannot_be_steered_by_the_dates_of_the_commits_under_test(
     assert "tiny--ed-mf.json: valid, verified (re-run: sampled; mask seed " in captured.out
 
 
-@pytest.mark.slow(seconds=80)
+@pytest.mark.slow(seconds=60)
 def test_a_forgery_inside_a_harness_wide_re_mark_is_re_run_in_full(
     os_sandbox, tiny_board, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -140,7 +140,7 @@ def a_clone(tmp_path: Path) -> Path:
     return clone
 
 
-@pytest.mark.slow(seconds=100)
+@pytest.mark.slow(seconds=85)
 def test_the_evaluate_example_runs_as_a_script_and_from_the_shell(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, os_sandbox: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -154,7 +154,7 @@ def test_the_evaluate_example_runs_as_a_script_and_from_the_shell(
     assert "cheapest" in capsys.readouterr().out
 
 
-@pytest.mark.slow(seconds=190)
+@pytest.mark.slow(seconds=320)
 def test_the_contributor_path_from_a_clone_without_paper(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, os_sandbox: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -184,7 +184,7 @@ def test_the_contributor_path_from_a_clone_without_paper(
     assert "What seed noise alone costs a choice" in section(built, "## Suite `mini`")
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=70)
 def test_the_generate_commands_make_a_suite_that_loads_and_evaluates(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,0 +1,74 @@
+"""Write modern-mini 2.0.0's spec (../spec.toml) by round 8's rule (PILOT.md): the tasks the screen kept
+(round8-kept.txt, best first; the 36 best if more), round 8's 32 configurations, network and recipe, on seeds
+10-17, of which 14-17 are the scoring replicates. Seeds 10-17 chose neither the tasks (the screen's seeds
+100-102) nor the configurations (rounds 5-7, seeds 0-7). Refuses with fewer than 30 kept tasks.
+Run: python datasets/modern-mini/pilot/make_suite.py"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROUND8 = (HERE / "round8.toml").read_text()
+MOST, LEAST = 36, 30
+SEEDS, SCORING = list(range(10, 18)), list(range(14, 18))
+
+
+def blocks(kind: str) -> dict[str, str]:
+    """Round 8's TOML blocks of one kind (configurations or tasks) by id."""
+    if kind == "configurations":
+        found = re.findall(r"^(\[configurations\.([^\]]+)\]\n.*?)(?=\n\n|\Z)", ROUND8, re.S | re.M)
+        return {cid: block + "\n" for block, cid in found}
+    found = re.findall(r'^(\[\[tasks\]\]\nid = "([^"]+)"\n.*?)(?=\n\n|\Z)', ROUND8, re.S | re.M)
+    return {tid: block + "\n" for block, tid in found}
+
+
+def main() -> None:
+    kept = (HERE / "round8-kept.txt").read_text().split()
+    if len(kept) < LEAST:
+        sys.exit(f"the screen kept {len(kept)} tasks, fewer than {LEAST}: round 9 is written instead (PILOT.md)")
+    tasks, configurations = blocks("tasks"), blocks("configurations")
+    chosen = kept[:MOST]
+    suite = re.search(r"\[suite\]\n(.*?)\n\n", ROUND8, re.S)
+    assert suite is not None and all(t in tasks for t in chosen)
+    lines = dict(line.split(" = ", 1) for line in suite[1].splitlines())
+    head = f'''# modern-mini 2.0.0, chosen by its pilot (pilot/PILOT.md, round 8; written by pilot/make_suite.py): the
+# {len(chosen)} photo-patch tasks whose configuration order held across the screen's seeds 100-102, in 32 of
+# today's training formats (rounds 5-7), on a VGG-style CNN with two convolutions per stage. Seeds 10-13 are
+# measured (the matrix is their mean); seeds 14-17 are the scoring replicates. None of them chose the tasks or
+# the configurations.
+# Run: peppp-bench generate datasets/modern-mini/spec.toml --store STORE --workers 2 --to-suite OUT
+
+[suite]
+name = "modern-mini"
+version = "2.0.0"
+description = "{DESCRIPTION.format(n=len(chosen))}"
+seeds = {SEEDS}
+scoring_seeds = {SCORING}
+configurations = {lines["configurations"]}
+recipe = {lines["recipe"]}
+architecture = {lines["architecture"]}
+backend = {lines["backend"]}
+configs_per_unit = 32
+cap_rule = {lines["cap_rule"]}
+
+'''
+    ids = [c.strip('" ') for c in lines["configurations"].strip("[]").split(",")]
+    body = "\n".join(configurations[c] for c in ids if c != "fp32") + "\n" + "\n".join(tasks[t] for t in chosen)
+    (HERE.parent / "spec.toml").write_text(head + body)
+
+
+DESCRIPTION = (
+    "A CPU-sized PEPPP suite over today's training formats, generated with peppp-bench: {n} photo-patch "
+    "classification tasks from scikit-image's photographs (8 and 16 px, grey and colour), each trained in 32 "
+    "configurations (fp32; bf16 weights and activations with MXFP8 E5M2 errors and weight gradients; activations, "
+    "and some weights, in FP8, FP6 and FP4 with per-tensor, MX (blocks of 16 and 32) and NVFP4 scaling; errors and "
+    "weight gradients in MXFP6, MXFP4 and NVFP4; nearest and stochastic rounding) on a VGG-style CNN (channels "
+    "16, 32, 64, two convolutions per stage, quantized before its normalisation) with seeds 10-13 (the matrix is "
+    "their mean) and seeds 14-17 as scoring replicates (clean recipe, 20 epochs, lr 0.05, cosine schedule)."
+)
+
+if __name__ == "__main__":
+    main()

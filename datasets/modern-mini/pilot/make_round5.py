@@ -33,6 +33,15 @@ def fmt(element: str, scaling: str, rounding: str = "nearest") -> tuple[str, str
     return "{ " + table + " }", words
 
 
+def recipe_lines(spec: str) -> list[str]:
+    """A round spec's [suite] lines that a later round keeps as they are: all but what names the round and its
+    seeds and configurations."""
+    suite = re.search(r"\[suite\]\n(.*?)\n\n", spec, re.S)
+    assert suite is not None
+    own = ("name", "version", "description", "seeds", "configurations", "configs_per_unit")
+    return [line for line in suite[1].splitlines() if line.split(" = ")[0] not in own]
+
+
 # (id, activations (element, scaling, rounding), weights the same?) — the weights are bf16 unless they are the same.
 ACTIVATIONS = [
     ("e4m3", "cur"), ("e4m3", "mx32"),

@@ -5,10 +5,9 @@ Run: python datasets/modern-mini/pilot/make_round7.py"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from make_round5 import MXFP8_E5M2, fmt
+from make_round5 import MXFP8_E5M2, fmt, recipe_lines
 
 HERE = Path(__file__).resolve().parent
 ROUND5 = (HERE / "round5.toml").read_text()
@@ -85,13 +84,7 @@ def main() -> None:
     blocks = [configuration(*new) for new in NEW]
     ids = [new[0] for new in NEW]
     tasks = ROUND5[ROUND5.index("[[tasks]]") :]
-    suite = re.search(r"\[suite\]\n(.*?)\n\n", ROUND5, re.S)
-    assert suite is not None
-    settings = [
-        line
-        for line in suite[1].splitlines()
-        if line.split(" = ")[0] not in ("name", "version", "description", "seeds", "configurations", "configs_per_unit")
-    ]
+    settings = recipe_lines(ROUND5)
     head = f'''# modern-mini 2 pilot, round 7 (PILOT.md): round 5's 8 photo-patch tasks, network and recipe, seeds 0-7,
 # in 14 new configurations that quantize the backward pass (errors, weight gradients: MXFP6, MXFP4, NVFP4, with
 # and without stochastic rounding) or the forward and backward passes together. Judged with the 18

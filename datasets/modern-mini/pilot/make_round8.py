@@ -8,6 +8,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from make_round5 import recipe_lines
+
+from peppp_bench.generate.data import COLOUR_PHOTOS
+
 HERE = Path(__file__).resolve().parent
 ROUND5 = (HERE / "round5.toml").read_text()
 ROUND7 = (HERE / "round7.toml").read_text()
@@ -17,16 +21,7 @@ SEEDS = [100, 101, 102]
 # 5-7 (two that held their order there, one that did not), and new 8-px tasks: other pairs and groups of
 # photographs, colour photographs in grey, and photographs at half scale (more of a photograph in a patch).
 SIX = ["rocket", "hubble_deep_field", "coffee", "astronaut", "immunohistochemistry", "retina"]
-EIGHT = [
-    "astronaut",
-    "chelsea",
-    "coffee",
-    "colorwheel",
-    "hubble_deep_field",
-    "immunohistochemistry",
-    "retina",
-    "rocket",
-]
+EIGHT = list(COLOUR_PHOTOS)  # every colour photograph
 CANDIDATES = [
     ("photo-portraits-c8", ["astronaut", "coffee", "rocket", "chelsea"], 8, True, 1.0),
     ("photo-science-c8", ["hubble_deep_field", "immunohistochemistry", "retina"], 8, True, 1.0),
@@ -91,13 +86,7 @@ def task(tid: str, photos: list[str], patch: int, colour: bool, scale: float) ->
 def main() -> None:
     ids = (HERE / "round7-configurations.txt").read_text().split()
     assert len(ids) == 32 and len({c[0] for c in CANDIDATES}) == len(CANDIDATES)
-    suite = re.search(r"\[suite\]\n(.*?)\n\n", ROUND5, re.S)
-    assert suite is not None
-    settings = [
-        line
-        for line in suite[1].splitlines()
-        if line.split(" = ")[0] not in ("name", "version", "description", "seeds", "configurations", "configs_per_unit")
-    ]
+    settings = recipe_lines(ROUND5)
     n = len(CANDIDATES)
     head = f'''# modern-mini 2 pilot, round 8 (PILOT.md): a screen of {n} candidate photo-patch tasks on seeds
 # 100-102 in round 7's 32 configurations, round 5's network and recipe. A task is kept when the mean Kendall tau

@@ -6,34 +6,26 @@ Run: python datasets/modern-mini/pilot/make_suite.py"""
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
+from make_round5 import recipe_lines
+from make_round8 import CANDIDATES, ROUND5, configuration_blocks, task
+
 HERE = Path(__file__).resolve().parent
-ROUND8 = (HERE / "round8.toml").read_text()
 MOST, LEAST = 36, 30
 SEEDS, SCORING = list(range(10, 18)), list(range(14, 18))
-
-
-def blocks(kind: str) -> dict[str, str]:
-    """Round 8's TOML blocks of one kind (configurations or tasks) by id."""
-    if kind == "configurations":
-        found = re.findall(r"^(\[configurations\.([^\]]+)\]\n.*?)(?=\n\n|\Z)", ROUND8, re.S | re.M)
-        return {cid: block + "\n" for block, cid in found}
-    found = re.findall(r'^(\[\[tasks\]\]\nid = "([^"]+)"\n.*?)(?=\n\n|\Z)', ROUND8, re.S | re.M)
-    return {tid: block + "\n" for block, tid in found}
 
 
 def main() -> None:
     kept = (HERE / "round8-kept.txt").read_text().split()
     if len(kept) < LEAST:
         sys.exit(f"the screen kept {len(kept)} tasks, fewer than {LEAST}: round 9 is written instead (PILOT.md)")
-    tasks, configurations = blocks("tasks"), blocks("configurations")
+    tasks = {c[0]: task(*c) for c in CANDIDATES}
     chosen = kept[:MOST]
-    suite = re.search(r"\[suite\]\n(.*?)\n\n", ROUND8, re.S)
-    assert suite is not None and all(t in tasks for t in chosen)
-    lines = dict(line.split(" = ", 1) for line in suite[1].splitlines())
+    assert all(t in tasks for t in chosen)
+    ids = (HERE / "round7-configurations.txt").read_text().split()  # round 8's configurations
+    settings = "\n".join(recipe_lines(ROUND5))
     head = f'''# modern-mini 2.0.0, chosen by its pilot (pilot/PILOT.md, round 8; written by pilot/make_suite.py): the
 # {len(chosen)} photo-patch tasks whose configuration order held across the screen's seeds 100-102, in 32 of
 # today's training formats (rounds 5-7), on a VGG-style CNN with two convolutions per stage. Seeds 10-13 are
@@ -47,16 +39,12 @@ version = "2.0.0"
 description = "{DESCRIPTION.format(n=len(chosen))}"
 seeds = {SEEDS}
 scoring_seeds = {SCORING}
-configurations = {lines["configurations"]}
-recipe = {lines["recipe"]}
-architecture = {lines["architecture"]}
-backend = {lines["backend"]}
+configurations = [{", ".join(f'"{c}"' for c in ids)}]
 configs_per_unit = 32
-cap_rule = {lines["cap_rule"]}
+{settings}
 
 '''
-    ids = [c.strip('" ') for c in lines["configurations"].strip("[]").split(",")]
-    body = "\n".join(configurations[c] for c in ids if c != "fp32") + "\n" + "\n".join(tasks[t] for t in chosen)
+    body = "\n".join(configuration_blocks(ids)) + "\n" + "\n".join(tasks[t] for t in chosen)
     (HERE.parent / "spec.toml").write_text(head + body)
 
 

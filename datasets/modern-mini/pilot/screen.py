@@ -1,6 +1,8 @@
-"""Round 8's screen of candidate tasks (PILOT.md): per task, the mean Kendall τ between single seeds'
-configuration orders over every pair of its seeds, the τ between means of four seeds that this predicts, and
-whether the task is kept (mean τ ≥ BAR); prints Markdown, and with --kept FILE writes the kept tasks, best first.
+"""The screen of candidate tasks of rounds 8 and 9 (PILOT.md): per task, the mean Kendall τ between single seeds'
+configuration orders over every pair of its seeds, the τ between means of four and of six seeds that this
+predicts, and whether the task is kept (mean τ ≥ BAR); prints Markdown, and with --kept FILE writes the kept
+tasks, best first. Stores of other tasks on the same seeds and configurations are pooled (round 9 adds
+candidates to round 8's).
 
     python datasets/modern-mini/pilot/screen.py [--kept FILE] STORE [STORE ...]
     python datasets/modern-mini/pilot/screen.py --calibrate   # the bar on rounds 5-7's rows, seeds 0-7
@@ -36,20 +38,32 @@ def predicted(tau: np.ndarray | float, k: int = 4) -> np.ndarray:
     return 2 / np.pi * np.arcsin(k * rho / (1 + (k - 1) * rho))
 
 
+def read_tasks(stores: list[Path]) -> tuple[list[str], list[str], list[int], np.ndarray]:
+    """The finished tasks of every store, which must hold the same configurations and seeds, as one table."""
+    parts = [read_all([store]) for store in stores]
+    if any((ids, seeds) != parts[0][1:3] for _, ids, seeds, _ in parts):
+        raise SystemExit("the screen pools stores of the same configurations and seeds only")
+    tasks = [t for p in parts for t in p[0]]
+    if len(set(tasks)) != len(tasks):
+        raise SystemExit("two stores hold the same task")
+    return tasks, parts[0][1], parts[0][2], np.concatenate([p[3] for p in parts])
+
+
 def screen(stores: list[Path], kept_file: Path | None) -> None:
-    tasks, ids, seeds, errors = read_all(stores)
+    tasks, ids, seeds, errors = read_tasks(stores)
     taus = pair_tau(errors, list(range(len(seeds))))
     keep = taus >= BAR
     print(f"## {len(tasks)} tasks × {len(ids)} configurations × seeds {', '.join(map(str, seeds))}: "
           f"{keep.sum()} kept (mean pair τ ≥ {BAR})\n")  # fmt: skip
-    print("| task | mean pair τ | predicted τ, 4 vs 4 seeds | kept | fp32 error | spread of configuration means |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| task | mean pair τ | predicted τ, 4 vs 4 seeds | 6 vs 6 seeds | kept | fp32 error | spread of "
+          "configuration means |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     fp32 = ids.index("fp32")
     for i in np.argsort(-taus, kind="stable"):
         means = errors[i].mean(axis=1)
         print(
-            f"| {tasks[i]} | {taus[i]:.2f} | {predicted(taus[i]):.2f} | {'yes' if keep[i] else 'no'} | "
-            f"{means[fp32]:.3f} | {np.ptp(means):.3f} |"
+            f"| {tasks[i]} | {taus[i]:.2f} | {predicted(taus[i]):.2f} | {predicted(taus[i], 6):.2f} | "
+            f"{'yes' if keep[i] else 'no'} | {means[fp32]:.3f} | {np.ptp(means):.3f} |"
         )
     if kept_file is not None:
         kept_file.write_text("".join(f"{tasks[i]}\n" for i in np.argsort(-taus, kind="stable") if keep[i]))
@@ -75,7 +89,7 @@ def calibrate() -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Round 8's screen of candidate tasks (PILOT.md).")
+    parser = argparse.ArgumentParser(description="The screen of candidate tasks of rounds 8 and 9 (PILOT.md).")
     parser.add_argument("stores", nargs="*", type=Path, help="generation stores or committed cells tables")
     parser.add_argument("--kept", type=Path, help="write the kept tasks here, best first")
     parser.add_argument("--calibrate", action="store_true", help="the bar on rounds 5-7's rows, seeds 0-7")

@@ -209,22 +209,44 @@ def make_tiny_suite(out: Path) -> Path:
     return synthetic_suite(out)
 
 
+def _template_key() -> str:
+    """What the template board is made from: this package's files, this file, the interpreter, the numerical
+    libraries' versions and whether bubblewrap is installed. A template made from the same is the same board."""
+    import hashlib
+    import importlib.metadata
+    import sys
+
+    from peppp_bench.protocol import boundary
+
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "peppp_bench").rglob("*")) + [Path(__file__)]:
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    versions = [importlib.metadata.version(p) for p in ("numpy", "scipy", "pandas", "cvxpy-base", "scikit-learn")]
+    digest.update(repr((sys.version, versions, boundary.available())).encode())
+    return digest.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session")
-def _tiny_board_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+def _tiny_board_template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A board on the tiny suite with two standard submissions, cheap-mean (a user's file, copied into the
-    board's methods) and ed-mf, re-run and marked verified where bubblewrap is installed. Made once per test
-    run: test processes share it (under a lock) and tests change copies of it (`tiny_board`)."""
+    board's methods) and ed-mf, re-run and marked verified where bubblewrap is installed. Made once for what it
+    is made from (`_template_key`) and kept in pytest's cache, so that later runs (CI's second phase) reuse it:
+    test processes share it (under a lock) and tests change copies of it (`tiny_board`)."""
     from filelock import FileLock
 
     from peppp_bench.cli import main
     from peppp_bench.protocol import boundary
     from peppp_bench.suites.synthetic import synthetic_suite
 
-    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
-    root = shared / "board-template"
-    with FileLock(str(root) + ".lock"):
+    shared = request.config.cache.mkdir("board-templates") if request.config.cache else _run_temp(tmp_path_factory)
+    root = shared / _template_key()
+    with FileLock(str(shared / "lock")):
         if (root / "done").is_file():
             return root
+        for old in shared.iterdir():  # templates of other code: made by earlier runs of these tests
+            if old.is_dir() and old != root:
+                shutil.rmtree(old)
         shutil.rmtree(root, ignore_errors=True)  # a half-made template of an interrupted process
         synthetic_suite(root / "data" / "tiny", n=BOARD_ROWS)
         board = root / "repo" / "leaderboard"
@@ -237,6 +259,12 @@ def _tiny_board_template(tmp_path_factory: pytest.TempPathFactory, worker_id: st
             assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(root / "data")]) == 0
         (root / "done").touch()
     return root
+
+
+def _run_temp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder every process of this test run shares (without pytest's cache)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @pytest.fixture

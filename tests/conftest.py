@@ -239,13 +239,15 @@ def _tiny_board_template(request: pytest.FixtureRequest, tmp_path_factory: pytes
     from peppp_bench.protocol import boundary
     from peppp_bench.suites.synthetic import synthetic_suite
 
-    shared = request.config.cache.mkdir("board-templates") if request.config.cache else _run_temp(tmp_path_factory)
+    cache = getattr(request.config, "cache", None)  # None where pytest runs without its cache (-p no:cacheprovider)
+    shared = cache.mkdir("board-templates") if cache is not None else _run_temp(tmp_path_factory) / "board-templates"
+    shared.mkdir(exist_ok=True)  # holds the templates and their lock only
     root = shared / _template_key()
     with FileLock(str(shared / "lock")):
         if (root / "done").is_file():
             return root
-        for old in shared.iterdir():  # templates of other code: made by earlier runs of these tests
-            if old.is_dir() and old != root:
+        for old in shared.iterdir():  # templates of other code, made by earlier runs of these tests
+            if old.is_dir() and old != root and len(old.name) == len(root.name):
                 shutil.rmtree(old)
         shutil.rmtree(root, ignore_errors=True)  # a half-made template of an interrupted process
         synthetic_suite(root / "data" / "tiny", n=BOARD_ROWS)

@@ -10,7 +10,7 @@ from baselines.experiment_design import d_optimal_order, pivots
 from peppp_bench import SETTINGS, Oracle, evaluate
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=40)
 def test_every_baseline_runs_every_setting(tiny) -> None:
     methods = [
         baselines.make(name, rank=4)

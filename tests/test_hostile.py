@@ -394,7 +394,7 @@ def test_an_upgrade_that_would_change_the_data_fingerprint_writes_nothing(tmp_pa
     assert sorted(tmp_path.iterdir()) == before
 
 
-@pytest.mark.slow(seconds=75)
+@pytest.mark.slow(seconds=30)
 def test_a_spot_check_re_runs_some_mask_seeds_and_catches_a_forgery_there(os_sandbox, tiny_board, capsys) -> None:
     """CI's sampled re-runs re-run only some mask seeds and settings (--spot-seeds, --spot-settings): the output
     names them, and a forged submission whose mark carries every right hash is caught when the folds it forged

@@ -184,7 +184,7 @@ def test_the_contributor_path_from_a_clone_without_paper(
     assert "What seed noise alone costs a choice" in section(built, "## Suite `mini`")
 
 
-@pytest.mark.slow(seconds=70)
+@pytest.mark.slow(seconds=90)
 def test_the_generate_commands_make_a_suite_that_loads_and_evaluates(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

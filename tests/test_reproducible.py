@@ -42,7 +42,7 @@ def _folds(tmp_path: Path, name: str, **env: str) -> pd.DataFrame:
     return pd.read_parquet(out)
 
 
-@pytest.mark.slow(seconds=135)
+@pytest.mark.slow(seconds=85)
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="OPENBLAS_CORETYPE=Prescott names an x86-64 core")
 def test_every_bundled_method_reproduces_under_other_blas_kernels_and_thread_counts(tmp_path: Path) -> None:
     mine = _folds(tmp_path, "mine")

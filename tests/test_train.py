@@ -483,7 +483,7 @@ def convnext_case(epochs: int = 4) -> tuple[ImageData, Architecture, Recipe]:
     return data, arch, get_recipe("clean", epochs=epochs, lr=0.05, augment=False, batch_size=16)
 
 
-@pytest.mark.slow(seconds=55)
+@pytest.mark.slow(seconds=40)
 def test_a_convnext_factory_trains_batched_exactly_as_alone_in_every_modern_configuration() -> None:
     """Every modern configuration on a ConvNeXt-style factory with add, mul and mean declared gives the same error
     alone and in one mixed unit, bit for bit; the errors are informative (fp32 learns, configurations differ).

@@ -84,27 +84,33 @@ def task(tid: str, photos: list[str], patch: int, colour: bool, scale: float) ->
 
 
 def main() -> None:
-    ids = (HERE / "round7-configurations.txt").read_text().split()
-    assert len(ids) == 32 and len({c[0] for c in CANDIDATES}) == len(CANDIDATES)
-    settings = recipe_lines(ROUND5)
     n = len(CANDIDATES)
-    head = f'''# modern-mini 2 pilot, round 8 (PILOT.md): a screen of {n} candidate photo-patch tasks on seeds
+    comment = f"""# modern-mini 2 pilot, round 8 (PILOT.md): a screen of {n} candidate photo-patch tasks on seeds
 # 100-102 in round 7's 32 configurations, round 5's network and recipe. A task is kept when the mean Kendall tau
 # between its seeds' configuration orders (three pairs) is at least 0.344. Written by make_round8.py.
 # Run (in datasets/modern-mini/pilot):
 #   peppp-bench generate round8.toml --store STORE8 --workers 2
 #   python screen.py STORE8
+"""
+    write_screen(HERE / "round8.toml", comment, "modern-mini-pilot8", "0.8.0", DESCRIPTION, CANDIDATES)
 
+
+def write_screen(path: Path, comment: str, name: str, version: str, description: str, candidates: list) -> None:
+    """A screen's spec: the candidates on the screen's seeds, in round 7's 32 configurations, with round 5's
+    network and recipe."""
+    ids = (HERE / "round7-configurations.txt").read_text().split()
+    assert len(ids) == 32 and len({c[0] for c in candidates}) == len(candidates)
+    head = f'''{comment}
 [suite]
-name = "modern-mini-pilot8"
-version = "0.8.0"
-description = "{DESCRIPTION}"
+name = "{name}"
+version = "{version}"
+description = "{description}"
 seeds = {SEEDS}
 configurations = [{", ".join(f'"{c}"' for c in ids)}]
 configs_per_unit = 32
 '''
-    body = "\n".join(configuration_blocks(ids)) + "\n" + "\n".join(task(*c) for c in CANDIDATES)
-    (HERE / "round8.toml").write_text(head + "\n".join(settings) + "\n\n" + body)
+    body = "\n".join(configuration_blocks(ids)) + "\n" + "\n".join(task(*c) for c in candidates)
+    path.write_text(head + "\n".join(recipe_lines(ROUND5)) + "\n\n" + body)
 
 
 DESCRIPTION = (

@@ -7,9 +7,8 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from make_round5 import recipe_lines
 from make_round8 import CANDIDATES as ROUND8
-from make_round8 import ROUND5, SEEDS, configuration_blocks, task
+from make_round8 import write_screen
 
 from peppp_bench.generate.data import GREY_PHOTOS
 
@@ -24,24 +23,14 @@ CANDIDATES = [
 
 
 def main() -> None:
-    ids = (HERE / "round7-configurations.txt").read_text().split()
     assert len(CANDIDATES) == 35 and not {c[0] for c in CANDIDATES} & {c[0] for c in ROUND8}
-    head = f'''# modern-mini 2 pilot, round 9 (PILOT.md): round 8's screen on {len(CANDIDATES)} more candidates, every
+    comment = """# modern-mini 2 pilot, round 9 (PILOT.md): round 8's screen on 35 more candidates, every
 # pair of grey photographs round 8 did not screen, as 8-px patches, on seeds 100-102 in round 7's 32 configurations,
 # round 5's network and recipe. Written by make_round9.py. Run (in datasets/modern-mini/pilot):
 #   peppp-bench generate round9.toml --store STORE9 --workers 2
 #   python screen.py --kept round9-kept.txt STORE8 STORE9
-
-[suite]
-name = "modern-mini-pilot9"
-version = "0.9.0"
-description = "{DESCRIPTION}"
-seeds = {SEEDS}
-configurations = [{", ".join(f'"{c}"' for c in ids)}]
-configs_per_unit = 32
-'''
-    body = "\n".join(configuration_blocks(ids)) + "\n" + "\n".join(task(*c) for c in CANDIDATES)
-    (HERE / "round9.toml").write_text(head + "\n".join(recipe_lines(ROUND5)) + "\n\n" + body)
+"""
+    write_screen(HERE / "round9.toml", comment, "modern-mini-pilot9", "0.9.0", DESCRIPTION, CANDIDATES)
 
 
 DESCRIPTION = (

@@ -210,8 +210,9 @@ def make_tiny_suite(out: Path) -> Path:
 
 
 def _template_key() -> str:
-    """What the template board is made from: this package's files, this file, the interpreter, the numerical
-    libraries' versions and whether bubblewrap is installed. A template made from the same is the same board."""
+    """What the template board is made from: this package's and the baselines' files, this file, the
+    interpreter, the numerical libraries' versions and whether bubblewrap is installed. A template made from the
+    same is the same board."""
     import hashlib
     import importlib.metadata
     import sys
@@ -219,7 +220,7 @@ def _template_key() -> str:
     from peppp_bench.protocol import boundary
 
     digest = hashlib.sha256()
-    for path in sorted((ROOT / "peppp_bench").rglob("*")) + [Path(__file__)]:
+    for path in sorted([*(ROOT / "peppp_bench").rglob("*"), *(ROOT / "baselines").rglob("*"), Path(__file__)]):
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     versions = [importlib.metadata.version(p) for p in ("numpy", "scipy", "pandas", "cvxpy-base", "scikit-learn")]

@@ -16,6 +16,8 @@ HERE = Path(__file__).resolve().parent
 ROUND5 = (HERE / "round5.toml").read_text()
 ROUND7 = (HERE / "round7.toml").read_text()
 SEEDS = [100, 101, 102]
+CONFIGURATIONS = (HERE / "round7-configurations.txt").read_text().split()  # the screens' and the suite's 32
+assert len(CONFIGURATIONS) == 32
 
 # (id, photographs, patch, colour, scale): modern-mini 1.x's 8-px photo-patch tasks, three 16-px rows of rounds
 # 5-7 (two that held their order there, one that did not), and new 8-px tasks: other pairs and groups of
@@ -98,19 +100,22 @@ def main() -> None:
 def write_screen(path: Path, comment: str, name: str, version: str, description: str, candidates: list) -> None:
     """A screen's spec: the candidates on the screen's seeds, in round 7's 32 configurations, with round 5's
     network and recipe."""
-    ids = (HERE / "round7-configurations.txt").read_text().split()
-    assert len(ids) == 32 and len({c[0] for c in candidates}) == len(candidates)
+    assert len({c[0] for c in candidates}) == len(candidates)
     head = f'''{comment}
 [suite]
 name = "{name}"
 version = "{version}"
 description = "{description}"
 seeds = {SEEDS}
-configurations = [{", ".join(f'"{c}"' for c in ids)}]
+configurations = [{", ".join(f'"{c}"' for c in CONFIGURATIONS)}]
 configs_per_unit = 32
 '''
-    body = "\n".join(configuration_blocks(ids)) + "\n" + "\n".join(task(*c) for c in candidates)
-    path.write_text(head + "\n".join(recipe_lines(ROUND5)) + "\n\n" + body)
+    path.write_text(head + "\n".join(recipe_lines(ROUND5)) + "\n\n" + spec_body(candidates))
+
+
+def spec_body(candidates: list) -> str:
+    """A spec's configuration blocks (round 7's 32 configurations) and its tasks' blocks."""
+    return "\n".join(configuration_blocks(CONFIGURATIONS)) + "\n" + "\n".join(task(*c) for c in candidates)
 
 
 DESCRIPTION = (

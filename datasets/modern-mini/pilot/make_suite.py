@@ -11,7 +11,7 @@ from pathlib import Path
 
 from make_round5 import recipe_lines
 from make_round8 import CANDIDATES as ROUND8
-from make_round8 import ROUND5, configuration_blocks, task
+from make_round8 import CONFIGURATIONS, ROUND5, spec_body
 from make_round9 import CANDIDATES as ROUND9
 
 HERE = Path(__file__).resolve().parent
@@ -23,10 +23,8 @@ def main() -> None:
     kept = (HERE / "round9-kept.txt").read_text().split()
     if len(kept) < LEAST:
         sys.exit(f"the screen kept {len(kept)} tasks, fewer than {LEAST}: round 10 is written instead (PILOT.md)")
-    tasks = {c[0]: task(*c) for c in ROUND8 + ROUND9}
-    chosen = kept[:MOST]
-    assert all(t in tasks for t in chosen)
-    ids = (HERE / "round7-configurations.txt").read_text().split()  # round 8's configurations
+    candidates = {c[0]: c for c in ROUND8 + ROUND9}
+    chosen = [candidates[t] for t in kept[:MOST]]
     settings = "\n".join(recipe_lines(ROUND5))
     head = f'''# modern-mini 2.0.0, chosen by its pilot (pilot/PILOT.md, rounds 8-9, by pilot/make_suite.py): the
 # {len(chosen)} photo-patch tasks whose configuration order held best across the screen's seeds 100-102, in 32
@@ -38,16 +36,15 @@ def main() -> None:
 [suite]
 name = "modern-mini"
 version = "2.0.0"
-description = "{description([c for c in ROUND8 + ROUND9 if c[0] in chosen])}"
+description = "{description(chosen)}"
 seeds = {SEEDS}
 scoring_seeds = {SCORING}
-configurations = [{", ".join(f'"{c}"' for c in ids)}]
+configurations = [{", ".join(f'"{c}"' for c in CONFIGURATIONS)}]
 configs_per_unit = 32
 {settings}
 
 '''
-    body = "\n".join(configuration_blocks(ids)) + "\n" + "\n".join(tasks[t] for t in chosen)
-    (HERE.parent / "spec.toml").write_text(head + body)
+    (HERE.parent / "spec.toml").write_text(head + spec_body(chosen))
 
 
 def description(chosen: list[tuple]) -> str:

@@ -7,6 +7,7 @@ and marked verified only when they reproduce. The board is a pure function of th
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -62,6 +63,23 @@ def schema() -> dict[str, Any]:
     return json.loads(resources.files("peppp_bench").joinpath("schemas/submission.schema.json").read_text())
 
 
+@functools.cache
+def _schema_validator() -> Any:
+    """The submission schema's validator, its schema checked once per process (not once per submission)."""
+    import jsonschema
+
+    cls = jsonschema.validators.validator_for(schema())
+    cls.check_schema(schema())
+    return cls(schema())
+
+
+def schema_error(sub: Any) -> Any:
+    """The most relevant way `sub` breaks the submission schema (jsonschema's best match), or None."""
+    import jsonschema
+
+    return jsonschema.exceptions.best_match(_schema_validator().iter_errors(sub))
+
+
 def _round(x: Any) -> Any:
     """Floats to 7 significant digits (enough for every metric; keeps files small and stable)."""
     if isinstance(x, (float, np.floating)):
@@ -98,7 +116,7 @@ def make_submission(ev: Evaluation, name: str, *, authors: str, description: str
         "environment": {k: ev.meta[k] for k in ("git_sha", "python", "packages", "wall_seconds") if k in ev.meta},
         "folds": {"columns": FOLD_COLUMNS, "rows": folds},
     }
-    sub["summary"] = _summary_of(sub)
+    sub["summary"] = _summary_of(folds_frame(sub))
     return sub
 
 
@@ -109,8 +127,9 @@ def folds_frame(sub: dict[str, Any]) -> pd.DataFrame:
     return df.assign(method=sub["method"]["name"])
 
 
-def _summary_of(sub: dict[str, Any]) -> dict[str, Any]:
-    s = summarize(folds_frame(sub), BOARD_METRICS)
+def _summary_of(folds: pd.DataFrame) -> dict[str, Any]:
+    """A submission's summary table, from its folds (`folds_frame`)."""
+    s = summarize(folds, BOARD_METRICS)
     return {"columns": list(s.columns), "rows": [[_round(v) for v in row] for row in s.itertuples(index=False)]}
 
 
@@ -136,16 +155,14 @@ def write_submission(sub: dict[str, Any], folder: Path) -> Path:
 def read_submissions(folder: Path, suite: str) -> list[dict[str, Any]]:
     """Every submission on `suite` in `folder` that parses and is valid by the schema, in file-name order
     (`check_all` reports the others)."""
-    import jsonschema
-
     out = []
     for p in sorted(Path(folder).glob(f"{suite}--*.json")):
         try:
             sub = json.loads(p.read_text())
-            jsonschema.validate(sub, schema())
-        except (json.JSONDecodeError, UnicodeDecodeError, jsonschema.ValidationError):
+        except (json.JSONDecodeError, UnicodeDecodeError):
             continue
-        out.append(sub)
+        if schema_error(sub) is None:
+            out.append(sub)
     return out
 
 
@@ -222,11 +239,8 @@ def validate(sub: dict[str, Any], suites: dict[str, Any], root: Path | None = No
     `suites` maps suite names to loaded Benchmarks (their fingerprint and dataset ids are checked);
     with `root` (the repository), the method's code reference is checked too.
     """
-    import jsonschema
-
-    try:
-        jsonschema.validate(sub, schema())
-    except jsonschema.ValidationError as exc:
+    exc = schema_error(sub)
+    if exc is not None:
         where = "/".join(map(str, exc.absolute_path)) or "top level"
         return [f"schema: {exc.message} (at {where})"]
     problems = fold_problems(sub)
@@ -255,7 +269,7 @@ def validate(sub: dict[str, Any], suites: dict[str, Any], root: Path | None = No
         for d in bench.dataset_ids
         for n in sub["budgets"]
     }
-    present = set(zip(folds.setting, folds.seed, folds.dataset_id, folds.n))
+    present = set(zip(*(folds[c].tolist() for c in ("setting", "seed", "dataset_id", "n"))))
     if len(present) != len(folds):
         problems.append("duplicate fold rows")
     missing = expected - present
@@ -279,7 +293,7 @@ def validate(sub: dict[str, Any], suites: dict[str, Any], root: Path | None = No
         )
     if (folds.n_measured > folds.n).any() and not sub["method"]["reference"]:
         problems.append("a fold measured more configurations than its budget n")
-    recomputed = _summary_of(sub)
+    recomputed = _summary_of(folds)
     if not _same_table(recomputed, sub["summary"]):
         problems.append("summary does not match the per-fold results (it is recomputed from them)")
     return problems
@@ -316,7 +330,7 @@ def fold_problems(sub: dict[str, Any]) -> list[str]:
         return ["folds: no rows"]
 
     def of_type(col: str, *types: type) -> pd.Series:
-        return df[col].map(lambda v: type(v) in types)
+        return pd.Series([type(v) in types for v in df[col].to_numpy()], index=df.index)
 
     checks = {
         "setting is one of " + ", ".join(sorted(FOLD_SETTINGS)): df.setting.isin(FOLD_SETTINGS),

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from peppp_bench import Measurement, Method, Oracle, Task, first_max, plug_in
+from peppp_bench import NUMERICAL_RANK_CUTOFF, Measurement, Method, Oracle, Task, first_max, plug_in
 
 from .experiment_design import pivots
 
@@ -44,7 +44,7 @@ class BayesEDMF(Method):
         Z = np.asarray(task.completed(self.rank))[:, task.valid]
         mu = Z.mean(axis=0)
         _, s, vt = np.linalg.svd(Z - mu, full_matrices=False)
-        r = min(self.components, len(s))
+        r = min(self.components, max(1, int(np.sum(s > NUMERICAL_RANK_CUTOFF * s[0]))))  # noise has no direction
         prior = np.maximum(s[:r] ** 2 / max(Z.shape[0] - 1, 1), 1e-12)
         residual = float(np.sum(s[r:] ** 2) / Z.size)
         return mu, vt[:r], prior, max(residual, self.noise_floor**2)

@@ -113,12 +113,12 @@ class EDMFMemory(_EmbeddingRegression):
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_problem": None}  # the compiled cvxpy problem is rebuilt in each process
 
-    def _relaxation(self, d: int) -> Any:
-        """One compiled (DPP) problem per process and shape; only its parameters change between folds."""
+    def _relaxation(self, k: int, d: int) -> Any:
+        """One compiled (DPP) problem per process and shape (k embedding dimensions, d configurations); only its
+        parameters change between folds."""
         import cvxpy as cp
 
-        if self._problem is None or self._problem[0] != (self.rank, d):
-            k = self.rank
+        if self._problem is None or self._problem[0] != (k, d):
             outer = cp.Parameter((k * k, d))
             memory = cp.Parameter(d, nonneg=True)
             budget = cp.Parameter(nonneg=True)
@@ -135,7 +135,7 @@ class EDMFMemory(_EmbeddingRegression):
         k, d = Y.shape
         m = task.test_memory[task.valid]
         cap = self.memory_fraction * m.sum()
-        _, problem, outer, memory, budget, v = self._relaxation(d)
+        _, problem, outer, memory, budget, v = self._relaxation(k, d)
         outer.value = np.einsum("ij,kj->ikj", Y, Y).reshape(k * k, d, order="F")
         memory.value, budget.value = m, cap
         with warnings.catch_warnings():  # an inexact optimum only reorders near-ties in the rounding

@@ -6,7 +6,7 @@ from .configs import CONFIG_IDS, CONFIGS, Configuration, FloatFormat, get_config
 from .errors import ProtocolViolation
 from .memory import NetworkCounts, count_network, resnet18_counts
 from .modern import MODERN, MODERN_IDS, ModernConfiguration, TensorFormat, get_modern
-from .numerics import first_max, snap
+from .numerics import NUMERICAL_RANK_CUTOFF, first_max, snap
 from .protocol.rules import SETTINGS, Measurement, Method, Oracle, Task, plug_in, regress
 from .protocol.runner import Evaluation, evaluate
 from .protocol.sandbox import Limits, MethodRef
@@ -27,6 +27,7 @@ __all__ = [
     "Method",
     "MethodRef",
     "ModernConfiguration",
+    "NUMERICAL_RANK_CUTOFF",
     "NetworkCounts",
     "Oracle",
     "ProtocolViolation",

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .numerics import NUMERICAL_RANK_CUTOFF
+
 LAMBDA = 0.1
 
 
@@ -109,6 +111,10 @@ def _in_steps(features: np.ndarray) -> np.ndarray:
 
 
 def embeddings(complete: np.ndarray, rank: int) -> np.ndarray:
-    """Configuration embeddings Y (rank × columns): top right singular vectors of a complete matrix."""
-    _, _, vt = np.linalg.svd(complete, full_matrices=False)
-    return vt[:rank]
+    """Configuration embeddings Y (at most rank × columns): top right singular vectors of a complete matrix,
+    of the singular values above NUMERICAL_RANK_CUTOFF of the largest. Fewer meta-training rows than `rank`, or
+    components the completion shrank to 0, leave singular values of rounding noise, whose vectors are noise too:
+    another CPU draws them differently, and every method that uses Y would choose differently there. At least
+    one (a matrix of zeros has no direction of its own)."""
+    _, s, vt = np.linalg.svd(complete, full_matrices=False)
+    return vt[: max(1, int(np.sum(s[:rank] > NUMERICAL_RANK_CUTOFF * s[0])))]

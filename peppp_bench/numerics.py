@@ -13,6 +13,13 @@ import numpy as np
 
 DROPPED_BITS = 20  # of float64's 52 mantissa bits: 32 are kept
 
+# Singular values below this share of the largest are taken as zero. A matrix singular in exact arithmetic
+# (configurations whose embeddings coincide in a regression's design; a completion whose shrunk components
+# reached 0) keeps singular values of rounding noise (~1e-16), whose directions and sizes another CPU draws
+# differently: numpy's default cut-off keeps one on one CPU and drops it on another, and kept, it scales a fit
+# by 1e16 or adds an embedding dimension that is noise. This cut-off gives the same answer on every CPU.
+NUMERICAL_RANK_CUTOFF = 1e-8
+
 
 def snap(values: object) -> np.ndarray:
     """`values` as float64, each rounded to 32 significant bits (half away from zero), and those under 2⁻³² of

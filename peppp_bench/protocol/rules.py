@@ -19,6 +19,7 @@ import pandas as pd
 from ..completion import LAMBDA, embeddings, soft_impute
 from ..configs import format_features
 from ..errors import ProtocolViolation
+from ..numerics import NUMERICAL_RANK_CUTOFF
 from .sampling import completion_weights
 
 
@@ -112,8 +113,8 @@ class Task:
         return np.flatnonzero(np.isnan(self.train_error).all(axis=0))
 
     def embeddings(self, rank: int = 5, lam: float = LAMBDA) -> np.ndarray:
-        """Configuration embeddings Y (rank × valid): top right singular vectors of the completed
-        meta-training matrix restricted to the valid configurations."""
+        """Configuration embeddings Y (at most rank × valid): top right singular vectors of the completed
+        meta-training matrix restricted to the valid configurations (fewer where it has lower rank)."""
         key = ("embeddings", rank, lam, self.valid.tobytes())
         if key not in self._cache:
             self._cache[key] = readonly(embeddings(self.completed(rank, lam)[:, self.valid], rank))
@@ -221,13 +222,6 @@ class Method(ABC):
     def params(self) -> dict[str, Any]:
         """Constructor arguments: recorded with the results, and used to re-create the method to verify it."""
         return {}
-
-
-# Singular values of the design below this share of its largest are taken as zero. Configurations whose
-# embeddings coincide (columns completed alike) make the design singular in exact arithmetic and leave a
-# singular value of rounding noise (~1e-16), which numpy's default cut-off keeps on one CPU and drops on
-# another; kept, it scales the fit by 1e16. This cut-off gives the minimum-norm fit on every CPU.
-NUMERICAL_RANK_CUTOFF = 1e-8
 
 
 def regress(Y: np.ndarray, measured: Sequence[Measurement], valid: np.ndarray) -> np.ndarray:

@@ -145,10 +145,11 @@ def seed_report(
     max_memory: float,
     seed: int = 0,
     scoring: Sequence[int] = (),
+    seed_ids: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Structure against seed noise in a suite with scoring seeds: `cube` holds every seed of every cell
-    (seeds × datasets × configurations, seeds in order), `error` the measured seeds' mean, `truth` the scoring
-    seeds' mean errors.
+    (seeds × datasets × configurations, seeds in order; `seed_ids` are their numbers, 0, 1, ... if not given),
+    `error` the measured seeds' mean, `truth` the scoring seeds' mean errors.
 
     Reports the two-way analysis of all seeds (task, configuration, interaction, seed noise), the share of rows
     whose configuration order agrees between the first and second half of the seeds (Kendall τ ≥ 0.5), τ
@@ -162,6 +163,7 @@ def seed_report(
     by_task = np.moveaxis(cube, 0, 2)  # datasets × configurations × seeds
     k = by_task.shape[2]
     halves = (list(range(k // 2)), list(range(k // 2, k)))
+    ids = list(range(k)) if seed_ids is None else list(seed_ids)
     split = seed_group_tau(by_task, halves)
     analysis = two_way(by_task)
     spread = error.var(axis=1, ddof=1)  # each row's variance across configurations, against its cells' seed variance
@@ -175,7 +177,7 @@ def seed_report(
         "two_way_row_shift_share_of_seed_noise": round(analysis["row_shift_share_of_seed_noise"], 3),
         "noise_share_of_row_variance_mean": round(float(shares.mean()), 3) if len(shares) else None,
         "noise_share_of_row_variance_median": round(float(np.median(shares)), 3) if len(shares) else None,
-        "seed_split": [halves[0], halves[1]],
+        "seed_split": [[int(ids[i]) for i in half] for half in halves],
         "seed_split_tau_median": _median(split),
         "seed_split_tau_share_at_least_0_5": round(float(np.mean(np.nan_to_num(split) >= SEED_SPLIT_TAU)), 3),
     }

@@ -399,11 +399,17 @@ def write_suite(
         assert cube is not None and truth is not None
         every = sorted({*seeds["measured"], *seeds["scoring"]})
         scoring = [every.index(seed) for seed in seeds["scoring"]]
-        noise = seed_report(cube, error, truth, memory, normal["max_memory_mb"], scoring=scoring)
+        noise = seed_report(cube, error, truth, memory, normal["max_memory_mb"], scoring=scoring, seed_ids=every)
 
         def of_rows(rows: np.ndarray) -> dict[str, Any]:  # one network's rows against their own seed noise
             return seed_report(
-                cube[:, rows], error[rows], truth[rows], memory[rows], normal["max_memory_mb"], scoring=scoring
+                cube[:, rows],
+                error[rows],
+                truth[rows],
+                memory[rows],
+                normal["max_memory_mb"],
+                scoring=scoring,
+                seed_ids=every,
             )
     else:
         noise = noise_report(error, memory, cube, normal["max_memory_mb"])

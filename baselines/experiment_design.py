@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 
 from peppp_bench import Measurement, Method, Oracle, Task, first_max, regress
 
@@ -38,8 +37,22 @@ class _EmbeddingRegression(Method):
 
 
 def pivots(Y: np.ndarray) -> np.ndarray:
-    """Column order of a column-pivoted QR of Y."""
-    return scipy.linalg.qr(Y, mode="r", pivoting=True)[1]
+    """Column order of a column-pivoted QR of Y, as LAPACK's geqp3 orders them (each step swaps the column of
+    largest residual norm into place, the first of equals), but with the norms recomputed and snapped at every
+    step: geqp3 downdates them, so columns of equal norm (equal columns, say) differ by rounding that another
+    CPU makes differently, and the pivot it takes among them with it."""
+    R = np.array(Y, dtype=float)
+    order = np.arange(R.shape[1])
+    for i in range(min(R.shape)):
+        rest = R[:, order[i:]]
+        p = i + first_max(np.einsum("ij,ij->j", rest, rest))
+        order[[i, p]] = order[[p, i]]
+        size = np.linalg.norm(R[:, order[i]])
+        if size == 0:  # what is left lies in the span of the pivots so far
+            break
+        q = R[:, order[i]] / size
+        R = R - np.outer(q, q @ R)
+    return order
 
 
 def d_optimal_order(Y: np.ndarray, n: int) -> list[int]:

@@ -87,6 +87,24 @@ def test_max_memory_trains_the_largest_affordable_configuration(tiny) -> None:
     assert r.loc[("I", "toy-01"), "relative_memory"] == pytest.approx(row_mem.max() / row_mem.sum())
 
 
+def test_pivots_order_as_lapack_and_take_the_first_of_columns_equal_up_to_rounding() -> None:
+    """The column order of LAPACK's pivoted QR (geqp3), all of it; but among columns whose norms differ only by
+    rounding (equal columns, one moved as another CPU's arithmetic might), the first in place."""
+    import scipy.linalg
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        Y = rng.normal(size=(int(rng.integers(1, 6)), int(rng.integers(1, 30))))
+        assert np.array_equal(pivots(Y), scipy.linalg.qr(Y, mode="r", pivoting=True)[1])
+    Y = np.linalg.qr(rng.normal(size=(8, 3)))[0].T
+    Y = Y[:, [0, 1, 2, 2, 3, 4, 5, 6]]  # columns 2 and 3 are equal, and 2 is the first pivot
+    first = pivots(Y)
+    moved = Y.copy()
+    moved[:, 3] *= 1 + 1e-13  # as another CPU's rounding might leave it: geqp3 pivots it before its twin
+    assert first[0] == 2 and scipy.linalg.qr(moved, mode="r", pivoting=True)[1][0] == 3
+    assert np.array_equal(pivots(moved), first)
+
+
 def test_d_optimal_greedy_matches_brute_force_gain() -> None:
     rng = np.random.default_rng(0)
     Y = np.linalg.qr(rng.normal(size=(12, 3)))[0].T

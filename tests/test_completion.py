@@ -42,6 +42,20 @@ def test_deterministic_clipped_and_rank_capped() -> None:
         soft_impute(np.full((3, 3), np.nan), rank=1)
 
 
+def test_embeddings_leave_out_directions_of_rounding_noise() -> None:
+    """A completed matrix of rank 2 has 2 embedding directions however large the rank asked, and the same ones
+    (as a projector; a direction's sign is arbitrary) when another CPU's rounding moves its last bits."""
+    rng = np.random.default_rng(5)
+    Z = rng.random((5, 2)) @ rng.random((2, 12))
+    Y = embeddings(Z, 5)
+    assert Y.shape == (2, 12)
+    for seed in range(5):
+        moved = Z * (1 + 1e-15 * np.random.default_rng(seed).standard_normal(Z.shape))
+        again = embeddings(moved, 5)
+        assert again.shape == (2, 12) and np.allclose(again.T @ again, Y.T @ Y, atol=1e-9)
+    assert embeddings(np.zeros((3, 4)), 2).shape == (1, 4)  # no direction of its own: one, so methods can run
+
+
 def test_sampling_masks(paper) -> None:
     M = paper.M
     uniform = observation_mask("uniform", M, seed=0)

@@ -171,6 +171,11 @@ def test_a_forged_verification_mark_is_re_run_and_caught(os_sandbox, tiny_board,
     assert "tiny--cheap-mean.json: INVALID" in out and "does not reproduce" in out
     assert "tiny--ed-mf.json: valid, verified (mark fresh)" in out  # unchanged: not re-run
     assert read_marks(board)["tiny--cheap-mean.json"]["verified"] is False
+    for sampled in ([], ["--sample", "2", "--spot-seeds", "1"]):  # a failed mark is said, and no spot check clears it
+        assert main(["leaderboard", "validate", "--board", str(board), "--data-dir", str(data), *sampled]) == 1
+        out = capsys.readouterr().out
+        assert "tiny--cheap-mean.json: INVALID" in out and "did not reproduce its folds" in out
+        assert read_marks(board)["tiny--cheap-mean.json"]["verified"] is False
     assert main(["leaderboard", "build", "--board", str(board), "--data-dir", str(data)]) == 0
     assert "| cheap-mean | ✗ |" in (board / "README.md").read_text()
 

@@ -15,13 +15,14 @@ on a mask seed drawn when CI runs.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import secrets
 import subprocess
 import sys
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,10 @@ def rotating_sample(names: Iterable[str], k: int, seed: str) -> list[str]:
 
 
 SAMPLED = "sampled"
+FAILED = (
+    "its verification mark says re-running its code did not reproduce its folds; re-run it in full with "
+    "`peppp-bench leaderboard validate FILE`"
+)
 
 
 def spot_checks(
@@ -182,10 +187,12 @@ def ci_policy(base: str | None) -> Policy:
 
 @dataclass(frozen=True)
 class Plan:
-    """Which valid submissions to re-run, each with why; the rest keep their fresh marks."""
+    """Which valid submissions to re-run, each with why; the rest keep their fresh marks: `fresh` those that say
+    verified, `failed` those whose re-run did not reproduce (they stay unverified until re-run in full)."""
 
     rerun: dict[str, str]
     fresh: list[str]
+    failed: list[str] = field(default_factory=list)
 
 
 def plan(
@@ -209,9 +216,10 @@ def plan(
         if why:
             rerun[name] = why
     rest = [n for n in keys if n not in rerun]
-    for name in rotating_sample(rest, sample, seed):
-        rerun[name] = SAMPLED
-    return Plan(rerun, [n for n in rest if n not in rerun])
+    failed = [n for n in rest if marks[n].get("verified") is not True]
+    for name in rotating_sample([n for n in rest if n not in failed], sample, seed):  # a spot check never
+        rerun[name] = SAMPLED  # turns a failed mark into a verified one: only a full re-run does
+    return Plan(rerun, [n for n in rest if n not in rerun and n not in failed], failed)
 
 
 def new_marks(
@@ -308,6 +316,12 @@ def validate_board(
         else {}
     )
     checks = [rerun_checks.get(c.path, c) for c in checks]
+    checks = [
+        dataclasses.replace(c, valid=False, problems=(*c.problems, FAILED), verified=False)
+        if c.path in chosen.failed
+        else c
+        for c in checks
+    ]
     outcome = {name: c.verified is True for name, c in rerun_checks.items()}
     looked_at = {c.path for c in checks if c.checked}
     write_marks(board, new_marks(marks, keys, outcome, keep=[name for name in marks if name not in looked_at]))

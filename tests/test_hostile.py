@@ -143,7 +143,7 @@ def _git(repo: Path, *args: str) -> None:
 def test_a_forged_verification_mark_is_re_run_and_caught(os_sandbox, tiny_board, tmp_path: Path, capsys) -> None:
     """A forger edits the folds and writes a mark with every right hash: a mark is never trusted because it
     matches, so validation against the commit before the edit re-runs the submission and catches it."""
-    from peppp_bench.board.leaderboard import _summary_of
+    from peppp_bench.board.leaderboard import _summary_of, folds_frame
     from peppp_bench.board.verify import harness_fingerprint, key_of, read_marks, write_marks
 
     board, data = tiny_board
@@ -155,7 +155,7 @@ def test_a_forged_verification_mark_is_re_run_and_caught(os_sandbox, tiny_board,
     sub = json.loads(path.read_text())
     for row in sub["folds"]["rows"]:
         row[5] = 0.0  # made-up HyperDiff
-    sub["summary"] = _summary_of(sub)
+    sub["summary"] = _summary_of(folds_frame(sub))
     write_submission(sub, board / "submissions")  # valid on its face: summary recomputed
     assert main(["leaderboard", "build", "--board", str(board), "--data-dir", str(data)]) == 0
     assert "| cheap-mean | – |" in (board / "README.md").read_text()  # the old mark is bound to the old file
@@ -404,7 +404,7 @@ def test_a_spot_check_re_runs_some_mask_seeds_and_catches_a_forgery_there(os_san
     """CI's sampled re-runs re-run only some mask seeds and settings (--spot-seeds, --spot-settings): the output
     names them, and a forged submission whose mark carries every right hash is caught when the folds it forged
     are the ones re-run."""
-    from peppp_bench.board.leaderboard import _summary_of
+    from peppp_bench.board.leaderboard import _summary_of, folds_frame
     from peppp_bench.board.verify import harness_fingerprint, key_of, read_marks, write_marks
 
     board, data = tiny_board
@@ -417,7 +417,7 @@ def test_a_spot_check_re_runs_some_mask_seeds_and_catches_a_forgery_there(os_san
     sub = json.loads(path.read_text())
     for row in sub["folds"]["rows"]:  # every fold forged: whichever seed and setting the spot check draws
         row[5] = 0.0  # made-up HyperDiff
-    sub["summary"] = _summary_of(sub)
+    sub["summary"] = _summary_of(folds_frame(sub))
     write_submission(sub, board / "submissions")
     marks = read_marks(board)
     key = key_of(path, sub, board.parent, peppp_bench.load("tiny", data_dir=data).data_sha256, harness_fingerprint())
@@ -432,13 +432,13 @@ def test_a_spot_check_re_runs_some_mask_seeds_and_catches_a_forgery_there(os_san
 def _forge(board: Path, data: Path, name: str = "tiny--cheap-mean.json") -> None:
     """Make up every fold's HyperDiff and write a mark with every right hash, as a forger would."""
     from peppp_bench.board import verify
-    from peppp_bench.board.leaderboard import _summary_of
+    from peppp_bench.board.leaderboard import _summary_of, folds_frame
 
     path = board / "submissions" / name
     sub = json.loads(path.read_text())
     for row in sub["folds"]["rows"]:  # every mask seed: whichever a spot check draws
         row[5] = 0.0
-    sub["summary"] = _summary_of(sub)
+    sub["summary"] = _summary_of(folds_frame(sub))
     write_submission(sub, board / "submissions")
     marks = verify.read_marks(board)
     harness = verify.harness_fingerprint()

@@ -14,7 +14,7 @@ from baselines.experiment_design import EDMF
 from peppp_bench import Oracle, Task
 from peppp_bench.board.leaderboard import make_submission, validate
 from peppp_bench.board.render import board_tables, results_block, with_results
-from peppp_bench.board.statistics import holm, p_best
+from peppp_bench.board.statistics import cube, holm, p_best, paired_p
 from peppp_bench.board.verify import Key, plan
 from peppp_bench.pareto import frontier_regret, worst_frontier_regret
 from peppp_bench.protocol.runner import evaluate
@@ -89,6 +89,37 @@ def test_holm_and_p_best() -> None:
     assert np.allclose(holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
     draws = np.array([[1.0, 2.0], [2.0, 1.0], [1.0, 1.0], [0.5, 3.0]])
     assert np.allclose(p_best(draws), [0.625, 0.375])
+
+
+def test_paired_tests_do_not_depend_on_the_order_a_mean_summed_in() -> None:
+    """Per-dataset differences equal but for rounding (a mean of the same folds summed in another order) tie in
+    rank, as equal differences should; plain Wilcoxon on the unrounded scores ranks them apart."""
+    from scipy.stats import wilcoxon
+
+    b = np.array([0.25, 0.5, 0.125, 0.375, 0.0625, 0.75, 0.3125, 0.4375])
+    d = np.array([0.1, -0.1, 0.1, 0.2, -0.3, 0.1, 0.2, 0.1]) / 3
+    a, again = b + d, b + d
+    again[::2] = np.nextafter(again[::2], 1.0)  # the same scores, the last bit moved on every other dataset
+    assert paired_p(a, b) == paired_p(again, b) == paired_p(b + d, b)
+    assert wilcoxon(a, b, zero_method="zsplit").pvalue != wilcoxon(again, b, zero_method="zsplit").pvalue
+    assert paired_p(b, b) == 1.0 and paired_p(np.nextafter(b, 1.0), b) == 1.0
+
+
+def test_a_cell_cube_drops_a_skipped_fold_for_every_method_and_a_dataset_left_without_a_seed() -> None:
+    rows = [
+        (ds, seed, m, 0.1 * i)
+        for i, (ds, seed, m) in enumerate(
+            (ds, seed, m) for ds in ("b", "a", "c") for seed in (1, 0) for m in ("y", "x", "z")
+        )
+    ]
+    folds = pd.DataFrame(rows, columns=["dataset_id", "seed", "method", "regret"])
+    folds.loc[(folds.dataset_id == "c") & (folds.seed == 1) & (folds.method == "x"), "regret"] = np.nan
+    folds.loc[folds.method == "z", "regret"] = np.nan  # never scored in this cell: not in its cube
+    c = cube(folds.sample(frac=1, random_state=0), "regret")
+    assert c.methods == ["x", "y"] and c.datasets == ["a", "b"] and c.values.shape == (2, 2, 2)
+    assert c.values[0, 0, 0] == folds.query("dataset_id == 'a' and seed == 0 and method == 'x'").regret.item()
+    with pytest.raises(ValueError, match="two folds of one method"):
+        cube(pd.concat([folds, folds.head(1)]), "regret")
 
 
 def test_negative_controls_measure_nothing_or_no_structure(tiny) -> None:

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import studentized_range, wilcoxon
 
+from ..numerics import snap
+
 ALPHA = 0.05
 RESAMPLES = 2000
 SEED = 20220425  # the bootstrap's seed (the paper's ICLR 2022 publication date), fixed so the board is reproducible
@@ -38,15 +40,21 @@ class Cube:
 
 def cube(folds: pd.DataFrame, metric: str) -> Cube:
     """The cell's folds as a cube. A (dataset, seed) that some method was not scored on (a skipped fold) is
-    dropped for every method, and so is a dataset that then lacks a seed."""
-    table = folds.groupby(["dataset_id", "seed", "method"])[metric].first().unstack("method")
-    table = table.dropna(axis=1, how="all").dropna(axis=0, how="any").sort_index()
-    seeds = sorted(set(table.index.get_level_values(1)))
-    complete = table.groupby(level=0).size() == len(seeds)
-    table = table[table.index.get_level_values(0).isin(complete[complete].index)]
-    datasets = list(dict.fromkeys(table.index.get_level_values(0)))
-    values = table.to_numpy(dtype=float).reshape(len(datasets), len(seeds), table.shape[1])
-    return Cube(list(table.columns), datasets, values)
+    dropped for every method, and so is a dataset that then lacks a seed. Methods and datasets in sorted order."""
+    if folds.duplicated(["dataset_id", "seed", "method"]).any():
+        raise ValueError("a cell holds two folds of one method on the same dataset and seed")
+    (d, datasets), (s, seeds), (m, methods) = (
+        pd.factorize(folds[k], sort=True) for k in ("dataset_id", "seed", "method")
+    )
+    grid = np.full((len(datasets), len(seeds), len(methods)), np.nan)
+    grid[d, s, m] = folds[metric].to_numpy(dtype=float)
+    scored = ~np.isnan(grid).all(axis=(0, 1))  # a method with no score in the cell is not in its cube
+    grid = grid[:, :, scored]
+    whole = ~np.isnan(grid).any(axis=2)  # (dataset, seed) scored for every method
+    kept_seeds = whole.any(axis=0)
+    complete = whole[:, kept_seeds].all(axis=1)
+    values = grid[complete][:, kept_seeds]
+    return Cube([str(x) for x in np.asarray(methods)[scored]], [str(x) for x in np.asarray(datasets)[complete]], values)
 
 
 @functools.cache
@@ -76,10 +84,14 @@ def p_best(draws: np.ndarray) -> np.ndarray:
 
 
 def paired_p(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided Wilcoxon signed-rank p of per-dataset scores a vs b (1 when they never differ)."""
-    if np.allclose(a, b, rtol=0, atol=1e-12):
+    """Two-sided Wilcoxon signed-rank p of per-dataset scores a vs b (1 when they never differ). The scores are
+    first rounded to 32 significant bits (`snap`): two methods' scores, or two datasets' differences, that are
+    equal but for the order a mean summed them in are equal, so ties and zeros, and with them the ranks, are
+    the same however the scores were computed."""
+    sa, sb = snap(np.stack([a, b]))
+    if np.array_equal(sa, sb):
         return 1.0
-    return float(wilcoxon(a, b, zero_method="zsplit").pvalue)
+    return float(wilcoxon(sa, sb, zero_method="zsplit").pvalue)
 
 
 def holm(p: Iterable[float]) -> np.ndarray:
@@ -99,7 +111,7 @@ def cell_statistics(folds: pd.DataFrame, metric: str, ranked: set[str]) -> pd.Da
     if not len(c.datasets):
         return pd.DataFrame()
     draws = bootstrap_means(c.values)
-    means = c.values.mean(axis=(0, 1))
+    means = snap(c.values.mean(axis=(0, 1)))  # equal but for summation order: tied, ordered by name
     is_ranked = np.array([m in ranked for m in c.methods])
     best_prob = np.full(len(c.methods), np.nan)
     p_vs_best = np.full(len(c.methods), np.nan)

@@ -183,9 +183,10 @@ def board_json(subs: list[dict[str, Any]], verified: dict[str, bool | None]) -> 
             "XII − II: the same held-out rows, seeds, number of meta-training rows, observations and cap): paired "
             "bootstrap interval, datasets won/lost, Wilcoxon p, Holm-adjusted over the cell's methods; the cells "
             "of X and XII show it beside their other numbers",
-            "ties": "means, and the per-dataset means every Wilcoxon test compares, are rounded to 32 significant "
-            "bits, so scores that differ only by the order a sum took are equal: tied methods are ordered by name, "
-            "and zeros and tied ranks, with them every p, do not depend on how the folds were laid out in memory",
+            "ties": "means, the bootstrap's resampled means (summed through BLAS, whose kernels differ by CPU) and the "
+            "per-dataset means every Wilcoxon test compares are rounded to 32 significant bits, so scores that "
+            "differ only by the order a sum took are equal: tied methods are ordered by name, zeros and tied ranks "
+            "and with them every p and interval are the same on every CPU",
         },
         "verified": {k: verified[k] for k in sorted(verified)},
         "cells": _records(table),

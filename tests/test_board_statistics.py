@@ -106,12 +106,8 @@ def test_paired_tests_do_not_depend_on_the_order_a_mean_summed_in() -> None:
 
 
 def test_a_cell_cube_drops_a_skipped_fold_for_every_method_and_a_dataset_left_without_a_seed() -> None:
-    rows = [
-        (ds, seed, m, 0.1 * i)
-        for i, (ds, seed, m) in enumerate(
-            (ds, seed, m) for ds in ("b", "a", "c") for seed in (1, 0) for m in ("y", "x", "z")
-        )
-    ]
+    keys = [(ds, seed, m) for ds in ("b", "a", "c") for seed in (1, 0) for m in ("y", "x", "z")]
+    rows = [(*key, 0.1 * i) for i, key in enumerate(keys)]
     folds = pd.DataFrame(rows, columns=["dataset_id", "seed", "method", "regret"])
     folds.loc[(folds.dataset_id == "c") & (folds.seed == 1) & (folds.method == "x"), "regret"] = np.nan
     folds.loc[folds.method == "z", "regret"] = np.nan  # never scored in this cell: not in its cube

@@ -37,6 +37,11 @@ class Cube:
     datasets: list[str]
     values: np.ndarray
 
+    @functools.cached_property
+    def per_dataset(self) -> np.ndarray:
+        """Each method's score on each dataset, its mean over seeds (datasets × methods): what the tests compare."""
+        return self.values.mean(axis=1)
+
 
 def cube(folds: pd.DataFrame, metric: str) -> Cube:
     """The cell's folds as a cube. A (dataset, seed) that some method was not scored on (a skipped fold) is
@@ -120,7 +125,7 @@ def cell_statistics(folds: pd.DataFrame, metric: str, ranked: set[str]) -> pd.Da
     if is_ranked.any():
         best_prob[is_ranked] = p_best(draws[:, is_ranked])
         best = int(np.flatnonzero(is_ranked)[np.argmin(means[is_ranked])])
-        per_dataset = c.values.mean(axis=1)
+        per_dataset = c.per_dataset
         for j in np.flatnonzero(is_ranked):
             if j != best:
                 p_vs_best[j] = paired_p(per_dataset[:, j], per_dataset[:, best])
@@ -205,7 +210,7 @@ def _paired(c: Cube, means: np.ndarray, ia: int, ib: int) -> dict[str, float | i
         "ci_high": float(np.percentile(draws, 97.5)),
         "wins": int((per_dataset < -1e-12).sum()),
         "losses": int((per_dataset > 1e-12).sum()),
-        "p": paired_p(c.values[:, :, ia].mean(axis=1), c.values[:, :, ib].mean(axis=1)),
+        "p": paired_p(c.per_dataset[:, ia], c.per_dataset[:, ib]),
     }
 
 

@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 
 import peppp_bench  # noqa: E402
 from peppp_bench.cli import main  # noqa: E402
+from peppp_bench.generate import backends  # noqa: E402
 from peppp_bench.generate.spec import SpecError, parse_spec, read_spec  # noqa: E402
 from peppp_bench.generate.store import Store, StoreError  # noqa: E402
 from peppp_bench.generate.to_suite import add_replicates  # noqa: E402
@@ -524,7 +525,7 @@ hidden = [8]
 
 
 @pytest.mark.ray
-def test_ray_back_end_generates_a_tiny_matrix(tmp_path: Path) -> None:
+def test_ray_back_end_generates_a_tiny_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ray = pytest.importorskip("ray")
     spec = tmp_path / "spec.toml"
     spec.write_text(
@@ -532,12 +533,17 @@ def test_ray_back_end_generates_a_tiny_matrix(tmp_path: Path) -> None:
             "configs_per_unit = 33", "configs_per_unit = 1"
         )
     )
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        assert main(["generate", str(spec), "--store", str(tmp_path / "store"), "--backend", "ray", "--quiet"]) == 0
-    finally:
-        ray.shutdown()
+    made: list[str] = []
+    real_mkdtemp = backends.tempfile.mkdtemp
+    monkeypatch.setattr(backends.tempfile, "mkdtemp", lambda **kw: made.append(real_mkdtemp(**kw)) or made[-1])
+    ray_default = Path("/tmp/ray")  # where a Ray started without a folder of its own leaves its sessions
+    sessions = set(ray_default.glob("session_2*"))
+    assert main(["generate", str(spec), "--store", str(tmp_path / "store"), "--backend", "ray", "--quiet"]) == 0
     assert _cells(tmp_path / "store") == 6
+    # The local Ray it started is stopped, and its session files are gone with the folder it made for them.
+    assert not ray.is_initialized()
+    assert len(made) == 1 and not Path(made[0]).exists()
+    assert set(ray_default.glob("session_2*")) == sessions
 
 
 OWN = """

@@ -10,7 +10,9 @@ single configuration that fails stays failed and the run goes on. SIGTERM and SI
 from __future__ import annotations
 
 import re
+import shutil
 import signal
+import tempfile
 import time
 import traceback
 from collections import deque
@@ -229,8 +231,26 @@ def _ray(
     except ImportError as exc:
         raise RuntimeError("the ray back end needs Ray: pip install 'peppp-bench[ray]'") from exc
 
-    if not ray.is_initialized():
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    owned = None  # a local Ray started here keeps its session files in a folder this run removes afterwards
+    if ray.is_initialized():
+        pass  # the caller's Ray: used as it is, left running
+    elif address is None:
+        owned = tempfile.mkdtemp(prefix="peppp-ray-")
+        ray.init(_temp_dir=owned, include_dashboard=False, log_to_driver=False)
+    else:
+        ray.init(address=address, log_to_driver=False)
+    try:
+        yield from _ray_tasks(ray, spec, units, device, threads, retry)
+    finally:
+        if owned is not None:
+            ray.shutdown()
+            shutil.rmtree(owned, ignore_errors=True)
+
+
+def _ray_tasks(
+    ray: Any, spec: GenerationSpec, units: deque[Unit], device: str, threads: int, retry: Any
+) -> Iterator[Outcome]:
+    """Each unit as one Ray task; outcomes in the order they finish."""
     # A GPU is requested for each task where the cluster has them; the worker that trains decides its device
     # (`auto`: its own GPU if Ray gave it one, else its CPU).
     gpus = 1 if device.startswith("cuda") or (device == "auto" and ray.cluster_resources().get("GPU", 0) > 0) else 0

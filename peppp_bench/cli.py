@@ -191,23 +191,11 @@ def _settings(args: argparse.Namespace) -> list[str]:
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from .protocol.runner import evaluate
     from .protocol.sandbox import MethodRef
 
     params = _method_params(args.param)
     methods = [MethodRef(spec, params) for spec in _method_specs(args.method)]  # made only inside sandboxes
-    ev = evaluate(
-        methods,
-        args.suite,
-        settings=_settings(args),
-        budgets=_int_list(args.budgets),
-        seeds=_int_list(args.seeds),
-        workers=args.workers,
-        progress=not args.quiet,
-        data_dir=args.data_dir,
-        limits=_limits(args),
-        holdout=args.holdout,
-    )
+    ev = _run(methods, args)
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -488,18 +476,7 @@ def _submit(args: argparse.Namespace) -> int:
         for spec, (name, info) in zip(specs, described.items())
     ]
     check_submission_targets(board, args.suite, list(described), references, args.replace)
-    ev = evaluate(
-        methods,
-        args.suite,
-        settings=_settings(args),
-        budgets=_int_list(args.budgets),
-        seeds=_int_list(args.seeds),
-        workers=args.workers,
-        progress=not args.quiet,
-        data_dir=args.data_dir,
-        limits=_limits(args),
-        holdout=args.holdout,
-    )
+    ev = _run(methods, args)
     for (name, info), (code, copy_from) in zip(described.items(), references):
         if copy_from is not None:
             (board / "methods").mkdir(parents=True, exist_ok=True)
@@ -803,6 +780,24 @@ def _limits(args: argparse.Namespace) -> object:
     from .protocol.sandbox import Limits
 
     return Limits(seconds_per_fold=args.seconds_per_fold, memory_bytes=int(args.memory_gib * (1 << 30)))
+
+
+def _run(methods: list[Any], args: argparse.Namespace) -> Any:
+    """`evaluate` of `methods` on the suite, settings, budgets, seeds and limits the command line names."""
+    from .protocol.runner import evaluate
+
+    return evaluate(
+        methods,
+        args.suite,
+        settings=_settings(args),
+        budgets=_int_list(args.budgets),
+        seeds=_int_list(args.seeds),
+        workers=args.workers,
+        progress=not args.quiet,
+        data_dir=args.data_dir,
+        limits=_limits(args),
+        holdout=args.holdout,
+    )
 
 
 def _limit_args(p: argparse.ArgumentParser) -> None:

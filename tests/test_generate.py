@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -533,9 +534,15 @@ def test_ray_back_end_generates_a_tiny_matrix(tmp_path: Path, monkeypatch: pytes
             "configs_per_unit = 33", "configs_per_unit = 1"
         )
     )
-    made: list[str] = []
+    made: list[str] = []  # the folders made for Ray's session files
     real_mkdtemp = backends.tempfile.mkdtemp
-    monkeypatch.setattr(backends.tempfile, "mkdtemp", lambda **kw: made.append(real_mkdtemp(**kw)) or made[-1])
+
+    def mkdtemp(*args: Any, **kwargs: Any) -> str:
+        folder = real_mkdtemp(*args, **kwargs)
+        made.extend([folder] if Path(folder).name.startswith("peppp-ray-") else [])
+        return folder
+
+    monkeypatch.setattr(backends.tempfile, "mkdtemp", mkdtemp)
     ray_default = Path("/tmp/ray")  # where a Ray started without a folder of its own leaves its sessions
     sessions = set(ray_default.glob("session_2*"))
     assert main(["generate", str(spec), "--store", str(tmp_path / "store"), "--backend", "ray", "--quiet"]) == 0

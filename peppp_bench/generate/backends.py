@@ -9,6 +9,7 @@ single configuration that fails stays failed and the run goes on. SIGTERM and SI
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -231,15 +232,20 @@ def _ray(
     except ImportError as exc:
         raise RuntimeError("the ray back end needs Ray: pip install 'peppp-bench[ray]'") from exc
 
-    owned = None  # a local Ray started here keeps its session files in a folder this run removes afterwards
-    if ray.is_initialized():
-        pass  # the caller's Ray: used as it is, left running
-    elif address is None:
-        owned = tempfile.mkdtemp(prefix="peppp-ray-")
-        ray.init(_temp_dir=owned, include_dashboard=False, log_to_driver=False)
-    else:
-        ray.init(address=address, log_to_driver=False)
+    # A caller's Ray is used as it is and left running. A local Ray started here keeps its session files in a
+    # folder of its own, where Ray keeps them by default ($RAY_TMPDIR or /tmp: its sockets' paths must stay
+    # short), and is stopped and the folder removed afterwards.
+    start = not ray.is_initialized()
+    owned = (
+        tempfile.mkdtemp(prefix="peppp-ray-", dir=os.environ.get("RAY_TMPDIR", "/tmp"))
+        if start and address is None
+        else None
+    )
     try:
+        if owned is not None:
+            ray.init(_temp_dir=owned, include_dashboard=False, log_to_driver=False)
+        elif start:
+            ray.init(address=address, log_to_driver=False)
         yield from _ray_tasks(ray, spec, units, device, threads, retry)
     finally:
         if owned is not None:

@@ -201,11 +201,10 @@ def setting_differences(folds: pd.DataFrame, metric: str, pairs: Iterable[tuple[
 def _paired(c: Cube, means: np.ndarray, ia: int, ib: int) -> dict[str, float | int]:
     """Column ia of a cube against column ib: mean difference, its bootstrap interval (from `means`, the cube's
     bootstrap means), datasets won and lost, and the Wilcoxon p over per-dataset means."""
-    diff = c.values[:, :, ia] - c.values[:, :, ib]
-    per_dataset = diff.mean(axis=1)
+    per_dataset = c.per_dataset[:, ia] - c.per_dataset[:, ib]
     draws = means[:, ia] - means[:, ib]
     return {
-        "difference": float(diff.mean()),
+        "difference": float((c.values[:, :, ia] - c.values[:, :, ib]).mean()),
         "ci_low": float(np.percentile(draws, 2.5)),
         "ci_high": float(np.percentile(draws, 97.5)),
         "wins": int((per_dataset < -1e-12).sum()),

@@ -1,8 +1,7 @@
-"""Write modern-mini 2.0.0's spec (../v2/spec.toml while it is generated; it replaces ../spec.toml when the suite
-is complete) by round 9's rule (PILOT.md): the tasks the screen of rounds 8 and 9 kept (round9-kept.txt, best
-first; the 36 best if more), their 32 configurations, network and recipe, on seeds 10-21, of which 16-21 are the
-scoring replicates. Seeds 10-21 chose neither the tasks (the screen's seeds 100-102) nor the configurations
-(rounds 5-7, seeds 0-7). Refuses with fewer than 30 kept tasks.
+"""Write modern-mini 2.0.0's spec (../spec.toml) by round 9's rule (PILOT.md): the tasks the screen of rounds 8
+and 9 kept (round9-kept.txt, best first; the 36 best if more), their 32 configurations, network and recipe, on
+seeds 10-21, of which 16-21 are the scoring replicates. Seeds 10-21 chose neither the tasks (the screen's seeds
+100-102) nor the configurations (rounds 5-7, seeds 0-7). Refuses with fewer than 30 kept tasks.
 Run: python datasets/modern-mini/pilot/make_suite.py"""
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ def main() -> None:
 # of today's training formats (rounds 5-7), on a VGG-style CNN with two convolutions per stage. Seeds 10-15 are
 # measured (the matrix is their mean); seeds 16-21 are the scoring replicates. None of them chose the tasks or
 # the configurations.
-# Run: peppp-bench generate datasets/modern-mini/v2/spec.toml --store STORE --workers 2 --to-suite OUT
+# Run: peppp-bench generate datasets/modern-mini/spec.toml --store STORE --workers 2 --to-suite OUT
 
 [suite]
 name = "modern-mini"
@@ -45,8 +44,7 @@ configs_per_unit = 32
 {settings}
 
 '''
-    out = HERE.parent / "v2" / "spec.toml"
-    out.parent.mkdir(exist_ok=True)
+    out = HERE.parent / "spec.toml"
     out.write_text(head + spec_body(chosen))
     print(f"wrote {out}: {len(chosen)} tasks")
 

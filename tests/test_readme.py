@@ -130,6 +130,25 @@ def test_the_mini_arch_sentence_is_its_own_report_pooled_and_per_network() -> No
     )
 
 
+def test_the_modern_mini_sentence_is_its_own_report() -> None:
+    """The README's figures on `modern-mini` (today's formats) are its metadata's, and the criteria are met."""
+    import peppp_bench
+    from peppp_bench.suites.structure import missed_criteria
+
+    s = peppp_bench.load("modern-mini").metadata["structure"]
+    said = re.search(
+        r"`modern-mini` meets them in today's formats \(F ([\d,]+),\s+interaction ([\d.]+)×, τ ≥ 0.5 in (\d+) %"
+        r"\s+of tasks\)",
+        README,
+    )
+    assert said is not None and missed_criteria(s) == []
+    assert said.groups() == (
+        f"{s['two_way_configuration_f']:,.0f}",
+        f"{s['two_way_interaction_over_noise']:.1f}",
+        f"{100 * s['seed_split_tau_share_at_least_0_5']:.0f}",
+    )
+
+
 def a_clone(tmp_path: Path) -> Path:
     """A folder laid out as a clone of this repository as a contributor has it: the board, pyproject.toml, and
     the README's method as my_method.py; no `paper` suite anywhere."""

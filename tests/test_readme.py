@@ -65,7 +65,7 @@ def test_earlier_versions_are_at_the_commits_the_datasets_page_names() -> None:
         pytest.skip("needs the repository's history")
     page = (ROOT / "datasets" / "README.md").read_text()
     found = re.findall(r"(\d+\.\d+\.\d+)[^|]*?`git archive ([0-9a-f]{12}) peppp_bench/data/([a-z-]+) ", page)
-    assert {suite for _, _, suite in found} >= {"mini", "mini-arch"}, found
+    assert {suite for _, _, suite in found} >= {"mini", "mini-arch", "modern-mini"}, found
     for version, commit, suite in found:
         shown = subprocess.run(
             ["git", "show", f"{commit}:peppp_bench/data/{suite}/metadata.json"],

@@ -203,6 +203,27 @@ def assert_reproduced(cells: list, committed: dict, trained_on: dict | None, noi
 BOARD_ROWS = 5  # the test boards' tiny suite: every re-run of a standard submission costs per row
 
 
+def assert_criteria_recomputed(bench) -> None:
+    """A suite's structure report meets the structure criteria, and the same analyses recomputed from its
+    replicates agree: the two-way interaction, the share of tasks whose seed halves (the first half of its
+    seeds against the second) agree at τ ≥ 0.5, no identical columns."""
+    import numpy as np
+
+    from peppp_bench.suites.structure import duplicate_columns, seed_group_tau, two_way
+    from peppp_bench.suites.suite import replicate_cube
+
+    s = bench.metadata["structure"]
+    assert s["two_way_configuration_p"] < 1e-6 and s["two_way_interaction_over_noise"] >= 3
+    assert s["seed_split_tau_share_at_least_0_5"] >= 0.8 and s["duplicate_column_groups"] == 0
+    columns = list(bench.error.columns)
+    cube = np.moveaxis(replicate_cube(bench.replicates, bench.dataset_ids, columns, True), 0, 2)
+    assert two_way(cube)["interaction_over_noise"] == pytest.approx(s["two_way_interaction_over_noise"], abs=0.01)
+    k = cube.shape[2]
+    share = np.mean(seed_group_tau(cube, (list(range(k // 2)), list(range(k // 2, k)))) >= 0.5)
+    assert share == pytest.approx(s["seed_split_tau_share_at_least_0_5"], abs=1e-3)
+    assert not duplicate_columns(cube, columns)
+
+
 def make_tiny_suite(out: Path) -> Path:
     from peppp_bench.suites.synthetic import synthetic_suite
 

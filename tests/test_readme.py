@@ -135,7 +135,8 @@ def test_the_modern_mini_sentence_is_its_own_report() -> None:
     import peppp_bench
     from peppp_bench.suites.structure import missed_criteria
 
-    s = peppp_bench.load("modern-mini").metadata["structure"]
+    bench = peppp_bench.load("modern-mini")
+    s = bench.metadata["structure"]
     said = re.search(
         r"`modern-mini` meets\s+them\s+in\s+today's\s+formats\s+\(F ([\d,]+),\s+interaction ([\d.]+)×,\s+τ ≥ 0.5"
         r"\s+in\s+(\d+) %\s+of\s+tasks\)",
@@ -147,7 +148,6 @@ def test_the_modern_mini_sentence_is_its_own_report() -> None:
         f"{s['two_way_interaction_over_noise']:.1f}",
         f"{100 * s['seed_split_tau_share_at_least_0_5']:.0f}",
     )
-    bench = peppp_bench.load("modern-mini")
     mean = bench.error.mean()  # over tasks, of the measured seeds' mean
     relative = bench.memory.div(bench.memory["fp32"], axis=0).median()
     said = re.search(
